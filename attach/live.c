@@ -1,0 +1,438 @@
+/*
+ * live.c -- a running process, through ptrace and process_vm_readv.
+ *
+ * The process is only seized for the duration of a stop: PTRACE_SEIZE and
+ * PTRACE_INTERRUPT every thread (clone-following, so threads born meanwhile
+ * are caught), read, then PTRACE_DETACH every thread, re-injecting any
+ * signal we intercepted.  Between stops heapgrab is not the tracer, so a
+ * long --interval run never leaves new threads waiting on us.  If heapgrab
+ * dies, the kernel detaches and resumes the threads itself.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "attach/target.h"
+#include "lib/error.h"
+
+struct live {
+    int mem_fd;       /* /proc/PID/mem, fallback reader */
+    int pagemap_fd;   /* /proc/PID/pagemap, -1 if unavailable */
+    size_t cap;       /* capacity of t->threads */
+};
+
+/* The threads we hold, for hg_emergency_detach() from a signal handler. */
+static hg_thread *volatile emergency_threads;
+static volatile size_t emergency_count;
+
+void hg_emergency_detach(void)
+{
+    hg_thread *th = emergency_threads;
+    size_t n = emergency_count;
+    for (size_t i = 0; th && i < n; i++)
+        ptrace(PTRACE_DETACH, th[i].tid, NULL, (void *)(long)th[i].pending_signal);
+}
+
+static int read_file(const char *path, char **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            close(fd);
+            errno = ENOMEM;
+            return -1;
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (cap - len < 4096) {
+            cap *= 2;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                free(buf);
+            buf = nb;
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
+static long live_read(hg_target *t, uint64_t addr, void *buf, size_t len)
+{
+    struct live *lv = t->backend;
+    size_t done = 0;
+    while (done < len) {
+        struct iovec local = {(char *)buf + done, len - done};
+        struct iovec remote = {(void *)(uintptr_t)(addr + done), len - done};
+        ssize_t n = process_vm_readv(t->pid, &local, 1, &remote, 1, 0);
+        if (n > 0) {
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == ESRCH)
+            return hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+        /* EFAULT at an unreadable page, or EPERM under some LSMs: try
+         * /proc/PID/mem, which can read what process_vm_readv refuses. */
+        if (lv->mem_fd >= 0) {
+            ssize_t m = pread(lv->mem_fd, (char *)buf + done, len - done,
+                              (off_t)(addr + done));
+            if (m > 0) {
+                done += (size_t)m;
+                continue;
+            }
+        }
+        break;
+    }
+    return (long)done;
+}
+
+static int add_thread(hg_target *t, int tid)
+{
+    struct live *lv = t->backend;
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (t->threads[i].tid == tid)
+            return 0;
+    if (t->nthreads == lv->cap) {
+        size_t cap = lv->cap ? lv->cap * 2 : 16;
+        hg_thread *nt = realloc(t->threads, cap * sizeof *nt);
+        if (!nt)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        emergency_threads = nt;
+        t->threads = nt;
+        lv->cap = cap;
+    }
+    memset(&t->threads[t->nthreads], 0, sizeof t->threads[0]);
+    t->threads[t->nthreads].tid = tid;
+    t->nthreads++;
+    emergency_count = t->nthreads;
+    return 1;
+}
+
+static hg_thread *find_thread(hg_target *t, int tid)
+{
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (t->threads[i].tid == tid)
+            return &t->threads[i];
+    return NULL;
+}
+
+static void drop_thread(hg_target *t, int tid)
+{
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (t->threads[i].tid == tid) {
+            t->threads[i] = t->threads[--t->nthreads];
+            emergency_count = t->nthreads;
+            return;
+        }
+}
+
+/* Wait until thread th is in a ptrace-stop.  Returns 0, or 1 if it is gone. */
+static int wait_stopped(hg_target *t, hg_thread *th)
+{
+    for (int guard = 0; guard < 64; guard++) {
+        int status;
+        pid_t r = waitpid(th->tid, &status, __WALL);
+        if (r < 0) {
+            if (errno == EINTR)
+                return hg_fail(HG_EINTR, "interrupted while stopping the target");
+            return 1; /* ECHILD: gone */
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status))
+            return 1;
+        if (!WIFSTOPPED(status))
+            continue;
+        int event = status >> 16;
+        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK ||
+            event == PTRACE_EVENT_VFORK) {
+            unsigned long child = 0;
+            ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &child);
+            if (event == PTRACE_EVENT_CLONE && child) {
+                int rc = add_thread(t, (int)child);
+                if (rc < 0)
+                    return rc;
+            }
+            th->stopped = 1;
+            return 0;
+        }
+        if (event == 0 && WSTOPSIG(status) != SIGTRAP) {
+            /* A signal was on its way to the thread: keep it and hand it
+             * back at detach, so the target never loses a signal. */
+            th->pending_signal = WSTOPSIG(status);
+        }
+        th->stopped = 1;
+        return 0;
+    }
+    return hg_fail(HG_EINTERNAL, "thread %d did not stop", th->tid);
+}
+
+static int list_tasks(hg_target *t, int *added)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", t->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+    struct dirent *de;
+    *added = 0;
+    while ((de = readdir(d))) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0 || find_thread(t, tid))
+            continue;
+        if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
+            if (errno == ESRCH)
+                continue; /* thread exited */
+            if (errno == EPERM && t->nthreads > 0)
+                continue; /* auto-attached clone of a thread we hold */
+            int e = errno;
+            closedir(d);
+            if (e == EPERM)
+                return hg_fail(HG_EPERM,
+                               "not permitted to trace process %d: run as its user or "
+                               "root with CAP_SYS_PTRACE, and check "
+                               "kernel.yama.ptrace_scope (0 or 1 with same user)", t->pid);
+            return hg_fail(HG_EINTERNAL, "PTRACE_SEIZE %d: %s", tid, strerror(e));
+        }
+        int rc = add_thread(t, tid);
+        if (rc < 0) {
+            closedir(d);
+            return rc;
+        }
+        ptrace(PTRACE_INTERRUPT, tid, NULL, NULL);
+        (*added)++;
+    }
+    closedir(d);
+    return 0;
+}
+
+static void live_resume(hg_target *t)
+{
+    for (size_t i = 0; i < t->nthreads; i++) {
+        hg_thread *th = &t->threads[i];
+        if (ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal) < 0 &&
+            errno != ESRCH) {
+            /* Not in a stop yet (we gave up waiting): stop, then detach. */
+            ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
+            int status;
+            if (waitpid(th->tid, &status, __WALL) == th->tid && WIFSTOPPED(status))
+                ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal);
+        }
+    }
+    if (t->stopped_at_ns)
+        t->stopped_ns = hg_now_ns() - t->stopped_at_ns;
+    t->stopped_at_ns = 0;
+    t->nthreads = 0;
+    emergency_count = 0;
+}
+
+static int live_stop(hg_target *t)
+{
+    t->nthreads = 0;
+    t->stopped_at_ns = hg_now_ns();
+    t->stopped_ns = 0;
+    int rc;
+    /* Seize and interrupt every task; wait for all of them; look again
+     * until a pass finds no thread we do not hold. */
+    for (int pass = 0; pass < 1000; pass++) {
+        int added = 0;
+        if ((rc = list_tasks(t, &added)) < 0)
+            goto fail;
+        size_t before;
+        do {
+            before = t->nthreads;
+            for (size_t i = 0; i < t->nthreads; i++) {
+                hg_thread *th = &t->threads[i];
+                if (th->stopped)
+                    continue;
+                rc = wait_stopped(t, th);
+                if (rc < 0)
+                    goto fail;
+                if (rc == 1) {
+                    drop_thread(t, th->tid);
+                    i--;
+                }
+            }
+        } while (t->nthreads != before);
+        if (added == 0 && pass > 0)
+            break;
+    }
+    if (t->nthreads == 0) {
+        rc = hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+        goto fail;
+    }
+    /* The mappings may have changed since attach (new thread heaps, new
+     * mmapped chunks): take them again now that nothing moves. */
+    char path[64], *maps;
+    snprintf(path, sizeof path, "/proc/%d/maps", t->pid);
+    if (read_file(path, &maps) == 0) {
+        rc = hg_parse_maps(t, maps);
+        free(maps);
+        if (rc < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < t->nthreads; i++) {
+        struct user_regs_struct regs;
+        if (ptrace(PTRACE_GETREGS, t->threads[i].tid, NULL, &regs) == 0)
+            t->threads[i].fs_base = regs.fs_base;
+    }
+    return 0;
+fail:
+    live_resume(t);
+    return rc;
+}
+
+static int live_resident(hg_target *t, uint64_t addr, size_t npages, uint8_t *present)
+{
+    struct live *lv = t->backend;
+    if (lv->pagemap_fd < 0)
+        return -1;
+    uint64_t buf[1024];
+    size_t done = 0;
+    while (done < npages) {
+        size_t n = npages - done < 1024 ? npages - done : 1024;
+        off_t off = (off_t)((addr / 4096 + done) * 8);
+        ssize_t r = pread(lv->pagemap_fd, buf, n * 8, off);
+        if (r <= 0)
+            return -1;
+        n = (size_t)r / 8;
+        for (size_t i = 0; i < n; i++)
+            present[done + i] = (buf[i] >> 63) & 1; /* bit 63: present in RAM */
+        done += n;
+    }
+    return 0;
+}
+
+static uint64_t live_rss(hg_target *t)
+{
+    char path[64], *text;
+    snprintf(path, sizeof path, "/proc/%d/status", t->pid);
+    if (read_file(path, &text) < 0)
+        return 0;
+    uint64_t kb = 0;
+    char *p = strstr(text, "\nVmRSS:");
+    if (p)
+        kb = strtoull(p + 7, NULL, 10);
+    free(text);
+    return kb * 1024;
+}
+
+static void live_close(hg_target *t)
+{
+    struct live *lv = t->backend;
+    if (t->nthreads)
+        live_resume(t);
+    if (emergency_threads == t->threads) {
+        emergency_count = 0;
+        emergency_threads = NULL;
+    }
+    if (lv) {
+        if (lv->mem_fd >= 0)
+            close(lv->mem_fd);
+        if (lv->pagemap_fd >= 0)
+            close(lv->pagemap_fd);
+        free(lv);
+    }
+}
+
+static const struct hg_target_ops live_ops = {
+    .read = live_read,
+    .stop = live_stop,
+    .resume = live_resume,
+    .resident = live_resident,
+    .rss = live_rss,
+    .close = live_close,
+};
+
+int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
+{
+    (void)flags;
+    char path[64];
+    *out = NULL;
+    if (pid <= 0)
+        return hg_fail(HG_EUSAGE, "invalid process id %d", pid);
+    snprintf(path, sizeof path, "/proc/%d", pid);
+    if (access(path, F_OK) != 0)
+        return hg_fail(HG_ENOPROC, "no such process: %d", pid);
+
+    hg_target *t = hg_target_alloc(&live_ops);
+    struct live *lv = calloc(1, sizeof *lv);
+    if (!t || !lv) {
+        free(t);
+        free(lv);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    lv->mem_fd = lv->pagemap_fd = -1;
+    t->backend = lv;
+    t->pid = pid;
+    snprintf(t->root, sizeof t->root, "/proc/%d/root", pid);
+
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    ssize_t n = readlink(path, t->exe, sizeof t->exe - 1);
+    t->exe[n > 0 ? n : 0] = '\0';
+
+    char *maps;
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    int rc;
+    if (read_file(path, &maps) < 0) {
+        rc = errno == ENOENT || errno == ESRCH
+                 ? hg_fail(HG_ENOPROC, "no such process: %d", pid)
+                 : hg_fail(HG_EPERM,
+                           "not permitted to read process %d: run as its user or root "
+                           "with CAP_SYS_PTRACE, and check kernel.yama.ptrace_scope", pid);
+        goto fail;
+    }
+    rc = hg_parse_maps(t, maps);
+    free(maps);
+    if (rc < 0)
+        goto fail;
+    if (t->nmaps == 0) {
+        rc = hg_fail(HG_ENOPROC, "process %d has no memory mappings (a zombie or kernel thread?)", pid);
+        goto fail;
+    }
+
+    /* Probe that we may read its memory now, so a permission problem is
+     * reported before any work is done. */
+    uint64_t probe;
+    struct iovec local = {&probe, sizeof probe};
+    struct iovec remote = {(void *)(uintptr_t)t->maps[0].start, sizeof probe};
+    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && errno == EPERM) {
+        rc = hg_fail(HG_EPERM,
+                     "not permitted to read process %d: run as its user or root with "
+                     "CAP_SYS_PTRACE, and check kernel.yama.ptrace_scope", pid);
+        goto fail;
+    }
+    snprintf(path, sizeof path, "/proc/%d/mem", pid);
+    lv->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
+    lv->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
+    *out = t;
+    return 0;
+fail:
+    hg_target_close(t);
+    return rc;
+}

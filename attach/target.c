@@ -1,0 +1,113 @@
+/* target.c -- what every target backend shares: maps, exact reads, clocks. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attach/target.h"
+#include "lib/error.h"
+
+uint64_t hg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t hg_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+hg_target *hg_target_alloc(const struct hg_target_ops *ops)
+{
+    hg_target *t = calloc(1, sizeof *t);
+    if (t)
+        t->ops = ops;
+    return t;
+}
+
+int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len)
+{
+    long n = t->ops->read(t, addr, buf, len);
+    if (n < 0)
+        return hg_error_code() ? hg_error_code() : HG_EIO;
+    if ((size_t)n != len)
+        return hg_fail(HG_EIO, "cannot read %zu bytes at 0x%" PRIx64, len, addr);
+    return 0;
+}
+
+int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out)
+{
+    return hg_read_exact(t, addr, out, sizeof *out);
+}
+
+const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr)
+{
+    size_t lo = 0, hi = t->nmaps;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (addr < t->maps[mid].start)
+            hi = mid;
+        else if (addr >= t->maps[mid].end)
+            lo = mid + 1;
+        else
+            return &t->maps[mid];
+    }
+    return NULL;
+}
+
+void hg_free_maps(hg_target *t)
+{
+    for (size_t i = 0; i < t->nmaps; i++) {
+        free((char *)t->maps[i].path);
+        free((char *)t->maps[i].build_id);
+    }
+    free(t->maps);
+    t->maps = NULL;
+    t->nmaps = 0;
+}
+
+int hg_parse_maps(hg_target *t, const char *text)
+{
+    hg_free_maps(t);
+    size_t cap = 64;
+    t->maps = calloc(cap, sizeof *t->maps);
+    if (!t->maps)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    const char *line = text;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        unsigned long long start, end, off;
+        char perms[5] = "";
+        int pathpos = 0;
+        /* "start-end perms offset dev inode   path" */
+        if (sscanf(line, "%llx-%llx %4s %llx %*s %*s %n", &start, &end, perms,
+                   &off, &pathpos) >= 4) {
+            if (t->nmaps == cap) {
+                cap *= 2;
+                hg_mapping *nm = realloc(t->maps, cap * sizeof *nm);
+                if (!nm)
+                    return hg_fail(HG_ENOMEM, "out of memory");
+                t->maps = nm;
+            }
+            hg_mapping *m = &t->maps[t->nmaps++];
+            memset(m, 0, sizeof *m);
+            m->start = start;
+            m->end = end;
+            m->offset = off;
+            memcpy(m->perms, perms, sizeof m->perms);
+            size_t plen = pathpos > 0 && (size_t)pathpos <= len ? len - (size_t)pathpos : 0;
+            m->path = strndup(pathpos > 0 ? line + pathpos : "", plen);
+            if (!m->path)
+                return hg_fail(HG_ENOMEM, "out of memory");
+        }
+        line += len + (eol ? 1 : 0);
+    }
+    return 0;
+}

@@ -1,0 +1,90 @@
+/*
+ * target.h -- one interface over every kind of target (live process,
+ * caller-supplied memory reader; core files later), in the spirit of
+ * libdwfl's callbacks.  The walker sees only this.
+ */
+#ifndef HG_TARGET_H
+#define HG_TARGET_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "heapgrab.h"
+
+typedef struct hg_thread {
+    int tid;
+    int stopped;          /* in a ptrace-stop we caused */
+    int pending_signal;   /* signal to re-inject when detaching */
+    uint64_t fs_base;     /* thread pointer (x86_64) */
+} hg_thread;
+
+struct hg_target_ops {
+    /* Copy len bytes at addr; returns bytes copied (short at unreadable
+     * memory), or -1 with the hg error set if the target is gone. */
+    long (*read)(hg_target *t, uint64_t addr, void *buf, size_t len);
+    /* Stop every thread and fill t->threads; resume undoes it. */
+    int (*stop)(hg_target *t);
+    void (*resume)(hg_target *t);
+    /* Optional: present[i] = 1 if page i of [addr, addr + n*page) is
+     * resident.  Returns 0, or -1 if residency is unknown. */
+    int (*resident)(hg_target *t, uint64_t addr, size_t npages, uint8_t *present);
+    /* Optional: resident set size in bytes, 0 if unknown. */
+    uint64_t (*rss)(hg_target *t);
+    void (*close)(hg_target *t);
+};
+
+struct hg_dwfl_state;
+
+struct hg_target {
+    const struct hg_target_ops *ops;
+    void *backend;            /* backend's private state */
+    int pid;                  /* 0 if not a live process */
+    char exe[4096];
+    char root[64];            /* "/proc/PID/root" prefix for files, or "" */
+
+    hg_mapping *maps;         /* sorted by start; strings owned */
+    size_t nmaps;
+
+    hg_thread *threads;       /* valid while stopped */
+    size_t nthreads;
+    uint64_t stopped_at_ns, stopped_ns;
+
+    struct hg_dwfl_state *sym; /* modules and symbols, lazily built */
+};
+
+/* ---- common helpers (target.c) ---- */
+uint64_t hg_now_ns(void);
+uint64_t hg_wall_ns(void);
+/* Read exactly len bytes or fail (HG_EIO naming the address). */
+int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len);
+int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
+/* The mapping containing addr, or NULL. */
+const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
+/* Parse /proc/PID/maps-format text into t->maps (replaces old ones). */
+int hg_parse_maps(hg_target *t, const char *text);
+void hg_free_maps(hg_target *t);
+hg_target *hg_target_alloc(const struct hg_target_ops *ops);
+
+/* ---- modules and symbols (symbols.c, libdwfl) ---- */
+typedef struct hg_module hg_module;
+
+/* Find the loaded module whose file name starts with prefix ("libc.so."),
+ * or, with prefix NULL, the main executable. */
+hg_module *hg_module_find(hg_target *t, const char *prefix);
+const char *hg_module_path(const hg_module *m);
+uint64_t hg_module_bias(const hg_module *m);
+int hg_module_has_debuginfo(hg_module *m);
+/* Look up a symbol (dynamic or, with debug info, local).  *value is the
+ * address (bias applied) or, for TLS symbols, the offset in the module's
+ * TLS block (*is_tls set).  Returns 0 or HG_ENOTFOUND. */
+int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,
+                     uint64_t *size, int *is_tls);
+/* Member offsets of a struct from DWARF.  offsets[i] = -1 for members not
+ * present.  Returns 0, or HG_ENOTFOUND if the type is not described. */
+int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
+                     const char *const *members, long *offsets, size_t n);
+/* Build-id (hex) of the module, or NULL. */
+const char *hg_module_build_id(hg_module *m);
+void hg_symbols_free(hg_target *t);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * heapgrab -- the command-line tool.  Everything it knows about heaps comes
+ * through heapgrab.h; this file only parses arguments, handles signals and
+ * picks a writer.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "heapgrab.h"
+
+/* Exit statuses (documented in --help and heapgrab(1)). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,        /* internal error, I/O error, out of memory */
+    EXIT_USAGE = 2,
+    EXIT_NOPROC = 3,
+    EXIT_PERM = 4,
+    EXIT_NOTGLIBC = 5,
+    EXIT_UNSUPPORTED = 6,
+    EXIT_NOTFOUND = 7,
+    EXIT_INTR = 8
+};
+
+static const char usage[] =
+    "usage: heapgrab [snapshot] PID [-o FILE] [--interval SECONDS --count N]\n"
+    "       heapgrab stats [--json] PID\n"
+    "\n"
+    "Stop a running process briefly, walk every glibc malloc arena and report.\n"
+    "\n"
+    "  snapshot PID        write a gzipped pprof heap profile (default command)\n"
+    "  stats PID           print the allocator's figures, per arena and in total\n"
+    "  -o, --output FILE   write the profile to FILE ('%d' is replaced by the\n"
+    "                      snapshot number with --count)\n"
+    "  --json              stats as one JSON object\n"
+    "  --interval SECONDS  time between snapshots (default 10)\n"
+    "  --count N           number of snapshots (default 1)\n"
+    "  --locate MODE       how to find malloc's state: auto, symbols, heuristic\n"
+    "  -h, --help          this text;   --version  print the version\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure, 2 usage, 3 no such process, 4 permission\n"
+    "denied, 5 not glibc malloc, 6 unsupported glibc or architecture, 7 malloc\n"
+    "state not found (no debug symbols), 8 interrupted.\n"
+    "Examples:\n"
+    "  heapgrab 4242 > heap.pprof && go tool pprof -top heap.pprof\n"
+    "  heapgrab 4242 --interval 60 --count 5 -o heap.%d.pprof\n"
+    "  go tool pprof -base heap.0.pprof heap.4.pprof\n";
+
+static int exit_for(int code)
+{
+    switch (code) {
+    case HG_OK: return EXIT_OK;
+    case HG_EUSAGE: return EXIT_USAGE;
+    case HG_ENOPROC: return EXIT_NOPROC;
+    case HG_EPERM: return EXIT_PERM;
+    case HG_ENOTGLIBC: return EXIT_NOTGLIBC;
+    case HG_EUNSUPPORTED: return EXIT_UNSUPPORTED;
+    case HG_ENOTFOUND: return EXIT_NOTFOUND;
+    case HG_EINTR: return EXIT_INTR;
+    default: return EXIT_FAIL;
+    }
+}
+
+static int fail(int code)
+{
+    fprintf(stderr, "heapgrab: %s\n", hg_error_message());
+    return exit_for(code);
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "heapgrab: %s (see heapgrab --help)\n", msg);
+    return EXIT_USAGE;
+}
+
+static volatile sig_atomic_t interrupted;
+
+/* Leave the target running whatever happens to us: detach, then die of the
+ * same signal. */
+static void on_signal(int sig)
+{
+    interrupted = 1;
+    hg_emergency_detach();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int parse_pid(const char *s, int *pid)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v <= 0 || v > 0x7fffffff)
+        return -1;
+    *pid = (int)v;
+    return 0;
+}
+
+static int write_profile(const hg_snapshot *s, const char *pattern, int index)
+{
+    if (!pattern) {
+        if (hg_write_pprof(s, stdout) != 0 || fflush(stdout) != 0)
+            return fail(hg_error_code() ? hg_error_code() : HG_EIO);
+        return 0;
+    }
+    char path[4096];
+    if (strstr(pattern, "%d"))
+        snprintf(path, sizeof path, pattern, index);
+    else
+        snprintf(path, sizeof path, "%s", pattern);
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        fprintf(stderr, "heapgrab: cannot write %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    int rc = hg_write_pprof(s, f);
+    if (fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "heapgrab: writing %s: %s\n", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    return rc ? fail(rc) : 0;
+}
+
+static void summary(const hg_snapshot *s, FILE *f)
+{
+    const hg_totals *t = hg_snapshot_totals(s);
+    const hg_timing *tm = hg_snapshot_timing(s);
+    fprintf(f,
+            "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS; "
+            "target stopped %.1f ms",
+            hg_snapshot_pid(s), (unsigned long long)t->inuse_objects,
+            (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes,
+            tm->stopped_ns / 1e6);
+    if (hg_snapshot_problem_total(s))
+        fprintf(f, "; %llu problems (first: %s)",
+                (unsigned long long)hg_snapshot_problem_total(s),
+                hg_snapshot_problem(s, 0)->what);
+    fputc('\n', f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *output = NULL;
+    int json = 0, count = 1, stats = 0;
+    double interval = 10;
+    hg_snapshot_options opt = {0};
+
+    enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"interval", required_argument, NULL, OPT_INTERVAL},
+        {"count", required_argument, NULL, OPT_COUNT},
+        {"locate", required_argument, NULL, OPT_LOCATE},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'o': output = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case OPT_INTERVAL:
+            interval = strtod(optarg, &end);
+            if (*end || interval < 0)
+                return usage_error("--interval takes a number of seconds");
+            break;
+        case OPT_COUNT:
+            count = (int)strtol(optarg, &end, 10);
+            if (*end || count < 1)
+                return usage_error("--count takes a positive number");
+            break;
+        case OPT_LOCATE:
+            if (!strcmp(optarg, "auto")) opt.locate = HG_LOCATE_AUTO;
+            else if (!strcmp(optarg, "symbols")) opt.locate = HG_LOCATE_SYMBOLS;
+            else if (!strcmp(optarg, "heuristic")) opt.locate = HG_LOCATE_HEURISTIC;
+            else return usage_error("--locate takes auto, symbols or heuristic");
+            break;
+        case 'h': fputs(usage, stdout); return EXIT_OK;
+        case OPT_VERSION: printf("heapgrab %s\n", HEAPGRAB_VERSION); return EXIT_OK;
+        default: return usage_error("unknown option");
+        }
+    }
+    int pos = optind;
+    if (pos < argc && !strcmp(argv[pos], "stats"))
+        stats = 1, pos++;
+    else if (pos < argc && !strcmp(argv[pos], "snapshot"))
+        pos++;
+    if (pos >= argc)
+        return usage_error("no process id given");
+    if (pos + 1 < argc)
+        return usage_error("too many arguments");
+    int pid;
+    if (parse_pid(argv[pos], &pid) != 0)
+        return usage_error("the target must be a process id");
+    if (json && !stats)
+        return usage_error("--json goes with stats");
+    if (stats && output)
+        return usage_error("stats prints to standard output; -o is for profiles");
+    if (count > 1 && (!output || !strstr(output, "%d")))
+        return usage_error("--count above 1 needs -o with %d in the file name");
+    if (!stats && !output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write a binary profile to a terminal: "
+                           "redirect it (> heap.pprof) or use -o FILE");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    hg_target *t;
+    int rc = hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
+    if (rc)
+        return fail(rc);
+    int status = EXIT_OK;
+    for (int i = 0; i < count && !interrupted; i++) {
+        if (i > 0) {
+            struct timespec ts = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted)
+                ;
+        }
+        hg_snapshot *s;
+        rc = hg_snapshot_take(t, &opt, &s);
+        if (rc) {
+            status = fail(rc);
+            break;
+        }
+        if (stats) {
+            rc = json ? hg_write_json(s, stdout) : hg_write_text(s, stdout);
+            if (rc || fflush(stdout) != 0)
+                status = fail(rc ? rc : HG_EIO);
+        } else {
+            status = write_profile(s, output, i);
+            if (status == 0)
+                summary(s, stderr);
+        }
+        hg_snapshot_free(s);
+        if (status)
+            break;
+    }
+    hg_target_close(t);
+    return status;
+}

@@ -1,0 +1,226 @@
+/*
+ * heapgrab.h -- the one public header of libheapgrab.
+ *
+ * libheapgrab inspects the glibc malloc heap of another process (or, later,
+ * of a core file or a memory reader supplied by a debugger) and produces a
+ * snapshot: exact allocator figures, per-arena statistics and a histogram of
+ * chunks by state and size.  Writers turn a snapshot into text, JSON or a
+ * gzipped pprof profile.
+ *
+ * Data flows one way:  target -> walker -> snapshot -> writers.
+ *
+ * Errors: every function that can fail returns 0 on success or a negative
+ * HG_E* code, and records a one-line message retrievable with
+ * hg_error_message() (per thread, like libgit2's git_error_last()).
+ */
+#ifndef HEAPGRAB_H
+#define HEAPGRAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HEAPGRAB_VERSION "0.1.0"
+
+/* Error codes.  The CLI maps each to its own exit status (see heapgrab(1)). */
+enum hg_code {
+    HG_OK = 0,
+    HG_EINTERNAL = -1,    /* bug or unexpected system failure */
+    HG_EUSAGE = -2,       /* bad argument from the caller */
+    HG_ENOPROC = -3,      /* no such process, or it exited while we worked */
+    HG_EPERM = -4,        /* not allowed to trace / read the target */
+    HG_ENOTGLIBC = -5,    /* target does not use glibc malloc */
+    HG_EUNSUPPORTED = -6, /* glibc version or architecture not supported */
+    HG_ENOTFOUND = -7,    /* glibc malloc state could not be located */
+    HG_EIO = -8,          /* reading the target failed */
+    HG_ENOMEM = -9,       /* out of memory in heapgrab itself */
+    HG_EINTR = -10        /* interrupted by a signal (target left running) */
+};
+
+/* Message and code of the last error on this thread ("" / 0 if none). */
+const char *hg_error_message(void);
+int hg_error_code(void);
+/* A short stable name for a code, e.g. "ENOPROC". */
+const char *hg_code_name(int code);
+
+/* ---------------------------------------------------------------- targets */
+
+typedef struct hg_target hg_target;
+
+/* A mapping of the target's address space, as in /proc/PID/maps. */
+typedef struct hg_mapping {
+    uint64_t start, end;     /* [start, end) */
+    uint64_t offset;         /* file offset */
+    char perms[5];           /* "rw-p" */
+    const char *path;        /* "" for anonymous, "[heap]", "[stack]", ... */
+    const char *build_id;    /* hex GNU build-id of the file, or NULL */
+} hg_mapping;
+
+/*
+ * A caller-supplied memory reader (how a debugger plugs in).  read() copies
+ * len bytes at addr into buf and returns the number of bytes copied (short
+ * or -1 where memory is unreadable).  Mappings are optional but let the
+ * walker validate pointers; without them every address is considered
+ * readable.
+ */
+typedef struct hg_reader {
+    void *ctx;
+    long (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+    size_t nmappings;
+    const hg_mapping *mappings;
+} hg_reader;
+
+/* Attach flags. */
+#define HG_ATTACH_DEFAULT 0u
+
+/*
+ * Attach to a live process with ptrace (PTRACE_SEIZE; the process is not
+ * stopped until a snapshot is taken).  hg_target_close() detaches.  The
+ * library installs no signal handlers; call hg_emergency_detach() from your
+ * own SIGINT/SIGTERM handler (it is async-signal-safe).
+ */
+int hg_target_attach_pid(int pid, unsigned flags, hg_target **out);
+int hg_target_from_reader(const hg_reader *reader, hg_target **out);
+void hg_target_close(hg_target *t);
+void hg_emergency_detach(void);
+int hg_target_pid(const hg_target *t); /* 0 if not a process */
+
+/* -------------------------------------------------------------- snapshots */
+
+typedef struct hg_snapshot hg_snapshot;
+
+enum hg_locate {
+    HG_LOCATE_AUTO = 0,   /* symbols when available, else heuristics */
+    HG_LOCATE_SYMBOLS,    /* only debug symbols (fail without them) */
+    HG_LOCATE_HEURISTIC   /* ignore debug symbols */
+};
+
+typedef struct hg_snapshot_options {
+    int locate;            /* enum hg_locate */
+    unsigned max_problems; /* problems kept in the snapshot (0 = 32) */
+} hg_snapshot_options;
+
+/*
+ * Stop the target (every thread), walk every arena, resume it.  The stop
+ * lasts only while target memory is read; symbol lookup happens before.
+ */
+int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt,
+                     hg_snapshot **out);
+void hg_snapshot_free(hg_snapshot *s);
+
+/* Exactly the fields of glibc's struct mallinfo2. */
+typedef struct hg_mallinfo2 {
+    uint64_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks,
+        uordblks, fordblks, keepcost;
+} hg_mallinfo2;
+
+/*
+ * Figures for the whole heap or one arena.  Byte counts of free, tcache,
+ * fastbin, top and mmapped chunks are chunk sizes as glibc counts them;
+ * inuse_bytes is the sum of malloc_usable_size() over live allocations.
+ */
+typedef struct hg_totals {
+    uint64_t sys_bytes;       /* arena system_mem (+ mmapped, in totals) */
+    uint64_t inuse_objects, inuse_bytes;
+    uint64_t free_objects, free_bytes;       /* chunks in bins */
+    uint64_t top_bytes;
+    uint64_t tcache_objects, tcache_bytes;
+    uint64_t fastbin_objects, fastbin_bytes;
+    uint64_t mmapped_objects, mmapped_bytes;
+    uint64_t released_bytes;  /* idle bytes whose pages are not resident */
+    uint64_t overhead_bytes;  /* headers of heaps/arenas, fenceposts,
+                                 tcache structs, chunk headers of live
+                                 chunks are NOT included */
+} hg_totals;
+
+/* Chunk states, as labelled in profiles. */
+enum hg_state {
+    HG_STATE_INUSE = 0,
+    HG_STATE_TCACHE,
+    HG_STATE_FASTBIN,
+    HG_STATE_BIN,      /* unsorted, small or large bin */
+    HG_STATE_TOP,
+    HG_STATE_OVERHEAD, /* heap_info, arena header, fenceposts, tcache struct */
+    HG_STATE_MMAPPED,  /* live chunk served by mmap, outside any arena */
+    HG_STATE_COUNT
+};
+const char *hg_state_name(int state); /* "inuse", "tcache", ... */
+
+typedef struct hg_arena_info {
+    int index;             /* 0 = main arena */
+    uint64_t address;      /* struct malloc_state in the target */
+    int mutex_held;        /* arena lock taken at the instant of the stop */
+    unsigned heaps;        /* number of heaps (1 for the main arena) */
+    uint64_t system_mem;
+    hg_totals totals;      /* this arena's share (no mmapped chunks) */
+} hg_arena_info;
+
+/* One histogram cell: chunks of one arena, state and chunk size. */
+typedef struct hg_bucket {
+    int arena;             /* arena index, -1 for mmapped chunks */
+    int state;             /* enum hg_state */
+    uint64_t chunk_size;   /* glibc chunk size */
+    uint64_t count;
+    uint64_t bytes;        /* chunk bytes (count * chunk_size) */
+    uint64_t usable_bytes; /* malloc_usable_size sum (in-use/mmapped only) */
+} hg_bucket;
+
+typedef struct hg_thread_info {
+    int tid;
+    uint64_t tcache;       /* tcache_perthread_struct address, 0 if none */
+    int arena;             /* arena index the tcache chunk lives in, -1 */
+    uint64_t tcache_objects, tcache_bytes;
+} hg_thread_info;
+
+/* A problem found while walking: the heap is corrupt or inconsistent. */
+typedef struct hg_problem {
+    int arena;             /* -1 if not arena specific */
+    uint64_t address;      /* first bad chunk / pointer */
+    const char *what;      /* one line */
+} hg_problem;
+
+typedef struct hg_timing {
+    uint64_t stopped_ns;   /* how long the target was stopped */
+    uint64_t total_ns;     /* whole hg_snapshot_take() */
+} hg_timing;
+
+int hg_snapshot_pid(const hg_snapshot *s);
+const char *hg_snapshot_exe(const hg_snapshot *s);
+const char *hg_snapshot_glibc_version(const hg_snapshot *s);
+const char *hg_snapshot_locate(const hg_snapshot *s); /* "symbols" | "heuristic" */
+uint64_t hg_snapshot_time_ns(const hg_snapshot *s);    /* wall clock, epoch */
+const hg_mallinfo2 *hg_snapshot_mallinfo2(const hg_snapshot *s);
+const hg_totals *hg_snapshot_totals(const hg_snapshot *s);
+const hg_timing *hg_snapshot_timing(const hg_snapshot *s);
+uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* 0 if unknown */
+uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s);
+
+size_t hg_snapshot_arena_count(const hg_snapshot *s);
+const hg_arena_info *hg_snapshot_arena(const hg_snapshot *s, size_t i);
+size_t hg_snapshot_bucket_count(const hg_snapshot *s);
+const hg_bucket *hg_snapshot_bucket(const hg_snapshot *s, size_t i);
+size_t hg_snapshot_thread_count(const hg_snapshot *s);
+const hg_thread_info *hg_snapshot_thread(const hg_snapshot *s, size_t i);
+size_t hg_snapshot_problem_count(const hg_snapshot *s); /* kept ones */
+uint64_t hg_snapshot_problem_total(const hg_snapshot *s); /* all found */
+const hg_problem *hg_snapshot_problem(const hg_snapshot *s, size_t i);
+size_t hg_snapshot_mapping_count(const hg_snapshot *s);
+const hg_mapping *hg_snapshot_mapping(const hg_snapshot *s, size_t i);
+
+/* ---------------------------------------------------------------- writers */
+
+/* Readable table: totals, one row per arena, RSS and the heap's share. */
+int hg_write_text(const hg_snapshot *s, FILE *out);
+/* One JSON object (see README "stats --json"). */
+int hg_write_json(const hg_snapshot *s, FILE *out);
+/* Gzipped pprof profile (profile.proto). */
+int hg_write_pprof(const hg_snapshot *s, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEAPGRAB_H */

@@ -1,0 +1,50 @@
+/*
+ * snapshot.h -- the snapshot as the walker fills it and the writers read it.
+ * Internal: frontends use the accessors in heapgrab.h.
+ */
+#ifndef HG_SNAPSHOT_H
+#define HG_SNAPSHOT_H
+
+#include "heapgrab.h"
+
+struct hg_snapshot {
+    int pid;
+    char exe[4096];
+    char glibc_version[32];
+    const char *locate;            /* static string */
+    uint64_t time_ns;              /* wall clock at the stop, epoch ns */
+    hg_timing timing;
+    uint64_t rss_bytes;
+    uint64_t heap_resident_bytes;
+
+    hg_mallinfo2 mallinfo2;
+    hg_totals totals;
+
+    hg_arena_info *arenas;
+    size_t narenas;
+
+    hg_bucket *buckets;            /* sorted: arena, state, chunk_size */
+    size_t nbuckets;
+
+    hg_thread_info *threads;
+    size_t nthreads;
+
+    hg_problem *problems;          /* 'what' strings owned by the snapshot */
+    size_t nproblems;
+    uint64_t problems_total;
+
+    hg_mapping *mappings;          /* path/build_id strings owned */
+    size_t nmappings;
+};
+
+/* Allocation helpers for the walker and for tests that build snapshots. */
+hg_snapshot *hg_snapshot_new(void);
+/* Add to the bucket (arena, state, chunk_size); buckets are sorted later. */
+int hg_snapshot_add(hg_snapshot *s, int arena, int state, uint64_t chunk_size,
+                    uint64_t count, uint64_t usable_bytes);
+void hg_snapshot_sort_buckets(hg_snapshot *s);
+int hg_snapshot_add_problem(hg_snapshot *s, unsigned keep, int arena,
+                            uint64_t address, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,176 @@
+/* layout.c -- glibc malloc struct layouts: from DWARF, or from this table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "heapgrab.h"
+#include "lib/error.h"
+#include "walker/layout.h"
+
+unsigned hg_glibc_version_number(const char *s)
+{
+    unsigned major, minor;
+    if (sscanf(s, "%u.%u", &major, &minor) != 2 || major != 2 || minor > 99)
+        return 0;
+    return major * 100 + minor;
+}
+
+/* Facts common to every version handled (x86_64, 64-bit size_t). */
+static void common(unsigned version, hg_layout *l)
+{
+    l->version = version;
+    l->nbins = 128;
+    l->heap_max_size = 64ull << 20; /* 2 * DEFAULT_MMAP_THRESHOLD_MAX */
+    l->safe_linking = version >= 232;
+    l->tc_count_bytes = version >= 230 ? 2 : 1;
+    l->tc_bins = 64;
+}
+
+/*
+ * The table.  Only layouts checked against a real libc's DWARF are marked
+ * verified; the walker refuses the others without debug information rather
+ * than print figures that might be wrong.
+ *
+ *   2.26-2.41  malloc_state: mutex 0, flags 4, have_fastchunks 8,
+ *              fastbinsY[10] 16, top 96, last_remainder 104, bins 112,
+ *              binmap 2144, next 2160, next_free 2168, attached_threads 2176,
+ *              system_mem 2184, max_system_mem 2192; size 2200.
+ *   < 2.35     malloc_par without thp_pagesize/hp_pagesize/hp_flags;
+ *              heap_info 32 bytes.
+ *   2.35+      malloc_par gains thp_pagesize, hp_pagesize, hp_flags (n_mmaps
+ *              moves from 40 to 60); heap_info gains pagesize (48 bytes).
+ *   2.42       tcache reworked; 2.43 drops fastbins: DWARF only for now.
+ */
+struct table_row {
+    unsigned from, to;
+    int verified;
+};
+static const struct table_row rows[] = {
+    {231, 234, 0},
+    {235, 235, 0},
+    {236, 236, 1}, /* Debian 12 libc6-dbg 2.36-9: ptype /o */
+    {237, 241, 0},
+};
+
+int hg_layout_from_table(unsigned version, hg_layout *l)
+{
+    const struct table_row *row = NULL;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (version >= rows[i].from && version <= rows[i].to)
+            row = &rows[i];
+    if (!row || !row->verified)
+        return hg_fail(HG_EUNSUPPORTED,
+                       "glibc %u.%02u without debug information is not supported yet: "
+                       "install the libc debug symbols (Debian: libc6-dbg)",
+                       version / 100, version % 100);
+    memset(l, 0, sizeof *l);
+    common(version, l);
+    l->source = "table";
+    l->state_size = 2200;
+    l->st_mutex = 0;
+    l->st_flags = 4;
+    l->st_fastbins = 16;
+    l->nfastbins = 10;
+    l->st_top = 96;
+    l->st_bins = 112;
+    l->st_next = 2160;
+    l->st_system_mem = 2184;
+    if (version >= 235) {
+        l->par_size = 136;
+        l->mp_hp_pagesize = 48;
+        l->mp_n_mmaps = 60;
+        l->mp_mmapped_mem = 80;
+        l->mp_sbrk_base = 96;
+        l->mp_tcache_bins = 104;
+        l->mp_tcache_max_bytes = 112;
+        l->mp_tcache_count = 120;
+        l->heap_info_size = 48;
+    } else {
+        l->par_size = 112;
+        l->mp_hp_pagesize = -1;
+        l->mp_n_mmaps = 40;
+        l->mp_mmapped_mem = 56;
+        l->mp_sbrk_base = 72;
+        l->mp_tcache_bins = 80;
+        l->mp_tcache_max_bytes = 88;
+        l->mp_tcache_count = 96;
+        l->heap_info_size = 32;
+    }
+    l->hi_ar_ptr = 0;
+    l->hi_prev = 8;
+    l->hi_size = 16;
+    l->tcache_size = 64 * 2 + 64 * 8;
+    l->tc_counts = 0;
+    l->tc_entries = 128;
+    return 0;
+}
+
+int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    common(version, l);
+    l->source = "dwarf";
+
+    static const char *const st_names[] = {"mutex", "flags", "fastbinsY", "top",
+                                           "bins", "next", "system_mem"};
+    long st[7];
+    if (hg_module_struct(m, "malloc_state", &l->state_size, st_names, st, 7) != 0)
+        return HG_ENOTFOUND;
+    l->st_mutex = st[0];
+    l->st_flags = st[1];
+    l->st_fastbins = st[2];
+    l->st_top = st[3];
+    l->st_bins = st[4];
+    l->st_next = st[5];
+    l->st_system_mem = st[6];
+    /* fastbinsY runs up to top; gone entirely in 2.43. */
+    l->nfastbins = l->st_fastbins >= 0 && l->st_top > l->st_fastbins
+                       ? (unsigned)((l->st_top - l->st_fastbins) / 8)
+                       : 0;
+
+    static const char *const mp_names[] = {"n_mmaps", "mmapped_mem", "sbrk_base",
+                                           "tcache_bins", "tcache_max_bytes",
+                                           "tcache_count", "hp_pagesize"};
+    long mp[7];
+    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 7) != 0)
+        return HG_ENOTFOUND;
+    l->mp_n_mmaps = mp[0];
+    l->mp_mmapped_mem = mp[1];
+    l->mp_sbrk_base = mp[2];
+    l->mp_tcache_bins = mp[3];
+    l->mp_tcache_max_bytes = mp[4];
+    l->mp_tcache_count = mp[5];
+    l->mp_hp_pagesize = mp[6];
+
+    static const char *const hi_names[] = {"ar_ptr", "prev", "size"};
+    long hi[3];
+    if (hg_module_struct(m, "_heap_info", &l->heap_info_size, hi_names, hi, 3) != 0)
+        return HG_ENOTFOUND;
+    l->hi_ar_ptr = hi[0];
+    l->hi_prev = hi[1];
+    l->hi_size = hi[2];
+
+    static const char *const tc_names[] = {"counts", "entries"};
+    long tc[2];
+    if (hg_module_struct(m, "tcache_perthread_struct", &l->tcache_size, tc_names, tc, 2) == 0 &&
+        tc[0] >= 0 && tc[1] > tc[0]) {
+        l->tc_counts = tc[0];
+        l->tc_entries = tc[1];
+        /* counts[B] then entries[B]: size = B * (count_bytes + 8). */
+        size_t per = l->tcache_size / (l->tc_count_bytes + 8);
+        if (per > 0 && per * (l->tc_count_bytes + 8) == l->tcache_size)
+            l->tc_bins = (unsigned)per;
+    } else {
+        l->tcache_size = 0; /* built without tcache */
+    }
+
+    for (int i = 0; i < 7; i++)
+        if (st[i] < 0 && i != 2)
+            return HG_ENOTFOUND;
+    if (mp[0] < 0 || mp[1] < 0 || mp[2] < 0 || hi[0] < 0 || hi[1] < 0 || hi[2] < 0)
+        return HG_ENOTFOUND;
+    if (version >= 242)
+        return hg_fail(HG_EUNSUPPORTED,
+                       "glibc %u.%02u changed tcache; heapgrab does not walk it yet",
+                       version / 100, version % 100);
+    return 0;
+}

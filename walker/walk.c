@@ -1,0 +1,1021 @@
+/*
+ * walk.c -- take a snapshot: stop the target, walk every arena, resume.
+ *
+ * Order of work, chosen so the target is stopped only while its memory is
+ * read and heapgrab's memory stays far below the heap's size:
+ *
+ *   1. (running)  locate libc, its version, main_arena, mp_, layouts.
+ *   2. (stopped)  read mp_ and the arena ring; find every arena's heaps and
+ *                 every thread's tcache; walk each heap once, front to back,
+ *                 through a fixed window; record the chunks that may be on a
+ *                 free list (chunkmap.h); follow the fastbin, bin and tcache
+ *                 lists in heapgrab's memory; scan for mmapped chunks.
+ *   3. (running)  turn the counts into totals, mallinfo2 and buckets.
+ *
+ * Every list walk is bounded, every size and pointer is checked against
+ * the heaps, and the first bad chunk of each kind becomes a problem in the
+ * snapshot; the walk goes on where it can.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attach/target.h"
+#include "lib/error.h"
+#include "lib/snapshot.h"
+#include "walker/chunkmap.h"
+#include "walker/locate.h"
+
+#define SIZE_SZ 8u
+#define CHUNK_HDR 16u
+#define MINSIZE 32u
+#define ALIGN_MASK 15u
+#define PREV_INUSE 1u
+#define IS_MMAPPED 2u
+#define NON_MAIN_ARENA 4u
+#define SIZE_BITS 7u
+#define PAGE 4096u
+#define WINDOW (8u << 20)
+#define MAX_ARENAS 4096
+#define MAX_HEAPS (1u << 20)
+/* Largest chunk that can be in a tcache (1032-byte request) or a fastbin
+ * (at most 0xb0): bigger ones are free only if their neighbour says so. */
+#define LIST_CHUNK_MAX 0x410u
+#define HIST_SLOTS 4096u /* chunk sizes below 64 KiB counted in arrays */
+
+struct heap {
+    uint64_t base;   /* heap_info, or sbrk_base for the main arena */
+    uint64_t begin;  /* first chunk */
+    uint64_t end;    /* end of the usable part */
+};
+
+struct arena {
+    uint64_t addr;
+    unsigned char *raw;       /* copy of its malloc_state */
+    uint64_t top, top_size, system_mem;
+    int mutex_held;
+    struct heap *heaps;
+    size_t nheaps;
+    int top_seen;
+
+    hg_totals tot;
+    uint64_t inuse_chunk_bytes;
+    uint64_t list_fast_n, list_fast_bytes, list_bin_n, list_bin_bytes;
+    uint64_t (*hist)[HIST_SLOTS]; /* [state][size/16] counts */
+};
+
+struct walk {
+    hg_target *t;
+    hg_snapshot *s;
+    hg_located loc;
+    const hg_layout *L;
+    unsigned keep;
+    uint64_t mp_n_mmaps, mp_mmapped_mem, sbrk_base, tcache_max_bytes;
+
+    struct arena *arenas;
+    size_t narenas;
+    chunkmap cm;
+
+    uint64_t *tc_chunks;      /* sorted tcache_perthread_struct chunk addrs */
+    size_t ntc;
+    uint64_t tc_chunk_size;
+
+    unsigned char *win;       /* window over target memory */
+    uint64_t win_start, win_end;
+    uint8_t *present;
+    int have_pagemap;
+};
+
+#define problem(w, arena, addr, ...) \
+    hg_snapshot_add_problem((w)->s, (w)->keep, (arena), (addr), __VA_ARGS__)
+
+static uint64_t rd64(const unsigned char *p, long off)
+{
+    uint64_t v;
+    memcpy(&v, p + off, sizeof v);
+    return v;
+}
+
+static int in_mapping(struct walk *w, uint64_t addr, uint64_t len)
+{
+    const hg_mapping *m = hg_find_mapping(w->t, addr);
+    if (!w->t->nmaps)
+        return 1;
+    return m && addr + len <= m->end && addr + len >= addr;
+}
+
+/* ------------------------------------------------------------ counting */
+
+static int hist_add(struct walk *w, struct arena *a, int ai, int state, uint64_t size)
+{
+    if (size / 16 < HIST_SLOTS && a->hist) {
+        a->hist[state][size / 16]++;
+        return 0;
+    }
+    uint64_t usable = state == HG_STATE_INUSE ? size - SIZE_SZ : 0;
+    return hg_snapshot_add(w->s, ai, state, size, 1, usable);
+}
+
+static void count_inuse(struct walk *w, int ai, uint64_t size)
+{
+    struct arena *a = &w->arenas[ai];
+    a->tot.inuse_objects++;
+    a->tot.inuse_bytes += size - SIZE_SZ; /* malloc_usable_size of a heap chunk */
+    a->inuse_chunk_bytes += size;
+    hist_add(w, a, ai, HG_STATE_INUSE, size);
+}
+
+/* Pages wholly inside [lo, hi) that are not resident. */
+static uint64_t nonresident_bytes(struct walk *w, uint64_t lo, uint64_t hi)
+{
+    lo = (lo + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+    hi &= ~(uint64_t)(PAGE - 1);
+    if (!w->have_pagemap || hi <= lo)
+        return 0;
+    uint64_t missing = 0;
+    while (lo < hi) {
+        size_t n = (size_t)((hi - lo) / PAGE);
+        if (n > WINDOW / PAGE)
+            n = WINDOW / PAGE;
+        if (w->t->ops->resident(w->t, lo, n, w->present) != 0) {
+            w->have_pagemap = 0;
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+            missing += !w->present[i];
+        lo += (uint64_t)n * PAGE;
+    }
+    return missing * PAGE;
+}
+
+/* ------------------------------------------------------------- window */
+
+/* Make [addr, addr + need) available in the window; returns a pointer or
+ * NULL if the target cannot be read there. */
+static const unsigned char *window(struct walk *w, uint64_t addr, uint64_t need,
+                                   uint64_t limit)
+{
+    if (addr >= w->win_start && addr + need <= w->win_end)
+        return w->win + (addr - w->win_start);
+    uint64_t len = limit - addr;
+    if (len > WINDOW)
+        len = WINDOW;
+    if (len < need)
+        len = need;
+    long n = w->t->ops->read(w->t, addr, w->win, (size_t)len);
+    if (n < 0 || (uint64_t)n < need) {
+        w->win_start = w->win_end = 0;
+        return NULL;
+    }
+    w->win_start = addr;
+    w->win_end = addr + (uint64_t)n;
+    return w->win;
+}
+
+/* Size word of the chunk at addr (no flags stripped), or ~0 if unreadable. */
+static uint64_t size_word(struct walk *w, uint64_t addr, uint64_t limit)
+{
+    const unsigned char *p = window(w, addr, CHUNK_HDR, limit > addr + CHUNK_HDR ? limit : addr + CHUNK_HDR);
+    return p ? rd64(p, SIZE_SZ) : ~0ull;
+}
+
+static int is_tcache_struct(struct walk *w, uint64_t chunk)
+{
+    size_t lo = 0, hi = w->ntc;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->tc_chunks[mid] == chunk)
+            return 1;
+        if (w->tc_chunks[mid] < chunk)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* A link word as a free list would hold it: 0, or a 16-aligned address
+ * inside one of the heaps (tcache links may cross arenas). */
+static int plausible_link(struct walk *w, uint64_t v)
+{
+    if (v == 0)
+        return 1;
+    if (v & ALIGN_MASK)
+        return 0;
+    for (size_t i = 0; i < w->narenas; i++) {
+        struct arena *a = &w->arenas[i];
+        for (size_t h = 0; h < a->nheaps; h++)
+            if (v >= a->heaps[h].begin && v < a->heaps[h].end)
+                return 1;
+    }
+    return 0;
+}
+
+static uint64_t reveal(struct walk *w, uint64_t pos, uint64_t v)
+{
+    return w->L->safe_linking ? (pos >> 12) ^ v : v;
+}
+
+/* After a bad chunk at p: find the next address from which a run of three
+ * well-formed chunks starts, within 1 MiB.  Returns 0 if none. */
+static uint64_t resync(struct walk *w, uint64_t p, uint64_t end, uint64_t top)
+{
+    uint64_t stop = p + (1u << 20) < end ? p + (1u << 20) : end;
+    for (uint64_t q = (p + 16) & ~(uint64_t)ALIGN_MASK; q + CHUNK_HDR <= stop; q += 16) {
+        uint64_t r = q;
+        int good = 0;
+        for (; good < 3; good++) {
+            if (r == top || r == end)
+                break;
+            uint64_t sz = size_word(w, r, end) & ~(uint64_t)SIZE_BITS;
+            if (sz < MINSIZE || (sz & ALIGN_MASK) || r + sz > end)
+                break;
+            r += sz;
+        }
+        if (good == 3 || (good > 0 && (r == top || r == end)))
+            return q;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------- one heap walk */
+
+static int walk_heap(struct walk *w, int ai, const struct heap *h)
+{
+    struct arena *a = &w->arenas[ai];
+    const int main_arena = ai == 0;
+    uint64_t p = h->begin, end = h->end;
+    unsigned bad_flag_reports = 0;
+
+    a->tot.overhead_bytes += h->begin - h->base;
+    if (cm_region_begin(&w->cm, h->begin, end, ai) < 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    w->win_start = w->win_end = 0;
+
+    while (p < end) {
+        if (p == a->top) {
+            a->top_seen = 1;
+            if (p + a->top_size != end)
+                problem(w, ai, p, "top chunk of size 0x%" PRIx64 " does not end its heap at 0x%" PRIx64,
+                        a->top_size, end);
+            uint64_t top_end = p + a->top_size <= end ? p + a->top_size : end;
+            a->tot.top_bytes += a->top_size;
+            a->tot.released_bytes += nonresident_bytes(w, p + CHUNK_HDR, top_end);
+            a->tot.overhead_bytes += end - top_end;
+            p = end;
+            break;
+        }
+        const unsigned char *c = window(w, p, 4 * SIZE_SZ, end);
+        if (!c) {
+            problem(w, ai, p, "heap memory unreadable at 0x%" PRIx64, p);
+            a->tot.overhead_bytes += end - p;
+            break;
+        }
+        uint64_t raw = rd64(c, SIZE_SZ), sz = raw & ~(uint64_t)SIZE_BITS;
+        uint64_t fd = rd64(c, 2 * SIZE_SZ);
+
+        /* The fenceposts that close an abandoned heap: a 16-byte chunk
+         * then a zero header, in the last MINSIZE + 16 bytes. */
+        if (!main_arena && sz < MINSIZE && end - p <= MINSIZE + CHUNK_HDR &&
+            (sz == CHUNK_HDR || sz == 0)) {
+            a->tot.overhead_bytes += end - p;
+            p = end;
+            break;
+        }
+        const char *bad = NULL;
+        if (sz < MINSIZE)
+            bad = "size below the minimum chunk";
+        else if (sz & ALIGN_MASK)
+            bad = "size not a multiple of 16";
+        else if (p + sz > end || p + sz < p)
+            bad = "size runs past the end of its heap";
+        else if (raw & IS_MMAPPED)
+            bad = "IS_MMAPPED set on a chunk inside an arena";
+        else if (main_arena && (raw & NON_MAIN_ARENA))
+            bad = "NON_MAIN_ARENA set in the main arena";
+        if (bad) {
+            problem(w, ai, p, "chunk at 0x%" PRIx64 ": %s (size field 0x%" PRIx64 ")", p, bad, raw);
+            uint64_t q = resync(w, p, end, a->top);
+            uint64_t to = q ? q : (a->top > p && a->top < end ? a->top : end);
+            a->tot.overhead_bytes += to - p;
+            p = to;
+            continue;
+        }
+        uint64_t next = p + sz;
+        int next_prev_inuse = 1;
+        if (next < end) {
+            uint64_t nraw = size_word(w, next, end);
+            if (nraw == ~0ull) {
+                problem(w, ai, next, "heap memory unreadable at 0x%" PRIx64, next);
+                a->tot.overhead_bytes += end - p;
+                break;
+            }
+            next_prev_inuse = nraw & PREV_INUSE;
+        }
+
+        /* glibc rewrites a free chunk's header without NON_MAIN_ARENA, so
+         * only chunks in use must carry it in a thread arena. */
+        if (!main_arena && next_prev_inuse && !(raw & NON_MAIN_ARENA) && bad_flag_reports++ == 0)
+            problem(w, ai, p, "chunk at 0x%" PRIx64 ": NON_MAIN_ARENA clear on a chunk in use in a "
+                    "thread arena (size field 0x%" PRIx64 ")", p, raw);
+        if (sz == w->tc_chunk_size && is_tcache_struct(w, p)) {
+            a->tot.overhead_bytes += sz;
+            hist_add(w, a, ai, HG_STATE_OVERHEAD, sz);
+        } else if (!next_prev_inuse) {
+            /* Free and in a bin (tcache and fastbin chunks keep their
+             * neighbour's PREV_INUSE set). */
+            a->tot.free_objects++;
+            a->tot.free_bytes += sz;
+            hist_add(w, a, ai, HG_STATE_BIN, sz);
+            if (sz > PAGE)
+                a->tot.released_bytes += nonresident_bytes(w, p + 6 * SIZE_SZ, p + sz);
+            if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd & ((1ull << 48) - 1), sz)) < 0)
+                return hg_fail(HG_ENOMEM, "out of memory");
+        } else {
+            uint64_t link = reveal(w, p + CHUNK_HDR, fd);
+            if (sz <= LIST_CHUNK_MAX && plausible_link(w, link)) {
+                if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
+                    return hg_fail(HG_ENOMEM, "out of memory");
+            } else {
+                count_inuse(w, ai, sz);
+            }
+        }
+        p = next;
+    }
+    if (cm_region_end(&w->cm) < 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* ------------------------------------------------------- arenas, heaps */
+
+static int read_arena(struct walk *w, uint64_t addr, struct arena *a)
+{
+    const hg_layout *L = w->L;
+    a->addr = addr;
+    a->raw = malloc(L->state_size);
+    if (!a->raw)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    if (!in_mapping(w, addr, L->state_size) || hg_read_exact(w->t, addr, a->raw, L->state_size))
+        return hg_fail(HG_ENOTFOUND, "arena at 0x%" PRIx64 " is not readable", addr);
+    a->top = rd64(a->raw, L->st_top);
+    a->system_mem = rd64(a->raw, L->st_system_mem);
+    uint32_t mutex;
+    memcpy(&mutex, a->raw + L->st_mutex, sizeof mutex);
+    a->mutex_held = mutex != 0;
+    return 0;
+}
+
+static int add_heap(struct arena *a, uint64_t base, uint64_t begin, uint64_t end)
+{
+    struct heap *nh = realloc(a->heaps, (a->nheaps + 1) * sizeof *nh);
+    if (!nh)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    a->heaps = nh;
+    a->heaps[a->nheaps++] = (struct heap){base, begin, end};
+    return 0;
+}
+
+/* The main arena's memory: [sbrk_base, sbrk_base + system_mem). */
+static int main_heaps(struct walk *w, struct arena *a)
+{
+    uint32_t flags;
+    memcpy(&flags, a->raw + w->L->st_flags, sizeof flags);
+    if (a->top == 0 || w->sbrk_base == 0)
+        return 0; /* malloc never used the main arena */
+    if (flags & 2u) /* NONCONTIGUOUS_BIT: sbrk failed, mmap()ed pieces */
+        problem(w, 0, a->addr,
+                "main arena is non-contiguous (sbrk failed); only its first piece is walked");
+    uint64_t begin = w->sbrk_base;
+    /* sysmalloc aligns the first chunk so chunk2mem is 16-aligned. */
+    uint64_t mis = (begin + CHUNK_HDR) & ALIGN_MASK;
+    if (mis)
+        begin += 16 - mis;
+    uint64_t end = w->sbrk_base + a->system_mem;
+    if (a->top < begin || a->top >= end) {
+        problem(w, 0, a->top, "main arena top 0x%" PRIx64 " lies outside [0x%" PRIx64 ", 0x%" PRIx64 ")",
+                a->top, begin, end);
+        end = a->top > begin ? a->top : end;
+    }
+    return add_heap(a, w->sbrk_base, begin, end);
+}
+
+/* A thread arena's heaps: heap_info at the 64 MiB-aligned base below top,
+ * then the chain of prev pointers. */
+static int thread_heaps(struct walk *w, int ai, struct arena *a)
+{
+    const hg_layout *L = w->L;
+    uint64_t h = a->top & ~(L->heap_max_size - 1);
+    unsigned char hi[128];
+    for (unsigned n = 0; h; n++) {
+        if (n >= MAX_HEAPS)
+            return problem(w, ai, h, "arena at 0x%" PRIx64 ": heap chain too long (cycle?)", a->addr);
+        if ((h & (L->heap_max_size - 1)) || !in_mapping(w, h, L->heap_info_size) ||
+            hg_read_exact(w->t, h, hi, L->heap_info_size)) {
+            problem(w, ai, h, "arena at 0x%" PRIx64 ": bad heap_info pointer 0x%" PRIx64, a->addr, h);
+            break;
+        }
+        uint64_t ar = rd64(hi, L->hi_ar_ptr), prev = rd64(hi, L->hi_prev),
+                 size = rd64(hi, L->hi_size);
+        if (ar != a->addr || size < L->heap_info_size || size > L->heap_max_size) {
+            problem(w, ai, h, "heap_info at 0x%" PRIx64 " does not belong to arena 0x%" PRIx64
+                    " (ar_ptr 0x%" PRIx64 ", size 0x%" PRIx64 ")", h, a->addr, ar, size);
+            break;
+        }
+        for (size_t k = 0; k < a->nheaps; k++)
+            if (a->heaps[k].base == h)
+                return problem(w, ai, h, "heap chain of arena 0x%" PRIx64 " loops", a->addr);
+        uint64_t begin = h + L->heap_info_size;
+        if (a->addr == begin) {
+            /* The arena's first heap holds the malloc_state itself. */
+            begin = a->addr + L->state_size;
+            uint64_t mis = (begin + CHUNK_HDR) & ALIGN_MASK;
+            if (mis)
+                begin += 16 - mis;
+        }
+        int rc = add_heap(a, h, begin, h + size);
+        if (rc)
+            return rc;
+        h = prev;
+    }
+    return 0;
+}
+
+static int find_arenas(struct walk *w)
+{
+    uint64_t addr = w->loc.main_arena;
+    for (;;) {
+        if (w->narenas == MAX_ARENAS)
+            return problem(w, -1, addr, "arena ring longer than %d: stopped following it", MAX_ARENAS);
+        struct arena *na = realloc(w->arenas, (w->narenas + 1) * sizeof *na);
+        if (!na)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        w->arenas = na;
+        struct arena *a = &w->arenas[w->narenas];
+        memset(a, 0, sizeof *a);
+        int rc = read_arena(w, addr, a);
+        if (rc) {
+            free(a->raw);
+            if (w->narenas == 0)
+                return rc;
+            problem(w, -1, addr, "arena ring: bad next pointer 0x%" PRIx64, addr);
+            break;
+        }
+        uint64_t top_size;
+        if (a->top && hg_read_u64(w->t, a->top + SIZE_SZ, &top_size) == 0)
+            a->top_size = top_size & ~(uint64_t)SIZE_BITS;
+        w->narenas++;
+        uint64_t next = rd64(a->raw, w->L->st_next);
+        if (next == w->loc.main_arena)
+            break;
+        int dup = 0;
+        for (size_t i = 0; i < w->narenas; i++)
+            dup |= w->arenas[i].addr == next;
+        if (dup) {
+            problem(w, -1, next, "arena ring does not close at main_arena (loops at 0x%" PRIx64 ")", next);
+            break;
+        }
+        addr = next;
+    }
+    for (size_t i = 0; i < w->narenas; i++) {
+        struct arena *a = &w->arenas[i];
+        int rc = i == 0 ? main_heaps(w, a) : thread_heaps(w, (int)i, a);
+        if (rc < 0)
+            return rc;
+        a->hist = calloc(HG_STATE_COUNT, sizeof *a->hist);
+        if (!a->hist)
+            return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ threads */
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct tcache_copy {
+    uint64_t addr;
+    unsigned char *raw;
+};
+
+static int read_threads(struct walk *w, struct tcache_copy **out)
+{
+    const hg_layout *L = w->L;
+    hg_target *t = w->t;
+    hg_snapshot *s = w->s;
+    *out = NULL;
+    s->threads = calloc(t->nthreads ? t->nthreads : 1, sizeof *s->threads);
+    struct tcache_copy *tc = calloc(t->nthreads ? t->nthreads : 1, sizeof *tc);
+    w->tc_chunks = calloc(t->nthreads ? t->nthreads : 1, sizeof *w->tc_chunks);
+    if (!s->threads || !tc || !w->tc_chunks) {
+        free(tc);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    *out = tc;
+    /* request2size(sizeof(tcache_perthread_struct)) */
+    w->tc_chunk_size = (L->tcache_size + SIZE_SZ + ALIGN_MASK) & ~(uint64_t)ALIGN_MASK;
+    s->nthreads = t->nthreads;
+    for (size_t i = 0; i < t->nthreads; i++) {
+        hg_thread_info *ti = &s->threads[i];
+        ti->tid = t->threads[i].tid;
+        ti->arena = -1;
+        uint64_t tp = t->threads[i].fs_base;
+        if (!tp || !w->loc.have_tls_offset)
+            continue;
+        uint64_t block = tp - w->loc.libc_tls_offset;
+        if (w->loc.have_thread_arena_var) {
+            uint64_t ar;
+            if (hg_read_u64(t, block + w->loc.thread_arena_var, &ar) == 0)
+                for (size_t k = 0; k < w->narenas; k++)
+                    if (w->arenas[k].addr == ar)
+                        ti->arena = (int)k;
+        }
+        if (!w->loc.have_tcache_var || !L->tcache_size)
+            continue;
+        uint64_t ptr;
+        if (hg_read_u64(t, block + w->loc.tcache_var, &ptr) != 0 || ptr == 0)
+            continue;
+        uint64_t chunk = ptr - CHUNK_HDR, sz;
+        if (!plausible_link(w, ptr) || hg_read_u64(t, chunk + SIZE_SZ, &sz) != 0 ||
+            (sz & ~(uint64_t)SIZE_BITS) != w->tc_chunk_size) {
+            problem(w, -1, ptr, "thread %d: tcache pointer 0x%" PRIx64 " is not a tcache chunk",
+                    ti->tid, ptr);
+            continue;
+        }
+        tc[i].raw = malloc(L->tcache_size);
+        if (!tc[i].raw)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        if (hg_read_exact(t, ptr, tc[i].raw, L->tcache_size) != 0) {
+            free(tc[i].raw);
+            tc[i].raw = NULL;
+            continue;
+        }
+        tc[i].addr = ptr;
+        ti->tcache = ptr;
+        if (ti->arena < 0)
+            ti->arena = -2; /* fixed up once the heaps are walked */
+        w->tc_chunks[w->ntc++] = chunk;
+    }
+    qsort(w->tc_chunks, w->ntc, sizeof *w->tc_chunks, u64_cmp);
+    return 0;
+}
+
+/* ---------------------------------------------------------- free lists */
+
+static uint64_t cm_bound(struct walk *w) { return w->cm.n + 1; }
+
+static void walk_fastbins(struct walk *w, int ai)
+{
+    struct arena *a = &w->arenas[ai];
+    for (unsigned i = 0; i < w->L->nfastbins; i++) {
+        uint64_t p = rd64(a->raw, w->L->st_fastbins + 8 * (long)i);
+        for (uint64_t n = 0; p; n++) {
+            int pa;
+            cm_entry *e = cm_find(&w->cm, p, &pa);
+            if (!e || CM_STATE(e) != CM_CAND || n > cm_bound(w)) {
+                problem(w, ai, p, "fastbin %u of arena %d: entry %" PRIu64 " at 0x%" PRIx64 " %s",
+                        i, ai, n, p,
+                        !e ? "is not a chunk that could be free"
+                           : CM_STATE(e) == CM_FASTBIN ? "repeats (cycle)"
+                                                        : "is also on another list");
+                break;
+            }
+            uint64_t sz = CM_SIZE(e);
+            if ((sz >> 4) - 2 != i)
+                problem(w, ai, p, "fastbin %u of arena %d holds a chunk of size 0x%" PRIx64 " at 0x%" PRIx64,
+                        i, ai, sz, p);
+            if (pa != ai)
+                problem(w, ai, p, "fastbin %u of arena %d holds chunk 0x%" PRIx64 " of arena %d",
+                        i, ai, p, pa);
+            CM_SET_STATE(e, CM_FASTBIN);
+            struct arena *owner = &w->arenas[pa];
+            owner->tot.fastbin_objects++;
+            owner->tot.fastbin_bytes += sz;
+            hist_add(w, owner, pa, HG_STATE_FASTBIN, sz);
+            a->list_fast_n++;
+            a->list_fast_bytes += sz;
+            p = CM_LINK(e);
+        }
+    }
+}
+
+static void walk_bins(struct walk *w, int ai)
+{
+    struct arena *a = &w->arenas[ai];
+    const hg_layout *L = w->L;
+    for (unsigned i = 1; i < L->nbins; i++) {
+        long off = L->st_bins + (long)(i - 1) * 16;
+        uint64_t head = a->addr + (uint64_t)off - CHUNK_HDR; /* bin_at(av, i) */
+        uint64_t p = rd64(a->raw, off);
+        for (uint64_t n = 0; p != head; n++) {
+            cm_entry *e = cm_find(&w->cm, p, NULL);
+            if (!e || CM_STATE(e) != CM_BIN || n > cm_bound(w)) {
+                problem(w, ai, p, "bin %u of arena %d: entry %" PRIu64 " at 0x%" PRIx64 " %s", i, ai,
+                        n, p,
+                        !e ? "is not a free chunk of this heap"
+                           : CM_STATE(e) == CM_BIN_SEEN ? "repeats (cycle)"
+                                                       : "is not free by its neighbour's PREV_INUSE");
+                break;
+            }
+            CM_SET_STATE(e, CM_BIN_SEEN);
+            uint64_t sz = CM_SIZE(e);
+            if (!sz) /* too large to keep in the entry: ask the target */
+                if (hg_read_u64(w->t, p + SIZE_SZ, &sz) == 0)
+                    sz &= ~(uint64_t)SIZE_BITS;
+            a->list_bin_n++;
+            a->list_bin_bytes += sz;
+            p = CM_LINK(e);
+        }
+    }
+}
+
+static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
+{
+    const hg_layout *L = w->L;
+    hg_thread_info *info = &w->s->threads[ti];
+    for (unsigned i = 0; i < L->tc_bins; i++) {
+        uint64_t count;
+        if (L->tc_count_bytes == 2) {
+            uint16_t c;
+            memcpy(&c, tc->raw + L->tc_counts + 2 * i, 2);
+            count = c;
+        } else {
+            count = tc->raw[L->tc_counts + i];
+        }
+        uint64_t e_ptr = rd64(tc->raw, L->tc_entries + 8 * (long)i), n = 0;
+        while (e_ptr) {
+            int pa;
+            uint64_t chunk = e_ptr - CHUNK_HDR;
+            cm_entry *e = cm_find(&w->cm, chunk, &pa);
+            if (!e || CM_STATE(e) != CM_CAND || n > count) {
+                problem(w, -1, e_ptr, "thread %d tcache bin %u: entry %" PRIu64 " at 0x%" PRIx64 " %s",
+                        info->tid, i, n, e_ptr,
+                        n > count ? "is past the bin's count"
+                        : !e      ? "is not a chunk that could be free"
+                        : CM_STATE(e) == CM_TCACHE ? "repeats (cycle or double free)"
+                                                   : "is also on a fastbin");
+                break;
+            }
+            uint64_t sz = CM_SIZE(e);
+            if ((sz - MINSIZE) / 16 != i)
+                problem(w, pa, chunk, "thread %d tcache bin %u holds a chunk of size 0x%" PRIx64,
+                        info->tid, i, sz);
+            CM_SET_STATE(e, CM_TCACHE);
+            struct arena *owner = &w->arenas[pa];
+            owner->tot.tcache_objects++;
+            owner->tot.tcache_bytes += sz;
+            hist_add(w, owner, pa, HG_STATE_TCACHE, sz);
+            info->tcache_objects++;
+            info->tcache_bytes += sz;
+            n++;
+            /* next is stored protected at e->next, i.e. at e_ptr itself */
+            e_ptr = CM_LINK(e);
+        }
+        if (n != count && !(n > count))
+            problem(w, -1, tc->addr, "thread %d tcache bin %u: count %" PRIu64 " but %" PRIu64 " entries",
+                    info->tid, i, count, n);
+    }
+}
+
+/* Chunks that looked like list members but were on no list are in use;
+ * bin chunks found on no bin are a corruption. */
+static void settle(struct walk *w)
+{
+    uint64_t orphans = 0;
+    for (size_t r = 0; r < w->cm.nr; r++) {
+        cm_region *reg = &w->cm.r[r];
+        for (size_t k = 0; k < reg->count; k++) {
+            cm_entry *e = &w->cm.e[reg->first + k];
+            if (CM_STATE(e) == CM_CAND)
+                count_inuse(w, reg->arena, CM_SIZE(e));
+            else if (CM_STATE(e) == CM_BIN && orphans++ == 0)
+                problem(w, reg->arena, CM_ADDR(e),
+                        "chunk at 0x%" PRIx64 " is free (next chunk's PREV_INUSE clear) but on no bin",
+                        (uint64_t)CM_ADDR(e));
+        }
+    }
+    if (orphans > 1)
+        problem(w, -1, 0, "%" PRIu64 " free chunks in all are on no bin", orphans);
+}
+
+/* ------------------------------------------------------ mmapped chunks */
+
+/* Thread heaps are whole HEAP_MAX_SIZE reservations: mmapped chunks are
+ * never inside one.  Returns 1 and *skip_to = the heap's end when lo is in
+ * a heap, 0 and *skip_to = the nearest heap start when one begins before
+ * hi, else -1. */
+static int overlaps_heap(struct walk *w, uint64_t lo, uint64_t hi, uint64_t *skip_to)
+{
+    int found = -1;
+    for (size_t i = 1; i < w->narenas; i++)
+        for (size_t h = 0; h < w->arenas[i].nheaps; h++) {
+            uint64_t b = w->arenas[i].heaps[h].base, e = b + w->L->heap_max_size;
+            if (lo >= b && lo < e) {
+                *skip_to = e;
+                return 1;
+            }
+            if (b > lo && b < hi && (found < 0 || b < *skip_to)) {
+                *skip_to = b;
+                found = 0;
+            }
+        }
+    return found;
+}
+
+static int scan_mmapped(struct walk *w)
+{
+    hg_snapshot *s = w->s;
+    uint64_t n = 0, bytes = 0;
+    for (size_t i = 0; i < w->t->nmaps; i++) {
+        const hg_mapping *m = &w->t->maps[i];
+        if (m->path[0] || strcmp(m->perms, "rw-p") != 0)
+            continue;
+        uint64_t q = m->start;
+        while (q + CHUNK_HDR <= m->end) {
+            uint64_t skip = 0, seg_end = m->end;
+            int ov = overlaps_heap(w, q, m->end, &skip);
+            if (ov == 1) {
+                q = skip;
+                continue;
+            }
+            if (ov == 0)
+                seg_end = skip;
+            uint64_t hdr[2];
+            if (hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
+                break;
+            uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
+            if ((hdr[1] & SIZE_BITS) != IS_MMAPPED || (hdr[0] & ALIGN_MASK) || sz < PAGE ||
+                ((sz + hdr[0]) & (PAGE - 1)) || q + sz > seg_end) {
+                q = seg_end; /* not (or no more) mmapped chunks here */
+                continue;
+            }
+            n++;
+            bytes += sz + hdr[0];
+            s->totals.inuse_objects++;
+            s->totals.inuse_bytes += sz - CHUNK_HDR;
+            if (hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, sz - CHUNK_HDR) < 0)
+                return hg_error_code();
+            if (w->have_pagemap) {
+                uint64_t pages = (sz + PAGE - 1) / PAGE, missing = nonresident_bytes(w, q, q + sz);
+                s->heap_resident_bytes += pages * PAGE - missing;
+            }
+            q += sz;
+        }
+    }
+    s->totals.mmapped_objects = n;
+    s->totals.mmapped_bytes = bytes;
+    if (n != w->mp_n_mmaps || bytes != w->mp_mmapped_mem)
+        problem(w, -1, 0,
+                "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes) but mp_ counts %" PRIu64
+                " (%" PRIu64 " bytes)", n, bytes, w->mp_n_mmaps, w->mp_mmapped_mem);
+    return 0;
+}
+
+/* ------------------------------------------------------------ results */
+
+static void add_totals(hg_totals *d, const hg_totals *a)
+{
+    d->sys_bytes += a->sys_bytes;
+    d->inuse_objects += a->inuse_objects;
+    d->inuse_bytes += a->inuse_bytes;
+    d->free_objects += a->free_objects;
+    d->free_bytes += a->free_bytes;
+    d->top_bytes += a->top_bytes;
+    d->tcache_objects += a->tcache_objects;
+    d->tcache_bytes += a->tcache_bytes;
+    d->fastbin_objects += a->fastbin_objects;
+    d->fastbin_bytes += a->fastbin_bytes;
+    d->released_bytes += a->released_bytes;
+    d->overhead_bytes += a->overhead_bytes;
+}
+
+static int finish(struct walk *w)
+{
+    hg_snapshot *s = w->s;
+    hg_mallinfo2 *mi = &s->mallinfo2;
+    s->arenas = calloc(w->narenas, sizeof *s->arenas);
+    if (!s->arenas)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    s->narenas = w->narenas;
+    hg_totals sum = {0};
+    for (size_t i = 0; i < w->narenas; i++) {
+        struct arena *a = &w->arenas[i];
+        hg_arena_info *ai = &s->arenas[i];
+        ai->index = (int)i;
+        ai->address = a->addr;
+        ai->mutex_held = a->mutex_held;
+        ai->heaps = (unsigned)a->nheaps;
+        ai->system_mem = a->system_mem;
+        a->tot.sys_bytes = a->system_mem;
+        ai->totals = a->tot;
+        add_totals(&sum, &a->tot);
+
+        /* glibc's int_mallinfo, from the lists as glibc walks them. */
+        uint64_t avail = a->top_size + a->list_fast_bytes + a->list_bin_bytes;
+        mi->ordblks += 1 + a->list_bin_n;
+        mi->smblks += a->list_fast_n;
+        mi->fsmblks += a->list_fast_bytes;
+        mi->fordblks += avail;
+        mi->uordblks += a->system_mem - avail;
+        mi->arena += a->system_mem;
+
+        if (a->mutex_held)
+            problem(w, (int)i, a->addr,
+                    "arena %zu's lock was held at the stop: its lists may be mid-update", i);
+        if (a->nheaps && !a->top_seen)
+            problem(w, (int)i, a->top, "arena %zu: walk never reached the top chunk 0x%" PRIx64, i, a->top);
+        uint64_t accounted = a->inuse_chunk_bytes + a->tot.free_bytes + a->tot.top_bytes +
+                             a->tot.tcache_bytes + a->tot.fastbin_bytes + a->tot.overhead_bytes;
+        if (a->nheaps && accounted != a->system_mem)
+            problem(w, (int)i, a->addr,
+                    "arena %zu: chunks account for %" PRIu64 " bytes but system_mem is %" PRIu64,
+                    i, accounted, a->system_mem);
+        if (a->list_bin_n != a->tot.free_objects)
+            problem(w, (int)i, a->addr,
+                    "arena %zu: %" PRIu64 " chunks on bins but %" PRIu64 " free chunks in the heap",
+                    i, a->list_bin_n, a->tot.free_objects);
+
+        for (int st = 0; st < HG_STATE_COUNT; st++)
+            for (uint64_t k = 0; k < HIST_SLOTS; k++) {
+                uint64_t c = a->hist[st][k];
+                if (!c)
+                    continue;
+                uint64_t sz = k * 16;
+                if (hg_snapshot_add(s, (int)i, st, sz, c, st == HG_STATE_INUSE ? c * (sz - SIZE_SZ) : 0))
+                    return hg_error_code();
+            }
+        if (a->top_size &&
+            hg_snapshot_add(s, (int)i, HG_STATE_TOP, a->top_size, 1, 0))
+            return hg_error_code();
+    }
+    mi->hblks = w->mp_n_mmaps;
+    mi->hblkhd = w->mp_mmapped_mem;
+    mi->usmblks = 0;
+    mi->keepcost = w->narenas ? w->arenas[0].top_size : 0;
+
+    /* totals.inuse_* already hold the mmapped chunks (scan_mmapped). */
+    s->totals.sys_bytes = mi->arena + mi->hblkhd;
+    sum.sys_bytes = 0;
+    add_totals(&s->totals, &sum);
+
+    for (size_t i = 0; i < s->nthreads; i++)
+        if (s->threads[i].arena == -2)
+            s->threads[i].arena = cm_arena_of(&w->cm, s->threads[i].tcache - CHUNK_HDR);
+    hg_snapshot_sort_buckets(s);
+    return 0;
+}
+
+static int heap_resident(struct walk *w)
+{
+    if (!w->have_pagemap)
+        return 0;
+    for (size_t i = 0; i < w->narenas; i++)
+        for (size_t h = 0; h < w->arenas[i].nheaps; h++) {
+            const struct heap *hp = &w->arenas[i].heaps[h];
+            uint64_t lo = hp->base & ~(uint64_t)(PAGE - 1);
+            uint64_t hi = (hp->end + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+            w->s->heap_resident_bytes += (hi - lo) - nonresident_bytes(w, lo, hi);
+        }
+    return 0;
+}
+
+/* --------------------------------------------------------- the snapshot */
+
+static int copy_mappings(struct walk *w)
+{
+    hg_snapshot *s = w->s;
+    hg_target *t = w->t;
+    s->mappings = calloc(t->nmaps ? t->nmaps : 1, sizeof *s->mappings);
+    if (!s->mappings)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->nmaps; i++) {
+        hg_mapping *m = &s->mappings[s->nmappings++];
+        *m = t->maps[i];
+        m->path = strdup(t->maps[i].path);
+        m->build_id = NULL;
+        if (m->path && m->path[0] == '/' && m->perms[2] == 'x') {
+            /* hg_module_find matches a file name prefix: give the base name */
+            const char *base = strrchr(m->path, '/') + 1;
+            hg_module *mod = hg_module_find(t, base);
+            const char *bid = mod ? hg_module_build_id(mod) : NULL;
+            if (bid)
+                m->build_id = strdup(bid);
+        }
+    }
+    return 0;
+}
+
+static int walk_stopped(struct walk *w)
+{
+    const hg_layout *L = w->L;
+    hg_target *t = w->t;
+    unsigned char mp[512];
+    if (L->par_size > sizeof mp || hg_read_exact(t, w->loc.mp, mp, L->par_size))
+        return hg_fail(HG_ENOTFOUND, "cannot read mp_ at 0x%" PRIx64, w->loc.mp);
+    uint32_t nm;
+    memcpy(&nm, mp + L->mp_n_mmaps, sizeof nm);
+    w->mp_n_mmaps = nm;
+    w->mp_mmapped_mem = rd64(mp, L->mp_mmapped_mem);
+    w->sbrk_base = rd64(mp, L->mp_sbrk_base);
+    w->tcache_max_bytes = L->mp_tcache_max_bytes >= 0 ? rd64(mp, L->mp_tcache_max_bytes) : 0;
+    if (L->mp_hp_pagesize >= 0 && rd64(mp, L->mp_hp_pagesize) > L->heap_max_size)
+        return hg_fail(HG_EUNSUPPORTED,
+                       "glibc.malloc.hugetlb heaps larger than 64 MiB are not supported yet");
+
+    int rc = find_arenas(w);
+    if (rc < 0)
+        return rc;
+    struct tcache_copy *tc = NULL;
+    rc = read_threads(w, &tc);
+    if (rc == 0) {
+        for (size_t i = 0; i < w->narenas && rc == 0; i++)
+            for (size_t h = 0; h < w->arenas[i].nheaps && rc == 0; h++)
+                rc = walk_heap(w, (int)i, &w->arenas[i].heaps[h]);
+    }
+    if (rc == 0) {
+        cm_finish(&w->cm);
+        for (size_t i = 0; i < w->narenas; i++) {
+            walk_fastbins(w, (int)i);
+            walk_bins(w, (int)i);
+        }
+        for (size_t i = 0; i < t->nthreads; i++)
+            if (tc[i].raw)
+                walk_tcache(w, i, &tc[i]);
+        settle(w);
+        rc = scan_mmapped(w);
+    }
+    if (rc == 0)
+        rc = heap_resident(w);
+    if (rc == 0 && t->ops->rss)
+        w->s->rss_bytes = t->ops->rss(t);
+    for (size_t i = 0; tc && i < t->nthreads; i++)
+        free(tc[i].raw);
+    free(tc);
+    return rc;
+}
+
+int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
+{
+    uint64_t t0 = hg_now_ns();
+    *out = NULL;
+    hg_error_clear();
+    struct walk w;
+    memset(&w, 0, sizeof w);
+    w.t = t;
+    w.keep = opt && opt->max_problems ? opt->max_problems : 32;
+    cm_init(&w.cm);
+
+    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &w.loc);
+    if (rc)
+        return rc;
+    w.L = &w.loc.L;
+    w.s = hg_snapshot_new();
+    w.win = malloc(WINDOW);
+    w.present = malloc(WINDOW / PAGE);
+    if (!w.s || !w.win || !w.present) {
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+        goto out;
+    }
+    w.have_pagemap = t->ops->resident != NULL;
+    hg_snapshot *s = w.s;
+    s->pid = t->pid;
+    snprintf(s->exe, sizeof s->exe, "%s", t->exe);
+    snprintf(s->glibc_version, sizeof s->glibc_version, "%s", w.loc.version);
+    s->locate = w.loc.how;
+
+    rc = t->ops->stop(t);
+    if (rc)
+        goto out;
+    s->time_ns = hg_wall_ns();
+    rc = walk_stopped(&w);
+    t->ops->resume(t);
+    s->timing.stopped_ns = t->stopped_ns;
+    if (rc == 0)
+        rc = copy_mappings(&w);
+    if (rc == 0)
+        rc = finish(&w);
+out:
+    for (size_t i = 0; i < w.narenas; i++) {
+        free(w.arenas[i].raw);
+        free(w.arenas[i].heaps);
+        free(w.arenas[i].hist);
+    }
+    free(w.arenas);
+    free(w.tc_chunks);
+    free(w.win);
+    free(w.present);
+    cm_free(&w.cm);
+    if (rc) {
+        hg_snapshot_free(w.s);
+        return rc;
+    }
+    w.s->timing.total_ns = hg_now_ns() - t0;
+    *out = w.s;
+    return 0;
+}
