@@ -27,6 +27,7 @@
 #include "lib/snapshot.h"
 #include "walker/chunkmap.h"
 #include "walker/locate.h"
+#include "walker/walk.h"
 
 #define SIZE_SZ 8u
 #define CHUNK_HDR 16u
@@ -960,21 +961,19 @@ static int walk_stopped(struct walk *w)
     return rc;
 }
 
-int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
+int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+            hg_snapshot **out)
 {
     uint64_t t0 = hg_now_ns();
-    *out = NULL;
-    hg_error_clear();
+    int rc;
     struct walk w;
     memset(&w, 0, sizeof w);
+    *out = NULL;
     w.t = t;
     w.keep = opt && opt->max_problems ? opt->max_problems : 32;
-    cm_init(&w.cm);
-
-    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &w.loc);
-    if (rc)
-        return rc;
+    w.loc = *loc;
     w.L = &w.loc.L;
+    cm_init(&w.cm);
     w.s = hg_snapshot_new();
     w.win = malloc(WINDOW);
     w.present = malloc(WINDOW / PAGE);
@@ -987,7 +986,7 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     s->pid = t->pid;
     snprintf(s->exe, sizeof s->exe, "%s", t->exe);
     snprintf(s->glibc_version, sizeof s->glibc_version, "%s", w.loc.version);
-    s->locate = w.loc.how;
+    s->locate = w.loc.how ? w.loc.how : "symbols";
 
     rc = t->ops->stop(t);
     if (rc)
@@ -1018,4 +1017,18 @@ out:
     w.s->timing.total_ns = hg_now_ns() - t0;
     *out = w.s;
     return 0;
+}
+
+int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
+{
+    uint64_t t0 = hg_now_ns();
+    hg_located loc;
+    *out = NULL;
+    hg_error_clear();
+    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
+    if (rc == 0)
+        rc = hg_walk(t, &loc, opt, out);
+    if (rc == 0)
+        (*out)->timing.total_ns = hg_now_ns() - t0;
+    return rc;
 }
