@@ -6,6 +6,7 @@
  * each thread's tcache comes from the _thread_db_* descriptors glibc
  * exports for libthread_db (present without debug information).
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,180 @@ static int find_libc_tls_offset(hg_target *t, hg_located *r)
     return HG_ENOTFOUND;
 }
 
+
+/* ---------------------------------------------------------- heuristics */
+
+/*
+ * Without debug information main_arena and mp_ are found by what they look
+ * like, inside libc's writable data (both are initialised, so in .data):
+ *
+ *  main_arena: every empty bin points at itself, fd == bk == bin_at(i), and
+ *    a random word pair essentially never does; the other bins point at
+ *    16-aligned heap memory; top lies in a writable mapping; the ring of
+ *    next pointers returns to the candidate.
+ *  mp_: sbrk_base equals top + size(top) - system_mem of that main_arena
+ *    (the main arena is contiguous from sbrk_base), mmapped_mem is whole
+ *    pages, the tcache settings are within glibc's limits.
+ *
+ * Exactly one candidate must survive, else heapgrab refuses to guess.
+ */
+struct region {
+    uint64_t start;
+    unsigned char *buf;
+    size_t len;
+};
+
+static int writable(hg_target *t, uint64_t addr)
+{
+    const hg_mapping *m = hg_find_mapping(t, addr);
+    return m && m->perms[1] == 'w';
+}
+
+static int read_libc_data(hg_target *t, hg_module *libc, struct region *r)
+{
+    const char *path = hg_module_path(libc);
+    uint64_t lo = 0, hi = 0;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const hg_mapping *m = &t->maps[i];
+        if (strcmp(m->path, path) == 0 && m->perms[1] == 'w') {
+            if (!lo)
+                lo = m->start;
+            hi = m->end;
+            /* .bss continues in the anonymous mapping right after */
+            if (i + 1 < t->nmaps && t->maps[i + 1].start == m->end && !t->maps[i + 1].path[0] &&
+                t->maps[i + 1].perms[1] == 'w')
+                hi = t->maps[i + 1].end;
+        }
+    }
+    if (!lo || hi - lo > (16u << 20))
+        return hg_fail(HG_ENOTFOUND, "no writable data mapping of %s", path);
+    r->start = lo;
+    r->len = hi - lo;
+    r->buf = malloc(r->len);
+    if (!r->buf)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    long n = t->ops->read(t, lo, r->buf, r->len);
+    if (n <= 0) {
+        free(r->buf);
+        return hg_fail(HG_EIO, "cannot read %s's data at 0x%" PRIx64, path, lo);
+    }
+    r->len = (size_t)n;
+    return 0;
+}
+
+static uint64_t get64(const struct region *r, size_t off)
+{
+    uint64_t v;
+    memcpy(&v, r->buf + off, 8);
+    return v;
+}
+
+static int arena_ring_closes(hg_target *t, const hg_layout *L, uint64_t a0, uint64_t next)
+{
+    for (int i = 0; i < 4096; i++) {
+        if (next == a0)
+            return 1;
+        if ((next & 7) || !writable(t, next) || hg_read_u64(t, next + L->st_next, &next))
+            return 0;
+    }
+    return 0;
+}
+
+static int main_arena_like(hg_target *t, const hg_layout *L, const struct region *r, size_t off)
+{
+    uint64_t a = r->start + off;
+    unsigned empty = 0;
+    for (unsigned i = 1; i < L->nbins; i++) {
+        size_t b = off + (size_t)L->st_bins + (i - 1) * 16;
+        uint64_t fd = get64(r, b), bk = get64(r, b + 8);
+        uint64_t self = a + (uint64_t)L->st_bins + (i - 1) * 16 - 16;
+        if (fd == self && bk == self)
+            empty++;
+        else if (fd == self || bk == self || (fd & 15) || (bk & 15) || !writable(t, fd) ||
+                 !writable(t, bk))
+            return 0;
+    }
+    if (empty == 0)
+        return 0;
+    uint32_t mutex, flags;
+    memcpy(&mutex, r->buf + off + L->st_mutex, 4);
+    memcpy(&flags, r->buf + off + L->st_flags, 4);
+    if (mutex > 2 || flags > 7)
+        return 0;
+    uint64_t top = get64(r, off + (size_t)L->st_top);
+    if (!top || (top & 15) || !writable(t, top))
+        return 0;
+    for (unsigned i = 0; i < L->nfastbins; i++) {
+        uint64_t f = get64(r, off + (size_t)L->st_fastbins + 8 * i);
+        if (f && ((f & 15) || !writable(t, f)))
+            return 0;
+    }
+    return arena_ring_closes(t, L, a, get64(r, off + (size_t)L->st_next));
+}
+
+static int mp_like(const hg_layout *L, const struct region *r, size_t off, uint64_t sbrk_base)
+{
+    if (get64(r, off + (size_t)L->mp_sbrk_base) != sbrk_base)
+        return 0;
+    int32_t n_mmaps;
+    memcpy(&n_mmaps, r->buf + off + L->mp_n_mmaps, 4);
+    uint64_t mmapped = get64(r, off + (size_t)L->mp_mmapped_mem);
+    if (n_mmaps < 0 || (mmapped & 4095) || (n_mmaps == 0) != (mmapped == 0))
+        return 0;
+    if (L->mp_tcache_bins >= 0 && get64(r, off + (size_t)L->mp_tcache_bins) > 64)
+        return 0;
+    if (L->mp_tcache_max_bytes >= 0 && get64(r, off + (size_t)L->mp_tcache_max_bytes) > 64 * 16 + 8)
+        return 0;
+    return 1;
+}
+
+static int locate_heuristic(hg_target *t, hg_located *r)
+{
+    unsigned v = hg_glibc_version_number(r->version);
+    int rc = hg_layout_from_table(v, &r->L);
+    if (rc)
+        return rc;
+    const hg_layout *L = &r->L;
+    struct region reg = {0};
+    if ((rc = read_libc_data(t, r->libc, &reg)) != 0)
+        return rc;
+    unsigned found = 0;
+    for (size_t off = 0; off + L->state_size <= reg.len; off += 8)
+        if (main_arena_like(t, L, &reg, off)) {
+            found++;
+            r->main_arena = reg.start + off;
+        }
+    if (found != 1) {
+        free(reg.buf);
+        if (found)
+            return hg_fail(HG_ENOTFOUND,
+                           "%u places in %s look like main_arena: refusing to guess; "
+                           "install the libc debug symbols", found, hg_module_path(r->libc));
+        return hg_fail(HG_ENOTFOUND,
+                       "main_arena not found in %s's data: install the libc debug symbols",
+                       hg_module_path(r->libc));
+    }
+    /* The main arena is one contiguous piece from sbrk_base to its top's end. */
+    size_t aoff = (size_t)(r->main_arena - reg.start);
+    uint64_t top = get64(&reg, aoff + (size_t)L->st_top), top_size = 0;
+    uint64_t system_mem = get64(&reg, aoff + (size_t)L->st_system_mem);
+    hg_read_u64(t, top + 8, &top_size);
+    uint64_t sbrk_base = top + (top_size & ~7ull) - system_mem;
+    found = 0;
+    for (size_t off = 0; off + L->par_size <= reg.len; off += 8)
+        if (mp_like(L, &reg, off, sbrk_base)) {
+            found++;
+            r->mp = reg.start + off;
+        }
+    free(reg.buf);
+    if (found != 1)
+        return hg_fail(HG_ENOTFOUND,
+                       "%u candidates for mp_ in %s: refusing to guess; install the libc "
+                       "debug symbols", found, hg_module_path(r->libc));
+    r->how = "heuristic";
+    return 0;
+}
+
 static int locate_symbols(hg_located *r)
 {
     if (hg_module_symbol(r->libc, "main_arena", &r->main_arena, NULL, NULL) != 0 ||
@@ -162,12 +337,21 @@ int hg_locate(hg_target *t, int mode, hg_located *r)
         return hg_fail(HG_EUNSUPPORTED, "glibc %s is too old: heapgrab needs 2.26 or later",
                        r->version);
 
-    if (mode == HG_LOCATE_HEURISTIC)
-        return hg_fail(HG_EUNSUPPORTED,
-                       "locating malloc without debug symbols is not implemented yet");
-    rc = locate_symbols(r);
+    if (mode == HG_LOCATE_HEURISTIC) {
+        rc = locate_heuristic(t, r);
+    } else {
+        rc = locate_symbols(r);
+        if (rc == HG_ENOTFOUND && mode == HG_LOCATE_AUTO) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", hg_error_message());
+            rc = locate_heuristic(t, r);
+            if (rc == HG_ENOTFOUND || rc == HG_EUNSUPPORTED)
+                hg_fail(rc, "%s; and without them: %s", why, hg_error_message());
+        }
+    }
     if (rc)
         return rc;
+    r->tls_size = hg_module_tls_size(r->libc);
     find_libc_tls_offset(t, r);
     return 0;
 }

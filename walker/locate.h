@@ -18,6 +18,7 @@ typedef struct hg_located {
     uint64_t libc_tls_offset;
     int have_tcache_var, have_thread_arena_var;
     uint64_t tcache_var, thread_arena_var; /* offsets in libc's TLS block */
+    uint64_t tls_size;          /* size of libc's TLS block (PT_TLS) */
 } hg_located;
 
 /* Runs while the target is running: everything found here (symbols,

@@ -505,6 +505,82 @@ struct tcache_copy {
     unsigned char *raw;
 };
 
+/* A tcache_perthread_struct pointer: a heap chunk of exactly that size
+ * whose entries are empty exactly where the counts are zero. */
+static int tcache_like(struct walk *w, uint64_t ptr)
+{
+    const hg_layout *L = w->L;
+    uint64_t sz;
+    unsigned char raw[1024];
+    if (!plausible_link(w, ptr) || !ptr || L->tcache_size > sizeof raw ||
+        hg_read_u64(w->t, ptr - SIZE_SZ, &sz) != 0 ||
+        (sz & ~(uint64_t)SIZE_BITS) != w->tc_chunk_size ||
+        hg_read_exact(w->t, ptr, raw, L->tcache_size) != 0)
+        return 0;
+    for (unsigned i = 0; i < L->tc_bins; i++) {
+        uint64_t e = rd64(raw, L->tc_entries + 8 * (long)i), c;
+        if (L->tc_count_bytes == 2) {
+            uint16_t c16;
+            memcpy(&c16, raw + L->tc_counts + 2 * i, 2);
+            c = c16;
+        } else {
+            c = raw[L->tc_counts + i];
+        }
+        if ((e == 0) != (c == 0) || (e && !plausible_link(w, e)))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * Without libc's symbols the offset of its 'tcache' TLS variable is not
+ * known: try every slot of libc's TLS block and keep the one that, in every
+ * thread, is NULL or points at a well-formed tcache (and is not NULL in at
+ * least one).  More than one such slot: refuse.
+ */
+static int find_tcache_slot(struct walk *w)
+{
+    hg_target *t = w->t;
+    uint64_t size = w->loc.tls_size;
+    if (!w->loc.have_tls_offset || !size || size > 65536 || !t->nthreads)
+        return hg_fail(HG_ENOTFOUND, "cannot find libc's thread-local storage, hence the tcache");
+    unsigned char *blocks = malloc(size * t->nthreads);
+    int *ok = malloc(sizeof(int) * (size / 8 + 1));
+    if (!blocks || !ok) {
+        free(blocks);
+        free(ok);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (!t->threads[i].fs_base ||
+            hg_read_exact(t, t->threads[i].fs_base - w->loc.libc_tls_offset, blocks + i * size, size))
+            memset(blocks + i * size, 0, size);
+    unsigned found = 0;
+    uint64_t slot = 0;
+    for (uint64_t off = 0; off + 8 <= size; off += 8) {
+        int good = 1, nonnull = 0;
+        for (size_t i = 0; i < t->nthreads && good; i++) {
+            uint64_t v = rd64(blocks + i * size, (long)off);
+            if (v) {
+                nonnull++;
+                good = tcache_like(w, v);
+            }
+        }
+        if (good && nonnull) {
+            found++;
+            slot = off;
+        }
+    }
+    free(blocks);
+    free(ok);
+    if (found != 1)
+        return hg_fail(HG_ENOTFOUND, "%s in libc's thread-local storage: install the libc "
+                       "debug symbols", found ? "several tcache candidates" : "no tcache pointer");
+    w->loc.tcache_var = slot;
+    w->loc.have_tcache_var = 1;
+    return 0;
+}
+
 static int read_threads(struct walk *w, struct tcache_copy **out)
 {
     const hg_layout *L = w->L;
@@ -522,6 +598,11 @@ static int read_threads(struct walk *w, struct tcache_copy **out)
     /* request2size(sizeof(tcache_perthread_struct)) */
     w->tc_chunk_size = (L->tcache_size + SIZE_SZ + ALIGN_MASK) & ~(uint64_t)ALIGN_MASK;
     s->nthreads = t->nthreads;
+    if (!w->loc.have_tcache_var && L->tcache_size && t->nthreads) {
+        int rc = find_tcache_slot(w);
+        if (rc)
+            return rc;
+    }
     for (size_t i = 0; i < t->nthreads; i++) {
         hg_thread_info *ti = &s->threads[i];
         ti->tid = t->threads[i].tid;
