@@ -122,6 +122,9 @@ typedef struct hg_mallinfo2 {
  * Figures for the whole heap or one arena.  Byte counts of free, tcache,
  * fastbin, top and mmapped chunks are chunk sizes as glibc counts them;
  * inuse_bytes is the sum of malloc_usable_size() over live allocations.
+ * inuse_* include the mmapped chunks (they are live allocations);
+ * mmapped_* describe those same chunks as glibc does (mallinfo2's hblks and
+ * hblkhd: whole mappings).  Per-arena totals have no mmapped chunks.
  */
 typedef struct hg_totals {
     uint64_t sys_bytes;       /* arena system_mem (+ mmapped, in totals) */

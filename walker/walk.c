@@ -810,15 +810,40 @@ static int overlaps_heap(struct walk *w, uint64_t lo, uint64_t hi, uint64_t *ski
     return found;
 }
 
-static int scan_mmapped(struct walk *w)
+struct mmapped {
+    uint64_t addr, prev_size, size;
+};
+
+struct mmapped_list {
+    struct mmapped *v;
+    size_t n, cap;
+    uint64_t bytes;           /* mapping bytes, as mp_.mmapped_mem counts */
+};
+
+static int mmapped_header_ok(const uint64_t hdr[2], uint64_t q, uint64_t seg_end)
 {
-    hg_snapshot *s = w->s;
-    uint64_t n = 0, bytes = 0;
+    uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
+    return (hdr[1] & SIZE_BITS) == IS_MMAPPED && !(hdr[0] & ALIGN_MASK) && sz >= PAGE &&
+           !((sz + hdr[0]) & (PAGE - 1)) && q + sz <= seg_end && q + sz > q;
+}
+
+/*
+ * mmapped chunks live outside the arenas, each in its own mmap().  The
+ * kernel merges neighbouring anonymous mappings, so a chunk need not start
+ * a mapping.  The cheap pass follows chunks from each mapping's start; the
+ * thorough pass (used when the cheap one disagrees with mp_'s own count)
+ * looks at every page start, reading through the window.
+ */
+static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out)
+{
+    out->n = 0;
+    out->bytes = 0;
     for (size_t i = 0; i < w->t->nmaps; i++) {
         const hg_mapping *m = &w->t->maps[i];
         if (m->path[0] || strcmp(m->perms, "rw-p") != 0)
             continue;
         uint64_t q = m->start;
+        w->win_start = w->win_end = 0;
         while (q + CHUNK_HDR <= m->end) {
             uint64_t skip = 0, seg_end = m->end;
             int ov = overlaps_heap(w, q, m->end, &skip);
@@ -829,34 +854,56 @@ static int scan_mmapped(struct walk *w)
             if (ov == 0)
                 seg_end = skip;
             uint64_t hdr[2];
-            if (hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
+            const unsigned char *c = every_page ? window(w, q, CHUNK_HDR, seg_end) : NULL;
+            if (c)
+                memcpy(hdr, c, sizeof hdr);
+            else if (every_page || hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
                 break;
-            uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
-            if ((hdr[1] & SIZE_BITS) != IS_MMAPPED || (hdr[0] & ALIGN_MASK) || sz < PAGE ||
-                ((sz + hdr[0]) & (PAGE - 1)) || q + sz > seg_end) {
-                q = seg_end; /* not (or no more) mmapped chunks here */
+            if (!mmapped_header_ok(hdr, q, seg_end)) {
+                q = every_page ? q + PAGE : seg_end;
                 continue;
             }
-            n++;
-            bytes += sz + hdr[0];
-            s->totals.inuse_objects++;
-            s->totals.inuse_bytes += sz - CHUNK_HDR;
-            if (hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, sz - CHUNK_HDR) < 0)
-                return hg_error_code();
-            if (w->have_pagemap) {
-                uint64_t pages = (sz + PAGE - 1) / PAGE, missing = nonresident_bytes(w, q, q + sz);
-                s->heap_resident_bytes += pages * PAGE - missing;
+            if (out->n == out->cap) {
+                size_t cap = out->cap ? out->cap * 2 : 64;
+                struct mmapped *nv = realloc(out->v, cap * sizeof *nv);
+                if (!nv)
+                    return hg_fail(HG_ENOMEM, "out of memory");
+                out->v = nv;
+                out->cap = cap;
             }
+            uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
+            out->v[out->n++] = (struct mmapped){q, hdr[0], sz};
+            out->bytes += sz + hdr[0];
             q += sz;
         }
     }
-    s->totals.mmapped_objects = n;
-    s->totals.mmapped_bytes = bytes;
-    if (n != w->mp_n_mmaps || bytes != w->mp_mmapped_mem)
-        problem(w, -1, 0,
-                "found %" PRIu64 " mmapped chunks (%" PRIu64 " bytes) but mp_ counts %" PRIu64
-                " (%" PRIu64 " bytes)", n, bytes, w->mp_n_mmaps, w->mp_mmapped_mem);
     return 0;
+}
+
+static int scan_mmapped(struct walk *w)
+{
+    hg_snapshot *s = w->s;
+    struct mmapped_list l = {0};
+    int rc = find_mmapped(w, 0, &l);
+    if (rc == 0 && (l.n != w->mp_n_mmaps || l.bytes != w->mp_mmapped_mem))
+        rc = find_mmapped(w, 1, &l);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        uint64_t sz = l.v[i].size;
+        s->totals.inuse_objects++;
+        s->totals.inuse_bytes += sz - CHUNK_HDR; /* malloc_usable_size of an mmapped chunk */
+        rc = hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, sz - CHUNK_HDR);
+        if (w->have_pagemap)
+            s->heap_resident_bytes += (sz + PAGE - 1) / PAGE * PAGE -
+                                      nonresident_bytes(w, l.v[i].addr, l.v[i].addr + sz);
+    }
+    s->totals.mmapped_objects = l.n;
+    s->totals.mmapped_bytes = l.bytes;
+    if (rc == 0 && (l.n != w->mp_n_mmaps || l.bytes != w->mp_mmapped_mem))
+        problem(w, -1, 0,
+                "found %zu mmapped chunks (%" PRIu64 " bytes) but mp_ counts %" PRIu64
+                " (%" PRIu64 " bytes)", l.n, l.bytes, w->mp_n_mmaps, w->mp_mmapped_mem);
+    free(l.v);
+    return rc;
 }
 
 /* ------------------------------------------------------------ results */

@@ -1,0 +1,288 @@
+/*
+ * json.c -- a snapshot as one JSON object ("heapgrab stats --json").
+ *
+ * Pretty-printed with a 2-space indent, keys in a fixed order, integers
+ * exactly as unsigned 64-bit decimals, addresses as "0x..." strings.
+ * Strings are escaped per RFC 8259; bytes that are not valid UTF-8 (a file
+ * name can hold anything) become U+FFFD so the output is always valid JSON.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "heapgrab.h"
+#include "lib/error.h"
+
+#define JW_MAX_DEPTH 8
+
+struct jw {
+    FILE *f;
+    int depth;
+    int has_items[JW_MAX_DEPTH]; /* per open container */
+};
+
+static void jw_indent(struct jw *w, int depth)
+{
+    fputc('\n', w->f);
+    for (int i = 0; i < depth; i++)
+        fputs("  ", w->f);
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+static void jw_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    fputc('"', f);
+    while (n) {
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc((int)c, f);
+        } else if (c < 0x20) {
+            fprintf(f, "\\u%04x", c);
+        } else if (c >= 0x80) {
+            size_t len = utf8_len(p, n);
+            if (len == 0) {
+                fputs("\\ufffd", f);
+                len = 1;
+            } else {
+                fwrite(p, 1, len, f);
+            }
+            p += len;
+            n -= len;
+            continue;
+        } else {
+            fputc((int)c, f);
+        }
+        p++;
+        n--;
+    }
+    fputc('"', f);
+}
+
+/* Start a member (key != NULL) or array element (key == NULL). */
+static void jw_item(struct jw *w, const char *key)
+{
+    if (w->depth > 0) {
+        if (w->has_items[w->depth - 1])
+            fputc(',', w->f);
+        w->has_items[w->depth - 1] = 1;
+        jw_indent(w, w->depth);
+    }
+    if (key) {
+        jw_string(w->f, key);
+        fputs(": ", w->f);
+    }
+}
+
+static void jw_open(struct jw *w, const char *key, char bracket)
+{
+    jw_item(w, key);
+    fputc(bracket, w->f);
+    if (w->depth < JW_MAX_DEPTH)
+        w->has_items[w->depth] = 0;
+    w->depth++;
+}
+
+static void jw_close(struct jw *w, char bracket)
+{
+    w->depth--;
+    if (w->depth < JW_MAX_DEPTH && w->has_items[w->depth])
+        jw_indent(w, w->depth);
+    fputc(bracket, w->f);
+}
+
+static void jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+    jw_item(w, key);
+    fprintf(w->f, "%" PRIu64, v);
+}
+
+static void jw_int(struct jw *w, const char *key, int v)
+{
+    jw_item(w, key);
+    fprintf(w->f, "%d", v);
+}
+
+static void jw_str(struct jw *w, const char *key, const char *v)
+{
+    jw_item(w, key);
+    if (v)
+        jw_string(w->f, v);
+    else
+        fputs("null", w->f);
+}
+
+static void jw_addr(struct jw *w, const char *key, uint64_t v)
+{
+    jw_item(w, key);
+    fprintf(w->f, "\"0x%" PRIx64 "\"", v);
+}
+
+static void jw_bool(struct jw *w, const char *key, int v)
+{
+    jw_item(w, key);
+    fputs(v ? "true" : "false", w->f);
+}
+
+static void jw_null(struct jw *w, const char *key)
+{
+    jw_item(w, key);
+    fputs("null", w->f);
+}
+
+static void jw_totals(struct jw *w, const hg_totals *t)
+{
+    jw_u64(w, "sys_bytes", t->sys_bytes);
+    jw_u64(w, "inuse_objects", t->inuse_objects);
+    jw_u64(w, "inuse_bytes", t->inuse_bytes);
+    jw_u64(w, "free_objects", t->free_objects);
+    jw_u64(w, "free_bytes", t->free_bytes);
+    jw_u64(w, "top_bytes", t->top_bytes);
+    jw_u64(w, "tcache_objects", t->tcache_objects);
+    jw_u64(w, "tcache_bytes", t->tcache_bytes);
+    jw_u64(w, "fastbin_objects", t->fastbin_objects);
+    jw_u64(w, "fastbin_bytes", t->fastbin_bytes);
+    jw_u64(w, "mmapped_objects", t->mmapped_objects);
+    jw_u64(w, "mmapped_bytes", t->mmapped_bytes);
+    jw_u64(w, "released_bytes", t->released_bytes);
+    jw_u64(w, "overhead_bytes", t->overhead_bytes);
+}
+
+int hg_write_json(const hg_snapshot *s, FILE *out)
+{
+    if (!s || !out)
+        return hg_fail(HG_EUSAGE, "hg_write_json: no snapshot or stream");
+
+    struct jw w = {.f = out};
+    jw_open(&w, NULL, '{');
+    jw_str(&w, "heapgrab_version", HEAPGRAB_VERSION);
+    jw_int(&w, "pid", hg_snapshot_pid(s));
+    jw_str(&w, "exe", hg_snapshot_exe(s));
+    jw_str(&w, "glibc", hg_snapshot_glibc_version(s));
+    jw_str(&w, "locate", hg_snapshot_locate(s));
+    jw_u64(&w, "time_nanos", hg_snapshot_time_ns(s));
+
+    const hg_mallinfo2 *mi = hg_snapshot_mallinfo2(s);
+    jw_open(&w, "mallinfo2", '{');
+    jw_u64(&w, "arena", mi->arena);
+    jw_u64(&w, "ordblks", mi->ordblks);
+    jw_u64(&w, "smblks", mi->smblks);
+    jw_u64(&w, "hblks", mi->hblks);
+    jw_u64(&w, "hblkhd", mi->hblkhd);
+    jw_u64(&w, "usmblks", mi->usmblks);
+    jw_u64(&w, "fsmblks", mi->fsmblks);
+    jw_u64(&w, "uordblks", mi->uordblks);
+    jw_u64(&w, "fordblks", mi->fordblks);
+    jw_u64(&w, "keepcost", mi->keepcost);
+    jw_close(&w, '}');
+
+    jw_open(&w, "totals", '{');
+    jw_totals(&w, hg_snapshot_totals(s));
+    jw_close(&w, '}');
+
+    uint64_t rss = hg_snapshot_rss_bytes(s);
+    uint64_t resident = hg_snapshot_heap_resident_bytes(s);
+    jw_u64(&w, "rss_bytes", rss);
+    jw_u64(&w, "heap_resident_bytes", resident);
+    if (rss) {
+        jw_item(&w, "heap_share_of_rss");
+        fprintf(out, "%.3f", (double)resident / (double)rss);
+    } else {
+        jw_null(&w, "heap_share_of_rss");
+    }
+
+    jw_open(&w, "arenas", '[');
+    for (size_t i = 0, n = hg_snapshot_arena_count(s); i < n; i++) {
+        const hg_arena_info *a = hg_snapshot_arena(s, i);
+        jw_open(&w, NULL, '{');
+        jw_int(&w, "index", a->index);
+        jw_addr(&w, "address", a->address);
+        jw_bool(&w, "main", a->index == 0);
+        jw_bool(&w, "mutex_held", a->mutex_held);
+        jw_u64(&w, "heaps", a->heaps);
+        jw_u64(&w, "system_mem", a->system_mem);
+        jw_totals(&w, &a->totals);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_open(&w, "threads", '[');
+    for (size_t i = 0, n = hg_snapshot_thread_count(s); i < n; i++) {
+        const hg_thread_info *t = hg_snapshot_thread(s, i);
+        jw_open(&w, NULL, '{');
+        jw_int(&w, "tid", t->tid);
+        if (t->tcache)
+            jw_addr(&w, "tcache", t->tcache);
+        else
+            jw_null(&w, "tcache");
+        if (t->arena >= 0)
+            jw_int(&w, "arena", t->arena);
+        else
+            jw_null(&w, "arena");
+        jw_u64(&w, "tcache_objects", t->tcache_objects);
+        jw_u64(&w, "tcache_bytes", t->tcache_bytes);
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    jw_u64(&w, "problems_total", hg_snapshot_problem_total(s));
+    jw_open(&w, "problems", '[');
+    for (size_t i = 0, n = hg_snapshot_problem_count(s); i < n; i++) {
+        const hg_problem *p = hg_snapshot_problem(s, i);
+        jw_open(&w, NULL, '{');
+        if (p->arena >= 0)
+            jw_int(&w, "arena", p->arena);
+        else
+            jw_null(&w, "arena");
+        jw_addr(&w, "address", p->address);
+        jw_str(&w, "what", p->what ? p->what : "");
+        jw_close(&w, '}');
+    }
+    jw_close(&w, ']');
+
+    const hg_timing *tm = hg_snapshot_timing(s);
+    jw_open(&w, "timing", '{');
+    jw_u64(&w, "stopped_ns", tm->stopped_ns);
+    jw_u64(&w, "total_ns", tm->total_ns);
+    jw_close(&w, '}');
+
+    jw_close(&w, '}');
+    fputc('\n', out);
+
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out))
+        return hg_fail(HG_EIO, "writing JSON: %s", errno ? strerror(errno) : "I/O error");
+    return 0;
+}

@@ -1,0 +1,294 @@
+/*
+ * text.c -- a snapshot as a readable table ("heapgrab stats").
+ *
+ * In the spirit of Go's runtime.MemStats: what the heap took from the OS,
+ * what is in use, what is idle and where (bins, top, tcache, fastbins), what
+ * of it is released, then one row per arena, the threads' tcaches, RSS and
+ * the heap's share of it, and any problems found.  Lines stay within 100
+ * columns; strings that come from the target are printed with control
+ * characters and invalid UTF-8 replaced by '?'.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "heapgrab.h"
+#include "lib/error.h"
+
+#define WIDTH 100
+
+/* "512 B", "1.5 KiB", "12.3 MiB", ... (binary units, one decimal). */
+static const char *human(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (v < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", v);
+        return buf;
+    }
+    double d = (double)v / 1024.0;
+    size_t u = 0;
+    /* 1023.95 and up would print as "1024.0": use the next unit. */
+    while (d >= 1023.95 && u + 1 < sizeof units / sizeof *units) {
+        d /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", d, units[u]);
+    return buf;
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t len;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    unsigned cp = c & (0x3f >> (len - 1));
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    if (cp >= 0x80 && cp <= 0x9f) /* C1 controls */
+        return 0;
+    return len;
+}
+
+/*
+ * Copy s (a string from the target) into buf for the terminal: control
+ * characters and bytes that are not valid UTF-8 become '?'.  Truncated to
+ * fit buf.  Returns the number of code points (columns, roughly).
+ */
+static size_t clean(const char *s, char *buf, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p), o = 0, cols = 0;
+    while (n) {
+        size_t len = utf8_len(p, n);
+        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
+            if (o + 1 >= size)
+                break;
+            buf[o++] = '?';
+            len = len ? len : 1;
+        } else {
+            if (o + len >= size)
+                break;
+            memcpy(buf + o, p, len);
+            o += len;
+        }
+        p += len;
+        n -= len;
+        cols++;
+    }
+    buf[o] = '\0';
+    return cols;
+}
+
+/* Bytes of the first k code points of a clean string. */
+static size_t cp_bytes(const char *s, size_t k)
+{
+    size_t i = 0;
+    while (s[i] && k) {
+        i++;
+        while (((unsigned char)s[i] & 0xc0) == 0x80)
+            i++;
+        k--;
+    }
+    return i;
+}
+
+/* Print a target string within max columns; a longer one keeps its tail
+ * (the telling end of a path) after "...". */
+static void put_clean(FILE *f, const char *s, size_t max)
+{
+    char buf[4200];
+    size_t cols = clean(s, buf, sizeof buf);
+    const char *p = buf;
+    if (cols > max && max > 3) {
+        fputs("...", f);
+        p += cp_bytes(buf, cols - (max - 3));
+    }
+    fputs(p, f);
+}
+
+/* Print a target string wrapped to WIDTH columns, the first line starting
+ * at column col, continuation lines indented by indent.  Breaks at spaces
+ * when it can. */
+static void put_wrapped(FILE *f, const char *s, size_t col, size_t indent)
+{
+    char buf[4200];
+    size_t n = clean(s, buf, sizeof buf);
+    const char *p = buf;
+    while (n) {
+        size_t room = col + 1 < WIDTH ? WIDTH - col : 1;
+        size_t take = n;
+        if (n > room) {
+            /* Last space within the first room+1 code points. */
+            take = room;
+            for (size_t k = room; k > 0; k--) {
+                if (p[cp_bytes(p, k)] == ' ') {
+                    take = k;
+                    break;
+                }
+            }
+        }
+        size_t bytes = cp_bytes(p, take);
+        fwrite(p, 1, bytes, f);
+        p += bytes;
+        n -= take;
+        while (n && *p == ' ') {
+            p++;
+            n--;
+        }
+        if (n) {
+            fprintf(f, "\n%*s", (int)indent, "");
+            col = indent;
+        }
+    }
+    fputc('\n', f);
+}
+
+/* One row of the totals block: label, human size, exact bytes, objects. */
+static void total_row(FILE *f, const char *label, uint64_t bytes, int has_objects,
+                      uint64_t objects)
+{
+    char h[32];
+    fprintf(f, "  %-26s %11s %20" PRIu64, label, human(bytes, h, sizeof h), bytes);
+    if (has_objects)
+        fprintf(f, " %14" PRIu64, objects);
+    fputc('\n', f);
+}
+
+int hg_write_text(const hg_snapshot *s, FILE *out)
+{
+    if (!s || !out)
+        return hg_fail(HG_EUSAGE, "hg_write_text: no snapshot or stream");
+
+    char h[8][32];
+    const hg_timing *tm = hg_snapshot_timing(s);
+    const hg_totals *t = hg_snapshot_totals(s);
+
+    /* Header. */
+    fprintf(out, "heapgrab %s: pid %d, glibc ", HEAPGRAB_VERSION, hg_snapshot_pid(s));
+    put_clean(out, hg_snapshot_glibc_version(s)[0] ? hg_snapshot_glibc_version(s) : "?", 16);
+    fputs(" (located by ", out);
+    put_clean(out, hg_snapshot_locate(s) ? hg_snapshot_locate(s) : "?", 16);
+    fprintf(out, "), target stopped %.2f ms\n", (double)tm->stopped_ns / 1e6);
+    fputs("exe: ", out);
+    put_clean(out, hg_snapshot_exe(s)[0] ? hg_snapshot_exe(s) : "?", WIDTH - 5);
+    fputs("\n\n", out);
+
+    /* Totals. */
+    uint64_t idle = t->free_bytes + t->top_bytes + t->tcache_bytes + t->fastbin_bytes;
+    uint64_t idle_objects = t->free_objects + t->tcache_objects + t->fastbin_objects;
+    fprintf(out, "%-28s %11s %20s %14s\n", "heap", "size", "bytes", "objects");
+    total_row(out, "from the OS (sys)", t->sys_bytes, 0, 0);
+    total_row(out, "in use (usable)", t->inuse_bytes, 1, t->inuse_objects);
+    total_row(out, "idle", idle, 1, idle_objects);
+    total_row(out, "  free in bins", t->free_bytes, 1, t->free_objects);
+    total_row(out, "  top", t->top_bytes, 0, 0);
+    total_row(out, "  tcache", t->tcache_bytes, 1, t->tcache_objects);
+    total_row(out, "  fastbins", t->fastbin_bytes, 1, t->fastbin_objects);
+    total_row(out, "released (not resident)", t->released_bytes, 0, 0);
+    total_row(out, "mmapped (also in use)", t->mmapped_bytes, 1, t->mmapped_objects);
+    total_row(out, "overhead", t->overhead_bytes, 0, 0);
+
+    /* Arenas: 2+5+2+14+1+5 + 6*11 + 1+4 = 100 columns. */
+    size_t na = hg_snapshot_arena_count(s);
+    fprintf(out, "\n%zu arena%s\n", na, na == 1 ? "" : "s");
+    if (na) {
+        fprintf(out, "  %5s  %-14s %5s %10s %10s %10s %10s %10s %10s %4s\n", "arena",
+                "address", "heaps", "system", "in use", "free", "top", "tcache",
+                "fastbin", "lock");
+        for (size_t i = 0; i < na; i++) {
+            const hg_arena_info *a = hg_snapshot_arena(s, i);
+            char addr[24];
+            snprintf(addr, sizeof addr, "0x%" PRIx64, a->address);
+            fprintf(out, "  %5d  %-14s %5u %10s %10s %10s %10s %10s %10s %4s\n", a->index,
+                    addr, a->heaps, human(a->system_mem, h[0], sizeof h[0]),
+                    human(a->totals.inuse_bytes, h[1], sizeof h[1]),
+                    human(a->totals.free_bytes, h[2], sizeof h[2]),
+                    human(a->totals.top_bytes, h[3], sizeof h[3]),
+                    human(a->totals.tcache_bytes, h[4], sizeof h[4]),
+                    human(a->totals.fastbin_bytes, h[5], sizeof h[5]),
+                    a->mutex_held ? "held" : "-");
+        }
+    }
+
+    /* Threads and their tcaches. */
+    size_t nt = hg_snapshot_thread_count(s);
+    fprintf(out, "\n%zu thread%s\n", nt, nt == 1 ? "" : "s");
+    if (nt) {
+        fprintf(out, "  %10s  %-18s %5s %14s %11s %20s\n", "tid", "tcache", "arena",
+                "tcache chunks", "size", "bytes");
+        for (size_t i = 0; i < nt; i++) {
+            const hg_thread_info *th = hg_snapshot_thread(s, i);
+            char addr[24], arena[16];
+            if (th->tcache)
+                snprintf(addr, sizeof addr, "0x%" PRIx64, th->tcache);
+            else
+                snprintf(addr, sizeof addr, "-");
+            if (th->arena >= 0)
+                snprintf(arena, sizeof arena, "%d", th->arena);
+            else
+                snprintf(arena, sizeof arena, "-");
+            fprintf(out, "  %10d  %-18s %5s %14" PRIu64 " %11s %20" PRIu64 "\n", th->tid,
+                    addr, arena, th->tcache_objects,
+                    human(th->tcache_bytes, h[0], sizeof h[0]), th->tcache_bytes);
+        }
+    }
+
+    /* RSS and the heap's share of it. */
+    uint64_t rss = hg_snapshot_rss_bytes(s);
+    uint64_t resident = hg_snapshot_heap_resident_bytes(s);
+    fputc('\n', out);
+    if (rss)
+        fprintf(out, "RSS %s, heap resident %s (%.1f%% of RSS)\n",
+                human(rss, h[0], sizeof h[0]), human(resident, h[1], sizeof h[1]),
+                100.0 * (double)resident / (double)rss);
+    else
+        fprintf(out, "RSS unknown, heap resident %s\n", human(resident, h[1], sizeof h[1]));
+
+    /* Problems. */
+    uint64_t ptotal = hg_snapshot_problem_total(s);
+    size_t pn = hg_snapshot_problem_count(s);
+    if (ptotal || pn) {
+        fprintf(out, "\n%" PRIu64 " problem%s found", ptotal, ptotal == 1 ? "" : "s");
+        if ((uint64_t)pn < ptotal)
+            fprintf(out, ", first %zu shown", pn);
+        fputs(":\n", out);
+        for (size_t i = 0; i < pn; i++) {
+            const hg_problem *p = hg_snapshot_problem(s, i);
+            char lead[96];
+            int col;
+            int n = p->arena >= 0 ? snprintf(lead, sizeof lead, "  arena %d: ", p->arena)
+                                  : snprintf(lead, sizeof lead, "  ");
+            if (p->address) /* 0: a finding about no particular chunk */
+                snprintf(lead + n, sizeof lead - (size_t)n,
+                         "first bad chunk at 0x%" PRIx64 " : ", p->address);
+            col = (int)strlen(lead);
+            fputs(lead, out);
+            put_wrapped(out, p->what, col > 0 ? (size_t)col : 0, 4);
+        }
+    }
+
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out))
+        return hg_fail(HG_EIO, "writing text: %s", errno ? strerror(errno) : "I/O error");
+    return 0;
+}
