@@ -28,6 +28,7 @@
 #include "heapgrab.h"
 #include "lib/error.h"
 #include "profile.pb-c.h"
+#include "lib/utf8.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;
@@ -75,34 +76,6 @@ static int strtab_rehash(struct strtab *t)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x3f >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 /*
  * proto3 strings must be valid UTF-8 (strict decoders reject the whole
@@ -115,7 +88,7 @@ static char *utf8_fixed(const char *s, int *oom)
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s), bad = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(p + i, n - i);
+        size_t len = hg_utf8_len(p + i, n - i);
         bad += len == 0;
         i += len ? len : 1;
     }
@@ -129,7 +102,7 @@ static char *utf8_fixed(const char *s, int *oom)
     }
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = utf8_len(p + i, n - i);
+        size_t len = hg_utf8_len(p + i, n - i);
         if (len) {
             memcpy(out + o, p + i, len);
             o += len;

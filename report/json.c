@@ -14,6 +14,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
+#include "lib/utf8.h"
 
 #define JW_MAX_DEPTH 8
 
@@ -30,34 +31,6 @@ static void jw_indent(struct jw *w, int depth)
         fputs("  ", w->f);
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x3f >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
 
 static void jw_string(FILE *f, const char *s)
 {
@@ -72,7 +45,7 @@ static void jw_string(FILE *f, const char *s)
         } else if (c < 0x20) {
             fprintf(f, "\\u%04x", c);
         } else if (c >= 0x80) {
-            size_t len = utf8_len(p, n);
+            size_t len = hg_utf8_len(p, n);
             if (len == 0) {
                 fputs("\\ufffd", f);
                 len = 1;

@@ -16,6 +16,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
+#include "lib/utf8.h"
 
 #define WIDTH 100
 
@@ -38,33 +39,12 @@ static const char *human(uint64_t v, char *buf, size_t len)
     return buf;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+/* Length of the printable UTF-8 sequence at p: valid UTF-8 that is not a
+ * C1 control (U+0080..U+009F, encoded 0xc2 0x80..0x9f); 0 otherwise. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    unsigned c = p[0];
-    size_t len;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = c & (0x3f >> (len - 1));
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    if (cp >= 0x80 && cp <= 0x9f) /* C1 controls */
+    size_t len = hg_utf8_len(p, n);
+    if (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f)
         return 0;
     return len;
 }
