@@ -95,8 +95,10 @@ static long live_read(hg_target *t, uint64_t addr, void *buf, size_t len)
             done += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == ESRCH)
+        if (n < 0 && errno == ESRCH) {
+            t->gone = 1;
             return hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+        }
         /* EFAULT at an unreadable page, or EPERM under some LSMs: try
          * /proc/PID/mem, which can read what process_vm_readv refuses. */
         if (lv->mem_fd >= 0) {

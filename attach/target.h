@@ -45,6 +45,8 @@ struct hg_target {
     hg_mapping *maps;         /* sorted by start; strings owned */
     size_t nmaps;
 
+    int gone;                 /* the process died: stop working on it */
+
     hg_thread *threads;       /* valid while stopped */
     size_t nthreads;
     uint64_t stopped_at_ns, stopped_ns;

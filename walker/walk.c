@@ -256,6 +256,8 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
     w->win_start = w->win_end = 0;
 
     while (p < end) {
+        if (w->t->gone)
+            return HG_ENOPROC;
         if (p == a->top) {
             a->top_seen = 1;
             if (p + a->top_size != end)
@@ -1081,6 +1083,8 @@ static int walk_stopped(struct walk *w)
     }
     if (rc == 0)
         rc = heap_resident(w);
+    if (t->gone)
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
     if (rc == 0 && t->ops->rss)
         w->s->rss_bytes = t->ops->rss(t);
     for (size_t i = 0; tc && i < t->nthreads; i++)
