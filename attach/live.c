@@ -9,6 +9,7 @@
  * dies, the kernel detaches and resumes the threads itself.
  */
 #include <dirent.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -397,9 +398,26 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     ssize_t n = readlink(path, t->exe, sizeof t->exe - 1);
     t->exe[n > 0 ? n : 0] = '\0';
 
+    /* heapgrab knows x86_64 glibc only: refuse anything else up front. */
+    int rc;
+    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    int efd = open(path, O_RDONLY | O_CLOEXEC);
+    if (efd >= 0) {
+        Elf64_Ehdr eh;
+        ssize_t got = read(efd, &eh, sizeof eh);
+        close(efd);
+        if (got >= (ssize_t)EI_NIDENT + 4 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+            (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64)) {
+            rc = hg_fail(HG_EUNSUPPORTED,
+                         "process %d is not an x86_64 program (ELF class %d, machine %d): "
+                         "heapgrab supports x86_64 only", pid, eh.e_ident[EI_CLASS],
+                         got >= 20 ? eh.e_machine : -1);
+            goto fail;
+        }
+    }
+
     char *maps;
     snprintf(path, sizeof path, "/proc/%d/maps", pid);
-    int rc;
     if (read_file(path, &maps) < 0) {
         rc = errno == ENOENT || errno == ESRCH
                  ? hg_fail(HG_ENOPROC, "no such process: %d", pid)
