@@ -369,6 +369,7 @@ static const struct hg_target_ops live_ops = {
     .resident = live_resident,
     .rss = live_rss,
     .close = live_close,
+    .concurrent_reads = 1,
 };
 
 int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)

@@ -31,6 +31,8 @@ struct hg_target_ops {
     /* Optional: resident set size in bytes, 0 if unknown. */
     uint64_t (*rss)(hg_target *t);
     void (*close)(hg_target *t);
+    /* read() may be called from a second thread (read-ahead). */
+    int concurrent_reads;
 };
 
 struct hg_dwfl_state;

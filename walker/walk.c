@@ -28,6 +28,7 @@
 #include "walker/chunkmap.h"
 #include "walker/locate.h"
 #include "walker/walk.h"
+#include "walker/window.h"
 
 #define SIZE_SZ 8u
 #define CHUNK_HDR 16u
@@ -38,7 +39,7 @@
 #define NON_MAIN_ARENA 4u
 #define SIZE_BITS 7u
 #define PAGE 4096u
-#define WINDOW (8u << 20)
+#define WINDOW HG_WINDOW
 #define MAX_ARENAS 4096
 #define MAX_HEAPS (1u << 20)
 /* Largest chunk that can be in a tcache (1032-byte request) or a fastbin
@@ -83,8 +84,7 @@ struct walk {
     size_t ntc;
     uint64_t tc_chunk_size;
 
-    unsigned char *win;       /* window over target memory */
-    uint64_t win_start, win_end;
+    hg_window win;            /* over target memory, for front-to-back walks */
     uint8_t *present;
     int have_pagemap;
 };
@@ -153,26 +153,10 @@ static uint64_t nonresident_bytes(struct walk *w, uint64_t lo, uint64_t hi)
 
 /* ------------------------------------------------------------- window */
 
-/* Make [addr, addr + need) available in the window; returns a pointer or
- * NULL if the target cannot be read there. */
 static const unsigned char *window(struct walk *w, uint64_t addr, uint64_t need,
                                    uint64_t limit)
 {
-    if (addr >= w->win_start && addr + need <= w->win_end)
-        return w->win + (addr - w->win_start);
-    uint64_t len = limit - addr;
-    if (len > WINDOW)
-        len = WINDOW;
-    if (len < need)
-        len = need;
-    long n = w->t->ops->read(w->t, addr, w->win, (size_t)len);
-    if (n < 0 || (uint64_t)n < need) {
-        w->win_start = w->win_end = 0;
-        return NULL;
-    }
-    w->win_start = addr;
-    w->win_end = addr + (uint64_t)n;
-    return w->win;
+    return hg_window_get(&w->win, addr, need, limit);
 }
 
 /* Size word of the chunk at addr (no flags stripped), or ~0 if unreadable. */
@@ -253,7 +237,7 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
     a->tot.overhead_bytes += h->begin - h->base;
     if (cm_region_begin(&w->cm, h->begin, end, ai) < 0)
         return hg_fail(HG_ENOMEM, "out of memory");
-    w->win_start = w->win_end = 0;
+    hg_window_reset(&w->win);
 
     while (p < end) {
         if (w->t->gone)
@@ -845,7 +829,7 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
         if (m->path[0] || strcmp(m->perms, "rw-p") != 0)
             continue;
         uint64_t q = m->start;
-        w->win_start = w->win_end = 0;
+        hg_window_reset(&w->win);
         while (q + CHUNK_HDR <= m->end) {
             uint64_t skip = 0, seg_end = m->end;
             int ov = overlaps_heap(w, q, m->end, &skip);
@@ -1107,9 +1091,8 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     w.L = &w.loc.L;
     cm_init(&w.cm);
     w.s = hg_snapshot_new();
-    w.win = malloc(WINDOW);
     w.present = malloc(WINDOW / PAGE);
-    if (!w.s || !w.win || !w.present) {
+    if (!w.s || !w.present || hg_window_init(&w.win, t) < 0) {
         rc = hg_fail(HG_ENOMEM, "out of memory");
         goto out;
     }
@@ -1139,7 +1122,7 @@ out:
     }
     free(w.arenas);
     free(w.tc_chunks);
-    free(w.win);
+    hg_window_free(&w.win);
     free(w.present);
     cm_free(&w.cm);
     if (rc) {

@@ -1,0 +1,150 @@
+/* window.c -- see window.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "walker/window.h"
+
+static void *reader(void *arg)
+{
+    hg_window *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->ra_state != 1 && w->ra_state != 3)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->ra_state == 3)
+            break;
+        uint64_t addr = w->ra_addr;
+        size_t len = w->ra_len;
+        unsigned char *dst = w->buf[!w->cur] + HG_WINDOW_TAIL;
+        pthread_mutex_unlock(&w->mu);
+        long got = w->t->ops->read(w->t, addr, dst, len);
+        pthread_mutex_lock(&w->mu);
+        w->ra_got = got;
+        w->ra_state = 2;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int hg_window_init(hg_window *w, hg_target *t)
+{
+    memset(w, 0, sizeof *w);
+    w->t = t;
+    for (int i = 0; i < 2; i++)
+        if (!(w->buf[i] = malloc(HG_WINDOW_TAIL + HG_WINDOW)))
+            return -1;
+    if (t->ops->concurrent_reads) {
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        w->threaded = pthread_create(&w->th, NULL, reader, w) == 0;
+        if (!w->threaded) {
+            pthread_mutex_destroy(&w->mu);
+            pthread_cond_destroy(&w->cv);
+        }
+    }
+    return 0;
+}
+
+/* Wait until no read-ahead is running; returns with the lock held. */
+static void settle(hg_window *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->ra_state == 1)
+        pthread_cond_wait(&w->cv, &w->mu);
+}
+
+void hg_window_free(hg_window *w)
+{
+    if (w->threaded) {
+        settle(w);
+        w->ra_state = 3;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    free(w->buf[0]);
+    free(w->buf[1]);
+    memset(w, 0, sizeof *w);
+}
+
+void hg_window_reset(hg_window *w)
+{
+    if (w->threaded) {
+        settle(w);
+        w->ra_state = 0;
+        pthread_mutex_unlock(&w->mu);
+    }
+    w->start = w->end = 0;
+}
+
+static void read_ahead(hg_window *w, uint64_t limit)
+{
+    if (!w->threaded || w->end >= limit)
+        return;
+    uint64_t len = limit - w->end;
+    pthread_mutex_lock(&w->mu);
+    w->ra_addr = w->end;
+    w->ra_len = len > HG_WINDOW ? HG_WINDOW : (size_t)len;
+    w->ra_state = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+const unsigned char *hg_window_get(hg_window *w, uint64_t addr, uint64_t need, uint64_t limit)
+{
+    if (addr >= w->start && addr + need <= w->end && addr + need > addr)
+        return w->data + (addr - w->start);
+
+    if (w->threaded) {
+        settle(w);
+        /* The read-ahead continues the current window: use it, carrying
+         * over the old window's tail when addr starts before it. */
+        uint64_t ra_end = w->ra_addr + (uint64_t)(w->ra_got > 0 ? w->ra_got : 0);
+        const unsigned char *data = NULL;
+        unsigned char *nb = w->buf[!w->cur];
+        if (w->ra_state == 2 && w->ra_got > 0 && w->end && w->ra_addr == w->end &&
+            addr + need <= ra_end && addr + need > addr) {
+            if (addr >= w->ra_addr) {
+                data = nb + HG_WINDOW_TAIL + (addr - w->ra_addr);
+            } else if (addr >= w->start && w->end - addr <= HG_WINDOW_TAIL) {
+                uint64_t tail = w->end - addr;
+                memcpy(nb + HG_WINDOW_TAIL - tail, w->data + (addr - w->start), (size_t)tail);
+                data = nb + HG_WINDOW_TAIL - tail;
+            }
+        }
+        w->ra_state = 0;
+        pthread_mutex_unlock(&w->mu);
+        if (data) {
+            w->cur = !w->cur;
+            w->data = data;
+            w->start = addr;
+            w->end = ra_end;
+            read_ahead(w, limit);
+            return w->data;
+        }
+    }
+
+    uint64_t len = limit > addr ? limit - addr : 0;
+    if (len > HG_WINDOW)
+        len = HG_WINDOW;
+    if (len < need)
+        len = need;
+    if (len > HG_WINDOW) {
+        w->start = w->end = 0;
+        return NULL;
+    }
+    unsigned char *dst = w->buf[w->cur] + HG_WINDOW_TAIL;
+    long n = w->t->ops->read(w->t, addr, dst, (size_t)len);
+    if (n < 0 || (uint64_t)n < need) {
+        w->start = w->end = 0;
+        return NULL;
+    }
+    w->data = dst;
+    w->start = addr;
+    w->end = addr + (uint64_t)n;
+    read_ahead(w, limit);
+    return w->data;
+}

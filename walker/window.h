@@ -1,0 +1,46 @@
+/*
+ * window.h -- a sliding window over target memory for front-to-back walks.
+ *
+ * The heap is read in WINDOW-sized blocks, never a system call per chunk.
+ * When the target's reads may run on another thread (live processes), the
+ * next block is read ahead on a helper thread while the current one is
+ * parsed, so copying and parsing overlap.
+ */
+#ifndef HG_WINDOW_H
+#define HG_WINDOW_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "attach/target.h"
+
+#define HG_WINDOW (8u << 20)
+#define HG_WINDOW_TAIL 4096u  /* bytes of the old block carried into the next */
+
+typedef struct hg_window {
+    hg_target *t;
+    unsigned char *buf[2];    /* each HG_WINDOW_TAIL + HG_WINDOW bytes */
+    int cur;                  /* buffer holding the window */
+    const unsigned char *data;
+    uint64_t start, end;      /* the window: [start, end) at data */
+
+    /* read-ahead of [ra_addr, ra_addr + ra_len) into buf[!cur] + TAIL */
+    int threaded;
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int ra_state;             /* 0 idle, 1 asked, 2 done, 3 quit */
+    uint64_t ra_addr;
+    size_t ra_len;
+    long ra_got;
+} hg_window;
+
+int hg_window_init(hg_window *w, hg_target *t);
+void hg_window_free(hg_window *w);
+/* Forget the window (the walk moves elsewhere). */
+void hg_window_reset(hg_window *w);
+/* [addr, addr + need) readable at the returned pointer, reading ahead up
+ * to limit; NULL if the target cannot be read there. */
+const unsigned char *hg_window_get(hg_window *w, uint64_t addr, uint64_t need, uint64_t limit);
+
+#endif
