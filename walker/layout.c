@@ -74,6 +74,7 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
     l->st_bins = 112;
     l->st_next = 2160;
     l->st_system_mem = 2184;
+    l->mp_mmap_threshold = 16;
     if (version >= 235) {
         l->par_size = 136;
         l->mp_hp_pagesize = 48;
@@ -129,9 +130,9 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
 
     static const char *const mp_names[] = {"n_mmaps", "mmapped_mem", "sbrk_base",
                                            "tcache_bins", "tcache_max_bytes",
-                                           "tcache_count", "hp_pagesize"};
-    long mp[7];
-    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 7) != 0)
+                                           "tcache_count", "hp_pagesize", "mmap_threshold"};
+    long mp[8];
+    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 8) != 0)
         return HG_ENOTFOUND;
     l->mp_n_mmaps = mp[0];
     l->mp_mmapped_mem = mp[1];
@@ -140,6 +141,7 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
     l->mp_tcache_max_bytes = mp[4];
     l->mp_tcache_count = mp[5];
     l->mp_hp_pagesize = mp[6];
+    l->mp_mmap_threshold = mp[7];
 
     static const char *const hi_names[] = {"ar_ptr", "prev", "size"};
     long hi[3];

@@ -27,7 +27,7 @@ typedef struct hg_layout {
 
     /* struct malloc_par */
     size_t par_size;
-    long mp_n_mmaps, mp_mmapped_mem, mp_sbrk_base, mp_tcache_bins,
+    long mp_mmap_threshold, mp_n_mmaps, mp_mmapped_mem, mp_sbrk_base, mp_tcache_bins,
         mp_tcache_max_bytes, mp_tcache_count, mp_hp_pagesize;
 
     /* heap_info */

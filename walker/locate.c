@@ -231,10 +231,23 @@ static int mp_like(const hg_layout *L, const struct region *r, size_t off, uint6
     uint64_t mmapped = get64(r, off + (size_t)L->mp_mmapped_mem);
     if (n_mmaps < 0 || (mmapped & 4095) || (n_mmaps == 0) != (mmapped == 0))
         return 0;
-    if (L->mp_tcache_bins >= 0 && get64(r, off + (size_t)L->mp_tcache_bins) > 64)
+    /* glibc keeps the mmap threshold within (0, DEFAULT_MMAP_THRESHOLD_MAX];
+     * only mallopt(M_MMAP_THRESHOLD, 0) leaves it at 0, and then we refuse
+     * rather than guess among zeroed words. */
+    uint64_t thr = get64(r, off + (size_t)L->mp_mmap_threshold);
+    if (L->mp_mmap_threshold >= 0 && (thr == 0 || thr > (32u << 20)))
         return 0;
-    if (L->mp_tcache_max_bytes >= 0 && get64(r, off + (size_t)L->mp_tcache_max_bytes) > 64 * 16 + 8)
-        return 0;
+    if (L->mp_tcache_bins >= 0 && L->mp_tcache_max_bytes >= 0) {
+        /* glibc derives one from the other, tunables or not:
+         * tcache_bins = csize2tidx(request2size(tcache_max_bytes)) + 1 */
+        uint64_t bins = get64(r, off + (size_t)L->mp_tcache_bins);
+        uint64_t max = get64(r, off + (size_t)L->mp_tcache_max_bytes);
+        if (bins < 1 || bins > 64 || max > 64 * 16 + 8)
+            return 0;
+        uint64_t chunk = max + 8 + 15 < 32 ? 32 : (max + 8 + 15) & ~15ull;
+        if ((chunk - 17) / 16 + 1 != bins)
+            return 0;
+    }
     return 1;
 }
 
@@ -269,7 +282,9 @@ static int locate_heuristic(hg_target *t, hg_located *r)
     uint64_t top = get64(&reg, aoff + (size_t)L->st_top), top_size = 0;
     uint64_t system_mem = get64(&reg, aoff + (size_t)L->st_system_mem);
     hg_read_u64(t, top + 8, &top_size);
-    uint64_t sbrk_base = top + (top_size & ~7ull) - system_mem;
+    /* Before the main arena's first sbrk, top is glibc's initial_top (inside
+     * main_arena), system_mem is 0 and so is sbrk_base. */
+    uint64_t sbrk_base = system_mem ? top + (top_size & ~7ull) - system_mem : 0;
     found = 0;
     for (size_t off = 0; off + L->par_size <= reg.len; off += 8)
         if (mp_like(L, &reg, off, sbrk_base)) {

@@ -541,16 +541,20 @@ static int find_tcache_slot(struct walk *w)
         if (!t->threads[i].fs_base ||
             hg_read_exact(t, t->threads[i].fs_base - w->loc.libc_tls_offset, blocks + i * size, size))
             memset(blocks + i * size, 0, size);
-    unsigned found = 0;
+    unsigned found = 0, sized = 0;
     uint64_t slot = 0;
     for (uint64_t off = 0; off + 8 <= size; off += 8) {
         int good = 1, nonnull = 0;
-        for (size_t i = 0; i < t->nthreads && good; i++) {
-            uint64_t v = rd64(blocks + i * size, (long)off);
-            if (v) {
-                nonnull++;
+        for (size_t i = 0; i < t->nthreads; i++) {
+            uint64_t v = rd64(blocks + i * size, (long)off), sz;
+            if (!v)
+                continue;
+            nonnull++;
+            if (plausible_link(w, v) && hg_read_u64(t, v - SIZE_SZ, &sz) == 0 &&
+                (sz & ~(uint64_t)SIZE_BITS) == w->tc_chunk_size)
+                sized++;
+            if (good)
                 good = tcache_like(w, v);
-            }
         }
         if (good && nonnull) {
             found++;
@@ -559,6 +563,8 @@ static int find_tcache_slot(struct walk *w)
     }
     free(blocks);
     free(ok);
+    if (found == 0 && sized == 0)
+        return 0; /* no thread has called malloc yet: no tcache anywhere */
     if (found != 1)
         return hg_fail(HG_ENOTFOUND, "%s in libc's thread-local storage: install the libc "
                        "debug symbols", found ? "several tcache candidates" : "no tcache pointer");

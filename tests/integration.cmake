@@ -1,0 +1,14 @@
+# Live ground-truth tests: heapgrab against gt_target (needs ptrace: root
+# or CAP_SYS_PTRACE).
+find_package(Threads REQUIRED)
+add_executable(gt_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/gt_target.c)
+target_link_libraries(gt_target PRIVATE Threads::Threads)
+target_compile_options(gt_target PRIVATE -O1)
+find_program(HG_PYTHON3 python3 REQUIRED)
+foreach(group figures threads mmapped pprof nodebug safety errors)
+  add_test(NAME live_${group}
+    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_live.py ${group})
+  set_tests_properties(live_${group} PROPERTIES
+    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+    TIMEOUT 300)
+endforeach()

@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""Live ground-truth tests: heapgrab against gt_target, which reports its own
+mallinfo2() and exactly what it holds.
+
+Usage: test_live.py [GROUP...]   (groups: figures threads mmapped pprof
+                                  nodebug safety errors; default: all)
+Environment: HEAPGRAB (the binary), HG_TARGET_DIR (where gt_target is).
+"""
+import gzip
+import json
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HEAPGRAB = os.environ.get("HEAPGRAB", "")
+TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
+MI_FIELDS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+             "fsmblks", "uordblks", "fordblks", "keepcost"]
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def equal(got, want, what):
+    if got != want:
+        raise Failure(f"{what}: expected {want}, got {got}")
+
+
+def chunk_of(req):
+    return max(32, (req + 8 + 15) & ~15)
+
+
+class Target:
+    """gt_target under our control; optionally inside a private mount
+    namespace whose /usr/lib/debug is an empty tmpfs."""
+
+    def __init__(self, hide_debug=False):
+        argv = [TARGET]
+        if hide_debug:
+            argv = ["unshare", "-m", "sh", "-c",
+                    "mount -t tmpfs none /usr/lib/debug && exec " + TARGET]
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pid = self.p.pid
+        self.state = self._read()
+        equal(self.state["pid"], self.pid, "target pid")
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        check(line, "gt_target answered nothing")
+        return json.loads(line)
+
+    def cmd(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        self.state = self._read()
+        return self.state
+
+    def alive_and_free(self):
+        """The target answers and nobody traces it."""
+        self.cmd("report")
+        with open(f"/proc/{self.pid}/status") as f:
+            status = f.read()
+        tracer = [l for l in status.splitlines() if l.startswith("TracerPid:")][0]
+        equal(tracer.split()[1], "0", "TracerPid after heapgrab")
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+            check(st not in ("t", "T"), f"thread {tid} left stopped (state {st})")
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+
+
+def run(args, **kw):
+    return subprocess.run([HEAPGRAB] + args, capture_output=True, **kw)
+
+
+def stats(pid, *extra, prefix=()):
+    r = subprocess.run(list(prefix) + [HEAPGRAB, "stats", "--json", *extra, str(pid)],
+                       capture_output=True)
+    if r.returncode != 0:
+        raise Failure(f"heapgrab stats exited {r.returncode}: {r.stderr.decode().strip()}")
+    return json.loads(r.stdout)
+
+
+def same_mallinfo(t, hg):
+    for f in MI_FIELDS:
+        equal(hg["mallinfo2"][f], t.state["mallinfo2"][f], f"mallinfo2.{f}")
+    equal(hg["totals"]["sys_bytes"], hg["mallinfo2"]["arena"] + hg["mallinfo2"]["hblkhd"],
+          "sys_bytes = arena + hblkhd")
+    equal(hg["totals"]["fastbin_objects"], hg["mallinfo2"]["smblks"], "fastbin_objects = smblks")
+    equal(hg["totals"]["fastbin_bytes"], hg["mallinfo2"]["fsmblks"], "fastbin_bytes = fsmblks")
+    equal(hg["totals"]["mmapped_objects"], hg["mallinfo2"]["hblks"], "mmapped_objects = hblks")
+    equal(hg["totals"]["mmapped_bytes"], hg["mallinfo2"]["hblkhd"], "mmapped_bytes = hblkhd")
+    equal(hg["problems_total"], 0, f"problems ({hg['problems'][:1]})")
+
+
+def delta(a, b, key):
+    return b["totals"][key] - a["totals"][key]
+
+
+def arena_delta(a, b, index, key):
+    return b["arenas"][index][key] - a["arenas"][index][key]
+
+
+# ------------------------------------------------------------------ groups
+
+def test_baseline_symbols_and_heuristic():
+    t = Target()
+    try:
+        hs = stats(t.pid)
+        same_mallinfo(t, hs)
+        equal(hs["locate"], "symbols", "locate with debug symbols")
+        equal(hs["glibc"], "2.36", "glibc version")
+        hh = stats(t.pid, "--locate", "heuristic")
+        equal(hh["locate"], "heuristic", "forced heuristic")
+        same_mallinfo(t, hh)
+        equal(hh["totals"], hs["totals"], "totals, heuristic vs symbols")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_alloc_tcache_fastbin():
+    t = Target()
+    try:
+        req = 72                      # chunk 0x50: tcache bin 3, fastbin 3
+        c = chunk_of(req)
+        before = stats(t.pid)
+        s = t.cmd(f"alloc 1000 {req}")
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        equal(delta(before, after, "inuse_objects"), 1000, "inuse_objects after alloc 1000")
+        equal(delta(before, after, "inuse_bytes"), s["main"]["usable"], "inuse_bytes after alloc")
+        equal(s["main"]["usable"], 1000 * (c - 8), "usable bytes per block")
+        t.cmd("free 7")
+        tc = stats(t.pid)
+        same_mallinfo(t, tc)
+        equal(delta(after, tc, "tcache_objects"), 7, "tcache_objects after free 7")
+        equal(delta(after, tc, "tcache_bytes"), 7 * c, "tcache_bytes after free 7")
+        equal(delta(after, tc, "inuse_objects"), -7, "inuse_objects after free 7")
+        equal(delta(after, tc, "inuse_bytes"), -7 * (c - 8), "inuse_bytes after free 7")
+        main_tid = [x for x in tc["threads"] if x["tid"] == t.pid][0]
+        main_before = [x for x in after["threads"] if x["tid"] == t.pid][0]
+        equal(main_tid["tcache_objects"] - main_before["tcache_objects"], 7,
+              "main thread's tcache after free 7")
+        t.cmd("free 50")
+        fb = stats(t.pid)
+        same_mallinfo(t, fb)
+        equal(delta(tc, fb, "fastbin_objects"), 50, "fastbin_objects after free 50")
+        equal(delta(tc, fb, "fastbin_bytes"), 50 * c, "fastbin_bytes after free 50")
+        equal(delta(tc, fb, "tcache_objects"), 0, "tcache full: no change")
+        equal(delta(tc, fb, "inuse_objects"), -50, "inuse_objects after free 50")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_bins():
+    t = Target()
+    try:
+        req = 600                     # chunk 608: tcache-sized, not fastbin
+        c = chunk_of(req)
+        t.cmd(f"alloc 200 {req}")
+        before = stats(t.pid)
+        t.cmd("free_step 0 100 2")     # every other one: no coalescing
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        equal(delta(before, after, "tcache_objects"), 7, "tcache takes the first 7")
+        equal(delta(before, after, "free_objects"), 93, "the other 93 go to a bin")
+        equal(delta(before, after, "free_bytes"), 93 * c, "free_bytes")
+        equal(delta(before, after, "inuse_objects"), -100, "inuse_objects")
+        equal(delta(before, after, "inuse_bytes"), -100 * (c - 8), "inuse_bytes")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_threads_and_arenas():
+    t = Target()
+    try:
+        req = 200
+        c = chunk_of(req)
+        for w in range(3):
+            t.cmd(f"thread_alloc {w} 10 16")   # create workers and their arenas
+        before = stats(t.pid)
+        same_mallinfo(t, before)
+        equal(len(before["arenas"]), 4, "main arena + one per worker")
+        for w in range(3):
+            t.cmd(f"thread_alloc {w} 500 {req}")
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        equal(delta(before, after, "inuse_objects"), 1500, "inuse_objects after 3 x 500")
+        workers = {x["tid"]: x for x in t.state["workers"]}
+        threads = {x["tid"]: x for x in after["threads"]}
+        for tid in workers:
+            check(tid in threads, f"worker {tid} among heapgrab's threads")
+            ai = threads[tid]["arena"]
+            check(ai is not None and ai > 0, f"worker {tid} in a thread arena (got {ai})")
+            equal(arena_delta(before, after, ai, "inuse_objects"), 500,
+                  f"arena {ai} inuse_objects")
+            equal(arena_delta(before, after, ai, "inuse_bytes"), 500 * (c - 8),
+                  f"arena {ai} inuse_bytes")
+        equal(len(set(threads[tid]["arena"] for tid in workers)), 3, "three distinct arenas")
+        t.cmd("thread_free 1 7")
+        freed = stats(t.pid)
+        same_mallinfo(t, freed)
+        tid1 = [x["tid"] for x in t.state["workers"] if x["index"] == 1][0]
+        th_b = {x["tid"]: x for x in after["threads"]}[tid1]
+        th_a = {x["tid"]: x for x in freed["threads"]}[tid1]
+        equal(th_a["tcache_objects"] - th_b["tcache_objects"], 7, "worker 1 tcache objects")
+        equal(th_a["tcache_bytes"] - th_b["tcache_bytes"], 7 * c, "worker 1 tcache bytes")
+        ai = th_a["arena"]
+        equal(arena_delta(after, freed, ai, "tcache_objects"), 7, f"arena {ai} tcache_objects")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_mmapped():
+    t = Target()
+    try:
+        before = stats(t.pid)
+        s = t.cmd("big 3 2097152")
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        equal(after["totals"]["mmapped_objects"], 3, "mmapped_objects")
+        equal(after["totals"]["mmapped_bytes"], s["big"]["chunk"], "mmapped_bytes vs target")
+        equal(delta(before, after, "inuse_objects"), 3, "inuse_objects + 3")
+        equal(delta(before, after, "inuse_bytes"), s["big"]["usable"], "inuse_bytes + usable")
+        t.cmd("free_big 1")
+        after2 = stats(t.pid)
+        same_mallinfo(t, after2)
+        equal(after2["totals"]["mmapped_objects"], 2, "mmapped_objects after free")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+# --- pprof: a minimal protobuf reader, enough for sample types and values
+
+def varint(buf, i):
+    v = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return v, i
+
+
+def fields(buf):
+    i = 0
+    while i < len(buf):
+        key, i = varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = varint(buf, i)
+        elif wt == 2:
+            n, i = varint(buf, i)
+            v = buf[i:i + n]
+            i += n
+        elif wt == 1:
+            v = buf[i:i + 8]
+            i += 8
+        elif wt == 5:
+            v = buf[i:i + 4]
+            i += 4
+        else:
+            raise Failure(f"bad wire type {wt}")
+        yield num, wt, v
+
+
+def packed(v, wt):
+    if wt == 0:
+        return [v]
+    out, i = [], 0
+    while i < len(v):
+        x, i = varint(v, i)
+        out.append(x)
+    return out
+
+
+def read_profile(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    equal(raw[:2], b"\x1f\x8b", "pprof is gzipped")
+    buf = gzip.decompress(raw)
+    strings, types, sums = [], [], None
+    samples = []
+    for num, wt, v in fields(buf):
+        if num == 6:
+            strings.append(v.decode())
+        elif num == 1:
+            types.append({n: x for n, _, x in fields(v)})
+        elif num == 2:
+            vals = []
+            for n, w2, x in fields(v):
+                if n == 2:
+                    vals += packed(x, w2)
+            samples.append(vals)
+    names = [strings[t.get(1, 0)] for t in types]
+    sums = [sum(s[k] for s in samples) for k in range(len(names))]
+    return dict(zip(names, sums))
+
+
+def test_pprof():
+    t = Target()
+    try:
+        t.cmd("alloc 3000 48")
+        t.cmd("free 20")
+        t.cmd("big 1 1048576")
+        path = f"/tmp/heapgrab-test-{os.getpid()}.pprof"
+        r = run([str(t.pid), "-o", path])
+        equal(r.returncode, 0, f"heapgrab -o exit ({r.stderr.decode().strip()})")
+        hg = stats(t.pid)
+        sums = read_profile(path)
+        equal(sorted(sums), sorted(["inuse_objects", "inuse_space", "free_objects", "free_space"]),
+              "sample types")
+        equal(sums["inuse_objects"], hg["totals"]["inuse_objects"], "sum inuse_objects")
+        equal(sums["inuse_space"], hg["totals"]["inuse_bytes"], "sum inuse_space")
+        go = shutil.which("go")
+        if go:
+            g = subprocess.run([go, "tool", "pprof", "-raw", path], capture_output=True)
+            equal(g.returncode, 0, f"go tool pprof -raw ({g.stderr.decode()[:200]})")
+            check(b"inuse_space" in g.stdout, "go tool pprof shows inuse_space")
+        else:
+            print("  (go not found: go tool pprof check skipped)")
+        os.unlink(path)
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_no_debug_info():
+    """Target and heapgrab both in a namespace where /usr/lib/debug is
+    empty: heuristics must give exactly the figures symbols give."""
+    if not shutil.which("unshare") or not shutil.which("nsenter"):
+        raise Failure("unshare/nsenter (util-linux) missing")
+    t = Target(hide_debug=True)
+    try:
+        t.cmd("alloc 500 100")
+        t.cmd("free 30")
+        t.cmd("thread_alloc 0 300 64")
+        t.cmd("thread_free 0 20")
+        inside = stats(t.pid, prefix=["nsenter", "-t", str(t.pid), "-m"])
+        equal(inside["locate"], "heuristic", "locate without debug information")
+        same_mallinfo(t, inside)
+        r = subprocess.run(["nsenter", "-t", str(t.pid), "-m", HEAPGRAB, "stats", "--locate",
+                            "symbols", str(t.pid)], capture_output=True)
+        equal(r.returncode, 7, "--locate symbols without symbols: exit 7")
+        check(b"libc6-dbg" in r.stderr, "the error says how to get symbols")
+        outside = stats(t.pid)               # host view: debug files visible
+        equal(outside["locate"], "symbols", "locate from the host namespace")
+        for key in ("mallinfo2", "totals"):
+            equal(inside[key], outside[key], f"{key}: heuristic vs symbols")
+        equal([(a["address"], a["inuse_objects"], a["tcache_objects"]) for a in inside["arenas"]],
+              [(a["address"], a["inuse_objects"], a["tcache_objects"]) for a in outside["arenas"]],
+              "arenas: heuristic vs symbols")
+        equal(sorted((x["tid"], x["tcache_objects"]) for x in inside["threads"]),
+              sorted((x["tid"], x["tcache_objects"]) for x in outside["threads"]),
+              "threads: heuristic vs symbols")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
+def test_signals_leave_target_running():
+    t = Target()
+    try:
+        t.cmd("alloc 1500000 64")
+        t.cmd("thread_alloc 0 30000 100")
+        for sig, delay in ((signal.SIGTERM, 0.05), (signal.SIGINT, 0.1), (signal.SIGHUP, 0.15),
+                           (signal.SIGTERM, 0.2)):
+            p = subprocess.Popen([HEAPGRAB, "stats", str(t.pid)], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            time.sleep(delay)
+            p.send_signal(sig)
+            rc = p.wait(timeout=30)
+            check(rc in (0, -sig, 128 + sig), f"heapgrab exit after {sig.name}: {rc}")
+            t.alive_and_free()
+        same_mallinfo(t, stats(t.pid))
+    finally:
+        t.close()
+
+
+def test_errors():
+    # no such process
+    pid = 4194000
+    while os.path.exists(f"/proc/{pid}"):
+        pid -= 1
+    r = run(["stats", str(pid)])
+    equal(r.returncode, 3, "exit for a missing process")
+    err = r.stderr.decode()
+    check(err.startswith("heapgrab: ") and err.count("\n") == 1, f"one-line error: {err!r}")
+    # usage
+    equal(run(["stats", "notapid"]).returncode, 2, "exit for a bad pid")
+    equal(run(["frobnicate", "1", "2"]).returncode, 2, "exit for bad arguments")
+    t = Target()
+    try:
+        # pprof to a terminal is refused
+        master, slave = pty.openpty()
+        r = subprocess.run([HEAPGRAB, str(t.pid)], stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        os.close(master)
+        equal(r.returncode, 2, "exit when stdout is a terminal")
+        check(b"terminal" in r.stderr, "message names the terminal")
+        # permission denied for another user
+        if shutil.which("setpriv") and os.geteuid() == 0:
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                HEAPGRAB, "stats", str(t.pid)], capture_output=True)
+            equal(r.returncode, 4, f"exit for permission denied ({r.stderr.decode().strip()})")
+            check(b"CAP_SYS_PTRACE" in r.stderr, "the error says what to do")
+        t.alive_and_free()
+    finally:
+        t.close()
+    # not glibc malloc
+    je = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+    if os.path.exists(je):
+        p = subprocess.Popen(["sleep", "60"], env=dict(os.environ, LD_PRELOAD=je))
+        try:
+            time.sleep(0.3)
+            r = run(["stats", str(p.pid)])
+            equal(r.returncode, 5, "exit for a jemalloc process")
+            check(b"jemalloc" in r.stderr, "the allocator is named")
+        finally:
+            p.kill()
+            p.wait()
+    else:
+        print("  (libjemalloc2 not installed: jemalloc check skipped)")
+
+
+GROUPS = {
+    "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
+    "threads": [test_threads_and_arenas],
+    "mmapped": [test_mmapped],
+    "pprof": [test_pprof],
+    "nodebug": [test_no_debug_info],
+    "safety": [test_signals_leave_target_running],
+    "errors": [test_errors],
+}
+
+
+def main():
+    if not HEAPGRAB or not os.access(HEAPGRAB, os.X_OK) or not os.access(TARGET, os.X_OK):
+        print(f"test_live: HEAPGRAB ({HEAPGRAB!r}) and HG_TARGET_DIR/gt_target must exist")
+        return 1
+    names = sys.argv[1:] or list(GROUPS)
+    passed = failed = 0
+    for name in names:
+        for test in GROUPS[name]:
+            start = time.time()
+            try:
+                test()
+                passed += 1
+                print(f"ok   {test.__name__} ({time.time() - start:.1f}s)")
+            except Exception as e:  # noqa: BLE001 - report every failure the same way
+                failed += 1
+                print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
+    print(f"test_live: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

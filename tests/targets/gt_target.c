@@ -1,0 +1,241 @@
+/*
+ * gt_target -- a ground-truth target for heapgrab's live tests.
+ *
+ * It takes commands on stdin, one per line, carries them out, and answers
+ * each with one JSON line: its own mallinfo2() and exactly what it holds.
+ * Then it blocks in read(2), so the heap is still while heapgrab looks.
+ *
+ * After startup it never uses stdio or allocates for its own bookkeeping:
+ * a first printf would malloc a buffer, and a large malloc consolidates the
+ * fastbins -- either would change the heap after the figures were taken.
+ *
+ *   alloc N SIZE            main thread mallocs N blocks and keeps them
+ *   free K                  main thread frees the last K blocks it holds
+ *   free_step FIRST N STEP  main thread frees N held blocks: FIRST, FIRST+STEP, ...
+ *   thread_alloc T N SIZE   worker T (created on first use, own arena) mallocs
+ *   thread_free T K         worker T frees its last K blocks
+ *   big N SIZE              main thread mallocs N mmapped blocks (SIZE >= 1 MiB)
+ *   free_big K              frees the last K of those
+ *   report                  just answer
+ *   exit
+ */
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_HELD (1 << 21)
+#define MAX_WORKERS 8
+#define MAX_WHELD (1 << 16)
+#define MAX_BIG 256
+
+struct held {
+    void **p;
+    size_t n, cap;
+};
+
+static void *main_slots[MAX_HELD];
+static struct held main_held = {main_slots, 0, MAX_HELD};
+static void *big_slots[MAX_BIG];
+static struct held big_held = {big_slots, 0, MAX_BIG};
+
+struct worker {
+    pthread_t th;
+    int started;
+    int tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int cmd; /* 0 none, 1 alloc, 2 free */
+    size_t n, size;
+    void *slots[MAX_WHELD];
+    struct held held;
+};
+static struct worker workers[MAX_WORKERS];
+
+static size_t chunk_size(void *p) { return ((size_t *)p)[-1] & ~(size_t)7; }
+
+static void do_alloc(struct held *h, size_t n, size_t size)
+{
+    for (size_t i = 0; i < n && h->n < h->cap; i++) {
+        void *p = malloc(size);
+        if (!p)
+            _exit(3);
+        memset(p, 0x5a, size < 64 ? size : 64);
+        h->p[h->n++] = p;
+    }
+}
+
+static void do_free(struct held *h, size_t k)
+{
+    for (size_t i = 0; i < k && h->n > 0; i++)
+        free(h->p[--h->n]);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->tid = (int)syscall(SYS_gettid);
+    free(malloc(24)); /* the thread's tcache and arena exist from now on */
+    pthread_mutex_lock(&w->mu);
+    w->started = 1;
+    pthread_cond_broadcast(&w->cv);
+    for (;;) {
+        while (w->cmd == 0)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->cmd == 1)
+            do_alloc(&w->held, w->n, w->size);
+        else if (w->cmd == 2)
+            do_free(&w->held, w->n);
+        w->cmd = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    return NULL;
+}
+
+static struct worker *worker(int t)
+{
+    if (t < 0 || t >= MAX_WORKERS)
+        _exit(4);
+    struct worker *w = &workers[t];
+    if (!w->held.p) {
+        w->held.p = w->slots;
+        w->held.cap = MAX_WHELD;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        if (pthread_create(&w->th, NULL, worker_main, w) != 0)
+            _exit(5);
+        pthread_mutex_lock(&w->mu);
+        while (!w->started)
+            pthread_cond_wait(&w->cv, &w->mu);
+        pthread_mutex_unlock(&w->mu);
+    }
+    return w;
+}
+
+static void worker_do(int t, int cmd, size_t n, size_t size)
+{
+    struct worker *w = worker(t);
+    pthread_mutex_lock(&w->mu);
+    w->cmd = cmd;
+    w->n = n;
+    w->size = size;
+    pthread_cond_broadcast(&w->cv);
+    while (w->cmd != 0)
+        pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Output without stdio: append to a static buffer, write(2) at the end. */
+static char out[1 << 16];
+static size_t outlen;
+
+static void put(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + outlen, sizeof out - outlen, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof out - outlen)
+        outlen += (size_t)n;
+}
+
+static void put_held(const char *name, const struct held *h, int mmapped)
+{
+    size_t usable = 0, chunks = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        usable += malloc_usable_size(h->p[i]);
+        chunks += chunk_size(h->p[i]);
+    }
+    put("\"%s\":{\"n\":%zu,\"usable\":%zu,\"chunk\":%zu,\"mmapped\":%d}", name, h->n, usable,
+        chunks, mmapped);
+}
+
+static void report(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    outlen = 0;
+    put("{\"pid\":%d,\"mallinfo2\":{\"arena\":%zu,\"ordblks\":%zu,\"smblks\":%zu,\"hblks\":%zu,"
+        "\"hblkhd\":%zu,\"usmblks\":%zu,\"fsmblks\":%zu,\"uordblks\":%zu,\"fordblks\":%zu,"
+        "\"keepcost\":%zu},",
+        (int)getpid(), m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.usmblks, m.fsmblks,
+        m.uordblks, m.fordblks, m.keepcost);
+    put_held("main", &main_held, 0);
+    put(",");
+    put_held("big", &big_held, 1);
+    put(",\"main_tid\":%d,\"workers\":[", (int)getpid());
+    int first = 1;
+    for (int t = 0; t < MAX_WORKERS; t++) {
+        if (!workers[t].held.p)
+            continue;
+        put("%s{\"index\":%d,\"tid\":%d,", first ? "" : ",", t, workers[t].tid);
+        put_held("held", &workers[t].held, 0);
+        put("}");
+        first = 0;
+    }
+    put("]}\n");
+    if (write(1, out, outlen) < 0)
+        _exit(6);
+}
+
+/* One line from stdin into buf (without the newline); 0 at end of input. */
+static int read_line(char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(0, &c, 1);
+        if (r <= 0)
+            return n > 0;
+        if (c == '\n')
+            break;
+        if (n + 1 < cap)
+            buf[n++] = c;
+    }
+    buf[n] = '\0';
+    return 1;
+}
+
+int main(void)
+{
+    static char line[256];
+    report(); /* the first answer: the heap as it starts */
+    while (read_line(line, sizeof line)) {
+        char cmd[32];
+        unsigned long a = 0, b = 0, c = 0;
+        int k = sscanf(line, "%31s %lu %lu %lu", cmd, &a, &b, &c);
+        if (k < 1)
+            continue;
+        if (!strcmp(cmd, "alloc") && k == 3)
+            do_alloc(&main_held, a, b);
+        else if (!strcmp(cmd, "free") && k == 2)
+            do_free(&main_held, a);
+        else if (!strcmp(cmd, "free_step") && k == 4) {
+            for (unsigned long i = 0, j = a; i < b && j < main_held.n; i++, j += c)
+                if (main_held.p[j]) {
+                    free(main_held.p[j]);
+                    /* keep the array dense: move the last one here */
+                    main_held.p[j] = NULL;
+                }
+            size_t w = 0;
+            for (size_t i = 0; i < main_held.n; i++)
+                if (main_held.p[i])
+                    main_held.p[w++] = main_held.p[i];
+            main_held.n = w;
+        } else if (!strcmp(cmd, "thread_alloc") && k == 4)
+            worker_do((int)a, 1, b, c);
+        else if (!strcmp(cmd, "thread_free") && k == 3)
+            worker_do((int)a, 2, b, 0);
+        else if (!strcmp(cmd, "big") && k == 3)
+            do_alloc(&big_held, a, b);
+        else if (!strcmp(cmd, "free_big") && k == 2)
+            do_free(&big_held, a);
+        else if (!strcmp(cmd, "exit"))
+            return 0;
+        report();
+    }
+    return 0;
+}
