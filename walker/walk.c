@@ -234,6 +234,14 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
     uint64_t p = h->begin, end = h->end;
     unsigned bad_flag_reports = 0;
 
+    /* Whatever the arena says, a heap never runs past the mapping it
+     * starts in. */
+    const hg_mapping *m = hg_find_mapping(w->t, h->begin);
+    if (w->t->nmaps && (!m || end > m->end || end < p)) {
+        problem(w, ai, h->base, "heap at 0x%" PRIx64 " claims to end at 0x%" PRIx64
+                ", outside its mapping", h->base, end);
+        end = m && m->end > p ? m->end : p;
+    }
     a->tot.overhead_bytes += h->begin - h->base;
     if (cm_region_begin(&w->cm, h->begin, end, ai) < 0)
         return hg_fail(HG_ENOMEM, "out of memory");
@@ -381,6 +389,17 @@ static int main_heaps(struct walk *w, struct arena *a)
     if (mis)
         begin += 16 - mis;
     uint64_t end = w->sbrk_base + a->system_mem;
+    /* The main heap is one mapping ([heap]): a system_mem that runs past it
+     * is corrupt, and the walk stays inside what is mapped. */
+    const hg_mapping *m = hg_find_mapping(w->t, w->sbrk_base);
+    if (w->t->nmaps && (!m || end > m->end || end < begin)) {
+        problem(w, 0, a->addr,
+                "main arena: system_mem 0x%" PRIx64 " from sbrk_base 0x%" PRIx64
+                " runs past its mapping", a->system_mem, w->sbrk_base);
+        if (!m)
+            return 0;
+        end = m->end;
+    }
     if (a->top < begin || a->top >= end) {
         problem(w, 0, a->top, "main arena top 0x%" PRIx64 " lies outside [0x%" PRIx64 ", 0x%" PRIx64 ")",
                 a->top, begin, end);

@@ -1,0 +1,5 @@
+# The walker on synthetic heap images, corrupted ones included.
+add_executable(test_walker ${CMAKE_CURRENT_SOURCE_DIR}/test_walker.c)
+target_include_directories(test_walker PRIVATE ${CMAKE_SOURCE_DIR})
+target_link_libraries(test_walker PRIVATE heapgrab_static)
+add_test(NAME walker_synthetic COMMAND test_walker)
