@@ -323,8 +323,9 @@ static int live_resident(hg_target *t, uint64_t addr, size_t npages, uint8_t *pr
         if (r <= 0)
             return -1;
         n = (size_t)r / 8;
+        /* bit 63: present in RAM; bit 62: swapped out */
         for (size_t i = 0; i < n; i++)
-            present[done + i] = (buf[i] >> 63) & 1; /* bit 63: present in RAM */
+            present[done + i] = (buf[i] >> 63) & 1 ? 1 : (buf[i] >> 62) & 1 ? 2 : 0;
         done += n;
     }
     return 0;

@@ -26,7 +26,8 @@ struct hg_target_ops {
     int (*stop)(hg_target *t);
     void (*resume)(hg_target *t);
     /* Optional: present[i] = 1 if page i of [addr, addr + n*page) is
-     * resident.  Returns 0, or -1 if residency is unknown. */
+     * resident, 2 if swapped out, 0 if neither (never touched or released:
+     * it reads as zeros).  Returns 0, or -1 if residency is unknown. */
     int (*resident)(hg_target *t, uint64_t addr, size_t npages, uint8_t *present);
     /* Optional: resident set size in bytes, 0 if unknown. */
     uint64_t (*rss)(hg_target *t);

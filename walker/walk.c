@@ -68,6 +68,11 @@ struct arena {
     uint64_t (*hist)[HIST_SLOTS]; /* [state][size/16] counts */
 };
 
+struct resid {
+    uint64_t start, end;  /* a writable anonymous or [heap] mapping */
+    uint8_t *present;     /* one byte per page */
+};
+
 struct walk {
     hg_target *t;
     hg_snapshot *s;
@@ -85,7 +90,11 @@ struct walk {
     uint64_t tc_chunk_size;
 
     hg_window win;            /* over target memory, for front-to-back walks */
-    uint8_t *present;
+    /* Page residency, sampled right after the stop and before any bulk
+     * read: reading a released page through process_vm_readv maps the
+     * zero page there, after which the kernel calls it present. */
+    struct resid *resid;
+    size_t nresid;
     int have_pagemap;
 };
 
@@ -128,25 +137,88 @@ static void count_inuse(struct walk *w, int ai, uint64_t size)
     hist_add(w, a, ai, HG_STATE_INUSE, size);
 }
 
-/* Pages wholly inside [lo, hi) that are not resident. */
+static int resid_cmp(const void *a, const void *b)
+{
+    const struct resid *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static uint64_t hole_run(void *ctx, uint64_t addr, uint64_t end, int *hole);
+
+/* Residency of every mapping a heap or an mmapped chunk can live in. */
+static int sample_residency(struct walk *w)
+{
+    hg_target *t = w->t;
+    if (!t->ops->resident)
+        return 0;
+    w->resid = calloc(t->nmaps ? t->nmaps : 1, sizeof *w->resid);
+    if (!w->resid)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const hg_mapping *m = &t->maps[i];
+        if (m->perms[0] != 'r' || m->perms[1] != 'w' ||
+            (m->path[0] && strcmp(m->path, "[heap]") != 0))
+            continue;
+        size_t pages = (size_t)((m->end - m->start) / PAGE);
+        struct resid *r = &w->resid[w->nresid];
+        r->present = malloc(pages ? pages : 1);
+        if (!r->present)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        if (t->ops->resident(t, m->start, pages, r->present) != 0) {
+            free(r->present);
+            r->present = NULL;
+            continue; /* unknown: count nothing as released there */
+        }
+        r->start = m->start;
+        r->end = m->end;
+        w->nresid++;
+    }
+    qsort(w->resid, w->nresid, sizeof *w->resid, resid_cmp);
+    w->have_pagemap = 1;
+    w->win.holes = hole_run;
+    w->win.holes_ctx = w;
+    return 0;
+}
+
+static uint64_t hole_run(void *ctx, uint64_t addr, uint64_t end, int *hole)
+{
+    struct walk *w = ctx;
+    *hole = 0;
+    for (size_t i = 0; i < w->nresid; i++) {
+        const struct resid *r = &w->resid[i];
+        if (addr < r->start || addr >= r->end)
+            continue;
+        uint64_t pg = (addr - r->start) / PAGE, last = (r->end - r->start) / PAGE;
+        *hole = r->present[pg] == 0;
+        uint64_t stop = end < r->end ? end : r->end;
+        while (++pg < last && r->start + pg * PAGE < stop && (r->present[pg] == 0) == *hole)
+            ;
+        uint64_t run_end = r->start + pg * PAGE;
+        return (run_end < stop ? run_end : stop) - addr;
+    }
+    /* outside every sampled mapping: read it, up to the next one */
+    uint64_t next = end;
+    for (size_t i = 0; i < w->nresid; i++)
+        if (w->resid[i].start > addr && w->resid[i].start < next)
+            next = w->resid[i].start;
+    return next - addr;
+}
+
+/* Pages wholly inside [lo, hi) that were not resident at the stop. */
 static uint64_t nonresident_bytes(struct walk *w, uint64_t lo, uint64_t hi)
 {
     lo = (lo + PAGE - 1) & ~(uint64_t)(PAGE - 1);
     hi &= ~(uint64_t)(PAGE - 1);
-    if (!w->have_pagemap || hi <= lo)
-        return 0;
     uint64_t missing = 0;
-    while (lo < hi) {
-        size_t n = (size_t)((hi - lo) / PAGE);
-        if (n > WINDOW / PAGE)
-            n = WINDOW / PAGE;
-        if (w->t->ops->resident(w->t, lo, n, w->present) != 0) {
-            w->have_pagemap = 0;
-            return 0;
-        }
-        for (size_t i = 0; i < n; i++)
-            missing += !w->present[i];
-        lo += (uint64_t)n * PAGE;
+    if (!w->have_pagemap)
+        return 0;
+    for (size_t i = 0; i < w->nresid && lo < hi; i++) {
+        const struct resid *r = &w->resid[i];
+        if (r->end <= lo || r->start >= hi)
+            continue;
+        uint64_t a = lo > r->start ? lo : r->start, b = hi < r->end ? hi : r->end;
+        for (uint64_t pg = (a - r->start) / PAGE; pg < (b - r->start) / PAGE; pg++)
+            missing += r->present[pg] != 1;
     }
     return missing * PAGE;
 }
@@ -1068,7 +1140,9 @@ static int walk_stopped(struct walk *w)
         return hg_fail(HG_EUNSUPPORTED,
                        "glibc.malloc.hugetlb heaps larger than 64 MiB are not supported yet");
 
-    int rc = find_arenas(w);
+    int rc = sample_residency(w);
+    if (rc == 0)
+        rc = find_arenas(w);
     if (rc < 0)
         return rc;
     struct tcache_copy *tc = NULL;
@@ -1116,12 +1190,10 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     w.L = &w.loc.L;
     cm_init(&w.cm);
     w.s = hg_snapshot_new();
-    w.present = malloc(WINDOW / PAGE);
-    if (!w.s || !w.present || hg_window_init(&w.win, t) < 0) {
+    if (!w.s || hg_window_init(&w.win, t) < 0) {
         rc = hg_fail(HG_ENOMEM, "out of memory");
         goto out;
     }
-    w.have_pagemap = t->ops->resident != NULL;
     hg_snapshot *s = w.s;
     s->pid = t->pid;
     snprintf(s->exe, sizeof s->exe, "%s", t->exe);
@@ -1148,7 +1220,9 @@ out:
     free(w.arenas);
     free(w.tc_chunks);
     hg_window_free(&w.win);
-    free(w.present);
+    for (size_t i = 0; i < w.nresid; i++)
+        free(w.resid[i].present);
+    free(w.resid);
     cm_free(&w.cm);
     if (rc) {
         hg_snapshot_free(w.s);

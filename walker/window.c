@@ -4,6 +4,31 @@
 
 #include "walker/window.h"
 
+/* Read [addr, addr + len) into dst, skipping unpopulated pages. */
+static long read_range(hg_window *w, uint64_t addr, unsigned char *dst, size_t len)
+{
+    if (!w->holes)
+        return w->t->ops->read(w->t, addr, dst, len);
+    size_t done = 0;
+    while (done < len) {
+        int hole;
+        uint64_t run = w->holes(w->holes_ctx, addr + done, addr + len, &hole);
+        if (run == 0 || run > len - done)
+            run = len - done;
+        if (hole) {
+            memset(dst + done, 0, (size_t)run);
+        } else {
+            long n = w->t->ops->read(w->t, addr + done, dst + done, (size_t)run);
+            if (n < 0)
+                return done ? (long)done : n;
+            if ((uint64_t)n < run)
+                return (long)(done + (size_t)n);
+        }
+        done += (size_t)run;
+    }
+    return (long)done;
+}
+
 static void *reader(void *arg)
 {
     hg_window *w = arg;
@@ -17,7 +42,7 @@ static void *reader(void *arg)
         size_t len = w->ra_len;
         unsigned char *dst = w->buf[!w->cur] + HG_WINDOW_TAIL;
         pthread_mutex_unlock(&w->mu);
-        long got = w->t->ops->read(w->t, addr, dst, len);
+        long got = read_range(w, addr, dst, len);
         pthread_mutex_lock(&w->mu);
         w->ra_got = got;
         w->ra_state = 2;
@@ -137,7 +162,7 @@ const unsigned char *hg_window_get(hg_window *w, uint64_t addr, uint64_t need, u
         return NULL;
     }
     unsigned char *dst = w->buf[w->cur] + HG_WINDOW_TAIL;
-    long n = w->t->ops->read(w->t, addr, dst, (size_t)len);
+    long n = read_range(w, addr, dst, (size_t)len);
     if (n < 0 || (uint64_t)n < need) {
         w->start = w->end = 0;
         return NULL;

@@ -17,8 +17,16 @@
 #define HG_WINDOW (8u << 20)
 #define HG_WINDOW_TAIL 4096u  /* bytes of the old block carried into the next */
 
+/* Length of the run of pages from addr (below end) that all are, or all
+ * are not, unpopulated; *hole says which.  Unpopulated pages read as
+ * zeros and are not read: reading would map the zero page into the
+ * target, changing what it (and the next snapshot) sees as resident. */
+typedef uint64_t (*hg_hole_run)(void *ctx, uint64_t addr, uint64_t end, int *hole);
+
 typedef struct hg_window {
     hg_target *t;
+    hg_hole_run holes;        /* optional */
+    void *holes_ctx;
     unsigned char *buf[2];    /* each HG_WINDOW_TAIL + HG_WINDOW bytes */
     int cur;                  /* buffer holding the window */
     const unsigned char *data;

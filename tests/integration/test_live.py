@@ -255,6 +255,33 @@ def test_mmapped():
         t.close()
 
 
+def test_released():
+    """A freed 120 KB chunk whose pages malloc_trim gave back: heapgrab's
+    released_bytes grows by exactly what mincore says the target lost."""
+    t = Target()
+    try:
+        t.cmd("alloc 100 64")
+        t.cmd("trim")                  # top already trimmed: only the hole changes
+        before = stats(t.pid)
+        s = t.cmd("hole 120000")       # below the mmap threshold: a heap chunk
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        check(s["hole"]["released"] > 100000, f"malloc_trim released the hole ({s['hole']})")
+        equal(delta(before, after, "free_bytes"), s["hole"]["chunk"], "the hole is in a bin")
+        check(after["totals"]["top_bytes"] < 8192, "top trimmed to under two pages")
+        equal(delta(before, after, "released_bytes"), s["hole"]["released"],
+              "released_bytes grows by the hole's non-resident pages")
+        # heapgrab must not have paged anything in: the target still sees
+        # the same pages gone, and a second snapshot the same figure
+        equal(t.cmd("report")["hole"]["released"], s["hole"]["released"],
+              "target's own mincore after heapgrab")
+        equal(stats(t.pid)["totals"]["released_bytes"], after["totals"]["released_bytes"],
+              "released_bytes on a second snapshot")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 # --- pprof: a minimal protobuf reader, enough for sample types and values
 
 def varint(buf, i):
@@ -452,7 +479,7 @@ def test_errors():
 GROUPS = {
     "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
     "threads": [test_threads_and_arenas],
-    "mmapped": [test_mmapped],
+    "mmapped": [test_mmapped, test_released],
     "pprof": [test_pprof],
     "nodebug": [test_no_debug_info],
     "safety": [test_signals_leave_target_running],

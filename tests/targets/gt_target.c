@@ -16,15 +16,23 @@
  *   thread_free T K         worker T frees its last K blocks
  *   big N SIZE              main thread mallocs N mmapped blocks (SIZE >= 1 MiB)
  *   free_big K              frees the last K of those
+ *   hole SIZE               main thread frees a SIZE block kept between two
+ *                           live ones (so it lands in a bin, not in top),
+ *                           then malloc_trim(0) hands its pages back; the
+ *                           answer's "hole" says how many of its bytes are
+ *                           in whole pages that are not resident (mincore)
+ *   trim                    malloc_trim(0)
  *   report                  just answer
  *   exit
  */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -40,6 +48,8 @@ struct held {
 
 static void *main_slots[MAX_HELD];
 static struct held main_held = {main_slots, 0, MAX_HELD};
+static uint64_t hole_addr, hole_size; /* the freed block's chunk */
+static void *hole_guard[2];
 static void *big_slots[MAX_BIG];
 static struct held big_held = {big_slots, 0, MAX_BIG};
 
@@ -166,6 +176,18 @@ static void report(void)
     put_held("main", &main_held, 0);
     put(",");
     put_held("big", &big_held, 1);
+    /* whole pages inside the hole's chunk (past its 48-byte header and
+     * links) that are not resident */
+    size_t hole_released = 0;
+    if (hole_size) {
+        uint64_t lo = (hole_addr + 48 + 4095) & ~4095ull, hi = (hole_addr + hole_size) & ~4095ull;
+        static unsigned char vec[1 << 16];
+        if (hi > lo && (hi - lo) / 4096 <= sizeof vec &&
+            mincore((void *)(uintptr_t)lo, hi - lo, vec) == 0)
+            for (uint64_t i = 0; i < (hi - lo) / 4096; i++)
+                hole_released += (vec[i] & 1) ? 0 : 4096;
+    }
+    put(",\"hole\":{\"chunk\":%zu,\"released\":%zu}", (size_t)hole_size, hole_released);
     put(",\"main_tid\":%d,\"workers\":[", (int)getpid());
     int first = 1;
     for (int t = 0; t < MAX_WORKERS; t++) {
@@ -233,6 +255,19 @@ int main(void)
             do_alloc(&big_held, a, b);
         else if (!strcmp(cmd, "free_big") && k == 2)
             do_free(&big_held, a);
+        else if (!strcmp(cmd, "hole") && k == 2 && !hole_size) {
+            hole_guard[0] = malloc(64);
+            void *h = malloc(a);
+            hole_guard[1] = malloc(64);
+            if (!hole_guard[0] || !h || !hole_guard[1])
+                _exit(7);
+            memset(h, 0x33, a);
+            hole_addr = (uint64_t)(uintptr_t)h - 16;
+            hole_size = chunk_size(h);
+            free(h);
+            malloc_trim(0);
+        } else if (!strcmp(cmd, "trim"))
+            malloc_trim(0);
         else if (!strcmp(cmd, "exit"))
             return 0;
         report();
