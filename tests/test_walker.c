@@ -356,6 +356,7 @@ static void brk_tcache_cycle(void) { put64(ch[T1] + 16, protect(ch[T1] + 16, ch[
 static void brk_ring(void) { put64(thread_arena + (uint64_t)L.st_next, thread_arena); }
 static void brk_top(void) { put64(MAIN_ARENA + (uint64_t)L.st_top, A_BASE + 0x300000); }
 static void brk_heap_info(void) { put64(B_BASE + (uint64_t)L.hi_ar_ptr, 0x1230ull); }
+static void lock_thread_arena(void) { put32(thread_arena + (uint64_t)L.st_mutex, 1); }
 
 static void test_corruptions(void)
 {
@@ -402,6 +403,15 @@ static void test_corruptions(void)
     s = broken(brk_heap_info, B_BASE, "heap_info");
     hg_snapshot_free(s);
     report("heap_info with a wrong ar_ptr");
+
+    s = broken(lock_thread_arena, thread_arena, "lock was held");
+    if (s && hg_snapshot_arena_count(s) == 2) {
+        EXPECT_EQ(hg_snapshot_arena(s, 1)->mutex_held, 1);
+        EXPECT_EQ(hg_snapshot_arena(s, 0)->mutex_held, 0);
+        EXPECT_EQ(hg_snapshot_totals(s)->inuse_objects, 7); /* figures still taken */
+    }
+    hg_snapshot_free(s);
+    report("an arena locked at the stop is said to be");
 }
 
 static void on_alarm(int sig)

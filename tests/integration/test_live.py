@@ -430,6 +430,40 @@ def test_signals_leave_target_running():
         t.close()
 
 
+def test_target_exits_mid_walk():
+    """The target dies while heapgrab reads it: exit 3 (or 0 if heapgrab
+    finished first), never a hang or a crash."""
+    for delay in (0.05, 0.15, 0.3):
+        t = Target()
+        t.cmd("alloc 2000000 64")
+        p = subprocess.Popen([HEAPGRAB, "stats", str(t.pid)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        time.sleep(delay)
+        t.p.kill()
+        t.p.wait()
+        _, err = p.communicate(timeout=60)
+        check(p.returncode in (0, 3), f"exit {p.returncode} after the target died: {err!r}")
+        if p.returncode == 3:
+            check(b"exited" in err or b"no such process" in err, f"message: {err!r}")
+
+
+def test_periodic_snapshots():
+    t = Target()
+    try:
+        t.cmd("alloc 10 100")
+        base = f"/tmp/heapgrab-periodic-{os.getpid()}"
+        r = run([str(t.pid), "--interval", "0.2", "--count", "3", "-o", base + ".%d.pprof"])
+        equal(r.returncode, 0, f"periodic run ({r.stderr.decode().strip()})")
+        for i in range(3):
+            sums = read_profile(f"{base}.{i}.pprof")
+            equal(sums["inuse_objects"], 10, f"snapshot {i}: the 10 blocks in use")
+            os.unlink(f"{base}.{i}.pprof")
+        equal(r.stderr.decode().count("target stopped"), 3, "one summary line per snapshot")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 def test_errors():
     # no such process
     pid = 4194000
@@ -480,9 +514,9 @@ GROUPS = {
     "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
     "threads": [test_threads_and_arenas],
     "mmapped": [test_mmapped, test_released],
-    "pprof": [test_pprof],
+    "pprof": [test_pprof, test_periodic_snapshots],
     "nodebug": [test_no_debug_info],
-    "safety": [test_signals_leave_target_running],
+    "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
     "errors": [test_errors],
 }
 
