@@ -194,6 +194,19 @@ static int wait_stopped(hg_target *t, hg_thread *th)
     return hg_fail(HG_EINTERNAL, "thread %d did not stop", th->tid);
 }
 
+/* TracerPid of a process, 0 if none or unknown. */
+static int tracer_of(int pid)
+{
+    char path[64], *text;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (read_file(path, &text) < 0)
+        return 0;
+    char *p = strstr(text, "\nTracerPid:");
+    int tracer = p ? atoi(p + 11) : 0;
+    free(text);
+    return tracer;
+}
+
 static int list_tasks(hg_target *t, int *added)
 {
     char path[64];
@@ -214,6 +227,11 @@ static int list_tasks(hg_target *t, int *added)
                 continue; /* auto-attached clone of a thread we hold */
             int e = errno;
             closedir(d);
+            int tracer = e == EPERM ? tracer_of(t->pid) : 0;
+            if (tracer > 0)
+                return hg_fail(HG_EPERM,
+                               "process %d is already traced by process %d (a debugger?): "
+                               "detach it first, or use heapsnap inside GDB", t->pid, tracer);
             if (e == EPERM)
                 return hg_fail(HG_EPERM,
                                "not permitted to trace process %d: run as its user or "

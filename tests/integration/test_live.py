@@ -485,6 +485,21 @@ def test_errors():
         os.close(master)
         equal(r.returncode, 2, "exit when stdout is a terminal")
         check(b"terminal" in r.stderr, "message names the terminal")
+        # already traced (a debugger holds it): say so, leave it alone
+        if shutil.which("gdb"):
+            g = subprocess.Popen(["gdb", "-nx", "-q", "-p", str(t.pid)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(100):
+                    with open(f"/proc/{t.pid}/status") as f:
+                        if "TracerPid:\t0" not in f.read():
+                            break
+                    time.sleep(0.1)
+                r = run(["stats", str(t.pid)])
+                equal(r.returncode, 4, "exit when another tracer holds the target")
+                check(b"already traced" in r.stderr, f"names the tracer: {r.stderr!r}")
+            finally:
+                g.communicate(b"detach\nquit\n", timeout=30)
         # permission denied for another user
         if shutil.which("setpriv") and os.geteuid() == 0:
             r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
