@@ -2,15 +2,21 @@
  * reader.c -- a target made of a caller-supplied memory reader (how a
  * debugger plugs in), and the backend-independent target calls.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attach/target.h"
 #include "lib/error.h"
 
+struct reader {
+    hg_reader r;
+    hg_reader_thread *threads;
+};
+
 static long reader_read(hg_target *t, uint64_t addr, void *buf, size_t len)
 {
-    const hg_reader *r = t->backend;
+    const hg_reader *r = &((struct reader *)t->backend)->r;
     size_t done = 0;
     while (done < len) {
         long n = r->read(r->ctx, addr + done, (char *)buf + done, len - done);
@@ -21,16 +27,33 @@ static long reader_read(hg_target *t, uint64_t addr, void *buf, size_t len)
     return (long)done;
 }
 
-/* The debugger holds the target still; there is nothing to stop. */
+/* The debugger holds the target still: stopping is taking its threads. */
 static int reader_stop(hg_target *t)
 {
+    struct reader *rd = t->backend;
+    free(t->threads);
     t->nthreads = 0;
+    t->threads = calloc(rd->r.nthreads ? rd->r.nthreads : 1, sizeof *t->threads);
+    if (!t->threads)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < rd->r.nthreads; i++) {
+        t->threads[i].tid = rd->threads[i].tid;
+        t->threads[i].fs_base = rd->threads[i].fs_base;
+        t->threads[i].stopped = 1;
+    }
+    t->nthreads = rd->r.nthreads;
     return 0;
 }
 
 static void reader_resume(hg_target *t) { (void)t; }
 
-static void reader_close(hg_target *t) { free(t->backend); }
+static void reader_close(hg_target *t)
+{
+    struct reader *rd = t->backend;
+    if (rd)
+        free(rd->threads);
+    free(rd);
+}
 
 static const struct hg_target_ops reader_ops = {
     .read = reader_read,
@@ -45,29 +68,44 @@ int hg_target_from_reader(const hg_reader *reader, hg_target **out)
     if (!reader || !reader->read)
         return hg_fail(HG_EUSAGE, "a reader needs a read callback");
     hg_target *t = hg_target_alloc(&reader_ops);
-    hg_reader *copy = malloc(sizeof *copy);
-    if (!t || !copy) {
+    struct reader *rd = calloc(1, sizeof *rd);
+    if (!t || !rd) {
         free(t);
-        free(copy);
+        free(rd);
         return hg_fail(HG_ENOMEM, "out of memory");
     }
-    *copy = *reader;
-    t->backend = copy;
-    if (reader->nmappings) {
-        t->maps = calloc(reader->nmappings, sizeof *t->maps);
-        if (!t->maps) {
+    rd->r = *reader;
+    t->backend = rd;
+    rd->threads = calloc(reader->nthreads ? reader->nthreads : 1, sizeof *rd->threads);
+    t->maps = calloc(reader->nmappings ? reader->nmappings : 1, sizeof *t->maps);
+    if (!rd->threads || !t->maps) {
+        hg_target_close(t);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    if (reader->nthreads)
+        memcpy(rd->threads, reader->threads, reader->nthreads * sizeof *rd->threads);
+    for (size_t i = 0; i < reader->nmappings; i++) {
+        t->maps[i] = reader->mappings[i];
+        t->maps[i].path = strdup(reader->mappings[i].path ? reader->mappings[i].path : "");
+        t->maps[i].build_id = NULL;
+        if (!t->maps[i].path) {
             hg_target_close(t);
             return hg_fail(HG_ENOMEM, "out of memory");
         }
-        for (size_t i = 0; i < reader->nmappings; i++) {
-            t->maps[i] = reader->mappings[i];
-            t->maps[i].path = strdup(reader->mappings[i].path ? reader->mappings[i].path : "");
-            t->maps[i].build_id = NULL;
+        t->nmaps = i + 1;
+        if (i && t->maps[i].start < t->maps[i - 1].start) {
+            hg_target_close(t);
+            return hg_fail(HG_EUSAGE, "reader mappings must be sorted by address");
         }
-        t->nmaps = reader->nmappings;
     }
-    copy->mappings = NULL;
-    copy->nmappings = 0;
+    /* the copies are ours; the caller's arrays may go away */
+    rd->r.mappings = NULL;
+    rd->r.threads = NULL;
+    t->pid = reader->pid;
+    if (reader->pid > 0)
+        snprintf(t->root, sizeof t->root, "/proc/%d/root", reader->pid);
+    if (reader->exe)
+        snprintf(t->exe, sizeof t->exe, "%s", reader->exe);
     *out = t;
     return 0;
 }

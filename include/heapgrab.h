@@ -60,18 +60,30 @@ typedef struct hg_mapping {
     const char *build_id;    /* hex GNU build-id of the file, or NULL */
 } hg_mapping;
 
+/* A thread as a debugger sees it: its id and thread pointer (x86_64
+ * fs_base), which is how each thread's tcache is found. */
+typedef struct hg_reader_thread {
+    int tid;
+    uint64_t fs_base;
+} hg_reader_thread;
+
 /*
  * A caller-supplied memory reader (how a debugger plugs in).  read() copies
  * len bytes at addr into buf and returns the number of bytes copied (short
- * or -1 where memory is unreadable).  Mappings are optional but let the
- * walker validate pointers; without them every address is considered
- * readable.
+ * or -1 where memory is unreadable).  Mappings (sorted by start) let the
+ * walker validate pointers and find the modules; threads let it find each
+ * thread's tcache (without them tcache chunks count as in use, as glibc's
+ * own mallinfo2 counts them).  The caller keeps the target stopped.
  */
 typedef struct hg_reader {
     void *ctx;
     long (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
     size_t nmappings;
     const hg_mapping *mappings;
+    size_t nthreads;
+    const hg_reader_thread *threads;
+    int pid;               /* optional: the process, for /proc/PID/root */
+    const char *exe;       /* optional: the main executable's path */
 } hg_reader;
 
 /* Attach flags. */

@@ -4,11 +4,14 @@ find_package(Threads REQUIRED)
 add_executable(gt_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/gt_target.c)
 target_link_libraries(gt_target PRIVATE Threads::Threads)
 target_compile_options(gt_target PRIVATE -O1)
+# libheapgrab through a caller-supplied reader (the debugger's way in)
+add_executable(test_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_reader.c)
+target_link_libraries(test_reader PRIVATE heapgrab_static)
 find_program(HG_PYTHON3 python3 REQUIRED)
-foreach(group figures threads mmapped pprof nodebug safety errors)
+foreach(group figures threads mmapped pprof nodebug reader safety errors)
   add_test(NAME live_${group}
     COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_live.py ${group})
   set_tests_properties(live_${group} PROPERTIES
-    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>;HG_TEST_READER=$<TARGET_FILE:test_reader>"
     TIMEOUT 300)
 endforeach()

@@ -464,6 +464,38 @@ def test_periodic_snapshots():
         t.close()
 
 
+def test_reader_interface():
+    """The library through a caller-supplied reader (as GDB will use it)
+    gives exactly the CLI's figures."""
+    reader = os.environ.get("HG_TEST_READER")
+    check(reader and os.access(reader, os.X_OK), "HG_TEST_READER not built")
+    t = Target()
+    try:
+        t.cmd("alloc 400 100")
+        t.cmd("free 20")
+        t.cmd("thread_alloc 0 200 48")
+        t.cmd("thread_free 0 9")
+        t.cmd("big 1 1048576")
+        r = subprocess.run([reader, str(t.pid)], capture_output=True)
+        equal(r.returncode, 0, f"test_reader ({r.stderr.decode().strip()})")
+        via_reader = json.loads(r.stdout)
+        cli = stats(t.pid)
+        same_mallinfo(t, via_reader)
+        for key in ("mallinfo2", "totals", "glibc", "locate"):
+            if key == "totals":
+                # residency is unknown through a plain reader: released 0
+                a = dict(via_reader[key], released_bytes=0)
+                b = dict(cli[key], released_bytes=0)
+                equal(a, b, "totals via reader vs CLI")
+            else:
+                equal(via_reader[key], cli[key], f"{key} via reader vs CLI")
+        equal(sorted((x["tid"], x["tcache_objects"]) for x in via_reader["threads"]),
+              sorted((x["tid"], x["tcache_objects"]) for x in cli["threads"]), "threads")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 def test_errors():
     # no such process
     pid = 4194000
@@ -531,6 +563,7 @@ GROUPS = {
     "mmapped": [test_mmapped, test_released],
     "pprof": [test_pprof, test_periodic_snapshots],
     "nodebug": [test_no_debug_info],
+    "reader": [test_reader_interface],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
     "errors": [test_errors],
 }
