@@ -48,7 +48,8 @@ static const struct table_row rows[] = {
     {231, 234, 0},
     {235, 235, 0},
     {236, 236, 1}, /* Debian 12 libc6-dbg 2.36-9: ptype /o */
-    {237, 241, 0},
+    {237, 240, 0},
+    {241, 241, 1}, /* Debian 13 libc6-dbg 2.41-12: ptype /o, same as 2.36 */
 };
 
 int hg_layout_from_table(unsigned version, hg_layout *l)

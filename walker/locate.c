@@ -360,8 +360,11 @@ int hg_locate(hg_target *t, int mode, hg_located *r)
             char why[512];
             snprintf(why, sizeof why, "%s", hg_error_message());
             rc = locate_heuristic(t, r);
-            if (rc == HG_ENOTFOUND || rc == HG_EUNSUPPORTED)
-                hg_fail(rc, "%s; and without them: %s", why, hg_error_message());
+            if (rc == HG_ENOTFOUND || rc == HG_EUNSUPPORTED) {
+                char without[512];
+                snprintf(without, sizeof without, "%s", hg_error_message());
+                hg_fail(rc, "%s; without them: %s", why, without);
+            }
         }
     }
     if (rc)
