@@ -15,3 +15,11 @@ foreach(group figures threads mmapped pprof nodebug reader safety errors)
     ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>;HG_TEST_READER=$<TARGET_FILE:test_reader>"
     TIMEOUT 300)
 endforeach()
+
+# Other glibc versions, in Debian roots made by scripts/make-roots.sh
+# (skipped, with a message, when there are none).
+add_test(NAME glibc_versions
+  COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_versions.py)
+set_tests_properties(glibc_versions PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>"
+  SKIP_RETURN_CODE 77 TIMEOUT 600)
