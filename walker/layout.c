@@ -43,21 +43,28 @@ static void common(unsigned version, hg_layout *l)
 struct table_row {
     unsigned from, to;
     int verified;
+    long lm_tls_offset;
 };
 static const struct table_row rows[] = {
-    {231, 234, 0},
-    {235, 235, 0},
-    {236, 236, 1}, /* Debian 12 libc6-dbg 2.36-9: ptype /o */
-    {237, 240, 0},
-    {241, 241, 1}, /* Debian 13 libc6-dbg 2.41-12: ptype /o, same as 2.36 */
+    {231, 231, 1, 1104}, /* Debian 11 libc6-dbg 2.31-13: ptype /o */
+    {232, 234, 0, -1},
+    {235, 235, 0, -1},
+    {236, 236, 1, 1144}, /* Debian 12 libc6-dbg 2.36-9: ptype /o */
+    {237, 240, 0, -1},
+    {241, 241, 1, 1160}, /* Debian 13 libc6-dbg 2.41-12: same malloc layouts as 2.36 */
 };
+
+static const struct table_row *row_for(unsigned version)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (version >= rows[i].from && version <= rows[i].to)
+            return &rows[i];
+    return NULL;
+}
 
 int hg_layout_from_table(unsigned version, hg_layout *l)
 {
-    const struct table_row *row = NULL;
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        if (version >= rows[i].from && version <= rows[i].to)
-            row = &rows[i];
+    const struct table_row *row = row_for(version);
     if (!row || !row->verified)
         return hg_fail(HG_EUNSUPPORTED,
                        "glibc %u.%02u without debug information is not supported yet: "
@@ -66,6 +73,7 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
     memset(l, 0, sizeof *l);
     common(version, l);
     l->source = "table";
+    l->lm_tls_offset = row->lm_tls_offset;
     l->state_size = 2200;
     l->st_mutex = 0;
     l->st_flags = 4;
@@ -111,6 +119,8 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
     memset(l, 0, sizeof *l);
     common(version, l);
     l->source = "dwarf";
+    const struct table_row *row = row_for(version);
+    l->lm_tls_offset = row && row->verified ? row->lm_tls_offset : -1;
 
     static const char *const st_names[] = {"mutex", "flags", "fastbinsY", "top",
                                            "bins", "next", "system_mem"};

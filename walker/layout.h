@@ -42,6 +42,11 @@ typedef struct hg_layout {
     unsigned tc_bins;          /* TCACHE_MAX_BINS */
 
     int safe_linking;          /* 2.32+: PROTECT_PTR on fd / next */
+
+    /* struct link_map's l_tls_offset (ld.so), -1 if unknown: needed only
+     * where glibc's _thread_db_* descriptors are not visible (before 2.34
+     * they are local symbols of libpthread). */
+    long lm_tls_offset;
 } hg_layout;
 
 /* Parse "2.36" into 236; 0 if not a version. */

@@ -83,8 +83,16 @@ static int thread_db_field(hg_target *t, hg_module *m, const char *name, uint32_
 static int find_libc_tls_offset(hg_target *t, hg_located *r)
 {
     uint32_t off_desc[3];
-    if (thread_db_field(t, r->libc, "_thread_db_link_map_l_tls_offset", off_desc) != 0)
-        return HG_ENOTFOUND;
+    /* glibc describes link_map for libthread_db: exported by libc since
+     * 2.34; before, local symbols of libpthread (visible with its debug
+     * information).  Failing both, the version table knows the offset. */
+    hg_module *pt = hg_module_find(t, "libpthread");
+    if (thread_db_field(t, r->libc, "_thread_db_link_map_l_tls_offset", off_desc) != 0 &&
+        (!pt || thread_db_field(t, pt, "_thread_db_link_map_l_tls_offset", off_desc) != 0)) {
+        if (r->L.lm_tls_offset < 0)
+            return HG_ENOTFOUND;
+        off_desc[2] = (uint32_t)r->L.lm_tls_offset;
+    }
     hg_module *ld = hg_module_find(t, "ld-linux");
     if (!ld)
         ld = hg_module_find(t, "ld-");

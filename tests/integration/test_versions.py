@@ -69,6 +69,13 @@ def main():
                         problems.append(f"mallinfo2.{k}: expected {v}, got {hg['mallinfo2'][k]}")
                 if hg["problems_total"]:
                     problems.append(f"problems: {hg['problems'][:2]}")
+                # tcache: main freed 60 chunks of 0x50 (7 to its tcache); the
+                # worker's warm-up free(malloc(24)) plus 9 of 0x70 (1 + 7)
+                tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
+                worker = state["workers"][0]["tid"]
+                if tc.get(state["main_tid"]) != 7 or tc.get(worker) != 8:
+                    problems.append(f"tcache per thread: main {tc.get(state['main_tid'])} (want 7), "
+                                    f"worker {tc.get(worker)} (want 8)")
                 want = "heuristic" if hide else "symbols"
                 if hg["locate"] != want:
                     problems.append(f"locate {hg['locate']}, expected {want}")

@@ -89,7 +89,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     w->tid = (int)syscall(SYS_gettid);
-    free(malloc(24)); /* the thread's tcache and arena exist from now on */
+    /* the thread's tcache and arena exist from now on, and its tcache
+     * holds this one 0x20 chunk (volatile: the pair must not be elided) */
+    void *volatile warm = malloc(24);
+    free(warm);
     pthread_mutex_lock(&w->mu);
     w->started = 1;
     pthread_cond_broadcast(&w->cv);
@@ -163,6 +166,23 @@ static void put_held(const char *name, const struct held *h, int mmapped)
     put("\"%s\":{\"n\":%zu,\"usable\":%zu,\"chunk\":%zu,\"mmapped\":%d}", name, h->n, usable,
         chunks, mmapped);
 }
+
+#if __GLIBC__ == 2 && __GLIBC_MINOR__ < 33
+/* mallinfo2 came in glibc 2.33; mallinfo's int fields are exact for the
+ * small heaps the tests build. */
+struct mallinfo2 {
+    size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+static struct mallinfo2 mallinfo2(void)
+{
+    struct mallinfo m = mallinfo();
+    struct mallinfo2 r = {(unsigned)m.arena,    (unsigned)m.ordblks,  (unsigned)m.smblks,
+                          (unsigned)m.hblks,    (unsigned)m.hblkhd,   (unsigned)m.usmblks,
+                          (unsigned)m.fsmblks,  (unsigned)m.uordblks, (unsigned)m.fordblks,
+                          (unsigned)m.keepcost};
+    return r;
+}
+#endif
 
 static void report(void)
 {
