@@ -622,12 +622,8 @@ static int find_tcache_slot(struct walk *w)
     if (!w->loc.have_tls_offset || !size || size > 65536 || !t->nthreads)
         return hg_fail(HG_ENOTFOUND, "cannot find libc's thread-local storage, hence the tcache");
     unsigned char *blocks = malloc(size * t->nthreads);
-    int *ok = malloc(sizeof(int) * (size / 8 + 1));
-    if (!blocks || !ok) {
-        free(blocks);
-        free(ok);
+    if (!blocks)
         return hg_fail(HG_ENOMEM, "out of memory");
-    }
     for (size_t i = 0; i < t->nthreads; i++)
         if (!t->threads[i].fs_base ||
             hg_read_exact(t, t->threads[i].fs_base - w->loc.libc_tls_offset, blocks + i * size, size))
@@ -653,7 +649,6 @@ static int find_tcache_slot(struct walk *w)
         }
     }
     free(blocks);
-    free(ok);
     if (found == 0 && sized == 0)
         return 0; /* no thread has called malloc yet: no tcache anywhere */
     if (found != 1)
