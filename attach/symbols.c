@@ -92,8 +92,11 @@ static void report_from_maps(hg_target *t, Dwfl *dwfl)
         for (size_t j = 0; j < i; j++)
             if (strcmp(t->maps[j].path, m->path) == 0)
                 seen = 1;
-        if (!seen)
-            dwfl_report_elf(dwfl, m->path, m->path, -1, m->start, false);
+        if (!seen) {
+            char file[4200];
+            snprintf(file, sizeof file, "%s%s", t->root, m->path);
+            dwfl_report_elf(dwfl, m->path, file, -1, m->start, false);
+        }
     }
 }
 

@@ -28,10 +28,12 @@ enum {
 };
 
 static const char usage[] =
-    "usage: heapgrab [snapshot] PID [-o FILE] [--interval SECONDS --count N]\n"
-    "       heapgrab stats [--json] PID\n"
+    "usage: heapgrab [snapshot] PID|CORE [-o FILE] [--interval SECONDS --count N]\n"
+    "       heapgrab stats [--json] PID|CORE\n"
     "\n"
-    "Stop a running process briefly, walk every glibc malloc arena and report.\n"
+    "Stop a running process briefly (or open its core file), walk every glibc\n"
+    "malloc arena and report.  A target that is a number is a process id, one\n"
+    "that names a file is a core (from gcore or the kernel).\n"
     "\n"
     "  snapshot PID        write a gzipped pprof heap profile (default command)\n"
     "  stats PID           print the allocator's figures, per arena and in total\n"
@@ -41,6 +43,7 @@ static const char usage[] =
     "  --interval SECONDS  time between snapshots (default 10)\n"
     "  --count N           number of snapshots (default 1)\n"
     "  --locate MODE       how to find malloc's state: auto, symbols, heuristic\n"
+    "  --sysroot DIR       with a core: look for its mapped files under DIR\n"
     "  -h, --help          this text;   --version  print the version\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 no such process, 4 permission\n"
@@ -150,7 +153,8 @@ int main(int argc, char **argv)
     double interval = 10;
     hg_snapshot_options opt = {0};
 
-    enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION };
+    const char *sysroot = NULL;
+    enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION, OPT_SYSROOT };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
@@ -159,6 +163,7 @@ int main(int argc, char **argv)
         {"locate", required_argument, NULL, OPT_LOCATE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"sysroot", required_argument, NULL, OPT_SYSROOT},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -182,6 +187,7 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "heuristic")) opt.locate = HG_LOCATE_HEURISTIC;
             else return usage_error("--locate takes auto, symbols or heuristic");
             break;
+        case OPT_SYSROOT: sysroot = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         case OPT_VERSION: printf("heapgrab %s\n", HEAPGRAB_VERSION); return EXIT_OK;
         default: return usage_error("unknown option");
@@ -196,9 +202,15 @@ int main(int argc, char **argv)
         return usage_error("no process id given");
     if (pos + 1 < argc)
         return usage_error("too many arguments");
-    int pid;
-    if (parse_pid(argv[pos], &pid) != 0)
-        return usage_error("the target must be a process id");
+    int pid = 0;
+    const char *core = NULL;
+    if (parse_pid(argv[pos], &pid) != 0) {
+        if (access(argv[pos], F_OK) != 0)
+            return usage_error("the target must be a process id or a core file");
+        core = argv[pos];
+    }
+    if (core && count > 1)
+        return usage_error("--count takes a live process, not a core");
     if (json && !stats)
         return usage_error("--json goes with stats");
     if (stats && output)
@@ -218,7 +230,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     hg_target *t;
-    int rc = hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
+    int rc = core ? hg_target_open_core(core, sysroot, &t)
+                  : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
     if (rc)
         return fail(rc);
     int status = EXIT_OK;

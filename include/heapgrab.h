@@ -97,6 +97,12 @@ typedef struct hg_reader {
  */
 int hg_target_attach_pid(int pid, unsigned flags, hg_target **out);
 int hg_target_from_reader(const hg_reader *reader, hg_target **out);
+/*
+ * A core file (from gcore or the kernel).  Parts the core left out are read
+ * from the mapped files it names, looked up under sysroot when given (files
+ * copied from another machine), else at their recorded paths.
+ */
+int hg_target_open_core(const char *path, const char *sysroot, hg_target **out);
 void hg_target_close(hg_target *t);
 void hg_emergency_detach(void);
 int hg_target_pid(const hg_target *t); /* 0 if not a process */

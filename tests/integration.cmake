@@ -8,7 +8,7 @@ target_compile_options(gt_target PRIVATE -O1)
 add_executable(test_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_reader.c)
 target_link_libraries(test_reader PRIVATE heapgrab_static)
 find_program(HG_PYTHON3 python3 REQUIRED)
-foreach(group figures threads mmapped pprof nodebug reader safety errors)
+foreach(group figures threads mmapped pprof nodebug reader core safety errors)
   add_test(NAME live_${group}
     COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_live.py ${group})
   set_tests_properties(live_${group} PROPERTIES

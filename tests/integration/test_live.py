@@ -17,6 +17,7 @@ import sys
 import time
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
+SELF_PATH = os.path.abspath(__file__)
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
 MI_FIELDS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
              "fsmblks", "uordblks", "fordblks", "keepcost"]
@@ -496,6 +497,103 @@ def test_reader_interface():
         t.close()
 
 
+def core_scenario(t):
+    for step in ("alloc 1000 72", "free 60", "thread_alloc 0 300 100", "thread_free 0 9",
+                 "alloc 200 600", "free_step 0 100 2", "big 2 2097152"):
+        t.cmd(step)
+
+
+def same_as_live(core, live, what):
+    equal(core["mallinfo2"], live["mallinfo2"], f"{what}: mallinfo2 vs the live process")
+    # a core has no page residency: released_bytes is 0 there
+    equal(dict(core["totals"], released_bytes=0), dict(live["totals"], released_bytes=0),
+          f"{what}: totals vs the live process")
+    equal(sorted((x["tid"], x["tcache_objects"], x["tcache_bytes"]) for x in core["threads"]),
+          sorted((x["tid"], x["tcache_objects"], x["tcache_bytes"]) for x in live["threads"]),
+          f"{what}: threads' tcaches vs the live process")
+
+
+def test_gcore():
+    if not shutil.which("gcore"):
+        raise Failure("gcore (gdb) missing")
+    t = Target()
+    tmp = f"/tmp/heapgrab-core-{os.getpid()}"
+    try:
+        core_scenario(t)
+        live = stats(t.pid)
+        r = subprocess.run(["gcore", "-o", tmp, str(t.pid)], capture_output=True)
+        equal(r.returncode, 0, "gcore")
+        core = f"{tmp}.{t.pid}"
+        c = stats(core)
+        same_mallinfo(t, c)
+        same_as_live(c, live, "gcore core")
+        # without debug information: the heuristics on the core
+        r = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs none /usr/lib/debug && "
+                            f"exec {HEAPGRAB} stats --json {core}"], capture_output=True)
+        equal(r.returncode, 0, f"core without debug info ({r.stderr.decode().strip()})")
+        h = json.loads(r.stdout)
+        equal(h["locate"], "heuristic", "core without debug info: locate")
+        same_as_live(h, live, "core without debug info")
+        # a pprof from the core
+        r = run([core, "-o", tmp + ".pprof"])
+        equal(r.returncode, 0, "pprof from a core")
+        equal(read_profile(tmp + ".pprof")["inuse_objects"], c["totals"]["inuse_objects"],
+              "pprof from a core: inuse_objects")
+        # bad cores: truncated, not a core at all
+        with open(core, "rb") as f:
+            head = f.read(64 * 1024)
+        with open(tmp + ".cut", "wb") as f:
+            f.write(head)
+        r = run(["stats", tmp + ".cut"])
+        check(r.returncode != 0 and r.stderr.startswith(b"heapgrab: "),
+              f"truncated core: one-line error, got {r.returncode} {r.stderr[:200]!r}")
+        r = run(["stats", SELF_PATH])
+        equal(r.returncode, 2, "a file that is not a core")
+        check(b"not a core" in r.stderr, f"says it is not a core: {r.stderr!r}")
+        os.unlink(core)
+    finally:
+        t.close()
+        for suffix in (".pprof", ".cut"):
+            if os.path.exists(tmp + suffix):
+                os.unlink(tmp + suffix)
+
+
+def test_kernel_core():
+    """A core the kernel writes (SIGABRT, default coredump_filter 0x33:
+    file mappings left out, read back from the files)."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        pattern = f.read().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        print(f"  (core_pattern is {pattern!r}: kernel core check skipped)")
+        return
+    cwd = f"/tmp/heapgrab-kcore-{os.getpid()}"
+    os.makedirs(cwd, exist_ok=True)
+    import resource
+
+    def unlimited():
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    p = subprocess.Popen([TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cwd,
+                         preexec_fn=unlimited)
+    t = Target.__new__(Target)
+    t.p, t.pid = p, p.pid
+    t.state = t._read()
+    try:
+        core_scenario(t)
+        live = stats(t.pid)
+        os.kill(t.pid, signal.SIGABRT)
+        p.wait(timeout=30)
+        cores = [os.path.join(cwd, n) for n in os.listdir(cwd) if n.startswith("core")]
+        equal(len(cores), 1, f"one kernel core in {cwd}")
+        c = stats(cores[0])
+        same_mallinfo(t, c)
+        same_as_live(c, live, "kernel core")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
 def test_errors():
     # no such process
     pid = 4194000
@@ -564,6 +662,7 @@ GROUPS = {
     "pprof": [test_pprof, test_periodic_snapshots],
     "nodebug": [test_no_debug_info],
     "reader": [test_reader_interface],
+    "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
     "errors": [test_errors],
 }

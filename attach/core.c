@@ -1,0 +1,344 @@
+/*
+ * core.c -- a core file as a target: the same walk as on the live process.
+ *
+ * The core is mmap()ed, never copied.  Memory comes from its PT_LOAD
+ * segments; parts the core left out (read-only file mappings, which gcore
+ * and the kernel's default coredump_filter skip) are read from the mapped
+ * files that NT_FILE names.  Threads and their thread pointers (hence
+ * their tcaches) come from NT_PRSTATUS.
+ */
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/procfs.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#include "attach/target.h"
+#include "lib/error.h"
+
+struct load {
+    uint64_t vaddr, memsz, filesz, offset;
+    char perms[5];
+    int file;          /* index into files, -1: anonymous */
+    uint64_t file_off; /* offset in that file of vaddr */
+};
+
+struct file {
+    char *path;
+    int fd;            /* -1 until opened, -2 if it cannot be */
+};
+
+struct core {
+    const unsigned char *map;
+    size_t size;
+    struct load *loads;
+    size_t nloads;
+    struct file *files;
+    size_t nfiles;
+    hg_thread *threads;
+    size_t nthreads;
+};
+
+static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
+{
+    struct core *c = t->backend;
+    size_t done = 0;
+    while (done < len) {
+        uint64_t a = addr + done;
+        size_t lo = 0, hi = c->nloads;
+        const struct load *l = NULL;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (a < c->loads[mid].vaddr)
+                hi = mid;
+            else if (a >= c->loads[mid].vaddr + c->loads[mid].memsz)
+                lo = mid + 1;
+            else {
+                l = &c->loads[mid];
+                break;
+            }
+        }
+        if (!l)
+            break;
+        uint64_t in = a - l->vaddr, n = l->memsz - in;
+        if (n > len - done)
+            n = len - done;
+        if (in < l->filesz) {
+            /* in the core itself (as far as the file really goes) */
+            if (n > l->filesz - in)
+                n = l->filesz - in;
+            if (l->offset + in >= c->size)
+                break; /* truncated core */
+            if (n > c->size - (l->offset + in))
+                n = c->size - (l->offset + in);
+            memcpy((char *)buf + done, c->map + l->offset + in, (size_t)n);
+        } else if (l->file >= 0) {
+            /* left out of the core: the mapped file has it */
+            struct file *f = &c->files[l->file];
+            if (f->fd == -1) {
+                char path[4200];
+                snprintf(path, sizeof path, "%s%s", t->root, f->path);
+                f->fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (f->fd < 0)
+                    f->fd = -2;
+            }
+            if (f->fd < 0)
+                break;
+            ssize_t r = pread(f->fd, (char *)buf + done, (size_t)n, (off_t)(l->file_off + in));
+            if (r <= 0)
+                break;
+            n = (uint64_t)r;
+        } else {
+            break; /* anonymous memory the core filter left out */
+        }
+        done += (size_t)n;
+    }
+    return (long)done;
+}
+
+static int core_stop(hg_target *t)
+{
+    struct core *c = t->backend;
+    free(t->threads);
+    t->threads = calloc(c->nthreads ? c->nthreads : 1, sizeof *t->threads);
+    if (!t->threads)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    memcpy(t->threads, c->threads, c->nthreads * sizeof *t->threads);
+    t->nthreads = c->nthreads;
+    return 0;
+}
+
+static void core_resume(hg_target *t) { (void)t; }
+
+static void core_close(hg_target *t)
+{
+    struct core *c = t->backend;
+    if (!c)
+        return;
+    if (c->map)
+        munmap((void *)c->map, c->size);
+    for (size_t i = 0; i < c->nfiles; i++) {
+        if (c->files[i].fd >= 0)
+            close(c->files[i].fd);
+        free(c->files[i].path);
+    }
+    free(c->files);
+    free(c->loads);
+    free(c->threads);
+    free(c);
+}
+
+static const struct hg_target_ops core_ops = {
+    .read = core_read,
+    .stop = core_stop,
+    .resume = core_resume,
+    .close = core_close,
+};
+
+/* NT_FILE: count, page size, count x {start, end, page offset}, names. */
+static int parse_nt_file(hg_target *t, struct core *c, const unsigned char *d, size_t len)
+{
+    uint64_t count, page;
+    if (len < 16)
+        return 0;
+    memcpy(&count, d, 8);
+    memcpy(&page, d + 8, 8);
+    if (count > len / 24)
+        return 0;
+    const char *names = (const char *)d + 16 + count * 24, *end = (const char *)d + len;
+    c->files = calloc(count ? count : 1, sizeof *c->files);
+    if (!c->files)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < count && names < end; i++) {
+        uint64_t e[3];
+        memcpy(e, d + 16 + i * 24, sizeof e);
+        size_t nlen = strnlen(names, (size_t)(end - names));
+        struct file *f = &c->files[c->nfiles++];
+        f->path = strndup(names, nlen);
+        f->fd = -1;
+        names += nlen + 1;
+        if (i == 0)
+            snprintf(t->exe, sizeof t->exe, "%s", f->path);
+        int dumped = 0;
+        for (size_t k = 0; k < c->nloads; k++) {
+            struct load *l = &c->loads[k];
+            if (l->vaddr >= e[0] && l->vaddr < e[1]) {
+                l->file = (int)(c->nfiles - 1);
+                l->file_off = e[2] * page + (l->vaddr - e[0]);
+                dumped = 1;
+            }
+        }
+        if (!dumped) {
+            /* gcore leaves read-only file mappings out entirely: the file
+             * has them (permissions unknown: taken as read-only data) */
+            struct load *nl = realloc(c->loads, (c->nloads + 1) * sizeof *nl);
+            if (!nl)
+                return hg_fail(HG_ENOMEM, "out of memory");
+            c->loads = nl;
+            struct load *l = &c->loads[c->nloads++];
+            memset(l, 0, sizeof *l);
+            l->vaddr = e[0];
+            l->memsz = e[1] - e[0];
+            l->file = (int)(c->nfiles - 1);
+            l->file_off = e[2] * page;
+            memcpy(l->perms, "r--p", 5);
+        }
+    }
+    return 0;
+}
+
+static int load_cmp(const void *a, const void *b)
+{
+    const struct load *x = a, *y = b;
+    return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+int hg_target_open_core(const char *path, const char *sysroot, hg_target **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return hg_fail(HG_ENOPROC, "cannot open %s: %m", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+        close(fd);
+        return hg_fail(HG_EUSAGE, "%s is not a core file (too short)", path);
+    }
+    hg_target *t = hg_target_alloc(&core_ops);
+    struct core *c = calloc(1, sizeof *c);
+    if (!t || !c) {
+        free(t);
+        free(c);
+        close(fd);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    t->backend = c;
+    if (sysroot)
+        snprintf(t->root, sizeof t->root, "%s", sysroot);
+    c->size = (size_t)st.st_size;
+    c->map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int rc = 0;
+    Elf *elf = NULL;
+    if (c->map == MAP_FAILED) {
+        c->map = NULL;
+        rc = hg_fail(HG_EIO, "cannot map %s: %m", path);
+        goto out;
+    }
+    elf_version(EV_CURRENT);
+    elf = elf_memory((char *)c->map, c->size);
+    GElf_Ehdr eh;
+    if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) || eh.e_type != ET_CORE) {
+        rc = hg_fail(HG_EUSAGE, "%s is not a core file", path);
+        goto out;
+    }
+    if (gelf_getclass(elf) != ELFCLASS64 || eh.e_machine != EM_X86_64) {
+        rc = hg_fail(HG_EUNSUPPORTED, "%s is a core of another architecture (machine %d): "
+                     "heapgrab supports x86_64 only", path, eh.e_machine);
+        goto out;
+    }
+    size_t nph;
+    if (elf_getphdrnum(elf, &nph) != 0) {
+        rc = hg_fail(HG_EUSAGE, "%s: unreadable program headers", path);
+        goto out;
+    }
+    c->loads = calloc(nph ? nph : 1, sizeof *c->loads);
+    if (!c->loads) {
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD || !ph.p_memsz)
+            continue;
+        struct load *l = &c->loads[c->nloads++];
+        l->vaddr = ph.p_vaddr;
+        l->memsz = ph.p_memsz;
+        l->filesz = ph.p_filesz;
+        l->offset = ph.p_offset;
+        l->file = -1;
+        l->perms[0] = ph.p_flags & PF_R ? 'r' : '-';
+        l->perms[1] = ph.p_flags & PF_W ? 'w' : '-';
+        l->perms[2] = ph.p_flags & PF_X ? 'x' : '-';
+        l->perms[3] = 'p';
+    }
+    /* notes: threads and mapped files */
+    for (size_t i = 0; i < nph; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_NOTE)
+            continue;
+        if (ph.p_offset + ph.p_filesz > c->size) {
+            rc = hg_fail(HG_EIO, "%s is truncated (its notes run past the end)", path);
+            goto out;
+        }
+        Elf_Data *data = elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+        size_t off = 0, name_off, desc_off;
+        GElf_Nhdr nh;
+        while (data && (off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+            const unsigned char *desc = (const unsigned char *)data->d_buf + desc_off;
+            if (nh.n_type == NT_PRSTATUS && nh.n_descsz >= sizeof(struct elf_prstatus)) {
+                struct elf_prstatus ps;
+                memcpy(&ps, desc, sizeof ps);
+                hg_thread *nt = realloc(c->threads, (c->nthreads + 1) * sizeof *nt);
+                if (!nt) {
+                    rc = hg_fail(HG_ENOMEM, "out of memory");
+                    goto out;
+                }
+                c->threads = nt;
+                struct user_regs_struct regs;
+                memcpy(&regs, &ps.pr_reg, sizeof regs);
+                memset(&nt[c->nthreads], 0, sizeof *nt);
+                nt[c->nthreads].tid = ps.pr_pid;
+                nt[c->nthreads].fs_base = regs.fs_base;
+                nt[c->nthreads].stopped = 1;
+                c->nthreads++;
+            } else if (nh.n_type == NT_FILE && !c->files) {
+                if ((rc = parse_nt_file(t, c, desc, nh.n_descsz)) != 0)
+                    goto out;
+            }
+        }
+    }
+    qsort(c->loads, c->nloads, sizeof *c->loads, load_cmp);
+    t->maps = calloc(c->nloads ? c->nloads : 1, sizeof *t->maps);
+    if (!t->maps) {
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < c->nloads; i++) {
+        const struct load *l = &c->loads[i];
+        hg_mapping *m = &t->maps[t->nmaps++];
+        m->start = l->vaddr;
+        m->end = l->vaddr + l->memsz;
+        memcpy(m->perms, l->perms, sizeof m->perms);
+        m->path = strdup(l->file >= 0 ? c->files[l->file].path : "");
+        m->offset = l->file >= 0 ? l->file_off : 0;
+        if (!m->path) {
+            rc = hg_fail(HG_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (l->filesz && l->offset + l->filesz > c->size && rc == 0)
+            fprintf(stderr, "heapgrab: warning: %s is truncated: memory at 0x%" PRIx64
+                    " is missing\n", path, l->vaddr);
+    }
+    if (!c->nthreads) {
+        rc = hg_fail(HG_EUSAGE, "%s has no threads (NT_PRSTATUS): not a process core", path);
+        goto out;
+    }
+out:
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    if (rc) {
+        hg_target_close(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
