@@ -33,7 +33,7 @@ struct load {
 
 struct file {
     char *path;
-    int fd;            /* -1 until opened, -2 if it cannot be */
+    int fd;            /* -1 if it cannot be opened */
 };
 
 struct core {
@@ -80,16 +80,17 @@ static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
             if (n > c->size - (l->offset + in))
                 n = c->size - (l->offset + in);
             memcpy((char *)buf + done, c->map + l->offset + in, (size_t)n);
+            /* The walk reads forward in large windows: let go of what was
+             * just copied, or the whole core would end up in our RSS. */
+            if (n >= (1u << 20)) {
+                uint64_t from = (l->offset + in + 4095) & ~4095ull;
+                uint64_t to = (l->offset + in + n) & ~4095ull;
+                if (to > from)
+                    madvise((void *)(c->map + from), (size_t)(to - from), MADV_DONTNEED);
+            }
         } else if (l->file >= 0) {
             /* left out of the core: the mapped file has it */
             struct file *f = &c->files[l->file];
-            if (f->fd == -1) {
-                char path[4200];
-                snprintf(path, sizeof path, "%s%s", t->root, f->path);
-                f->fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (f->fd < 0)
-                    f->fd = -2;
-            }
             if (f->fd < 0)
                 break;
             ssize_t r = pread(f->fd, (char *)buf + done, (size_t)n, (off_t)(l->file_off + in));
@@ -141,6 +142,7 @@ static const struct hg_target_ops core_ops = {
     .stop = core_stop,
     .resume = core_resume,
     .close = core_close,
+    .concurrent_reads = 1,
 };
 
 /* NT_FILE: count, page size, count x {start, end, page offset}, names. */
@@ -330,6 +332,14 @@ int hg_target_open_core(const char *path, const char *sysroot, hg_target **out)
     if (!c->nthreads) {
         rc = hg_fail(HG_EUSAGE, "%s has no threads (NT_PRSTATUS): not a process core", path);
         goto out;
+    }
+    /* Open the mapped files now, so reads need no locking (read-ahead
+     * calls them from a second thread); a missing file only makes the
+     * memory it backed unreadable. */
+    for (size_t i = 0; i < c->nfiles; i++) {
+        char file[4200];
+        snprintf(file, sizeof file, "%s%s", t->root, c->files[i].path);
+        c->files[i].fd = open(file, O_RDONLY | O_CLOEXEC);
     }
 out:
     if (elf)
