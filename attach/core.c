@@ -33,6 +33,7 @@ struct load {
 
 struct file {
     char *path;
+    char *opened;      /* the file actually opened for it */
     int fd;            /* -1 if it cannot be opened */
 };
 
@@ -88,8 +89,9 @@ static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
                 if (to > from)
                     madvise((void *)(c->map + from), (size_t)(to - from), MADV_DONTNEED);
             }
-        } else if (l->file >= 0) {
-            /* left out of the core: the mapped file has it */
+        } else if (l->file >= 0 && l->perms[1] != 'w') {
+            /* left out of the core: the mapped file has it (never for a
+             * writable mapping: the process may have changed its copy) */
             struct file *f = &c->files[l->file];
             if (f->fd < 0)
                 break;
@@ -98,7 +100,9 @@ static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
                 break;
             n = (uint64_t)r;
         } else {
-            break; /* anonymous memory the core filter left out */
+            hg_fail(HG_EIO, "memory at 0x%" PRIx64 " is not in the core (its coredump_filter "
+                    "or gcore left it out)", a);
+            break;
         }
         done += (size_t)n;
     }
@@ -130,6 +134,7 @@ static void core_close(hg_target *t)
         if (c->files[i].fd >= 0)
             close(c->files[i].fd);
         free(c->files[i].path);
+        free(c->files[i].opened);
     }
     free(c->files);
     free(c->loads);
@@ -203,8 +208,74 @@ static int load_cmp(const void *a, const void *b)
     return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
 }
 
-int hg_target_open_core(const char *path, const char *sysroot, hg_target **out)
+/* The GNU build-id in an ELF image's notes (first 'len' bytes of it),
+ * as hex; 0 if not found there. */
+static int build_id_of(const unsigned char *img, size_t len, char *hex, size_t hexlen)
 {
+    Elf64_Ehdr eh;
+    if (len < sizeof eh)
+        return 0;
+    memcpy(&eh, img, sizeof eh);
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        eh.e_phoff > len || eh.e_phnum > (len - eh.e_phoff) / sizeof(Elf64_Phdr))
+        return 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        memcpy(&ph, img + eh.e_phoff + i * sizeof ph, sizeof ph);
+        if (ph.p_type != PT_NOTE || ph.p_offset > len || ph.p_filesz > len - ph.p_offset)
+            continue;
+        size_t off = (size_t)ph.p_offset, end = off + (size_t)ph.p_filesz;
+        while (off + sizeof(Elf64_Nhdr) <= end) {
+            Elf64_Nhdr nh;
+            memcpy(&nh, img + off, sizeof nh);
+            size_t name = off + sizeof nh, desc = name + ((nh.n_namesz + 3) & ~3u);
+            size_t next = desc + ((nh.n_descsz + 3) & ~3u);
+            if (next > end || next <= off)
+                break;
+            if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                memcmp(img + name, "GNU", 4) == 0 && nh.n_descsz * 2 < hexlen) {
+                for (size_t k = 0; k < nh.n_descsz; k++)
+                    sprintf(hex + 2 * k, "%02x", img[desc + k]);
+                return 1;
+            }
+            off = next;
+        }
+    }
+    return 0;
+}
+
+/* Each mapped file must be the one the process had: compare the build-id
+ * in the file with the one in the core's copy of its first page, where the
+ * core has that page (the kernel's default filter keeps ELF headers; gcore
+ * leaves read-only mappings out, and then there is nothing to compare). */
+static int check_files(struct core *c)
+{
+    for (size_t i = 0; i < c->nloads; i++) {
+        const struct load *l = &c->loads[i];
+        if (l->file < 0 || l->file_off != 0 || l->filesz < 4096)
+            continue;
+        struct file *f = &c->files[l->file];
+        char in_core[80] = "", in_file[80] = "";
+        unsigned char page[4096];
+        if (l->offset + sizeof page > c->size)
+            continue;
+        memcpy(page, c->map + l->offset, sizeof page);
+        if (!build_id_of(page, sizeof page, in_core, sizeof in_core) || f->fd < 0)
+            continue;
+        ssize_t n = pread(f->fd, page, sizeof page, 0);
+        if (n > 0 && build_id_of(page, (size_t)n, in_file, sizeof in_file) &&
+            strcmp(in_core, in_file) != 0)
+            return hg_fail(HG_EMISMATCH,
+                           "%s is not the file the process had at %s (build-id %s, the "
+                           "core says %s): give the right one with --sysroot or --exe",
+                           f->opened ? f->opened : f->path, f->path, in_file, in_core);
+    }
+    return 0;
+}
+
+int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target **out)
+{
+    const char *sysroot = opt ? opt->sysroot : NULL, *exe = opt ? opt->exe : NULL;
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -333,14 +404,20 @@ int hg_target_open_core(const char *path, const char *sysroot, hg_target **out)
         rc = hg_fail(HG_EUSAGE, "%s has no threads (NT_PRSTATUS): not a process core", path);
         goto out;
     }
+    t->process_id = c->threads[0].tid; /* the kernel and gcore write the main thread first */
     /* Open the mapped files now, so reads need no locking (read-ahead
      * calls them from a second thread); a missing file only makes the
      * memory it backed unreadable. */
     for (size_t i = 0; i < c->nfiles; i++) {
         char file[4200];
-        snprintf(file, sizeof file, "%s%s", t->root, c->files[i].path);
+        if (exe && strcmp(c->files[i].path, t->exe) == 0)
+            snprintf(file, sizeof file, "%s", exe);
+        else
+            snprintf(file, sizeof file, "%s%s", t->root, c->files[i].path);
         c->files[i].fd = open(file, O_RDONLY | O_CLOEXEC);
+        c->files[i].opened = strdup(file);
     }
+    rc = check_files(c);
 out:
     if (elf)
         elf_end(elf);

@@ -412,6 +412,7 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     lv->mem_fd = lv->pagemap_fd = -1;
     t->backend = lv;
     t->pid = pid;
+    t->process_id = pid;
     snprintf(t->root, sizeof t->root, "/proc/%d/root", pid);
 
     snprintf(path, sizeof path, "/proc/%d/exe", pid);

@@ -33,11 +33,15 @@ hg_target *hg_target_alloc(const struct hg_target_ops *ops)
 
 int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len)
 {
+    hg_error_clear(); /* a backend may say why a read fell short */
     long n = t->ops->read(t, addr, buf, len);
     if (n < 0)
         return hg_error_code() ? hg_error_code() : HG_EIO;
-    if ((size_t)n != len)
+    if ((size_t)n != len) {
+        if (hg_error_message()[0])
+            return hg_error_code() ? hg_error_code() : HG_EIO;
         return hg_fail(HG_EIO, "cannot read %zu bytes at 0x%" PRIx64, len, addr);
+    }
     return 0;
 }
 

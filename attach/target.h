@@ -42,6 +42,7 @@ struct hg_target {
     const struct hg_target_ops *ops;
     void *backend;            /* backend's private state */
     int pid;                  /* 0 if not a live process */
+    int process_id;           /* the process described (a core's too), 0 if unknown */
     char exe[4096];
     char root[64];            /* "/proc/PID/root" prefix for files, or "" */
 

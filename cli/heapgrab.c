@@ -24,7 +24,8 @@ enum {
     EXIT_NOTGLIBC = 5,
     EXIT_UNSUPPORTED = 6,
     EXIT_NOTFOUND = 7,
-    EXIT_INTR = 8
+    EXIT_INTR = 8,
+    EXIT_MISMATCH = 9
 };
 
 static const char usage[] =
@@ -44,11 +45,13 @@ static const char usage[] =
     "  --count N           number of snapshots (default 1)\n"
     "  --locate MODE       how to find malloc's state: auto, symbols, heuristic\n"
     "  --sysroot DIR       with a core: look for its mapped files under DIR\n"
+    "  --exe PATH          with a core: the executable, if not where the core says\n"
     "  -h, --help          this text;   --version  print the version\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 no such process, 4 permission\n"
     "denied, 5 not glibc malloc, 6 unsupported glibc or architecture, 7 malloc\n"
-    "state not found (no debug symbols), 8 interrupted.\n"
+    "state not found (no debug symbols), 8 interrupted, 9 a core's files are\n"
+    "not the ones the process had.\n"
     "Examples:\n"
     "  heapgrab 4242 > heap.pprof && go tool pprof -top heap.pprof\n"
     "  heapgrab 4242 --interval 60 --count 5 -o heap.%d.pprof\n"
@@ -65,6 +68,7 @@ static int exit_for(int code)
     case HG_EUNSUPPORTED: return EXIT_UNSUPPORTED;
     case HG_ENOTFOUND: return EXIT_NOTFOUND;
     case HG_EINTR: return EXIT_INTR;
+    case HG_EMISMATCH: return EXIT_MISMATCH;
     default: return EXIT_FAIL;
     }
 }
@@ -153,8 +157,9 @@ int main(int argc, char **argv)
     double interval = 10;
     hg_snapshot_options opt = {0};
 
-    const char *sysroot = NULL;
-    enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION, OPT_SYSROOT };
+    hg_core_options core_opt = {0};
+    enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION, OPT_SYSROOT,
+           OPT_EXE };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
@@ -164,6 +169,7 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
+        {"exe", required_argument, NULL, OPT_EXE},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -187,7 +193,8 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "heuristic")) opt.locate = HG_LOCATE_HEURISTIC;
             else return usage_error("--locate takes auto, symbols or heuristic");
             break;
-        case OPT_SYSROOT: sysroot = optarg; break;
+        case OPT_SYSROOT: core_opt.sysroot = optarg; break;
+        case OPT_EXE: core_opt.exe = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         case OPT_VERSION: printf("heapgrab %s\n", HEAPGRAB_VERSION); return EXIT_OK;
         default: return usage_error("unknown option");
@@ -230,7 +237,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     hg_target *t;
-    int rc = core ? hg_target_open_core(core, sysroot, &t)
+    if (!core && (core_opt.sysroot || core_opt.exe))
+        return usage_error("--sysroot and --exe go with a core file");
+    int rc = core ? hg_target_open_core(core, &core_opt, &t)
                   : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
     if (rc)
         return fail(rc);

@@ -38,7 +38,8 @@ enum hg_code {
     HG_ENOTFOUND = -7,    /* glibc malloc state could not be located */
     HG_EIO = -8,          /* reading the target failed */
     HG_ENOMEM = -9,       /* out of memory in heapgrab itself */
-    HG_EINTR = -10        /* interrupted by a signal (target left running) */
+    HG_EINTR = -10,       /* interrupted by a signal (target left running) */
+    HG_EMISMATCH = -11    /* a core's files are not the ones the process had */
 };
 
 /* Message and code of the last error on this thread ("" / 0 if none). */
@@ -100,9 +101,15 @@ int hg_target_from_reader(const hg_reader *reader, hg_target **out);
 /*
  * A core file (from gcore or the kernel).  Parts the core left out are read
  * from the mapped files it names, looked up under sysroot when given (files
- * copied from another machine), else at their recorded paths.
+ * copied from another machine), else at their recorded paths; exe replaces
+ * the executable's recorded path.  A file whose build-id differs from the
+ * one the process had is refused (HG_EMISMATCH).
  */
-int hg_target_open_core(const char *path, const char *sysroot, hg_target **out);
+typedef struct hg_core_options {
+    const char *sysroot;   /* or NULL */
+    const char *exe;       /* or NULL */
+} hg_core_options;
+int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target **out);
 void hg_target_close(hg_target *t);
 void hg_emergency_detach(void);
 int hg_target_pid(const hg_target *t); /* 0 if not a process */

@@ -41,6 +41,7 @@ const char *hg_code_name(int code)
     case HG_EIO: return "EIO";
     case HG_ENOMEM: return "ENOMEM";
     case HG_EINTR: return "EINTR";
+    case HG_EMISMATCH: return "EMISMATCH";
     }
     return "EUNKNOWN";
 }

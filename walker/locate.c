@@ -173,8 +173,10 @@ static int read_libc_data(hg_target *t, hg_module *libc, struct region *r)
         return hg_fail(HG_ENOMEM, "out of memory");
     long n = t->ops->read(t, lo, r->buf, r->len);
     if (n <= 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", hg_error_message());
         free(r->buf);
-        return hg_fail(HG_EIO, "cannot read %s's data at 0x%" PRIx64, path, lo);
+        return hg_fail(HG_ENOTFOUND, "cannot read %s's data at 0x%" PRIx64 ": %s", path, lo, why);
     }
     r->len = (size_t)n;
     return 0;

@@ -425,8 +425,11 @@ static int read_arena(struct walk *w, uint64_t addr, struct arena *a)
     a->raw = malloc(L->state_size);
     if (!a->raw)
         return hg_fail(HG_ENOMEM, "out of memory");
-    if (!in_mapping(w, addr, L->state_size) || hg_read_exact(w->t, addr, a->raw, L->state_size))
-        return hg_fail(HG_ENOTFOUND, "arena at 0x%" PRIx64 " is not readable", addr);
+    if (!in_mapping(w, addr, L->state_size) || hg_read_exact(w->t, addr, a->raw, L->state_size)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", hg_error_message());
+        return hg_fail(HG_ENOTFOUND, "arena at 0x%" PRIx64 " is not readable: %s", addr, why);
+    }
     a->top = rd64(a->raw, L->st_top);
     a->system_mem = rd64(a->raw, L->st_system_mem);
     uint32_t mutex;
@@ -1123,8 +1126,11 @@ static int walk_stopped(struct walk *w)
     const hg_layout *L = w->L;
     hg_target *t = w->t;
     unsigned char mp[512];
-    if (L->par_size > sizeof mp || hg_read_exact(t, w->loc.mp, mp, L->par_size))
-        return hg_fail(HG_ENOTFOUND, "cannot read mp_ at 0x%" PRIx64, w->loc.mp);
+    if (L->par_size > sizeof mp || hg_read_exact(t, w->loc.mp, mp, L->par_size)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", hg_error_message());
+        return hg_fail(HG_ENOTFOUND, "cannot read mp_ at 0x%" PRIx64 ": %s", w->loc.mp, why);
+    }
     uint32_t nm;
     memcpy(&nm, mp + L->mp_n_mmaps, sizeof nm);
     w->mp_n_mmaps = nm;
@@ -1190,7 +1196,7 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         goto out;
     }
     hg_snapshot *s = w.s;
-    s->pid = t->pid;
+    s->pid = t->process_id ? t->process_id : t->pid;
     snprintf(s->exe, sizeof s->exe, "%s", t->exe);
     snprintf(s->glibc_version, sizeof s->glibc_version, "%s", w.loc.version);
     s->locate = w.loc.how ? w.loc.how : "symbols";

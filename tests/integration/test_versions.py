@@ -3,8 +3,9 @@
 glibc versions (scripts/make-roots.sh makes them), attached from the host:
 with the root's debug files, and with them hidden (a private mount
 namespace with an empty tmpfs over the root's /usr/lib/debug, the target
-started inside it).  mallinfo2 must equal the target's own, and both runs
-must agree on every figure.
+started inside it).  mallinfo2 must equal the target's own, both runs
+must agree on every figure, and a gcore core of the process must give the
+live figures.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -39,7 +40,21 @@ def run_in(root, hide_debug):
         r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", str(pid)], capture_output=True)
         if r.returncode != 0:
             return state, None, r.stderr.decode().strip()
-        return state, json.loads(r.stdout), ""
+        live = json.loads(r.stdout)
+        # the same process as a core (gcore from the same namespace)
+        core = f"/tmp/heapgrab-vcore-{os.getpid()}"
+        subprocess.run(prefix + ["gcore", "-o", core, str(pid)], capture_output=True)
+        r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", f"{core}.{pid}"],
+                           capture_output=True)
+        if os.path.exists(f"{core}.{pid}"):
+            os.unlink(f"{core}.{pid}")
+        if r.returncode != 0:
+            return state, None, "core: " + r.stderr.decode().strip()
+        from_core = json.loads(r.stdout)
+        if from_core["mallinfo2"] != live["mallinfo2"] or \
+                dict(from_core["totals"], released_bytes=0) != dict(live["totals"], released_bytes=0):
+            return state, None, f"core differs from the live process: {from_core['mallinfo2']}"
+        return state, live, ""
     finally:
         p.kill()
         p.wait()
