@@ -76,8 +76,11 @@ static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
             /* in the core itself (as far as the file really goes) */
             if (n > l->filesz - in)
                 n = l->filesz - in;
-            if (l->offset + in >= c->size)
-                break; /* truncated core */
+            if (l->offset + in >= c->size) {
+                hg_fail(HG_EIO, "memory at 0x%" PRIx64 " is missing: the core file is "
+                        "truncated", a);
+                break;
+            }
             if (n > c->size - (l->offset + in))
                 n = c->size - (l->offset + in);
             memcpy((char *)buf + done, c->map + l->offset + in, (size_t)n);
@@ -396,9 +399,6 @@ int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target 
             rc = hg_fail(HG_ENOMEM, "out of memory");
             goto out;
         }
-        if (l->filesz && l->offset + l->filesz > c->size && rc == 0)
-            fprintf(stderr, "heapgrab: warning: %s is truncated: memory at 0x%" PRIx64
-                    " is missing\n", path, l->vaddr);
     }
     if (!c->nthreads) {
         rc = hg_fail(HG_EUSAGE, "%s has no threads (NT_PRSTATUS): not a process core", path);
