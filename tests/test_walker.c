@@ -1,14 +1,17 @@
 /*
  * test_walker -- the walker on synthetic glibc 2.36 heap images.
  *
- * A fake target serves two memory images: one holding main_arena, mp_, a
- * thread's TLS slot and the main heap; one holding a thread arena's heap at
- * a 64 MiB-aligned address.  The clean image has a chunk in every state;
- * the expected figures are computed here from the layout, the way glibc's
- * int_mallinfo would count them.  Then each corruption case breaks one
- * thing and checks that the walker names it, with its address, and goes
- * on; the fuzz loop flips random bytes and only asks that it never crash
- * or hang.
+ * A fake target serves three sparse memory images: one holding main_arena,
+ * mp_, the threads' TLS slots and the main heap; one holding a thread
+ * arena's heap at a 64 MiB-aligned address; one anonymous mapping holding
+ * two mmapped chunks (the kernel merged their mappings).  The clean image
+ * has a chunk in every state in both arenas, three threads (one tcache in
+ * each arena, one thread without a tcache) and a tcache entry that crosses
+ * arenas.  Expected figures are computed here from the chunk tables, the way
+ * glibc's int_mallinfo would count them, never copied from walker output.
+ * Then each corruption case breaks one thing and checks that the walker
+ * names it, with its address, and goes on; the fuzz loop flips random bytes
+ * and only asks that it never crash or hang.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "attach/target.h"
+#include "lib/error.h"
 #include "lib/snapshot.h"
 #include "walker/layout.h"
 #include "walker/locate.h"
@@ -28,18 +32,32 @@
 #define A_BASE 0x10000000ull   /* arena, mp_, TLS, main heap */
 #define A_LEN 0x400000ull
 #define B_BASE 0x24000000ull   /* thread heap: 64 MiB aligned */
-#define B_LEN 0x100000ull
+#define B_LEN 0x100000ull      /* rw-p part; the rest of the 64 MiB is ---p */
+#define C_BASE 0x30000000ull   /* two mmapped chunks in one merged mapping */
+#define C_CHUNK1 0x21000ull
+#define C_CHUNK2 0x3000ull
+#define C_LEN (C_CHUNK1 + C_CHUNK2)
 #define MAIN_ARENA (A_BASE + 0x1000)
 #define MP (A_BASE + 0x2000)
-#define TLS (A_BASE + 0x3000)
-#define TP (TLS + 0x100)       /* fs_base; libc's block at TP - 0x100 */
+#define TLS_OFFSET 0x100ull     /* fs_base - start of libc's TLS block */
+#define TLS1 (A_BASE + 0x3000)  /* libc TLS blocks of threads 1..3 */
+#define TLS2 (A_BASE + 0x3400)
+#define TLS3 (A_BASE + 0x3800)
 #define TCACHE_VAR 0x48
+#define TCACHE_KEY 0x5eed5eed5eed5eedull
 #define HEAP (A_BASE + 0x100000)
 #define SYSTEM_MEM 0x21000ull
 #define THREAD_HEAP_SIZE 0x10000ull
+#define UNMAPPED 0x50000000ull
 
-static unsigned char *img_a, *img_b;
+enum { TID1 = 4242, TID2 = 4243, TID3 = 4244 };
+
+/* Image contents selected by build(). */
+enum { IMG_THREAD = 1, IMG_MMAP = 2, IMG_FULL = 3 };
+
+static unsigned char *img_a, *img_b, *img_c;
 static hg_layout L;
+static int img_flags;
 
 static unsigned char *at(uint64_t addr)
 {
@@ -47,153 +65,262 @@ static unsigned char *at(uint64_t addr)
         return img_a + (addr - A_BASE);
     if (addr >= B_BASE && addr < B_BASE + B_LEN)
         return img_b + (addr - B_BASE);
+    if (addr >= C_BASE && addr < C_BASE + C_LEN)
+        return img_c + (addr - C_BASE);
     fprintf(stderr, "test bug: address 0x%" PRIx64 " outside the images\n", addr);
     abort();
 }
 static void put64(uint64_t addr, uint64_t v) { memcpy(at(addr), &v, 8); }
 static void put32(uint64_t addr, uint32_t v) { memcpy(at(addr), &v, 4); }
+static void put16(uint64_t addr, uint16_t v) { memcpy(at(addr), &v, 2); }
 static void head(uint64_t chunk, uint64_t size_and_flags) { put64(chunk + 8, size_and_flags); }
 static uint64_t protect(uint64_t pos, uint64_t ptr) { return (pos >> 12) ^ ptr; }
 static uint64_t bin_at(uint64_t av, unsigned i) { return av + (uint64_t)L.st_bins + (i - 1) * 16 - 16; }
+static uint64_t fld(uint64_t base, long off) { return base + (uint64_t)off; }
 
-/* Chunks of the main heap, in address order. */
-enum { TC, A1, F1, A2, T1, A3, B1, A4, F2, T2, A5, B2, A6, TOPC, NCH };
-static const uint64_t sizes[NCH] = {0x290, 0x30, 0x30, 0x40, 0x40, 0x100, 0x200,
-                                    0x50,  0x30, 0x40, 0x20, 0x300, 0x30, 0};
-static uint64_t ch[NCH];
-static uint64_t thread_arena, thread_chunk, thread_top;
+/* Chunk states as the test lays them out. */
+enum { S_INUSE, S_TCS, S_FAST, S_BIN, S_TCACHE };
+struct cdesc {
+    uint64_t size;
+    int state;
+};
+
+/* The main heap, in address order; then its top chunk. */
+enum { M_TC, M_A1, M_F1, M_A2, M_T1, M_A3, M_B1, M_A4, M_F2, M_T2, M_A5, M_B2, M_A6, M_TOP };
+static const struct cdesc mdesc[M_TOP] = {
+    {0x290, S_TCS},  {0x30, S_INUSE}, {0x30, S_FAST},   {0x40, S_INUSE},  {0x40, S_TCACHE},
+    {0x100, S_INUSE}, {0x200, S_BIN}, {0x50, S_INUSE},  {0x30, S_FAST},   {0x40, S_TCACHE},
+    {0x20, S_INUSE},  {0x300, S_BIN}, {0x30, S_INUSE}};
+static uint64_t mch[M_TOP + 1];
+
+/* The thread arena's first heap.  T_X sits in thread 1's tcache although it
+ * belongs to the thread arena (free() puts it in the caller's tcache). */
+enum { T_TC, T_A1, T_F1, T_T1, T_X, T_A2, T_B1, T_A3, T_TOP };
+static const struct cdesc tdesc[T_TOP] = {
+    {0x290, S_TCS}, {0x40, S_INUSE}, {0x20, S_FAST}, {0x50, S_TCACHE}, {0x20, S_TCACHE},
+    {0x60, S_INUSE}, {0x90, S_BIN},  {0x30, S_INUSE}};
+static uint64_t tch[T_TOP + 1];
+static uint64_t thread_arena;
 
 static void empty_bins(uint64_t av)
 {
     for (unsigned i = 1; i < 128; i++) {
-        put64(av + (uint64_t)L.st_bins + (i - 1) * 16, bin_at(av, i));
-        put64(av + (uint64_t)L.st_bins + (i - 1) * 16 + 8, bin_at(av, i));
+        put64(fld(av, L.st_bins) + (i - 1) * 16, bin_at(av, i));
+        put64(fld(av, L.st_bins) + (i - 1) * 16 + 8, bin_at(av, i));
     }
 }
 
+/* One chunk alone on bin i of arena av. */
 static void link_bin(uint64_t av, unsigned i, uint64_t chunk)
 {
-    put64(av + (uint64_t)L.st_bins + (i - 1) * 16, chunk);
-    put64(av + (uint64_t)L.st_bins + (i - 1) * 16 + 8, chunk);
+    put64(fld(av, L.st_bins) + (i - 1) * 16, chunk);
+    put64(fld(av, L.st_bins) + (i - 1) * 16 + 8, chunk);
     put64(chunk + 16, bin_at(av, i));
     put64(chunk + 24, bin_at(av, i));
 }
 
-static void build_clean(int with_thread_arena)
+/* Lay out chunks from start; the top chunk ends at end.  In a thread arena
+ * chunks in use (tcache and fastbin ones included) carry NON_MAIN_ARENA;
+ * glibc rewrites a binned chunk's header as size | PREV_INUSE. */
+static void lay(uint64_t start, uint64_t end, const struct cdesc *d, int n, uint64_t *addr,
+                int thread)
 {
+    uint64_t p = start;
+    for (int i = 0; i < n; i++) {
+        addr[i] = p;
+        int prev_free = i > 0 && d[i - 1].state == S_BIN;
+        uint64_t flags = prev_free ? 0 : 1;
+        if (thread && d[i].state != S_BIN)
+            flags |= 4;
+        head(p, d[i].size | flags);
+        if (prev_free)
+            put64(p, d[i - 1].size);
+        if (d[i].state == S_INUSE) /* user data: not a plausible link */
+            memset(at(p + 16), 0x77, 16);
+        p += d[i].size;
+    }
+    addr[n] = p;
+    head(p, (end - p) | 1);
+}
+
+static void tcache_push(uint64_t tc, unsigned bin, uint64_t chunk)
+{
+    uint64_t cnt = fld(tc, L.tc_counts) + 2 * bin, ent = fld(tc, L.tc_entries) + 8 * bin;
+    uint16_t c;
+    memcpy(&c, at(cnt), 2);
+    uint64_t old;
+    memcpy(&old, at(ent), 8);
+    put64(chunk + 16, protect(chunk + 16, old)); /* e->next */
+    put64(chunk + 24, TCACHE_KEY);               /* e->key */
+    put64(ent, chunk + 16);
+    put16(cnt, (uint16_t)(c + 1));
+}
+
+static void fast_push(uint64_t av, unsigned i, uint64_t chunk)
+{
+    uint64_t old;
+    memcpy(&old, at(fld(av, L.st_fastbins) + 8 * i), 8);
+    put64(chunk + 16, protect(chunk + 16, old));
+    put64(fld(av, L.st_fastbins) + 8 * i, chunk);
+}
+
+static void build(int flags)
+{
+    img_flags = flags;
     memset(img_a, 0, A_LEN);
     memset(img_b, 0, B_LEN);
-    uint64_t p = HEAP;
-    for (int i = 0; i < NCH; i++) {
-        ch[i] = p;
-        p += sizes[i];
-    }
-    uint64_t top_size = HEAP + SYSTEM_MEM - ch[TOPC];
-    for (int i = 0; i < TOPC; i++) {
-        int prev_free = i > 0 && (i - 1 == B1 || i - 1 == B2);
-        head(ch[i], sizes[i] | (prev_free ? 0 : 1));
-        if (prev_free)
-            put64(ch[i], sizes[i - 1]); /* prev_size of a free neighbour */
-        if (i != TC) /* user data; the tcache struct's own bytes are its counts */
-            memset(at(ch[i] + 16), 0x77, 16);
-    }
-    head(ch[TOPC], top_size | 1);
+    memset(img_c, 0, C_LEN);
 
-    /* main_arena */
+    lay(HEAP, HEAP + SYSTEM_MEM, mdesc, M_TOP, mch, 0);
     uint64_t av = MAIN_ARENA;
     empty_bins(av);
-    put64(av + (uint64_t)L.st_top, ch[TOPC]);
-    put64(av + (uint64_t)L.st_system_mem, SYSTEM_MEM);
-    put64(av + (uint64_t)L.st_next, av);
+    put64(fld(av, L.st_top), mch[M_TOP]);
+    put64(fld(av, L.st_system_mem), SYSTEM_MEM);
+    put64(fld(av, L.st_next), av);
     /* fastbin 1 (chunk 0x30): F2 -> F1 */
-    put64(av + (uint64_t)L.st_fastbins + 8 * 1, ch[F2]);
-    put64(ch[F2] + 16, protect(ch[F2] + 16, ch[F1]));
-    put64(ch[F1] + 16, protect(ch[F1] + 16, 0));
+    fast_push(av, 1, mch[M_F1]);
+    fast_push(av, 1, mch[M_F2]);
     /* unsorted: B1; small bin 48 (0x300): B2 */
-    link_bin(av, 1, ch[B1]);
-    link_bin(av, 0x300 >> 4, ch[B2]);
-
-    /* tcache: bin 2 (chunk 0x40): T2 -> T1 */
-    uint64_t tc = ch[TC] + 16;
-    put32(tc + (uint64_t)L.tc_counts, 0);
-    memcpy(at(tc + (uint64_t)L.tc_counts + 2 * 2), &(uint16_t){2}, 2);
-    put64(tc + (uint64_t)L.tc_entries + 8 * 2, ch[T2] + 16);
-    put64(ch[T2] + 16, protect(ch[T2] + 16, ch[T1] + 16));
-    put64(ch[T1] + 16, protect(ch[T1] + 16, 0));
-    put64(TLS + TCACHE_VAR, tc);
+    link_bin(av, 1, mch[M_B1]);
+    link_bin(av, 0x300 >> 4, mch[M_B2]);
+    /* thread 1's tcache, bin 2 (chunk 0x40): T2 -> T1 */
+    uint64_t tc1 = mch[M_TC] + 16;
+    tcache_push(tc1, 2, mch[M_T1]);
+    tcache_push(tc1, 2, mch[M_T2]);
+    put64(TLS1 + TCACHE_VAR, tc1);
 
     /* mp_ */
-    put64(MP + (uint64_t)L.mp_mmap_threshold, 128 * 1024);
-    put64(MP + (uint64_t)L.mp_sbrk_base, HEAP);
-    put64(MP + (uint64_t)L.mp_tcache_bins, 64);
-    put64(MP + (uint64_t)L.mp_tcache_max_bytes, 1032);
-    put64(MP + (uint64_t)L.mp_tcache_count, 7);
+    put64(fld(MP, L.mp_mmap_threshold), 128 * 1024);
+    put64(fld(MP, L.mp_sbrk_base), HEAP);
+    put64(fld(MP, L.mp_tcache_bins), 64);
+    put64(fld(MP, L.mp_tcache_max_bytes), 1032);
+    put64(fld(MP, L.mp_tcache_count), 7);
 
-    if (!with_thread_arena)
+    if (flags & IMG_MMAP) {
+        head(C_BASE, C_CHUNK1 | 2);
+        head(C_BASE + C_CHUNK1, C_CHUNK2 | 2);
+        memset(at(C_BASE + 16), 0x55, 64);
+        put32(fld(MP, L.mp_n_mmaps), 2);
+        put64(fld(MP, L.mp_mmapped_mem), C_LEN);
+    }
+
+    if (!(flags & IMG_THREAD))
         return;
-    /* a thread arena: heap_info, malloc_state, one chunk in use, top */
+    /* heap_info, malloc_state right after it, then the chunks */
     uint64_t h = B_BASE;
     thread_arena = h + L.heap_info_size;
-    put64(h + (uint64_t)L.hi_ar_ptr, thread_arena);
-    put64(h + (uint64_t)L.hi_prev, 0);
-    put64(h + (uint64_t)L.hi_size, THREAD_HEAP_SIZE);
+    put64(fld(h, L.hi_ar_ptr), thread_arena);
+    put64(fld(h, L.hi_prev), 0);
+    put64(fld(h, L.hi_size), THREAD_HEAP_SIZE);
+    uint64_t first = thread_arena + L.state_size;
+    if ((first + 16) & 15)
+        first += 16 - ((first + 16) & 15);
+    lay(first, h + THREAD_HEAP_SIZE, tdesc, T_TOP, tch, 1);
     empty_bins(thread_arena);
-    thread_chunk = (thread_arena + L.state_size + 15) & ~15ull;
-    if ((thread_chunk + 16) & 15)
-        thread_chunk += 8;
-    thread_top = thread_chunk + 0x40;
-    head(thread_chunk, 0x40 | 1 | 4);
-    head(thread_top, (h + THREAD_HEAP_SIZE - thread_top) | 1);
-    put64(thread_arena + (uint64_t)L.st_top, thread_top);
-    put64(thread_arena + (uint64_t)L.st_system_mem, THREAD_HEAP_SIZE);
-    put64(thread_arena + (uint64_t)L.st_next, av);
-    put64(av + (uint64_t)L.st_next, thread_arena);
+    put64(fld(thread_arena, L.st_top), tch[T_TOP]);
+    put64(fld(thread_arena, L.st_system_mem), THREAD_HEAP_SIZE);
+    put64(fld(thread_arena, L.st_next), av);
+    put64(fld(av, L.st_next), thread_arena);
+    fast_push(thread_arena, 0, tch[T_F1]);
+    link_bin(thread_arena, 0x90 >> 4, tch[T_B1]);
+    /* thread 2's tcache (in the thread arena): bin 3 (0x50) holds T1 */
+    uint64_t tc2 = tch[T_TC] + 16;
+    tcache_push(tc2, 3, tch[T_T1]);
+    put64(TLS2 + TCACHE_VAR, tc2);
+    /* thread 1's tcache, bin 0 (0x20): the thread arena's X */
+    tcache_push(tc1, 0, tch[T_X]);
 }
 
 /* ------------------------------------------------------- the fake target */
 
+struct fake {
+    long reads;        /* read() calls so far */
+    long die_after;    /* the process "exits" at this read; -1: never */
+    int stops, resumes;
+};
+
 static long fake_read(hg_target *t, uint64_t addr, void *buf, size_t len)
 {
-    (void)t;
+    struct fake *f = t->backend;
+    if (f->die_after >= 0 && f->reads >= f->die_after) {
+        t->gone = 1;
+        return hg_fail(HG_ENOPROC, "process exited during the snapshot");
+    }
+    f->reads++;
     const struct {
         uint64_t base, len;
         unsigned char *img;
-    } r[2] = {{A_BASE, A_LEN, img_a}, {B_BASE, B_LEN, img_b}};
-    for (int i = 0; i < 2; i++)
+    } r[3] = {{A_BASE, A_LEN, img_a}, {B_BASE, B_LEN, img_b}, {C_BASE, C_LEN, img_c}};
+    for (int i = 0; i < 3; i++)
         if (addr >= r[i].base && addr < r[i].base + r[i].len) {
-            uint64_t n = r[i].base + r[i].len - addr;
+            uint64_t n = r[i].base + r[i].len - addr; /* short at the end */
             if (n > len)
                 n = len;
             memcpy(buf, r[i].img + (addr - r[i].base), (size_t)n);
             return (long)n;
         }
-    return 0;
+    return 0; /* unreadable */
 }
 
 static int fake_stop(hg_target *t)
 {
-    t->threads = calloc(1, sizeof *t->threads);
+    struct fake *f = t->backend;
+    free(t->threads);
+    t->threads = malloc(3 * sizeof *t->threads);
     if (!t->threads)
-        return -1;
-    t->threads[0].tid = 4242;
-    t->threads[0].fs_base = TP;
-    t->nthreads = 1;
+        return hg_fail(HG_ENOMEM, "out of memory");
+    const uint64_t tls[3] = {TLS1, TLS2, TLS3};
+    const int tid[3] = {TID1, TID2, TID3};
+    for (int i = 0; i < 3; i++)
+        t->threads[i] = (hg_thread){.tid = tid[i], .stopped = 1, .fs_base = tls[i] + TLS_OFFSET};
+    t->nthreads = 3;
+    t->stopped_at_ns = 1;
+    f->stops++;
     return 0;
 }
 
-static void fake_resume(hg_target *t) { t->stopped_ns = 1000; }
+static void fake_resume(hg_target *t)
+{
+    struct fake *f = t->backend;
+    t->stopped_ns = 1000;
+    f->resumes++;
+}
+
+static void fake_close(hg_target *t)
+{
+    free(t->backend);
+    t->backend = NULL;
+}
 
 static const struct hg_target_ops fake_ops = {
-    .read = fake_read, .stop = fake_stop, .resume = fake_resume};
+    .read = fake_read, .stop = fake_stop, .resume = fake_resume, .resident = NULL,
+    .close = fake_close};
 
-static hg_snapshot *walk(int *rc_out)
+static long last_reads;
+static int last_balanced;
+
+static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems)
 {
     hg_target *t = hg_target_alloc(&fake_ops);
-    char maps[256];
+    struct fake *f = calloc(1, sizeof *f);
+    if (!t || !f) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    f->die_after = die_after;
+    t->backend = f;
+    char maps[512];
     snprintf(maps, sizeof maps,
-             "%llx-%llx rw-p 00000000 00:00 0 \n%llx-%llx rw-p 00000000 00:00 0 \n",
-             A_BASE, A_BASE + A_LEN, B_BASE, B_BASE + B_LEN);
-    hg_parse_maps(t, maps);
+             "%llx-%llx rw-p 00000000 00:00 0 \n"
+             "%llx-%llx rw-p 00000000 00:00 0 \n"
+             "%llx-%llx ---p 00000000 00:00 0 \n"
+             "%llx-%llx rw-p 00000000 00:00 0 \n",
+             A_BASE, A_BASE + A_LEN, B_BASE, B_BASE + B_LEN, B_BASE + B_LEN,
+             B_BASE + L.heap_max_size, C_BASE, C_BASE + C_LEN);
+    if (hg_parse_maps(t, maps) != 0) {
+        fprintf(stderr, "hg_parse_maps: %s\n", hg_error_message());
+        exit(1);
+    }
     hg_located loc;
     memset(&loc, 0, sizeof loc);
     loc.how = "symbols";
@@ -202,18 +329,22 @@ static hg_snapshot *walk(int *rc_out)
     loc.main_arena = MAIN_ARENA;
     loc.mp = MP;
     loc.have_tls_offset = 1;
-    loc.libc_tls_offset = TP - TLS;
+    loc.libc_tls_offset = TLS_OFFSET;
     loc.have_tcache_var = 1;
     loc.tcache_var = TCACHE_VAR;
     hg_snapshot_options opt = {0};
-    opt.max_problems = 64;
+    opt.max_problems = max_problems;
     hg_snapshot *s = NULL;
     int rc = hg_walk(t, &loc, &opt, &s);
+    last_reads = f->reads;
+    last_balanced = f->stops == 1 && f->resumes == 1;
     hg_target_close(t);
     if (rc_out)
         *rc_out = rc;
     return s;
 }
+
+static hg_snapshot *walk(int *rc_out) { return walk_opts(rc_out, -1, 64); }
 
 /* ------------------------------------------------------------- checking */
 
@@ -247,6 +378,13 @@ static void report(const char *name)
     case_failed = 0;
 }
 
+static void dump_problems(const hg_snapshot *s)
+{
+    for (size_t i = 0; i < hg_snapshot_problem_count(s); i++)
+        printf("      0x%" PRIx64 ": %s\n", hg_snapshot_problem(s, i)->address,
+               hg_snapshot_problem(s, i)->what);
+}
+
 /* A problem at exactly this address whose text contains word. */
 static int has_problem(const hg_snapshot *s, uint64_t addr, const char *word)
 {
@@ -256,163 +394,389 @@ static int has_problem(const hg_snapshot *s, uint64_t addr, const char *word)
             return 1;
     }
     printf("    no problem at 0x%" PRIx64 " mentioning \"%s\"; problems:\n", addr, word);
-    for (size_t i = 0; i < hg_snapshot_problem_count(s); i++)
-        printf("      0x%" PRIx64 ": %s\n", hg_snapshot_problem(s, i)->address,
-               hg_snapshot_problem(s, i)->what);
+    dump_problems(s);
     return 0;
 }
 
-static void test_clean(int with_thread_arena)
+static const hg_bucket *bucket(const hg_snapshot *s, int arena, int state, uint64_t size)
 {
-    build_clean(with_thread_arena);
+    for (size_t i = 0; i < hg_snapshot_bucket_count(s); i++) {
+        const hg_bucket *b = hg_snapshot_bucket(s, i);
+        if (b->arena == arena && b->state == state && b->chunk_size == size)
+            return b;
+    }
+    return NULL;
+}
+
+/* What one arena should hold, from its chunk table. */
+struct expect {
+    uint64_t system_mem, top, overhead;
+    uint64_t inuse_n, inuse_usable, inuse_chunk;
+    uint64_t fast_n, fast_bytes, bin_n, bin_bytes, tc_n, tc_bytes;
+};
+
+static struct expect expect_arena(const struct cdesc *d, int n, const uint64_t *addr,
+                                  uint64_t heap_base, uint64_t end, uint64_t system_mem)
+{
+    struct expect e = {0};
+    e.system_mem = system_mem;
+    e.top = end - addr[n];
+    e.overhead = addr[0] - heap_base; /* heap_info + malloc_state + alignment */
+    for (int i = 0; i < n; i++) {
+        uint64_t sz = d[i].size;
+        switch (d[i].state) {
+        case S_INUSE: e.inuse_n++, e.inuse_usable += sz - 8, e.inuse_chunk += sz; break;
+        case S_TCS: e.overhead += sz; break;
+        case S_FAST: e.fast_n++, e.fast_bytes += sz; break;
+        case S_BIN: e.bin_n++, e.bin_bytes += sz; break;
+        case S_TCACHE: e.tc_n++, e.tc_bytes += sz; break;
+        }
+    }
+    /* every byte of the arena's memory is accounted for exactly once */
+    if (e.inuse_chunk + e.overhead + e.fast_bytes + e.bin_bytes + e.tc_bytes + e.top != system_mem) {
+        fprintf(stderr, "test bug: chunk table does not fill the heap\n");
+        abort();
+    }
+    return e;
+}
+
+static void check_arena_totals(const hg_totals *t, const struct expect *e)
+{
+    EXPECT_EQ(t->sys_bytes, e->system_mem);
+    EXPECT_EQ(t->inuse_objects, e->inuse_n);
+    EXPECT_EQ(t->inuse_bytes, e->inuse_usable);
+    EXPECT_EQ(t->free_objects, e->bin_n);
+    EXPECT_EQ(t->free_bytes, e->bin_bytes);
+    EXPECT_EQ(t->top_bytes, e->top);
+    EXPECT_EQ(t->tcache_objects, e->tc_n);
+    EXPECT_EQ(t->tcache_bytes, e->tc_bytes);
+    EXPECT_EQ(t->fastbin_objects, e->fast_n);
+    EXPECT_EQ(t->fastbin_bytes, e->fast_bytes);
+    EXPECT_EQ(t->mmapped_objects, 0);
+    EXPECT_EQ(t->mmapped_bytes, 0);
+    EXPECT_EQ(t->released_bytes, 0);
+    EXPECT_EQ(t->overhead_bytes, e->overhead);
+}
+
+static void test_clean(int flags, const char *name)
+{
+    build(flags);
     int rc;
     hg_snapshot *s = walk(&rc);
     EXPECT_EQ(rc, 0);
+    EXPECT(last_balanced);
     if (!s) {
-        report(with_thread_arena ? "clean image, two arenas" : "clean image, main arena");
+        report(name);
         return;
     }
-    uint64_t top = HEAP + SYSTEM_MEM - ch[TOPC];
-    uint64_t inuse_usable = 0, inuse_n = 0;
-    for (int i = A1; i < TOPC; i++)
-        if (i == A1 || i == A2 || i == A3 || i == A4 || i == A5 || i == A6)
-            inuse_usable += sizes[i] - 8, inuse_n++;
-    uint64_t bins = sizes[B1] + sizes[B2], fast = sizes[F1] + sizes[F2];
-    const hg_totals *t = hg_snapshot_totals(s);
+    const int thr = flags & IMG_THREAD, mm = flags & IMG_MMAP;
+    struct expect e[2];
+    int na = thr ? 2 : 1;
+    e[0] = expect_arena(mdesc, M_TOP, mch, HEAP, HEAP + SYSTEM_MEM, SYSTEM_MEM);
+    if (thr)
+        e[1] = expect_arena(tdesc, T_TOP, tch, B_BASE, B_BASE + THREAD_HEAP_SIZE,
+                            THREAD_HEAP_SIZE);
+
+    /* glibc's int_mallinfo, arena by arena */
+    uint64_t arena = 0, ordblks = 0, smblks = 0, fsmblks = 0, fordblks = 0;
+    struct expect sum = {0};
+    for (int i = 0; i < na; i++) {
+        arena += e[i].system_mem;
+        ordblks += 1 + e[i].bin_n;
+        smblks += e[i].fast_n;
+        fsmblks += e[i].fast_bytes;
+        fordblks += e[i].top + e[i].fast_bytes + e[i].bin_bytes;
+        sum.inuse_n += e[i].inuse_n;
+        sum.inuse_usable += e[i].inuse_usable;
+        sum.fast_n += e[i].fast_n;
+        sum.fast_bytes += e[i].fast_bytes;
+        sum.bin_n += e[i].bin_n;
+        sum.bin_bytes += e[i].bin_bytes;
+        sum.tc_n += e[i].tc_n;
+        sum.tc_bytes += e[i].tc_bytes;
+        sum.top += e[i].top;
+        sum.overhead += e[i].overhead;
+    }
+    uint64_t hblks = mm ? 2 : 0, hblkhd = mm ? C_LEN : 0;
     const hg_mallinfo2 *mi = hg_snapshot_mallinfo2(s);
-    uint64_t arena = SYSTEM_MEM, ord = 1 + 2, fordblks = top + fast + bins;
-    uint64_t thread_top_size = B_BASE + THREAD_HEAP_SIZE - thread_top;
-    if (with_thread_arena) {
-        inuse_n += 1;
-        inuse_usable += 0x40 - 8;
-        arena += THREAD_HEAP_SIZE;
-        ord += 1;
-        fordblks += thread_top_size;
-    }
-    EXPECT_EQ(hg_snapshot_arena_count(s), with_thread_arena ? 2 : 1);
-    EXPECT_EQ(t->inuse_objects, inuse_n);
-    EXPECT_EQ(t->inuse_bytes, inuse_usable);
-    EXPECT_EQ(t->tcache_objects, 2);
-    EXPECT_EQ(t->tcache_bytes, sizes[T1] + sizes[T2]);
-    EXPECT_EQ(t->fastbin_objects, 2);
-    EXPECT_EQ(t->fastbin_bytes, fast);
-    EXPECT_EQ(t->free_objects, 2);
-    EXPECT_EQ(t->free_bytes, bins);
-    EXPECT_EQ(t->top_bytes, top + (with_thread_arena ? thread_top_size : 0));
-    EXPECT_EQ(t->overhead_bytes, sizes[TC] + (with_thread_arena ? thread_chunk - B_BASE : 0));
-    EXPECT_EQ(t->sys_bytes, arena);
-    /* glibc's int_mallinfo */
     EXPECT_EQ(mi->arena, arena);
-    EXPECT_EQ(mi->ordblks, ord);
-    EXPECT_EQ(mi->smblks, 2);
-    EXPECT_EQ(mi->hblks, 0);
-    EXPECT_EQ(mi->hblkhd, 0);
+    EXPECT_EQ(mi->ordblks, ordblks);
+    EXPECT_EQ(mi->smblks, smblks);
+    EXPECT_EQ(mi->hblks, hblks);
+    EXPECT_EQ(mi->hblkhd, hblkhd);
     EXPECT_EQ(mi->usmblks, 0);
-    EXPECT_EQ(mi->fsmblks, fast);
-    EXPECT_EQ(mi->fordblks, fordblks);
+    EXPECT_EQ(mi->fsmblks, fsmblks);
     EXPECT_EQ(mi->uordblks, arena - fordblks);
-    EXPECT_EQ(mi->keepcost, top);
-    EXPECT_EQ(hg_snapshot_thread_count(s), 1);
-    if (hg_snapshot_thread_count(s) == 1) {
-        const hg_thread_info *ti = hg_snapshot_thread(s, 0);
-        EXPECT_EQ(ti->tid, 4242);
-        EXPECT_EQ(ti->tcache, ch[TC] + 16);
-        EXPECT_EQ(ti->tcache_objects, 2);
-        EXPECT_EQ(ti->arena, 0);
+    EXPECT_EQ(mi->fordblks, fordblks);
+    EXPECT_EQ(mi->keepcost, e[0].top);
+
+    /* whole-heap totals: mmapped chunks are live allocations too */
+    const hg_totals *t = hg_snapshot_totals(s);
+    EXPECT_EQ(t->sys_bytes, arena + hblkhd);
+    EXPECT_EQ(t->inuse_objects, sum.inuse_n + hblks);
+    EXPECT_EQ(t->inuse_bytes, sum.inuse_usable + (mm ? C_LEN - 2 * 16 : 0));
+    EXPECT_EQ(t->free_objects, sum.bin_n);
+    EXPECT_EQ(t->free_bytes, sum.bin_bytes);
+    EXPECT_EQ(t->top_bytes, sum.top);
+    EXPECT_EQ(t->tcache_objects, sum.tc_n);
+    EXPECT_EQ(t->tcache_bytes, sum.tc_bytes);
+    EXPECT_EQ(t->fastbin_objects, sum.fast_n);
+    EXPECT_EQ(t->fastbin_bytes, sum.fast_bytes);
+    EXPECT_EQ(t->mmapped_objects, hblks);
+    EXPECT_EQ(t->mmapped_bytes, hblkhd);
+    EXPECT_EQ(t->released_bytes, 0);
+    EXPECT_EQ(t->overhead_bytes, sum.overhead);
+
+    /* per arena */
+    EXPECT_EQ(hg_snapshot_arena_count(s), na);
+    for (int i = 0; i < na && (size_t)i < hg_snapshot_arena_count(s); i++) {
+        const hg_arena_info *ai = hg_snapshot_arena(s, (size_t)i);
+        EXPECT_EQ(ai->index, i);
+        EXPECT_EQ(ai->address, i ? thread_arena : MAIN_ARENA);
+        EXPECT_EQ(ai->heaps, 1);
+        EXPECT_EQ(ai->mutex_held, 0);
+        EXPECT_EQ(ai->system_mem, e[i].system_mem);
+        check_arena_totals(&ai->totals, &e[i]);
     }
+
+    /* threads: 1 has a tcache in the main heap (plus a chunk of the thread
+     * arena), 2 a tcache in the thread arena, 3 none */
+    EXPECT_EQ(hg_snapshot_thread_count(s), 3);
+    if (hg_snapshot_thread_count(s) == 3) {
+        const hg_thread_info *t1 = hg_snapshot_thread(s, 0), *t2 = hg_snapshot_thread(s, 1),
+                             *t3 = hg_snapshot_thread(s, 2);
+        EXPECT_EQ(t1->tid, TID1);
+        EXPECT_EQ(t1->tcache, mch[M_TC] + 16);
+        EXPECT_EQ(t1->arena, 0);
+        EXPECT_EQ(t1->tcache_objects, thr ? 3 : 2);
+        EXPECT_EQ(t1->tcache_bytes, mdesc[M_T1].size + mdesc[M_T2].size + (thr ? tdesc[T_X].size : 0));
+        EXPECT_EQ(t2->tid, TID2);
+        EXPECT_EQ(t2->tcache, thr ? tch[T_TC] + 16 : 0);
+        EXPECT_EQ((int64_t)t2->arena, thr ? 1 : -1);
+        EXPECT_EQ(t2->tcache_objects, thr ? 1 : 0);
+        EXPECT_EQ(t2->tcache_bytes, thr ? tdesc[T_T1].size : 0);
+        EXPECT_EQ(t3->tid, TID3);
+        EXPECT_EQ(t3->tcache, 0);
+        EXPECT_EQ((int64_t)t3->arena, -1);
+        EXPECT_EQ(t3->tcache_objects, 0);
+    }
+
+    /* a few histogram cells */
+    const hg_bucket *b = bucket(s, 0, HG_STATE_INUSE, 0x30);
+    EXPECT(b != NULL);
+    if (b) {
+        EXPECT_EQ(b->count, 2); /* A1, A6 */
+        EXPECT_EQ(b->bytes, 2 * 0x30);
+        EXPECT_EQ(b->usable_bytes, 2 * (0x30 - 8));
+    }
+    b = bucket(s, 0, HG_STATE_FASTBIN, 0x30);
+    EXPECT(b && b->count == 2);
+    b = bucket(s, 0, HG_STATE_TOP, e[0].top);
+    EXPECT(b && b->count == 1);
+    b = bucket(s, 0, HG_STATE_OVERHEAD, 0x290);
+    EXPECT(b && b->count == 1);
+    if (thr) {
+        b = bucket(s, 1, HG_STATE_TCACHE, 0x20); /* X: counted in its own arena */
+        EXPECT(b && b->count == 1);
+        b = bucket(s, 1, HG_STATE_BIN, 0x90);
+        EXPECT(b && b->count == 1);
+        EXPECT(bucket(s, 0, HG_STATE_TCACHE, 0x20) == NULL);
+    }
+    if (mm) {
+        b = bucket(s, -1, HG_STATE_MMAPPED, C_CHUNK1);
+        EXPECT(b && b->count == 1 && b->usable_bytes == C_CHUNK1 - 16);
+        b = bucket(s, -1, HG_STATE_MMAPPED, C_CHUNK2);
+        EXPECT(b && b->count == 1 && b->usable_bytes == C_CHUNK2 - 16);
+    } else {
+        EXPECT(bucket(s, -1, HG_STATE_MMAPPED, C_CHUNK1) == NULL);
+    }
+
     EXPECT_EQ(hg_snapshot_problem_total(s), 0);
-    for (size_t i = 0; i < hg_snapshot_problem_count(s); i++)
-        printf("    unexpected problem: %s\n", hg_snapshot_problem(s, i)->what);
+    if (hg_snapshot_problem_total(s))
+        dump_problems(s);
+    EXPECT(strcmp(hg_snapshot_glibc_version(s), "2.36") == 0);
+    EXPECT(strcmp(hg_snapshot_locate(s), "symbols") == 0);
+    EXPECT_EQ(hg_snapshot_timing(s)->stopped_ns, 1000);
     hg_snapshot_free(s);
-    report(with_thread_arena ? "clean image, two arenas" : "clean image, main arena");
+    report(name);
 }
 
-/* Build the clean image, break it, walk, and check the walk went through
+/* ---------------------------------------------------------- corruptions */
+
+/* Build the full image, break it, walk, and check the walk went through
  * and named the fault at its address. */
 typedef void (*breaker)(void);
 
 static hg_snapshot *broken(breaker brk, uint64_t addr, const char *word)
 {
-    build_clean(1);
+    build(IMG_FULL);
     brk();
     int rc;
     hg_snapshot *s = walk(&rc);
     EXPECT_EQ(rc, 0);
+    EXPECT(last_balanced);
     EXPECT(s != NULL);
     if (s)
         EXPECT(has_problem(s, addr, word));
     return s;
 }
 
-static void brk_size(void) { head(ch[A3], 0x123457); }
-static void brk_fast_cycle(void) { put64(ch[F1] + 16, protect(ch[F1] + 16, ch[F2])); }
-static void brk_fast_outside(void) { put64(MAIN_ARENA + (uint64_t)L.st_fastbins + 8, A_BASE + 0x300000); }
-static void brk_bin_fd(void) { put64(ch[B2] + 16, 0xdeadbeef0ull); }
-static void brk_tcache_count(void)
+/* 0x123457: aligned, flags PREV_INUSE|IS_MMAPPED|NON_MAIN_ARENA, runs far
+ * past the heap */
+static void brk_size(void) { head(mch[M_A3], 0x123457); }
+static void brk_size_small(void) { head(tch[T_A2], 0x11 | 4); }
+static void brk_fast_cycle(void) { put64(mch[M_F1] + 16, protect(mch[M_F1] + 16, mch[M_F2])); }
+static void brk_fast_outside(void) { put64(fld(MAIN_ARENA, L.st_fastbins) + 8, UNMAPPED); }
+static void brk_bin_fd(void) { put64(mch[M_B2] + 16, 0xdeadbeef0ull); }
+static void brk_thread_bin_fd(void) { put64(tch[T_B1] + 16, tch[T_A2] + 0x10); }
+static void brk_tcache_count_high(void) { put16(mch[M_TC] + 16 + (uint64_t)L.tc_counts + 2 * 2, 5); }
+static void brk_tcache_count_low(void) { put16(mch[M_TC] + 16 + (uint64_t)L.tc_counts + 2 * 2, 1); }
+static void brk_tcache_cycle(void) { put64(mch[M_T1] + 16, protect(mch[M_T1] + 16, mch[M_T2] + 16)); }
+static void brk_ring_loop(void) { put64(fld(thread_arena, L.st_next), thread_arena); }
+static void brk_ring_garbage(void) { put64(fld(thread_arena, L.st_next), UNMAPPED); }
+static void brk_top(void) { put64(fld(MAIN_ARENA, L.st_top), A_BASE + 0x300000); }
+static void brk_heap_info(void) { put64(fld(B_BASE, L.hi_ar_ptr), 0x1230ull); }
+static void brk_nma(void) { head(tch[T_A1], tdesc[T_A1].size | 1); }
+static void brk_tcache_ptr(void) { put64(TLS2 + TCACHE_VAR, tch[T_A1] + 16); }
+static void brk_mp_count(void) { put32(fld(MP, L.mp_n_mmaps), 3); }
+static void lock_thread_arena(void) { put32(fld(thread_arena, L.st_mutex), 1); }
+
+static uint64_t full_inuse_objects(void)
 {
-    memcpy(at(ch[TC] + 16 + (uint64_t)L.tc_counts + 2 * 2), &(uint16_t){5}, 2);
+    uint64_t n = 2; /* mmapped */
+    for (int i = 0; i < M_TOP; i++)
+        n += mdesc[i].state == S_INUSE;
+    for (int i = 0; i < T_TOP; i++)
+        n += tdesc[i].state == S_INUSE;
+    return n;
 }
-static void brk_tcache_cycle(void) { put64(ch[T1] + 16, protect(ch[T1] + 16, ch[T2] + 16)); }
-static void brk_ring(void) { put64(thread_arena + (uint64_t)L.st_next, thread_arena); }
-static void brk_top(void) { put64(MAIN_ARENA + (uint64_t)L.st_top, A_BASE + 0x300000); }
-static void brk_heap_info(void) { put64(B_BASE + (uint64_t)L.hi_ar_ptr, 0x1230ull); }
-static void lock_thread_arena(void) { put32(thread_arena + (uint64_t)L.st_mutex, 1); }
 
 static void test_corruptions(void)
 {
     hg_snapshot *s;
 
-    s = broken(brk_size, ch[A3], "size");
-    /* resynchronised: the chunks after the bad one are still found */
+    s = broken(brk_size, mch[M_A3], "runs past the end of its heap");
+    /* resynchronised at B1: only A3 is lost, every later chunk is found */
     if (s) {
-        EXPECT_EQ(hg_snapshot_totals(s)->free_objects, 2);
-        EXPECT_EQ(hg_snapshot_totals(s)->fastbin_objects, 2);
-        EXPECT_EQ(hg_snapshot_totals(s)->tcache_objects, 2);
+        const hg_totals *t = hg_snapshot_totals(s);
+        EXPECT_EQ(t->inuse_objects, full_inuse_objects() - 1);
+        EXPECT_EQ(t->free_objects, 3);
+        EXPECT_EQ(t->fastbin_objects, 3);
+        EXPECT_EQ(t->tcache_objects, 4);
+        if (hg_snapshot_arena_count(s) == 2)
+            EXPECT_EQ(hg_snapshot_arena(s, 0)->totals.overhead_bytes,
+                      mdesc[M_TC].size + mdesc[M_A3].size);
     }
     hg_snapshot_free(s);
     report("garbage size mid-heap: reported, walk resynchronises");
 
-    s = broken(brk_fast_cycle, ch[F2], "cycle");
+    s = broken(brk_size_small, tch[T_A2], "below the minimum");
+    if (s) {
+        const hg_totals *t = hg_snapshot_totals(s);
+        EXPECT_EQ(t->inuse_objects, full_inuse_objects() - 1);
+        EXPECT_EQ(t->free_objects, 3); /* T_B1 after the bad chunk */
+        EXPECT_EQ(t->top_bytes, (HEAP + SYSTEM_MEM - mch[M_TOP]) +
+                                    (B_BASE + THREAD_HEAP_SIZE - tch[T_TOP]));
+    }
+    hg_snapshot_free(s);
+    report("size below MINSIZE in a thread arena: reported, walk resynchronises");
+
+    s = broken(brk_fast_cycle, mch[M_F2], "repeats (cycle)");
     hg_snapshot_free(s);
     report("fastbin cycle");
 
-    s = broken(brk_fast_outside, A_BASE + 0x300000, "fastbin");
+    s = broken(brk_fast_outside, UNMAPPED, "not a chunk that could be free");
     hg_snapshot_free(s);
     report("fastbin entry outside the heap");
 
-    s = broken(brk_bin_fd, 0xdeadbeef0ull, "bin");
+    s = broken(brk_bin_fd, 0xdeadbeef0ull, "not a free chunk");
     hg_snapshot_free(s);
     report("bin fd into garbage");
 
-    s = broken(brk_tcache_count, ch[TC] + 16, "count 5 but 2");
+    s = broken(brk_thread_bin_fd, tch[T_A2] + 0x10, "not a free chunk");
     hg_snapshot_free(s);
-    report("tcache count disagrees with its list");
+    report("thread arena bin fd into the middle of a chunk");
 
-    s = broken(brk_tcache_cycle, ch[T2] + 16, "repeats");
+    s = broken(brk_tcache_count_high, mch[M_TC] + 16, "count 5 but 2 entries");
+    hg_snapshot_free(s);
+    report("tcache count above its list's length");
+
+    s = broken(brk_tcache_count_low, mch[M_T1] + 16, "past the bin's count");
+    hg_snapshot_free(s);
+    report("tcache count below its list's length");
+
+    s = broken(brk_tcache_cycle, mch[M_T2] + 16, "repeats");
     hg_snapshot_free(s);
     report("tcache cycle");
 
-    s = broken(brk_ring, thread_arena, "ring");
+    s = broken(brk_ring_loop, thread_arena, "ring does not close");
     hg_snapshot_free(s);
     report("arena ring does not return to main_arena");
 
-    s = broken(brk_top, A_BASE + 0x300000, "top");
+    s = broken(brk_ring_garbage, UNMAPPED, "bad next pointer");
+    if (s)
+        EXPECT_EQ(hg_snapshot_arena_count(s), 2);
+    hg_snapshot_free(s);
+    report("arena ring leads into unmapped memory");
+
+    s = broken(brk_top, A_BASE + 0x300000, "top 0x10300000 lies outside");
     hg_snapshot_free(s);
     report("top pointer outside the heap");
 
-    s = broken(brk_heap_info, B_BASE, "heap_info");
+    s = broken(brk_heap_info, B_BASE, "does not belong to arena");
     hg_snapshot_free(s);
     report("heap_info with a wrong ar_ptr");
+
+    s = broken(brk_nma, tch[T_A1], "NON_MAIN_ARENA clear");
+    hg_snapshot_free(s);
+    report("chunk in use in a thread arena without NON_MAIN_ARENA");
+
+    s = broken(brk_tcache_ptr, tch[T_A1] + 16, "is not a tcache chunk");
+    hg_snapshot_free(s);
+    report("thread's tcache pointer at an ordinary chunk");
+
+    s = broken(brk_mp_count, 0, "mp_ counts 3");
+    if (s)
+        EXPECT_EQ(hg_snapshot_totals(s)->mmapped_objects, 2);
+    hg_snapshot_free(s);
+    report("mp_.n_mmaps disagrees with the mmapped chunks found");
 
     s = broken(lock_thread_arena, thread_arena, "lock was held");
     if (s && hg_snapshot_arena_count(s) == 2) {
         EXPECT_EQ(hg_snapshot_arena(s, 1)->mutex_held, 1);
         EXPECT_EQ(hg_snapshot_arena(s, 0)->mutex_held, 0);
-        EXPECT_EQ(hg_snapshot_totals(s)->inuse_objects, 7); /* figures still taken */
+        EXPECT_EQ(hg_snapshot_totals(s)->inuse_objects, full_inuse_objects());
     }
     hg_snapshot_free(s);
     report("an arena locked at the stop is said to be");
 }
+
+/* The process exits at the k-th read: the walk fails with HG_ENOPROC, the
+ * target is resumed, nothing leaks (ASan build). */
+static void test_gone(void)
+{
+    build(IMG_FULL);
+    int rc;
+    hg_snapshot *s = walk(&rc);
+    EXPECT_EQ(rc, 0);
+    hg_snapshot_free(s);
+    long total = last_reads;
+    EXPECT(total > 3);
+    long ks[] = {0, 1, 2, 3, total / 2, total - 1};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        s = walk_opts(&rc, ks[i], 64);
+        if (rc != HG_ENOPROC || s)
+            printf("    process gone at read %ld of %ld: rc %d (%s)\n", ks[i], total, rc,
+                   hg_error_message());
+        EXPECT_EQ((int64_t)rc, (int64_t)HG_ENOPROC);
+        EXPECT(s == NULL);
+        EXPECT(last_balanced);
+        hg_snapshot_free(s);
+    }
+    report("process exits mid-walk: HG_ENOPROC, target resumed");
+}
+
+/* ----------------------------------------------------------------- fuzz */
 
 static void on_alarm(int sig)
 {
@@ -423,41 +787,72 @@ static void on_alarm(int sig)
     _exit(2);
 }
 
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
 static void test_fuzz(void)
 {
-    unsigned seed = 12345, iterations = 2000, walked = 0, with_problems = 0;
+    unsigned iterations = 2000, walked = 0, with_problems = 0, failed_rc = 0;
     signal(SIGALRM, on_alarm);
-    alarm(120);
+    build(IMG_FULL);
+    /* where to flip: [start, len) */
+    const struct {
+        uint64_t start, len;
+    } zone[] = {
+        {HEAP, mch[M_TOP] - HEAP + 32},                 /* main heap chunks */
+        {mch[M_TC], 0x290},                             /* thread 1's tcache */
+        {MAIN_ARENA, L.state_size},                     /* main_arena */
+        {B_BASE, tch[T_TOP] - B_BASE + 32},             /* heap_info, arena, chunks */
+        {tch[T_TC], 0x290},                             /* thread 2's tcache */
+        {MP, L.par_size},                               /* mp_ */
+        {TLS1 + TCACHE_VAR, 8}, {TLS2 + TCACHE_VAR, 8}, /* tcache pointers */
+        {C_BASE, 16}, {C_BASE + C_CHUNK1, 16},          /* mmapped headers */
+    };
+    const unsigned nzones = sizeof zone / sizeof zone[0];
     for (unsigned it = 0; it < iterations; it++) {
-        build_clean(1);
+        build(IMG_FULL);
         unsigned flips = 1 + it % 8;
         for (unsigned k = 0; k < flips; k++) {
-            seed = seed * 1103515245u + 12345u;
-            uint64_t where;
-            switch ((seed >> 8) % 4) {
-            case 0: where = HEAP + (seed >> 4) % (ch[TOPC] - HEAP + 32); break;
-            case 1: where = MAIN_ARENA + (seed >> 4) % L.state_size; break;
-            case 2: where = B_BASE + (seed >> 4) % 0x1000; break;
-            default: where = ch[TC] + (seed >> 4) % sizes[TC]; break;
+            uint64_t r = next_rand();
+            /* weight the heaps and arenas: zones 0-4 three times as often */
+            unsigned z = (unsigned)(r % (5 * 3 + nzones - 5));
+            z = z < 15 ? z / 3 : z - 10;
+            uint64_t where = zone[z].start + (r >> 16) % zone[z].len;
+            uint64_t v = next_rand();
+            switch (v % 4) {
+            case 0: *at(where) ^= (unsigned char)(1u << ((v >> 8) % 8)); break;
+            case 1: *at(where) = (unsigned char)(v >> 8); break;
+            case 2: put64(where & ~7ull, v >> 3); break;
+            default: /* a plausible pointer into a heap */
+                put64(where & ~7ull, ((v >> 8) & 1 ? HEAP : B_BASE) + ((v >> 16) % 0x11000 & ~15ull));
+                break;
             }
-            seed = seed * 1103515245u + 12345u;
-            if ((seed >> 9) & 1)
-                *at(where) ^= (unsigned char)(1u << ((seed >> 12) % 8));
-            else
-                put64(where & ~7ull, ((uint64_t)seed << 32) ^ seed);
         }
+        alarm(20);
         int rc;
-        hg_snapshot *s = walk(&rc);
-        EXPECT(rc <= 0);
+        hg_snapshot *s = walk_opts(&rc, -1, 8);
+        alarm(0);
+        if (rc > 0 || (rc == 0) != (s != NULL) || !last_balanced) {
+            printf("    iteration %u: rc %d, snapshot %p\n", it, rc, (void *)s);
+            failed_rc++;
+        }
         if (s) {
             walked++;
             with_problems += hg_snapshot_problem_total(s) > 0;
+            if (hg_snapshot_problem_count(s) > 8)
+                failed_rc++;
             hg_snapshot_free(s);
         }
     }
-    alarm(0);
     printf("    fuzz: %u images, %u walked to a snapshot, %u with problems found\n", iterations,
            walked, with_problems);
+    EXPECT_EQ(failed_rc, 0);
     EXPECT(with_problems > iterations / 2);
     report("fuzz: random corruption never crashes or hangs");
 }
@@ -471,12 +866,18 @@ int main(void)
     }
     img_a = calloc(1, A_LEN);
     img_b = calloc(1, B_LEN);
-    test_clean(0);
-    test_clean(1);
+    img_c = calloc(1, C_LEN);
+    if (!img_a || !img_b || !img_c)
+        return 1;
+    test_clean(0, "clean image: main arena only");
+    test_clean(IMG_MMAP, "clean image: main arena, mmapped chunks");
+    test_clean(IMG_FULL, "clean image: two arenas, three threads, mmapped chunks");
     test_corruptions();
+    test_gone();
     test_fuzz();
     free(img_a);
     free(img_b);
+    free(img_c);
     printf("test_walker: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

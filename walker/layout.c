@@ -62,8 +62,22 @@ static const struct table_row *row_for(unsigned version)
     return NULL;
 }
 
+/* 2.42 reworked the tcache (large chunks, slot counting); 2.43 dropped the
+ * fastbins.  Until the walker knows them, refuse by name, debug info or not. */
+static int too_new(unsigned version)
+{
+    if (version < 242)
+        return 0;
+    return hg_fail(HG_EUNSUPPORTED,
+                   "glibc %u.%02u is not supported yet (2.42 reworked the tcache, 2.43 "
+                   "removed the fastbins): heapgrab supports up to 2.41",
+                   version / 100, version % 100);
+}
+
 int hg_layout_from_table(unsigned version, hg_layout *l)
 {
+    if (too_new(version))
+        return HG_EUNSUPPORTED;
     const struct table_row *row = row_for(version);
     if (!row || !row->verified)
         return hg_fail(HG_EUNSUPPORTED,
@@ -116,6 +130,8 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
 
 int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
 {
+    if (too_new(version))
+        return HG_EUNSUPPORTED;
     memset(l, 0, sizeof *l);
     common(version, l);
     l->source = "dwarf";
@@ -181,9 +197,5 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
             return HG_ENOTFOUND;
     if (mp[0] < 0 || mp[1] < 0 || mp[2] < 0 || hi[0] < 0 || hi[1] < 0 || hi[2] < 0)
         return HG_ENOTFOUND;
-    if (version >= 242)
-        return hg_fail(HG_EUNSUPPORTED,
-                       "glibc %u.%02u changed tcache; heapgrab does not walk it yet",
-                       version / 100, version % 100);
     return 0;
 }
