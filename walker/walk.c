@@ -343,10 +343,15 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
         uint64_t raw = rd64(c, SIZE_SZ), sz = raw & ~(uint64_t)SIZE_BITS;
         uint64_t fd = rd64(c, 2 * SIZE_SZ);
 
-        /* The fenceposts that close an abandoned heap: a 16-byte chunk
-         * then a zero header, in the last MINSIZE + 16 bytes. */
-        if (!main_arena && sz < MINSIZE && end - p <= MINSIZE + CHUNK_HDR &&
-            (sz == CHUNK_HDR || sz == 0)) {
+        /* The fenceposts that close an abandoned heap, in its last
+         * 2 * MINSIZE bytes: a 16-byte chunk then a zero header; or, when
+         * the old top was too small to free, that top itself as a 16- or
+         * 32-byte chunk marked in use (without NON_MAIN_ARENA) followed by
+         * the zero header. */
+        if (!main_arena && end - p < 2 * MINSIZE && p != a->top &&
+            (sz == CHUNK_HDR || sz == 0 ||
+             (sz <= end - p - CHUNK_HDR &&
+              (size_word(w, p + sz, end) & ~(uint64_t)SIZE_BITS) == 0))) {
             a->tot.overhead_bytes += end - p;
             p = end;
             break;
@@ -816,13 +821,13 @@ static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
             int pa;
             uint64_t chunk = e_ptr - CHUNK_HDR;
             cm_entry *e = cm_find(&w->cm, chunk, &pa);
-            if (!e || CM_STATE(e) != CM_CAND || n > count) {
+            if (!e || CM_STATE(e) != CM_CAND || n >= count) {
                 problem(w, -1, e_ptr, "thread %d tcache bin %u: entry %" PRIu64 " at 0x%" PRIx64 " %s",
                         info->tid, i, n, e_ptr,
-                        n > count ? "is past the bin's count"
-                        : !e      ? "is not a chunk that could be free"
-                        : CM_STATE(e) == CM_TCACHE ? "repeats (cycle or double free)"
-                                                   : "is also on a fastbin");
+                        e && CM_STATE(e) == CM_TCACHE ? "repeats (cycle or double free)"
+                        : n >= count ? "is past the bin's count"
+                        : !e         ? "is not a chunk that could be free"
+                                     : "is also on a fastbin");
                 break;
             }
             uint64_t sz = CM_SIZE(e);
@@ -840,7 +845,7 @@ static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
             /* next is stored protected at e->next, i.e. at e_ptr itself */
             e_ptr = CM_LINK(e);
         }
-        if (n != count && !(n > count))
+        if (n < count && !e_ptr)
             problem(w, -1, tc->addr, "thread %d tcache bin %u: count %" PRIu64 " but %" PRIu64 " entries",
                     info->tid, i, count, n);
     }
@@ -1207,6 +1212,9 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     s->time_ns = hg_wall_ns();
     rc = walk_stopped(&w);
     t->ops->resume(t);
+    /* Whatever failed, a target that died under us is the reason. */
+    if (rc && t->gone)
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
     s->timing.stopped_ns = t->stopped_ns;
     if (rc == 0)
         rc = copy_mappings(&w);
@@ -1241,6 +1249,8 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     *out = NULL;
     hg_error_clear();
     int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
+    if (rc && t->gone)
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
     if (rc == 0)
         rc = hg_walk(t, &loc, opt, out);
     if (rc == 0)
