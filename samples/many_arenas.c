@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 static pthread_barrier_t done;
+/* kept where the compiler cannot prove them unused (or it drops the mallocs) */
+static void *volatile big[3];
 
 static void *worker(void *arg)
 {
@@ -36,7 +38,6 @@ int main(int argc, char **argv)
     if (n < 1 || n > 256)
         n = 8;
     pthread_barrier_init(&done, NULL, (unsigned)n + 1);
-    void *big[3];
     for (int i = 0; i < 3; i++)
         big[i] = malloc((size_t)(i + 1) << 20);
     pthread_t th;
@@ -45,7 +46,6 @@ int main(int argc, char **argv)
     pthread_barrier_wait(&done);
     printf("pid %d\n", (int)getpid());
     fflush(stdout);
-    (void)big;
     for (;;)
         pause();
 }
