@@ -667,6 +667,52 @@ static int find_tcache_slot(struct walk *w)
     return 0;
 }
 
+/*
+ * Without symbols, libc's 'thread_arena' slot is found like the tcache's:
+ * the one slot of libc's TLS block (other than the tcache's) that in every
+ * thread is NULL or the address of a known arena, and not NULL in at least
+ * one.  Not unique: the arena stays unknown where no tcache tells it.
+ */
+static void find_thread_arena_slot(struct walk *w)
+{
+    hg_target *t = w->t;
+    uint64_t size = w->loc.tls_size;
+    if (!w->loc.have_tls_offset || !size || size > 65536 || !t->nthreads)
+        return;
+    unsigned char *blocks = malloc(size * t->nthreads);
+    if (!blocks)
+        return;
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (!t->threads[i].fs_base ||
+            hg_read_exact(t, t->threads[i].fs_base - w->loc.libc_tls_offset, blocks + i * size, size))
+            memset(blocks + i * size, 0, size);
+    unsigned found = 0;
+    uint64_t slot = 0;
+    for (uint64_t off = 0; off + 8 <= size; off += 8) {
+        if (w->loc.have_tcache_var && off == w->loc.tcache_var)
+            continue;
+        int good = 1, nonnull = 0;
+        for (size_t i = 0; i < t->nthreads && good; i++) {
+            uint64_t v = rd64(blocks + i * size, (long)off);
+            if (!v)
+                continue;
+            nonnull++;
+            good = 0;
+            for (size_t k = 0; k < w->narenas && !good; k++)
+                good = w->arenas[k].addr == v;
+        }
+        if (good && nonnull) {
+            found++;
+            slot = off;
+        }
+    }
+    free(blocks);
+    if (found == 1) {
+        w->loc.thread_arena_var = slot;
+        w->loc.have_thread_arena_var = 1;
+    }
+}
+
 static int read_threads(struct walk *w, struct tcache_copy **out)
 {
     const hg_layout *L = w->L;
@@ -689,6 +735,8 @@ static int read_threads(struct walk *w, struct tcache_copy **out)
         if (rc)
             return rc;
     }
+    if (!w->loc.have_thread_arena_var)
+        find_thread_arena_slot(w);
     for (size_t i = 0; i < t->nthreads; i++) {
         hg_thread_info *ti = &s->threads[i];
         ti->tid = t->threads[i].tid;

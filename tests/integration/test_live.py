@@ -135,6 +135,11 @@ def test_baseline_symbols_and_heuristic():
         equal(hh["locate"], "heuristic", "forced heuristic")
         same_mallinfo(t, hh)
         equal(hh["totals"], hs["totals"], "totals, heuristic vs symbols")
+        # before any malloc no thread has a tcache: the arena each thread
+        # uses must still be the same without symbols
+        equal(sorted((x["tid"], x["arena"]) for x in hh["threads"]),
+              sorted((x["tid"], x["arena"]) for x in hs["threads"]),
+              "threads' arenas, heuristic vs symbols")
         t.alive_and_free()
     finally:
         t.close()
