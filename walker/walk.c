@@ -1116,6 +1116,15 @@ static int finish(struct walk *w)
         if (a->top_size &&
             hg_snapshot_add(s, (int)i, HG_STATE_TOP, a->top_size, 1, 0))
             return hg_error_code();
+        /* Heap and arena headers, fenceposts and unparsable stretches are
+         * overhead without being chunks: one sample for them, so that the
+         * profile adds up to the same figures as the stats. */
+        uint64_t in_hist = 0;
+        for (uint64_t k = 0; k < HIST_SLOTS; k++)
+            in_hist += a->hist[HG_STATE_OVERHEAD][k] * k * 16;
+        if (a->tot.overhead_bytes > in_hist &&
+            hg_snapshot_add(s, (int)i, HG_STATE_OVERHEAD, a->tot.overhead_bytes - in_hist, 1, 0))
+            return hg_error_code();
     }
     mi->hblks = w->mp_n_mmaps;
     mi->hblkhd = w->mp_mmapped_mem;

@@ -362,6 +362,8 @@ def test_pprof():
         t.cmd("alloc 3000 48")
         t.cmd("free 20")
         t.cmd("big 1 1048576")
+        t.cmd("thread_alloc 0 200 100")   # a thread heap: its headers are overhead
+        t.cmd("thread_free 0 30")
         path = f"/tmp/heapgrab-test-{os.getpid()}.pprof"
         r = run([str(t.pid), "-o", path])
         equal(r.returncode, 0, f"heapgrab -o exit ({r.stderr.decode().strip()})")
@@ -371,6 +373,9 @@ def test_pprof():
               "sample types")
         equal(sums["inuse_objects"], hg["totals"]["inuse_objects"], "sum inuse_objects")
         equal(sums["inuse_space"], hg["totals"]["inuse_bytes"], "sum inuse_space")
+        tot = hg["totals"]
+        equal(sums["free_space"], tot["free_bytes"] + tot["top_bytes"] + tot["tcache_bytes"] +
+              tot["fastbin_bytes"] + tot["overhead_bytes"], "sum free_space = idle + overhead")
         go = shutil.which("go")
         if go:
             g = subprocess.run([go, "tool", "pprof", "-raw", path], capture_output=True)
