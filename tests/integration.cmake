@@ -23,3 +23,22 @@ add_test(NAME glibc_versions
 set_tests_properties(glibc_versions PROPERTIES
   ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>"
   SKIP_RETURN_CODE 77 TIMEOUT 600)
+
+# Invariants after every step of longer scenarios (test_invariants.py GROUP),
+# and a statically linked program without malloc, which heapgrab must refuse
+# (built only where a static libc is installed; the check is skipped without).
+include(CheckCSourceCompiles)
+set(CMAKE_REQUIRED_LINK_OPTIONS -static)
+check_c_source_compiles("int main(void) { return 0; }" HG_HAVE_STATIC_LIBC)
+unset(CMAKE_REQUIRED_LINK_OPTIONS)
+if(HG_HAVE_STATIC_LIBC)
+  add_executable(gt_static ${CMAKE_CURRENT_SOURCE_DIR}/targets/gt_static.c)
+  target_link_options(gt_static PRIVATE -static)   # next to gt_target (same directory)
+endif()
+foreach(group invariants arenas pprof_labels exits)
+  add_test(NAME invariants_${group}
+    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_invariants.py ${group})
+  set_tests_properties(invariants_${group} PROPERTIES
+    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+    TIMEOUT 300)
+endforeach()

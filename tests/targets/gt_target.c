@@ -24,6 +24,10 @@
  *   trim                    malloc_trim(0)
  *   report                  just answer
  *   exit
+ *
+ * Each answer also gives "thread_arenas", the number of thread arenas the
+ * target expects: one per worker (workers never exit, and there are fewer
+ * of them than glibc's limit of 8 arenas per core).
  */
 #include <malloc.h>
 #include <pthread.h>
@@ -208,6 +212,10 @@ static void report(void)
                 hole_released += (vec[i] & 1) ? 0 : 4096;
     }
     put(",\"hole\":{\"chunk\":%zu,\"released\":%zu}", (size_t)hole_size, hole_released);
+    int nworkers = 0;
+    for (int t = 0; t < MAX_WORKERS; t++)
+        nworkers += workers[t].held.p != NULL;
+    put(",\"thread_arenas\":%d", nworkers);
     put(",\"main_tid\":%d,\"workers\":[", (int)getpid());
     int first = 1;
     for (int t = 0; t < MAX_WORKERS; t++) {
@@ -244,6 +252,9 @@ static int read_line(char *buf, size_t cap)
 int main(void)
 {
     static char line[256];
+    /* stdio is not used, but should anything print, it must not allocate
+     * a buffer behind the figures' back */
+    setvbuf(stdout, NULL, _IONBF, 0);
     report(); /* the first answer: the heap as it starts */
     while (read_line(line, sizeof line)) {
         char cmd[32];

@@ -1,0 +1,824 @@
+#!/usr/bin/env python3
+"""Ground-truth invariants: heapgrab against gt_target, step by step.
+
+Where test_live.py checks chosen deltas, this script checks, after every
+command of a few longer scenarios, everything that must hold exactly at any
+instant:
+
+  * mallinfo2 equals the target's own, all ten fields;
+  * mallinfo2 follows from the per-arena figures the way glibc computes it
+    (ordblks = bin chunks + one top per arena, fordblks = bins + fastbins +
+    tops, uordblks = arena - fordblks, keepcost = the main arena's top);
+  * each arena's chunks account exactly for its system_mem
+    (in-use chunk bytes = inuse_bytes + 8 * inuse_objects there);
+  * totals are the sums of the arenas, plus the mmapped chunks;
+  * the arena count is what the target expects, every thread of the
+    process has an entry, the threads' tcaches add up;
+  * the arenas a command did not touch did not change at all, and the
+    arenas it did touch moved by exactly what the target says it holds;
+  * the target still answers and is not traced after each run.
+
+Groups (argv): invariants arenas heaps pprof_labels exits  (default: all)
+Environment: HEAPGRAB (the binary), HG_TARGET_DIR (gt_target, gt_static).
+"""
+import gzip
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import time
+
+HEAPGRAB = os.environ.get("HEAPGRAB", "")
+TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")
+TARGET = os.path.join(TARGET_DIR, "gt_target")
+STATIC_TARGET = os.path.join(TARGET_DIR, "gt_static")
+
+MALLINFO = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")
+TOTALS = ("sys_bytes", "inuse_objects", "inuse_bytes", "free_objects", "free_bytes",
+          "top_bytes", "tcache_objects", "tcache_bytes", "fastbin_objects", "fastbin_bytes",
+          "mmapped_objects", "mmapped_bytes", "released_bytes", "overhead_bytes")
+SIZE_SZ = 8
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Mismatch(Exception):
+    pass
+
+
+def expect(cond, msg):
+    if not cond:
+        raise Mismatch(msg)
+
+
+def expect_eq(got, want, what):
+    if got != want:
+        raise Mismatch(f"{what}: expected {want}, got {got}")
+
+
+def chunk_for(req):
+    """glibc's request2size on x86_64."""
+    return max(32, (req + SIZE_SZ + 15) & ~15)
+
+
+def mmapped_chunk_for(req):
+    return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
+
+
+# ------------------------------------------------------------------ target
+
+class GroundTruth:
+    """A gt_target process; .state is its last answer."""
+
+    def __init__(self, path=TARGET):
+        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.pid = self.proc.pid
+        self.state = self._answer()
+        expect_eq(self.state["pid"], self.pid, "gt_target's pid")
+
+    def _answer(self):
+        line = self.proc.stdout.readline()
+        expect(line, f"gt_target {self.pid} gave no answer (exit {self.proc.poll()})")
+        return json.loads(line)
+
+    def send(self, command):
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+        self.state = self._answer()
+        return self.state
+
+    def expected_arenas(self):
+        if "arenas" in self.state:
+            return self.state["arenas"]
+        if "thread_arenas" in self.state:
+            return 1 + self.state["thread_arenas"]
+        return 1 + len(self.state["workers"])
+
+    def check_left_alone(self, after="heapgrab"):
+        """Still answers, nobody traces it, no thread left stopped."""
+        before = self.state["mallinfo2"]
+        self.send("report")
+        expect_eq(self.state["mallinfo2"], before, f"target's mallinfo2 on 'report' after {after}")
+        tracer = None
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    tracer = line.split()[1]
+        expect_eq(tracer, "0", f"TracerPid of the target after {after}")
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+            expect(st not in ("t", "T"), f"thread {tid} left in state {st} after {after}")
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def heapgrab_stats(pid):
+    r = subprocess.run([HEAPGRAB, "stats", "--json", str(pid)], capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise Mismatch(f"heapgrab stats --json {pid}: exit {r.returncode}: "
+                       f"{r.stderr.decode(errors='replace').strip()}")
+    return json.loads(r.stdout)
+
+
+# -------------------------------------------------------------- invariants
+
+def check_snapshot(t, hg, where):
+    """Everything that must hold exactly in one snapshot."""
+    mi, tot, arenas = hg["mallinfo2"], hg["totals"], hg["arenas"]
+    for f in MALLINFO:
+        expect_eq(mi[f], t.state["mallinfo2"][f], f"{where}: mallinfo2.{f} vs the target's own")
+    expect_eq(hg["pid"], t.pid, f"{where}: pid")
+    expect_eq(hg["glibc"], "2.36", f"{where}: glibc")
+    expect_eq(hg["exe"], os.path.realpath(TARGET), f"{where}: exe")
+    expect(abs(hg["time_nanos"] / 1e9 - time.time()) < 120, f"{where}: time_nanos {hg['time_nanos']}")
+    expect_eq(hg["problems_total"], 0, f"{where}: problems_total ({hg['problems'][:2]})")
+    expect_eq(hg["problems"], [], f"{where}: problems")
+
+    # arenas as the target knows them
+    n = len(arenas)
+    expect_eq(n, t.expected_arenas(), f"{where}: number of arenas")
+    expect_eq([a["index"] for a in arenas], list(range(n)), f"{where}: arena indexes")
+    expect_eq([a["main"] for a in arenas], [True] + [False] * (n - 1), f"{where}: main flags")
+    expect_eq(len({a["address"] for a in arenas}), n, f"{where}: distinct arena addresses")
+    # the main arena has no heap until its first allocation
+    expect_eq(arenas[0]["heaps"], 1 if arenas[0]["system_mem"] else 0, f"{where}: main arena heaps")
+    for a in arenas[1:]:
+        expect(a["heaps"] >= 1, f"{where}: arena {a['index']} has {a['heaps']} heaps")
+    for a in arenas:
+        i = a["index"]
+        expect_eq(a["mutex_held"], False, f"{where}: arena {i} mutex_held (target is idle)")
+        expect_eq(a["sys_bytes"], a["system_mem"], f"{where}: arena {i} sys_bytes = system_mem")
+        expect_eq(a["mmapped_objects"], 0, f"{where}: arena {i} mmapped_objects")
+        expect_eq(a["mmapped_bytes"], 0, f"{where}: arena {i} mmapped_bytes")
+        inuse_chunks = a["inuse_bytes"] + SIZE_SZ * a["inuse_objects"]
+        accounted = (inuse_chunks + a["free_bytes"] + a["top_bytes"] + a["tcache_bytes"] +
+                     a["fastbin_bytes"] + a["overhead_bytes"])
+        expect_eq(accounted, a["system_mem"],
+                  f"{where}: arena {i}: in-use chunks {inuse_chunks} + free {a['free_bytes']} + "
+                  f"top {a['top_bytes']} + tcache {a['tcache_bytes']} + fastbin "
+                  f"{a['fastbin_bytes']} + overhead {a['overhead_bytes']} vs system_mem")
+        idle = a["free_bytes"] + a["top_bytes"] + a["tcache_bytes"] + a["fastbin_bytes"]
+        expect(a["released_bytes"] <= idle,
+               f"{where}: arena {i}: released {a['released_bytes']} > idle {idle}")
+        for k in ("free", "tcache", "fastbin"):
+            o, b = a[k + "_objects"], a[k + "_bytes"]
+            expect(b >= 32 * o and b % 16 == 0,
+                   f"{where}: arena {i}: {k} {o} chunks of {b} bytes is not a chunk sum")
+        expect(a["fastbin_bytes"] <= 0x80 * a["fastbin_objects"],
+               f"{where}: arena {i}: fastbin chunks above 0x80")
+
+    # mallinfo2 from the arenas, as glibc's int_mallinfo computes it
+    s = {k: sum(a[k] for a in arenas) for k in TOTALS + ("system_mem",)}
+    expect_eq(mi["arena"], s["system_mem"], f"{where}: mallinfo2.arena = sum of system_mem")
+    expect_eq(mi["ordblks"], s["free_objects"] + n, f"{where}: ordblks = bin chunks + tops")
+    expect_eq(mi["smblks"], s["fastbin_objects"], f"{where}: smblks = fastbin chunks")
+    expect_eq(mi["fsmblks"], s["fastbin_bytes"], f"{where}: fsmblks = fastbin bytes")
+    expect_eq(mi["fordblks"], s["free_bytes"] + s["fastbin_bytes"] + s["top_bytes"],
+              f"{where}: fordblks = bins + fastbins + tops")
+    expect_eq(mi["uordblks"], mi["arena"] - mi["fordblks"], f"{where}: uordblks")
+    expect_eq(mi["keepcost"], arenas[0]["top_bytes"], f"{where}: keepcost = main top")
+    expect_eq(mi["usmblks"], 0, f"{where}: usmblks")
+
+    # totals: sums of the arenas plus the mmapped chunks
+    for k in ("free_objects", "free_bytes", "top_bytes", "tcache_objects", "tcache_bytes",
+              "fastbin_objects", "fastbin_bytes", "overhead_bytes", "released_bytes"):
+        expect_eq(tot[k], s[k], f"{where}: totals.{k} = sum over arenas")
+    expect_eq(tot["sys_bytes"], mi["arena"] + mi["hblkhd"], f"{where}: sys_bytes = arena + hblkhd")
+    expect_eq(tot["mmapped_objects"], mi["hblks"], f"{where}: mmapped_objects = hblks")
+    expect_eq(tot["mmapped_bytes"], mi["hblkhd"], f"{where}: mmapped_bytes = hblkhd")
+    expect_eq(tot["fastbin_objects"], mi["smblks"], f"{where}: fastbin_objects = smblks")
+    expect_eq(tot["fastbin_bytes"], mi["fsmblks"], f"{where}: fastbin_bytes = fsmblks")
+    big = t.state["big"]
+    # the target's big blocks are the only mmapped chunks (none at startup)
+    expect_eq(tot["mmapped_objects"], big["n"], f"{where}: mmapped_objects = target's big blocks")
+    expect_eq(tot["mmapped_bytes"], big["chunk"], f"{where}: mmapped_bytes = target's big chunks")
+    expect_eq(tot["inuse_objects"], s["inuse_objects"] + big["n"],
+              f"{where}: totals.inuse_objects = arenas + mmapped")
+    expect_eq(tot["inuse_bytes"], s["inuse_bytes"] + big["usable"],
+              f"{where}: totals.inuse_bytes = arenas + mmapped usable")
+
+    # threads
+    with os.scandir(f"/proc/{t.pid}/task") as it:
+        tids = sorted(int(e.name) for e in it)
+    threads = {x["tid"]: x for x in hg["threads"]}
+    expect_eq(sorted(threads), tids, f"{where}: thread ids vs /proc/PID/task")
+    for k in ("tcache_objects", "tcache_bytes"):
+        expect_eq(sum(x[k] for x in hg["threads"]), tot[k], f"{where}: threads' {k} add up")
+    # no thread frees another's blocks here: a tcache holds its own arena's chunks
+    for a in arenas:
+        mine = [x for x in hg["threads"] if x["arena"] == a["index"]]
+        for k in ("tcache_objects", "tcache_bytes"):
+            expect_eq(sum(x[k] for x in mine), a[k], f"{where}: arena {a['index']} {k} "
+                      f"= its threads' tcaches")
+    expect_eq(threads[t.pid]["arena"], 0, f"{where}: main thread's tcache in the main arena")
+    worker_arenas = []
+    for w in t.state["workers"]:
+        expect(w["tid"] in threads, f"{where}: worker {w['index']} (tid {w['tid']}) has no entry")
+        th = threads[w["tid"]]
+        expect(th["arena"] is not None and th["arena"] > 0,
+               f"{where}: worker {w['index']}'s tcache arena is {th['arena']}")
+        expect(th["tcache"] not in (0, "0x0", None), f"{where}: worker {w['index']} has no tcache")
+        if "arena" in w:
+            expect_eq(arenas[th["arena"]]["address"], w["arena"],
+                      f"{where}: worker {w['index']}'s arena address")
+        worker_arenas.append(th["arena"])
+    expect_eq(len(set(worker_arenas)), len(worker_arenas), f"{where}: one arena per worker")
+
+    # residency
+    expect(0 <= hg["heap_resident_bytes"] <= hg["rss_bytes"],
+           f"{where}: heap_resident {hg['heap_resident_bytes']} vs rss {hg['rss_bytes']}")
+    share = hg["heap_resident_bytes"] / hg["rss_bytes"]
+    expect(abs(hg["heap_share_of_rss"] - share) <= 0.0006,
+           f"{where}: heap_share_of_rss {hg['heap_share_of_rss']} vs {share:.4f}")
+    tm = hg["timing"]
+    expect(0 < tm["stopped_ns"] <= tm["total_ns"], f"{where}: timing {tm}")
+    return {w["tid"]: th for w in t.state["workers"] for th in [threads[w["tid"]]]}
+
+
+def _thp_always():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[always]" in f.read()
+    except OSError:
+        return False
+
+
+# An arena nobody touched must not change in any figure.  Residency too,
+# unless khugepaged may collapse (page in) idle heap pages behind our back.
+ARENA_KEYS = ("system_mem", "heaps", "inuse_objects", "inuse_bytes", "free_objects",
+              "free_bytes", "top_bytes", "tcache_objects", "tcache_bytes", "fastbin_objects",
+              "fastbin_bytes", "overhead_bytes") + (() if _thp_always() else ("released_bytes",))
+
+
+def worker_arena(hg, tid):
+    return [x for x in hg["threads"] if x["tid"] == tid][0]["arena"]
+
+
+def check_step(t, prev, prev_state, hg, command, where):
+    """Arenas the command did not touch are unchanged; touched ones moved
+    by exactly what the target holds."""
+    words = command.split()
+    touched = set()
+    held_before = held_after = None
+    if words[0] in ("alloc", "free", "free_step"):
+        touched = {0}
+        held_before, held_after = prev_state["main"], t.state["main"]
+    elif words[0] in ("thread_alloc", "thread_free"):
+        idx = int(words[1])
+        wb = [w for w in prev_state["workers"] if w["index"] == idx]
+        wa = [w for w in t.state["workers"] if w["index"] == idx][0]
+        if not wb:
+            return  # the worker was just created: its arena is new
+        touched = {worker_arena(hg, wa["tid"])}
+        held_before, held_after = wb[0]["held"], wa["held"]
+    elif words[0] in ("big", "free_big"):
+        # a large request consolidates the fastbins and sorts the unsorted
+        # chunks of the main arena before it mmaps: arena 0 may change, but
+        # not what is in use there
+        touched = {0}
+        held_before, held_after = prev_state["main"], t.state["main"]
+        db = t.state["big"]["n"] - prev_state["big"]["n"]
+        expect_eq(hg["totals"]["mmapped_objects"] - prev["totals"]["mmapped_objects"], db,
+                  f"{where}: mmapped_objects delta")
+        expect_eq(hg["totals"]["mmapped_bytes"] - prev["totals"]["mmapped_bytes"],
+                  t.state["big"]["chunk"] - prev_state["big"]["chunk"],
+                  f"{where}: mmapped_bytes delta")
+        expect_eq(hg["totals"]["inuse_bytes"] - prev["totals"]["inuse_bytes"],
+                  t.state["big"]["usable"] - prev_state["big"]["usable"],
+                  f"{where}: inuse_bytes delta")
+    expect_eq(len(hg["arenas"]), len(prev["arenas"]), f"{where}: arena count changed")
+    for a, b in zip(prev["arenas"], hg["arenas"]):
+        i = a["index"]
+        if i in touched:
+            expect_eq(b["inuse_objects"] - a["inuse_objects"], held_after["n"] - held_before["n"],
+                      f"{where}: arena {i} inuse_objects delta vs blocks the target holds")
+            expect_eq(b["inuse_bytes"] - a["inuse_bytes"],
+                      held_after["usable"] - held_before["usable"],
+                      f"{where}: arena {i} inuse_bytes delta vs their usable sizes")
+            continue
+        for k in ARENA_KEYS:
+            expect_eq(b[k], a[k], f"{where}: untouched arena {i}: {k}")
+    # threads other than the one that ran the command keep their tcaches
+    runner = None
+    if words[0] in ("alloc", "free", "free_step", "big", "free_big"):
+        runner = t.pid
+    elif words[0] in ("thread_alloc", "thread_free"):
+        runner = [w for w in t.state["workers"] if w["index"] == int(words[1])][0]["tid"]
+    before = {x["tid"]: x for x in prev["threads"]}
+    for x in hg["threads"]:
+        if x["tid"] != runner and x["tid"] in before:
+            for k in ("tcache", "arena", "tcache_objects", "tcache_bytes"):
+                expect_eq(x[k], before[x["tid"]][k], f"{where}: idle thread {x['tid']} {k}")
+
+
+def run_scenario(commands, name):
+    t = GroundTruth()
+    try:
+        prev = heapgrab_stats(t.pid)
+        check_snapshot(t, prev, f"{name} @start")
+        prev_state = t.state
+        for step, command in enumerate(commands, 1):
+            t.send(command)
+            hg = heapgrab_stats(t.pid)
+            where = f"{name} step {step} ({command})"
+            check_snapshot(t, hg, where)
+            check_step(t, prev, prev_state, hg, command, where)
+            t.check_left_alone(f"heapgrab, {where}")
+            prev, prev_state = hg, t.state
+        return t, prev
+    except BaseException:
+        t.close()
+        raise
+
+
+# ------------------------------------------------------------------ groups
+
+def test_mixed_heap_invariants():
+    """Main thread and three workers, every kind of chunk, checked after
+    every command."""
+    commands = [
+        "alloc 400 24", "alloc 300 72", "alloc 200 600", "alloc 40 5000",
+        "free_step 700 60 3",          # 600-byte blocks, not neighbours: 7 tcache, 53 bins
+        "free 25",                     # 5000-byte blocks: coalesced into top
+        "alloc 50 40", "free 30",      # 7 to tcache, 23 to the 0x30 fastbin
+        "big 3 300000", "big 1 2097152",
+        "thread_alloc 0 0 16", "thread_alloc 1 0 16", "thread_alloc 2 0 16",
+        "thread_alloc 0 500 100", "thread_free 0 40",
+        "thread_alloc 1 200 1000", "thread_free 1 100",
+        "thread_alloc 2 1000 24", "thread_free 2 300",
+        "alloc 10 24",                 # served from the main thread's tcache/fastbin
+        "thread_alloc 0 20 100",       # and the worker's
+        "free_big 2",
+        "report",
+    ]
+    t, last = run_scenario(commands, "mixed")
+    try:
+        # the heuristics must find exactly what the symbols found
+        r = subprocess.run([HEAPGRAB, "stats", "--json", "--locate", "heuristic", str(t.pid)],
+                           capture_output=True, timeout=120)
+        expect_eq(r.returncode, 0, f"--locate heuristic: {r.stderr.decode().strip()}")
+        h = json.loads(r.stdout)
+        expect_eq(h["locate"], "heuristic", "--locate heuristic")
+        check_snapshot(t, h, "mixed, heuristic")
+        for k in ("mallinfo2", "totals", "arenas", "threads"):
+            expect_eq(h[k], last[k], f"mixed: {k}, heuristic vs symbols")
+    finally:
+        t.close()
+
+
+def test_exact_fastbin_and_tcache_per_arena():
+    """Same steps in the main arena and in one thread arena: tcache takes
+    7, the fastbin the rest, exactly, and only in that arena and thread."""
+    t = GroundTruth()
+    try:
+        for w in range(3):
+            t.send(f"thread_alloc {w} 0 16")
+        req, c = 40, chunk_for(40)          # 0x30 chunks: tcache bin 1, fastbin 1
+        for who, alloc, free, idx in (("main", f"alloc 100 {req}", "free 30", None),
+                                      ("worker 1", f"thread_alloc 1 100 {req}",
+                                       "thread_free 1 30", 1)):
+            t.send(alloc)
+            before = heapgrab_stats(t.pid)
+            check_snapshot(t, before, f"{who} after {alloc}")
+            tid = t.pid if idx is None else \
+                [w["tid"] for w in t.state["workers"] if w["index"] == idx][0]
+            ai = worker_arena(before, tid)
+            t.send(free)
+            after = heapgrab_stats(t.pid)
+            where = f"{who}: {free}"
+            check_snapshot(t, after, where)
+            a0, a1 = before["arenas"][ai], after["arenas"][ai]
+            for k, want in (("inuse_objects", -30), ("inuse_bytes", -30 * (c - SIZE_SZ)),
+                            ("tcache_objects", 7), ("tcache_bytes", 7 * c),
+                            ("fastbin_objects", 23), ("fastbin_bytes", 23 * c),
+                            ("free_objects", 0), ("free_bytes", 0), ("top_bytes", 0),
+                            ("overhead_bytes", 0), ("system_mem", 0)):
+                expect_eq(a1[k] - a0[k], want, f"{where}: arena {ai} {k} delta")
+            for k, want in (("tcache_objects", 7), ("tcache_bytes", 7 * c),
+                            ("fastbin_objects", 23), ("inuse_objects", -30)):
+                expect_eq(after["totals"][k] - before["totals"][k], want,
+                          f"{where}: totals.{k} delta")
+            tb = {x["tid"]: x for x in before["threads"]}
+            for x in after["threads"]:
+                want = (7, 7 * c) if x["tid"] == tid else (0, 0)
+                expect_eq((x["tcache_objects"] - tb[x["tid"]]["tcache_objects"],
+                           x["tcache_bytes"] - tb[x["tid"]]["tcache_bytes"]), want,
+                          f"{where}: thread {x['tid']} tcache (objects, bytes) delta")
+            for b0, b1 in zip(before["arenas"], after["arenas"]):
+                if b0["index"] != ai:
+                    for k in ARENA_KEYS:
+                        expect_eq(b1[k], b0[k], f"{where}: other arena {b0['index']} {k}")
+            expect_eq(after["mallinfo2"]["smblks"] - before["mallinfo2"]["smblks"], 23,
+                      f"{where}: smblks delta")
+            t.check_left_alone(where)
+    finally:
+        t.close()
+
+
+def test_mmapped_exact():
+    """Mmapped chunks: counts and sizes from the target's size words and
+    from glibc's rounding; arenas untouched."""
+    t = GroundTruth()
+    try:
+        # the first malloc sets up the main arena and its tcache
+        t.send("alloc 1 24")
+        t.send("free 1")
+        base = heapgrab_stats(t.pid)
+        check_snapshot(t, base, "mmapped @start")
+        for size, n in ((262144, 2), (300000, 3), (5 << 20, 1)):
+            before = heapgrab_stats(t.pid)
+            t.send(f"big {n} {size}")
+            after = heapgrab_stats(t.pid)
+            where = f"big {n} {size}"
+            check_snapshot(t, after, where)
+            cs = mmapped_chunk_for(size)
+            expect_eq(after["totals"]["mmapped_objects"] - before["totals"]["mmapped_objects"], n,
+                      f"{where}: mmapped_objects delta")
+            expect_eq(after["totals"]["mmapped_bytes"] - before["totals"]["mmapped_bytes"], n * cs,
+                      f"{where}: mmapped_bytes delta (chunk {cs} each)")
+            expect_eq(after["totals"]["inuse_objects"] - before["totals"]["inuse_objects"], n,
+                      f"{where}: inuse_objects delta")
+            expect_eq(after["totals"]["inuse_bytes"] - before["totals"]["inuse_bytes"],
+                      n * (cs - 2 * SIZE_SZ), f"{where}: inuse_bytes delta")
+            for a0, a1 in zip(before["arenas"], after["arenas"]):
+                for k in ARENA_KEYS:
+                    expect_eq(a1[k], a0[k], f"{where}: arena {a0['index']} {k} unchanged")
+            expect_eq(len(after["arenas"]), len(before["arenas"]), f"{where}: arena count")
+        before = after
+        t.send("free_big 4")
+        after = heapgrab_stats(t.pid)
+        check_snapshot(t, after, "free_big 4")
+        freed = mmapped_chunk_for(5 << 20) + 3 * mmapped_chunk_for(300000)
+        expect_eq(before["totals"]["mmapped_bytes"] - after["totals"]["mmapped_bytes"], freed,
+                  "free_big 4: mmapped_bytes delta")
+        expect_eq(after["totals"]["mmapped_objects"], 2, "free_big 4: mmapped_objects left")
+        t.check_left_alone("mmapped")
+    finally:
+        t.close()
+
+
+def test_arena_count_grows():
+    """One more arena and one more thread per new worker, up to six."""
+    t = GroundTruth()
+    try:
+        hg = heapgrab_stats(t.pid)
+        check_snapshot(t, hg, "arenas @start")
+        expect_eq(len(hg["arenas"]), 1, "arenas at start")
+        for w in range(6):
+            t.send(f"thread_alloc {w} {10 * (w + 1)} {64 + 16 * w}")
+            hg = heapgrab_stats(t.pid)
+            where = f"after worker {w}"
+            check_snapshot(t, hg, where)
+            expect_eq(len(hg["arenas"]), w + 2, f"{where}: arenas")
+            expect_eq(len(hg["threads"]), w + 2, f"{where}: threads")
+            wk = [x for x in t.state["workers"] if x["index"] == w][0]
+            a = hg["arenas"][worker_arena(hg, wk["tid"])]
+            # in use there: the worker's blocks only (its tcache struct is overhead)
+            expect_eq(a["inuse_objects"], 10 * (w + 1), f"{where}: its arena's inuse_objects")
+            expect_eq(a["inuse_bytes"], wk["held"]["usable"], f"{where}: its arena's inuse_bytes")
+            # the warm-up chunk waits in its tcache
+            th = [x for x in hg["threads"] if x["tid"] == wk["tid"]][0]
+            expect_eq((th["tcache_objects"], th["tcache_bytes"]), (1, 32),
+                      f"{where}: the worker's tcache holds its warm-up chunk")
+            t.check_left_alone(where)
+    finally:
+        t.close()
+
+
+def test_thread_arena_with_several_heaps():
+    """A thread arena grown past one 64 MiB heap, then shrunk."""
+    commands = ["thread_alloc 0 0 16", "thread_alloc 0 800 100000", "thread_free 0 500",
+                "thread_free 0 300", "thread_alloc 0 100 50000"]
+    t = GroundTruth()
+    try:
+        prev = heapgrab_stats(t.pid)
+        prev_state = t.state
+        most = 0
+        for command in commands:
+            t.send(command)
+            hg = heapgrab_stats(t.pid)
+            where = f"heaps: {command}"
+            check_snapshot(t, hg, where)
+            check_step(t, prev, prev_state, hg, command, where)
+            tid = t.state["workers"][0]["tid"]
+            a = hg["arenas"][worker_arena(hg, tid)]
+            most = max(most, a["heaps"])
+            if command == "thread_alloc 0 800 100000":
+                expect(a["heaps"] >= 2, f"{where}: 80 MB in a thread arena: {a['heaps']} heap(s)")
+            t.check_left_alone(where)
+            prev, prev_state = hg, t.state
+        expect(most >= 2, "never saw a second heap")
+    finally:
+        t.close()
+
+
+# --- pprof, labels included
+
+def _varint(b, i):
+    v = s = 0
+    while True:
+        x = b[i]
+        i += 1
+        v |= (x & 0x7F) << s
+        s += 7
+        if not x & 0x80:
+            return v, i
+
+
+def _messages(b):
+    i = 0
+    while i < len(b):
+        key, i = _varint(b, i)
+        f, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = _varint(b, i)
+        elif wt == 1:
+            v, i = b[i:i + 8], i + 8
+        elif wt == 2:
+            ln, i = _varint(b, i)
+            v, i = b[i:i + ln], i + ln
+        elif wt == 5:
+            v, i = b[i:i + 4], i + 4
+        else:
+            raise Mismatch(f"pprof: wire type {wt}")
+        yield f, wt, v
+
+
+def decode_profile(path):
+    """[(sample types)], [(values, {label: str or num})] of a gzipped pprof."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    expect_eq(raw[:2], b"\x1f\x8b", "pprof gzip magic")
+    data = gzip.decompress(raw)
+    strings, types, samples = [], [], []
+    for f, wt, v in _messages(data):
+        if f == 6:
+            strings.append(v.decode())
+        elif f == 1:
+            types.append({g: x for g, _, x in _messages(v)})
+        elif f == 2:
+            samples.append(v)
+    names = [strings[ty.get(1, 0)] for ty in types]
+    out = []
+    for raw_sample in samples:
+        values, labels = [], {}
+        for g, wt, v in _messages(raw_sample):
+            if g == 2:
+                if wt == 0:
+                    values.append(v)
+                else:
+                    j = 0
+                    while j < len(v):
+                        x, j = _varint(v, j)
+                        values.append(x)
+            elif g == 3:
+                lab = {h: x for h, _, x in _messages(v)}
+                key = strings[lab.get(1, 0)]
+                labels[key] = strings[lab[2]] if lab.get(2) else lab.get(3, 0)
+        expect_eq(len(values), len(names), "values per sample")
+        out.append((dict(zip(names, values)), labels))
+    return names, out
+
+
+def test_pprof_by_arena_and_state():
+    """Per arena label and state label, the profile's sums equal the JSON
+    figures of the same instant."""
+    commands = ["alloc 300 72", "free 40", "alloc 100 600", "free_step 0 50 2",
+                "big 2 1048576", "thread_alloc 0 200 100", "thread_free 0 30",
+                "thread_alloc 1 50 3000", "thread_free 1 20"]
+    t = GroundTruth()
+    path = f"/tmp/hg-invariants-{os.getpid()}.pprof"
+    try:
+        for c in commands:
+            t.send(c)
+        r = subprocess.run([HEAPGRAB, str(t.pid), "-o", path], capture_output=True, timeout=120)
+        expect_eq(r.returncode, 0, f"heapgrab -o: {r.stderr.decode().strip()}")
+        hg = heapgrab_stats(t.pid)   # the target did nothing in between
+        check_snapshot(t, hg, "pprof")
+        names, samples = decode_profile(path)
+        expect_eq(names, ["inuse_objects", "inuse_space", "free_objects", "free_space"],
+                  "sample types, in order")
+        sums = {}
+        for vals, lab in samples:
+            expect("arena" in lab and "state" in lab and "bytes" in lab, f"labels {lab}")
+            key = (lab["arena"], lab["state"])
+            if lab["state"] in ("inuse", "mmapped"):
+                expect(vals["free_objects"] == vals["free_space"] == 0 and
+                       vals["inuse_space"] == vals["inuse_objects"] * lab["bytes"],
+                       f"live sample {vals} {lab}: space = objects x bytes label, no free")
+            else:
+                expect(vals["inuse_objects"] == vals["inuse_space"] == 0,
+                       f"idle sample {vals} {lab}: nothing in use")
+                if lab["state"] in ("tcache", "fastbin", "bin"):
+                    expect(vals["free_space"] == vals["free_objects"] * lab["bytes"],
+                           f"idle sample {vals} {lab}: space = chunks x bytes label")
+            acc = sums.setdefault(key, [0, 0, 0, 0])
+            for j, nm in enumerate(names):
+                acc[j] += vals[nm]
+        tot = hg["totals"]
+        expect_eq(sum(v[0] for v in sums.values()), tot["inuse_objects"], "sum inuse_objects")
+        expect_eq(sum(v[1] for v in sums.values()), tot["inuse_bytes"], "sum inuse_space")
+        expect_eq(sums.get(("mmap", "mmapped"), [0, 0])[:2],
+                  [tot["mmapped_objects"], t.state["big"]["usable"]], "mmapped samples")
+
+        def arena_label(i):
+            return "main" if i == 0 else f"arena{i}"
+        labels = {k[0] for k in sums} - {"mmap"}
+        expect_eq(labels, {arena_label(a["index"]) for a in hg["arenas"]}, "arena labels")
+        problems = []
+        for a in hg["arenas"]:
+            lab = arena_label(a["index"])
+            got = {st: sums.get((lab, st), [0, 0, 0, 0]) for st in
+                   ("inuse", "tcache", "fastbin", "bin", "top", "overhead")}
+            for want, have, what in (
+                    ((a["inuse_objects"], a["inuse_bytes"]), tuple(got["inuse"][:2]), "inuse"),
+                    ((a["tcache_objects"], a["tcache_bytes"]), tuple(got["tcache"][2:]), "tcache"),
+                    ((a["fastbin_objects"], a["fastbin_bytes"]), tuple(got["fastbin"][2:]),
+                     "fastbin"),
+                    ((a["free_objects"], a["free_bytes"]), tuple(got["bin"][2:]), "bin"),
+                    (a["top_bytes"], got["top"][3], "top bytes"),
+                    (a["overhead_bytes"], got["overhead"][3], "overhead bytes")):
+                if want != have:
+                    problems.append(f"arena {a['index']} ({lab}) state {what}: "
+                                    f"JSON {want}, pprof {have}")
+        expect(not problems, "; ".join(problems))
+        go = shutil.which("go")
+        if go:
+            g = subprocess.run([go, "tool", "pprof", "-raw", path], capture_output=True,
+                               timeout=300)
+            expect_eq(g.returncode, 0, f"go tool pprof -raw: {g.stderr.decode()[:300]}")
+            g = subprocess.run([go, "tool", "pprof", "-sample_index=free_space", "-tagfocus",
+                                "state=tcache", "-top", path], capture_output=True, timeout=300)
+            expect_eq(g.returncode, 0, f"go tool pprof -tagfocus: {g.stderr.decode()[:300]}")
+        else:
+            print("  (go not found: go tool pprof checks skipped)")
+        t.check_left_alone("pprof")
+    finally:
+        t.close()
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+# --- exit codes and messages
+
+def one_line_error(r, what):
+    err = r.stderr.decode(errors="replace")
+    expect(err.startswith("heapgrab: ") and err.endswith("\n") and err.count("\n") == 1,
+           f"{what}: stderr must be one line starting 'heapgrab: ', got {err!r}")
+    expect_eq(r.stdout, b"", f"{what}: stdout")
+    return err
+
+
+def test_exit_codes():
+    # no such process: a free pid below pid_max
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid = int(f.read()) - 1
+    while os.path.exists(f"/proc/{pid}"):
+        pid -= 1
+    for argv in (["stats", "--json", str(pid)], ["stats", str(pid)], [str(pid), "-o", "/dev/null"]):
+        r = subprocess.run([HEAPGRAB] + argv, capture_output=True, timeout=60)
+        expect_eq(r.returncode, 3, f"heapgrab {' '.join(argv)} (no such process)")
+        one_line_error(r, f"heapgrab {' '.join(argv)}")
+    for argv in (["stats", "--json", "12ab"], ["stats", "--json"], ["stats", "--locate", "sideways",
+                                                                    "1"]):
+        r = subprocess.run([HEAPGRAB] + argv, capture_output=True, timeout=60)
+        expect_eq(r.returncode, 2, f"heapgrab {' '.join(argv)} (usage)")
+        one_line_error(r, f"heapgrab {' '.join(argv)}")
+
+    t = GroundTruth()
+    try:
+        t.send("alloc 100 64")
+        # permission denied: nobody may not trace root's process
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                HEAPGRAB, "stats", "--json", str(t.pid)], capture_output=True,
+                               timeout=60)
+            expect_eq(r.returncode, 4, f"as nobody ({r.stderr.decode().strip()})")
+            one_line_error(r, "as nobody")
+            t.check_left_alone("a refused heapgrab")
+        else:
+            print("  (not root or no setpriv: permission check skipped)")
+        # the binary profile is not written to a terminal
+        master, slave = pty.openpty()
+        try:
+            r = subprocess.run([HEAPGRAB, str(t.pid)], stdout=slave, stderr=subprocess.PIPE,
+                               timeout=60)
+        finally:
+            os.close(slave)
+            os.close(master)
+        expect(r.returncode != 0, "pprof to a terminal must be refused")
+        err = r.stderr.decode(errors="replace")
+        expect(err.startswith("heapgrab: ") and err.count("\n") == 1,
+               f"pprof to a terminal: one line, got {err!r}")
+        t.check_left_alone("a refused pprof")
+        # and the same stats still match after all that
+        check_snapshot(t, heapgrab_stats(t.pid), "after the refusals")
+    finally:
+        t.close()
+
+    # a statically linked program without malloc
+    if os.access(STATIC_TARGET, os.X_OK):
+        p = subprocess.Popen([STATIC_TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            expect_eq(p.stdout.readline(), b"ready\n", "gt_static started")
+            r = subprocess.run([HEAPGRAB, "stats", "--json", str(p.pid)], capture_output=True,
+                               timeout=60)
+            expect(r.returncode in (5, 6, 7),
+                   f"static program: exit {r.returncode} (want 5, 6 or 7): {r.stderr!r}")
+            one_line_error(r, "static program")
+            with open(f"/proc/{p.pid}/status") as f:
+                expect("TracerPid:\t0\n" in f.read(), "static program traced after heapgrab")
+            expect(p.poll() is None, "static program died")
+        finally:
+            p.stdin.close()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    else:
+        print("  (gt_static not built: static program check skipped)")
+
+
+def test_signals_on_big_heap():
+    """SIGTERM / SIGINT at several instants of a long walk: the target is
+    left running, untraced, with its heap as it was."""
+    t = GroundTruth()
+    try:
+        t.send("alloc 1200000 48")
+        t.send("free_step 0 200000 3")
+        t.send("thread_alloc 0 40000 200")
+        hg = heapgrab_stats(t.pid)
+        check_snapshot(t, hg, "big heap")
+        full = hg["timing"]["total_ns"] / 1e9
+        interrupted = 0
+        for n, sig in enumerate((15, 2, 15, 2, 15)):
+            delay = full * (n + 1) / 6
+            p = subprocess.Popen([HEAPGRAB, "stats", "--json", str(t.pid)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(delay)
+            p.send_signal(sig)
+            _, err = p.communicate(timeout=60)
+            expect(p.returncode in (0, 8, -sig, 128 + sig),
+                   f"signal {sig} after {delay:.3f}s: exit {p.returncode} {err!r}")
+            if p.returncode != 0:
+                interrupted += 1
+            t.check_left_alone(f"signal {sig} after {delay:.3f}s")
+        print(f"  ({interrupted} of 5 runs interrupted; a whole run takes {full:.3f}s)")
+        expect(interrupted > 0, "no run was interrupted: the signals came too late")
+        check_snapshot(t, heapgrab_stats(t.pid), "big heap after the signals")
+    finally:
+        t.close()
+
+
+GROUPS = {
+    "invariants": [test_mixed_heap_invariants, test_exact_fastbin_and_tcache_per_arena,
+                   test_mmapped_exact],
+    "arenas": [test_arena_count_grows, test_thread_arena_with_several_heaps],
+    "pprof_labels": [test_pprof_by_arena_and_state],
+    "exits": [test_exit_codes, test_signals_on_big_heap],
+}
+
+
+def main():
+    missing = [what for what, path in (("HEAPGRAB", HEAPGRAB), ("HG_TARGET_DIR/gt_target", TARGET))
+               if not path or not os.access(path, os.X_OK)]
+    if missing or not TARGET_DIR:
+        print(f"test_invariants: not runnable: {', '.join(missing) or 'HG_TARGET_DIR'} missing "
+              f"(HEAPGRAB={HEAPGRAB!r}, HG_TARGET_DIR={TARGET_DIR!r}); "
+              "build heapgrab and gt_target, then run through ctest")
+        return 1
+    groups = sys.argv[1:] or list(GROUPS)
+    bad = [g for g in groups if g not in GROUPS]
+    if bad:
+        print(f"test_invariants: unknown group(s) {bad}; groups: {' '.join(GROUPS)}")
+        return 2
+    npass = nfail = 0
+    for g in groups:
+        for test in GROUPS[g]:
+            t0 = time.time()
+            try:
+                test()
+                npass += 1
+                print(f"ok   {g}/{test.__name__} ({time.time() - t0:.1f}s)", flush=True)
+            except Exception as e:  # noqa: BLE001 -- every failure reported alike
+                nfail += 1
+                print(f"FAIL {g}/{test.__name__}: {type(e).__name__}: {e}", flush=True)
+    print(f"test_invariants: {npass} passed, {nfail} failed")
+    return 1 if nfail else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
