@@ -115,13 +115,7 @@ static long core_read(hg_target *t, uint64_t addr, void *buf, size_t len)
 static int core_stop(hg_target *t)
 {
     struct core *c = t->backend;
-    free(t->threads);
-    t->threads = calloc(c->nthreads ? c->nthreads : 1, sizeof *t->threads);
-    if (!t->threads)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    memcpy(t->threads, c->threads, c->nthreads * sizeof *t->threads);
-    t->nthreads = c->nthreads;
-    return 0;
+    return hg_target_set_threads(t, c->threads, c->nthreads);
 }
 
 static void core_resume(hg_target *t) { (void)t; }

@@ -11,7 +11,7 @@
 
 struct reader {
     hg_reader r;
-    hg_reader_thread *threads;
+    hg_thread *threads;  /* the caller's threads, as a stop reports them */
 };
 
 static long reader_read(hg_target *t, uint64_t addr, void *buf, size_t len)
@@ -31,18 +31,7 @@ static long reader_read(hg_target *t, uint64_t addr, void *buf, size_t len)
 static int reader_stop(hg_target *t)
 {
     struct reader *rd = t->backend;
-    free(t->threads);
-    t->nthreads = 0;
-    t->threads = calloc(rd->r.nthreads ? rd->r.nthreads : 1, sizeof *t->threads);
-    if (!t->threads)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < rd->r.nthreads; i++) {
-        t->threads[i].tid = rd->threads[i].tid;
-        t->threads[i].fs_base = rd->threads[i].fs_base;
-        t->threads[i].stopped = 1;
-    }
-    t->nthreads = rd->r.nthreads;
-    return 0;
+    return hg_target_set_threads(t, rd->threads, rd->r.nthreads);
 }
 
 static void reader_resume(hg_target *t) { (void)t; }
@@ -82,8 +71,11 @@ int hg_target_from_reader(const hg_reader *reader, hg_target **out)
         hg_target_close(t);
         return hg_fail(HG_ENOMEM, "out of memory");
     }
-    if (reader->nthreads)
-        memcpy(rd->threads, reader->threads, reader->nthreads * sizeof *rd->threads);
+    for (size_t i = 0; i < reader->nthreads; i++) {
+        rd->threads[i].tid = reader->threads[i].tid;
+        rd->threads[i].fs_base = reader->threads[i].fs_base;
+        rd->threads[i].stopped = 1;
+    }
     for (size_t i = 0; i < reader->nmappings; i++) {
         t->maps[i] = reader->mappings[i];
         t->maps[i].path = strdup(reader->mappings[i].path ? reader->mappings[i].path : "");

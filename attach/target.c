@@ -31,6 +31,19 @@ hg_target *hg_target_alloc(const struct hg_target_ops *ops)
     return t;
 }
 
+int hg_target_set_threads(hg_target *t, const hg_thread *threads, size_t n)
+{
+    hg_thread *copy = calloc(n ? n : 1, sizeof *copy);
+    if (!copy)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    if (n)
+        memcpy(copy, threads, n * sizeof *copy);
+    free(t->threads);
+    t->threads = copy;
+    t->nthreads = n;
+    return 0;
+}
+
 int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len)
 {
     hg_error_clear(); /* a backend may say why a read fell short */

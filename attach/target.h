@@ -70,6 +70,9 @@ const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
 int hg_parse_maps(hg_target *t, const char *text);
 void hg_free_maps(hg_target *t);
 hg_target *hg_target_alloc(const struct hg_target_ops *ops);
+/* For backends whose threads are known in advance (core, reader): make
+ * t->threads a copy of them, as a stop does. */
+int hg_target_set_threads(hg_target *t, const hg_thread *threads, size_t n);
 
 /* ---- modules and symbols (symbols.c, libdwfl) ---- */
 typedef struct hg_module hg_module;
