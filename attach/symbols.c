@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attach/target.h"
@@ -109,15 +110,41 @@ static struct hg_dwfl_state *state(hg_target *t)
         return NULL;
     t->sym = st;
     const char *root = t->root[0] ? t->root : "";
-    size_t len = strlen(root) * 1 + 64;
+    /* The target's own debug files first, then those of any root its files
+     * sit in (a core of a chrooted process names them by their host paths,
+     * /srv/root/usr/lib/..., and their debug files are in that root), then
+     * the host's. */
+    size_t len = strlen(root) + 64, used;
     st->debuginfo_path = malloc(len);
     if (!st->debuginfo_path)
         return NULL;
-    /* The target's own debug files first, then the host's. */
     if (root[0])
-        snprintf(st->debuginfo_path, len, ":.debug:%s/usr/lib/debug:/usr/lib/debug", root);
+        snprintf(st->debuginfo_path, len, ":.debug:%s/usr/lib/debug", root);
     else
-        snprintf(st->debuginfo_path, len, ":.debug:/usr/lib/debug");
+        snprintf(st->debuginfo_path, len, ":.debug");
+    used = strlen(st->debuginfo_path);
+    for (size_t i = 0; i < t->nmaps && i < 4096; i++) {
+        const char *p = t->maps[i].path, *lib = p[0] == '/' ? strstr(p, "/usr/lib/") : NULL;
+        if (!lib)
+            lib = p[0] == '/' ? strstr(p, "/lib/") : NULL;
+        if (!lib || lib == p)
+            continue;
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%.*s/usr/lib/debug", (int)(lib - p), p);
+        struct stat sb;
+        if (strstr(st->debuginfo_path, dir) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            continue;
+        char *grown = realloc(st->debuginfo_path, used + strlen(dir) + 64);
+        if (!grown)
+            return NULL;
+        st->debuginfo_path = grown;
+        used += (size_t)sprintf(grown + used, ":%s", dir);
+    }
+    char *grown = realloc(st->debuginfo_path, used + 32);
+    if (!grown)
+        return NULL;
+    st->debuginfo_path = grown;
+    strcpy(grown + used, ":/usr/lib/debug");
     st->cb.find_elf = find_elf;
     st->cb.find_debuginfo = dwfl_standard_find_debuginfo;
     st->cb.section_address = dwfl_offline_section_address;

@@ -7,6 +7,7 @@
 #define HG_TARGET_H
 
 #include <stdint.h>
+#include <string.h>
 #include <stddef.h>
 
 #include "heapgrab.h"
@@ -66,6 +67,13 @@ int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len);
 int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
 /* The mapping containing addr, or NULL. */
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
+/* Anonymous memory: no path, or (Linux 5.17+ with a name set by
+ * prctl(PR_SET_VMA_ANON_NAME), as glibc 2.43 does for its heaps and
+ * mmapped chunks) "[anon:NAME]". */
+static inline int hg_mapping_is_anon(const hg_mapping *m)
+{
+    return m->path[0] == '\0' || strncmp(m->path, "[anon:", 6) == 0;
+}
 /* Parse /proc/PID/maps-format text into t->maps (replaces old ones). */
 int hg_parse_maps(hg_target *t, const char *text);
 void hg_free_maps(hg_target *t);

@@ -22,7 +22,7 @@ add_test(NAME glibc_versions
   COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_versions.py)
 set_tests_properties(glibc_versions PROPERTIES
   ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>"
-  SKIP_RETURN_CODE 77 TIMEOUT 600)
+  SKIP_RETURN_CODE 77 TIMEOUT 1800)
 
 # Invariants after every step of longer scenarios (test_invariants.py GROUP),
 # and a statically linked program without malloc, which heapgrab must refuse

@@ -188,6 +188,10 @@ static void build(int flags)
     tcache_push(tc1, 2, mch[M_T1]);
     tcache_push(tc1, 2, mch[M_T2]);
     put64(TLS1 + TCACHE_VAR, tc1);
+    /* Each thread's control block (at fs_base) points to itself. */
+    put64(TLS1 + TLS_OFFSET, TLS1 + TLS_OFFSET);
+    put64(TLS2 + TLS_OFFSET, TLS2 + TLS_OFFSET);
+    put64(TLS3 + TLS_OFFSET, TLS3 + TLS_OFFSET);
 
     /* mp_ */
     put64(fld(MP, L.mp_mmap_threshold), 128 * 1024);

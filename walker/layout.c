@@ -21,8 +21,11 @@ static void common(unsigned version, hg_layout *l)
     l->nbins = 128;
     l->heap_max_size = 64ull << 20; /* 2 * DEFAULT_MMAP_THRESHOLD_MAX */
     l->safe_linking = version >= 232;
+    l->mmap_tail = version >= 243;
     l->tc_count_bytes = version >= 230 ? 2 : 1;
-    l->tc_bins = 64;
+    l->tc_small_bins = 64;
+    l->tc_bins = version >= 242 ? 76 : 64;
+    l->tc_slots = version >= 242;
 }
 
 /*
@@ -38,7 +41,16 @@ static void common(unsigned version, hg_layout *l)
  *              heap_info 32 bytes.
  *   2.35+      malloc_par gains thp_pagesize, hp_pagesize, hp_flags (n_mmaps
  *              moves from 40 to 60); heap_info gains pagesize (48 bytes).
- *   2.42       tcache reworked; 2.43 drops fastbins: DWARF only for now.
+ *   2.42       tcache: uint16 num_slots[76] (free room, not entries), then
+ *              entries[76]; bins 64-75 hold larger chunks sorted by size;
+ *              malloc_par's tcache_bins renamed tcache_small_bins.
+ *   2.43       no fastbins: malloc_state is mutex 0, flags 4, top 8,
+ *              last_remainder 16, bins 24, binmap 2056, next 2072,
+ *              next_free 2080, attached_threads 2088, system_mem 2096,
+ *              max_system_mem 2104; size 2112.  malloc_par gains thp_mode
+ *              at 40, moving everything after arena_max by 8 (size 144).
+ *              A thread without a tcache points at a zeroed dummy in
+ *              libc's rodata instead of NULL.
  */
 struct table_row {
     unsigned from, to;
@@ -48,11 +60,16 @@ struct table_row {
 static const struct table_row rows[] = {
     {231, 231, 1, 1104}, /* Debian 11 libc6-dbg 2.31-13: ptype /o */
     {232, 234, 0, -1},
-    {235, 235, 0, -1},
+    {235, 235, 1, -1},   /* Ubuntu 22.04 libc6-dbg 2.35-0ubuntu3 */
     {236, 236, 1, 1144}, /* Debian 12 libc6-dbg 2.36-9: ptype /o */
-    {237, 240, 0, -1},
+    {237, 238, 0, -1},
+    {239, 239, 1, -1},   /* Ubuntu 24.04 libc6-dbg 2.39-0ubuntu8 */
+    {240, 240, 0, -1},
     {241, 241, 1, 1160}, /* Debian 13 libc6-dbg 2.41-12: same malloc layouts as 2.36 */
+    {242, 242, 1, -1},   /* Ubuntu 25.10 libc6-dbg 2.42-0ubuntu3 */
+    {243, 243, 1, -1},   /* Debian sid libc6-dbg 2.43-7: ptype /o */
 };
+#define NEWEST 243
 
 static const struct table_row *row_for(unsigned version)
 {
@@ -62,16 +79,16 @@ static const struct table_row *row_for(unsigned version)
     return NULL;
 }
 
-/* 2.42 reworked the tcache (large chunks, slot counting); 2.43 dropped the
- * fastbins.  Until the walker knows them, refuse by name, debug info or not. */
+/* Releases after the newest one known may change malloc in ways no layout
+ * shows (2.42 changed how the tcache counts, 2.43 removed the fastbins):
+ * refuse them by name, debug information or not. */
 static int too_new(unsigned version)
 {
-    if (version < 242)
+    if (version <= NEWEST)
         return 0;
     return hg_fail(HG_EUNSUPPORTED,
-                   "glibc %u.%02u is not supported yet (2.42 reworked the tcache, 2.43 "
-                   "removed the fastbins): heapgrab supports up to 2.41",
-                   version / 100, version % 100);
+                   "glibc %u.%02u is newer than heapgrab knows: heapgrab supports 2.26 to %u.%02u",
+                   version / 100, version % 100, NEWEST / 100, NEWEST % 100);
 }
 
 int hg_layout_from_table(unsigned version, hg_layout *l)
@@ -88,17 +105,37 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
     common(version, l);
     l->source = "table";
     l->lm_tls_offset = row->lm_tls_offset;
-    l->state_size = 2200;
     l->st_mutex = 0;
     l->st_flags = 4;
-    l->st_fastbins = 16;
-    l->nfastbins = 10;
-    l->st_top = 96;
-    l->st_bins = 112;
-    l->st_next = 2160;
-    l->st_system_mem = 2184;
     l->mp_mmap_threshold = 16;
-    if (version >= 235) {
+    if (version >= 243) {
+        l->state_size = 2112;
+        l->st_fastbins = -1;
+        l->nfastbins = 0;
+        l->st_top = 8;
+        l->st_bins = 24;
+        l->st_next = 2072;
+        l->st_system_mem = 2096;
+    } else {
+        l->state_size = 2200;
+        l->st_fastbins = 16;
+        l->nfastbins = 10;
+        l->st_top = 96;
+        l->st_bins = 112;
+        l->st_next = 2160;
+        l->st_system_mem = 2184;
+    }
+    if (version >= 243) {
+        l->par_size = 144;
+        l->mp_hp_pagesize = 56;
+        l->mp_n_mmaps = 68;
+        l->mp_mmapped_mem = 88;
+        l->mp_sbrk_base = 104;
+        l->mp_tcache_bins = 112;
+        l->mp_tcache_max_bytes = 120;
+        l->mp_tcache_count = 128;
+        l->heap_info_size = 48;
+    } else if (version >= 235) {
         l->par_size = 136;
         l->mp_hp_pagesize = 48;
         l->mp_n_mmaps = 60;
@@ -122,9 +159,9 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
     l->hi_ar_ptr = 0;
     l->hi_prev = 8;
     l->hi_size = 16;
-    l->tcache_size = 64 * 2 + 64 * 8;
+    l->tcache_size = l->tc_bins * (2 + 8);
     l->tc_counts = 0;
-    l->tc_entries = 128;
+    l->tc_entries = l->tc_bins * 2;
     return 0;
 }
 
@@ -157,10 +194,13 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
 
     static const char *const mp_names[] = {"n_mmaps", "mmapped_mem", "sbrk_base",
                                            "tcache_bins", "tcache_max_bytes",
-                                           "tcache_count", "hp_pagesize", "mmap_threshold"};
-    long mp[8];
-    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 8) != 0)
+                                           "tcache_count", "hp_pagesize", "mmap_threshold",
+                                           "tcache_small_bins"};
+    long mp[9];
+    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 9) != 0)
         return HG_ENOTFOUND;
+    if (mp[3] < 0)
+        mp[3] = mp[8]; /* renamed in 2.42 */
     l->mp_n_mmaps = mp[0];
     l->mp_mmapped_mem = mp[1];
     l->mp_sbrk_base = mp[2];
@@ -178,10 +218,18 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
     l->hi_prev = hi[1];
     l->hi_size = hi[2];
 
-    static const char *const tc_names[] = {"counts", "entries"};
-    long tc[2];
-    if (hg_module_struct(m, "tcache_perthread_struct", &l->tcache_size, tc_names, tc, 2) == 0 &&
-        tc[0] >= 0 && tc[1] > tc[0]) {
+    static const char *const tc_names[] = {"counts", "entries", "num_slots"};
+    long tc[3];
+    int have_tc = hg_module_struct(m, "tcache_perthread_struct", &l->tcache_size, tc_names, tc, 3) == 0;
+    /* The array's name says how it counts: counts (entries) before 2.42,
+     * num_slots (room left) after. */
+    if (have_tc && tc[0] < 0 && tc[2] >= 0) {
+        tc[0] = tc[2];
+        l->tc_slots = 1;
+    } else if (have_tc && tc[0] >= 0) {
+        l->tc_slots = 0;
+    }
+    if (have_tc && tc[0] >= 0 && tc[1] > tc[0]) {
         l->tc_counts = tc[0];
         l->tc_entries = tc[1];
         /* counts[B] then entries[B]: size = B * (count_bytes + 8). */

@@ -39,9 +39,20 @@ typedef struct hg_layout {
     size_t tcache_size;
     long tc_counts, tc_entries;
     unsigned tc_count_bytes;   /* 1 before 2.30, 2 after */
-    unsigned tc_bins;          /* TCACHE_MAX_BINS */
+    unsigned tc_bins;          /* TCACHE_MAX_BINS: 64, 76 from 2.42 */
+    unsigned tc_small_bins;    /* bins of one chunk size each (64); from
+                                * 2.42 the rest hold power-of-two ranges
+                                * of larger chunks, sorted by size */
+    int tc_slots;              /* 2.42+: the uint16 array is num_slots, the
+                                * room left (tcache_count - entries), not
+                                * the number of entries */
 
     int safe_linking;          /* 2.32+: PROTECT_PTR on fd / next */
+    int mmap_tail;             /* 2.43+: an mmapped chunk ends 16 bytes before
+                                * its mapping (size = map - offset - 16),
+                                * usable = size - 8, and prev_size's bit 0
+                                * marks huge pages; before, size = map -
+                                * offset and usable = size - 16 */
 
     /* struct link_map's l_tls_offset (ld.so), -1 if unknown: needed only
      * where glibc's _thread_db_* descriptors are not visible (before 2.34

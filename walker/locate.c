@@ -159,7 +159,7 @@ static int read_libc_data(hg_target *t, hg_module *libc, struct region *r)
                 lo = m->start;
             hi = m->end;
             /* .bss continues in the anonymous mapping right after */
-            if (i + 1 < t->nmaps && t->maps[i + 1].start == m->end && !t->maps[i + 1].path[0] &&
+            if (i + 1 < t->nmaps && t->maps[i + 1].start == m->end && hg_mapping_is_anon(&t->maps[i + 1]) &&
                 t->maps[i + 1].perms[1] == 'w')
                 hi = t->maps[i + 1].end;
         }
@@ -247,7 +247,7 @@ static int mp_like(const hg_layout *L, const struct region *r, size_t off, uint6
     uint64_t thr = get64(r, off + (size_t)L->mp_mmap_threshold);
     if (L->mp_mmap_threshold >= 0 && (thr == 0 || thr > (32u << 20)))
         return 0;
-    if (L->mp_tcache_bins >= 0 && L->mp_tcache_max_bytes >= 0) {
+    if (L->mp_tcache_bins >= 0 && L->mp_tcache_max_bytes >= 0 && L->tc_bins <= L->tc_small_bins) {
         /* glibc derives one from the other, tunables or not:
          * tcache_bins = csize2tidx(request2size(tcache_max_bytes)) + 1 */
         uint64_t bins = get64(r, off + (size_t)L->mp_tcache_bins);
@@ -256,6 +256,21 @@ static int mp_like(const hg_layout *L, const struct region *r, size_t off, uint6
             return 0;
         uint64_t chunk = max + 8 + 15 < 32 ? 32 : (max + 8 + 15) & ~15ull;
         if ((chunk - 17) / 16 + 1 != bins)
+            return 0;
+    } else if (L->mp_tcache_bins >= 0 && L->mp_tcache_max_bytes >= 0) {
+        /* 2.42+: tcache_max_bytes is a chunk size (2.43: plus one, as the
+         * test became 'nb < max'), at most the last large bin's 4 MiB;
+         * tcache_small_bins is its bin + 1 when it is a small size, else
+         * all 64.  tcache_count fits num_slots' uint16. */
+        uint64_t bins = get64(r, off + (size_t)L->mp_tcache_bins);
+        uint64_t max = get64(r, off + (size_t)L->mp_tcache_max_bytes);
+        uint64_t chunk = max & ~15ull;
+        if (bins < 1 || bins > L->tc_small_bins || max - chunk > 1 || chunk < 32 ||
+            chunk > (4ull << 20))
+            return 0;
+        if (chunk <= 0x410 ? (chunk - 32) / 16 + 1 != bins : bins != L->tc_small_bins)
+            return 0;
+        if (L->mp_tcache_count >= 0 && get64(r, off + (size_t)L->mp_tcache_count) > 65535)
             return 0;
     }
     return 1;

@@ -43,8 +43,11 @@
 #define MAX_ARENAS 4096
 #define MAX_HEAPS (1u << 20)
 /* Largest chunk that can be in a tcache (1032-byte request) or a fastbin
- * (at most 0xb0): bigger ones are free only if their neighbour says so. */
+ * (at most 0xb0): bigger ones are free only if their neighbour says so.
+ * From 2.42 the tunable glibc.malloc.tcache_max can raise the tcache's
+ * limit up to 4 MiB chunks; struct walk's list_max follows it. */
 #define LIST_CHUNK_MAX 0x410u
+#define TCACHE_SMALL_MAX 0x410u /* chunk size of the last small tcache bin */
 #define HIST_SLOTS 4096u /* chunk sizes below 64 KiB counted in arrays */
 
 struct heap {
@@ -80,6 +83,8 @@ struct walk {
     const hg_layout *L;
     unsigned keep;
     uint64_t mp_n_mmaps, mp_mmapped_mem, sbrk_base, tcache_max_bytes;
+    uint64_t tcache_count;    /* mp_.tcache_count: a full bin (2.42+) */
+    uint64_t list_max;        /* largest chunk that can be on a list */
 
     struct arena *arenas;
     size_t narenas;
@@ -157,7 +162,7 @@ static int sample_residency(struct walk *w)
     for (size_t i = 0; i < t->nmaps; i++) {
         const hg_mapping *m = &t->maps[i];
         if (m->perms[0] != 'r' || m->perms[1] != 'w' ||
-            (m->path[0] && strcmp(m->path, "[heap]") != 0))
+            (!hg_mapping_is_anon(m) && strcmp(m->path, "[heap]") != 0))
             continue;
         size_t pages = (size_t)((m->end - m->start) / PAGE);
         struct resid *r = &w->resid[w->nresid];
@@ -407,7 +412,7 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
                 return hg_fail(HG_ENOMEM, "out of memory");
         } else {
             uint64_t link = reveal(w, p + CHUNK_HDR, fd);
-            if (sz <= LIST_CHUNK_MAX && plausible_link(w, link)) {
+            if (sz <= w->list_max && plausible_link(w, link)) {
                 if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
                     return hg_fail(HG_ENOMEM, "out of memory");
             } else {
@@ -590,6 +595,51 @@ struct tcache_copy {
     unsigned char *raw;
 };
 
+/* Entries in tcache bin i, from the copy of a tcache_perthread_struct;
+ * ~0 when the counter is impossible (more room than a bin has).  Before
+ * 2.42 glibc counts entries; from 2.42 it counts the room left, which
+ * starts at mp_.tcache_count. */
+static uint64_t tc_entries(const struct walk *w, const unsigned char *raw, unsigned i)
+{
+    const hg_layout *L = w->L;
+    uint64_t c;
+    if (L->tc_count_bytes == 2) {
+        uint16_t c16;
+        memcpy(&c16, raw + L->tc_counts + 2 * i, 2);
+        c = c16;
+    } else {
+        c = raw[L->tc_counts + i];
+    }
+    if (!L->tc_slots)
+        return c;
+    return c <= w->tcache_count ? w->tcache_count - c : ~0ull;
+}
+
+/* The tcache bin glibc files a chunk of size sz under: one bin per size
+ * up to 0x410, then (2.42+) one per power of two, as large_csize2tidx. */
+static unsigned tc_bin_of(const struct walk *w, uint64_t sz)
+{
+    if (sz <= TCACHE_SMALL_MAX || w->L->tc_bins <= w->L->tc_small_bins)
+        return (unsigned)((sz - MINSIZE) / 16);
+    return w->L->tc_small_bins + (unsigned)(__builtin_clzll(TCACHE_SMALL_MAX) - __builtin_clzll(sz));
+}
+
+/* A thread's tcache pointer that means "no tcache": NULL, or (2.43) the
+ * zeroed dummy in libc's read-only data that glibc points threads at
+ * before their first malloc and after their tcache is torn down. */
+static int tcache_absent(struct walk *w, uint64_t v)
+{
+    if (v == 0)
+        return 1;
+    const hg_mapping *m = hg_find_mapping(w->t, v);
+    const char *libc = w->loc.libc ? hg_module_path(w->loc.libc) : NULL;
+    if (!m || m->perms[1] == 'w' || !libc || strcmp(m->path, libc) != 0)
+        return 0;
+    unsigned char raw[1024], zero[sizeof raw] = {0};
+    size_t n = w->L->tcache_size < sizeof raw ? w->L->tcache_size : sizeof raw;
+    return hg_read_exact(w->t, v, raw, n) == 0 && memcmp(raw, zero, n) == 0;
+}
+
 /* A tcache_perthread_struct pointer: a heap chunk of exactly that size
  * whose entries are empty exactly where the counts are zero. */
 static int tcache_like(struct walk *w, uint64_t ptr)
@@ -603,15 +653,8 @@ static int tcache_like(struct walk *w, uint64_t ptr)
         hg_read_exact(w->t, ptr, raw, L->tcache_size) != 0)
         return 0;
     for (unsigned i = 0; i < L->tc_bins; i++) {
-        uint64_t e = rd64(raw, L->tc_entries + 8 * (long)i), c;
-        if (L->tc_count_bytes == 2) {
-            uint16_t c16;
-            memcpy(&c16, raw + L->tc_counts + 2 * i, 2);
-            c = c16;
-        } else {
-            c = raw[L->tc_counts + i];
-        }
-        if ((e == 0) != (c == 0) || (e && !plausible_link(w, e)))
+        uint64_t e = rd64(raw, L->tc_entries + 8 * (long)i), c = tc_entries(w, raw, i);
+        if (c == ~0ull || (e == 0) != (c == 0) || (e && !plausible_link(w, e)))
             return 0;
     }
     return 1;
@@ -642,7 +685,7 @@ static int find_tcache_slot(struct walk *w)
         int good = 1, nonnull = 0;
         for (size_t i = 0; i < t->nthreads; i++) {
             uint64_t v = rd64(blocks + i * size, (long)off), sz;
-            if (!v)
+            if (!v || (!plausible_link(w, v) && tcache_absent(w, v)))
                 continue;
             nonnull++;
             if (plausible_link(w, v) && hg_read_u64(t, v - SIZE_SZ, &sz) == 0 &&
@@ -744,6 +787,18 @@ static int read_threads(struct walk *w, struct tcache_copy **out)
         uint64_t tp = t->threads[i].fs_base;
         if (!tp || !w->loc.have_tls_offset)
             continue;
+        /* x86_64's thread control block starts with a pointer to itself.
+         * When it does not, this thread's memory is missing: gdb's gcore
+         * writes zeros for a whole thread stack it cannot read, which
+         * happens with glibc 2.42+'s guard pages (MADV_GUARD_INSTALL). */
+        uint64_t self;
+        if (hg_read_u64(t, tp, &self) != 0 || self != tp) {
+            problem(w, -1, tp, "thread %d: its thread control block at 0x%" PRIx64 " is not there "
+                    "(%s); its tcache is not counted", ti->tid, tp,
+                    t->pid ? "unreadable" : "missing from the core, or zeros: gcore cannot "
+                    "read glibc 2.42+ thread stacks, use a kernel core");
+            continue;
+        }
         uint64_t block = tp - w->loc.libc_tls_offset;
         if (w->loc.have_thread_arena_var) {
             uint64_t ar;
@@ -755,7 +810,7 @@ static int read_threads(struct walk *w, struct tcache_copy **out)
         if (!w->loc.have_tcache_var || !L->tcache_size)
             continue;
         uint64_t ptr;
-        if (hg_read_u64(t, block + w->loc.tcache_var, &ptr) != 0 || ptr == 0)
+        if (hg_read_u64(t, block + w->loc.tcache_var, &ptr) != 0 || tcache_absent(w, ptr))
             continue;
         uint64_t chunk = ptr - CHUNK_HDR, sz;
         if (!plausible_link(w, ptr) || hg_read_u64(t, chunk + SIZE_SZ, &sz) != 0 ||
@@ -856,15 +911,13 @@ static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
     const hg_layout *L = w->L;
     hg_thread_info *info = &w->s->threads[ti];
     for (unsigned i = 0; i < L->tc_bins; i++) {
-        uint64_t count;
-        if (L->tc_count_bytes == 2) {
-            uint16_t c;
-            memcpy(&c, tc->raw + L->tc_counts + 2 * i, 2);
-            count = c;
-        } else {
-            count = tc->raw[L->tc_counts + i];
+        uint64_t count = tc_entries(w, tc->raw, i);
+        uint64_t e_ptr = rd64(tc->raw, L->tc_entries + 8 * (long)i), n = 0, prev_sz = 0;
+        if (count == ~0ull) {
+            problem(w, -1, tc->addr, "thread %d tcache bin %u: num_slots above tcache_count %" PRIu64,
+                    info->tid, i, w->tcache_count);
+            count = 0;
         }
-        uint64_t e_ptr = rd64(tc->raw, L->tc_entries + 8 * (long)i), n = 0;
         while (e_ptr) {
             int pa;
             uint64_t chunk = e_ptr - CHUNK_HDR;
@@ -879,9 +932,16 @@ static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
                 break;
             }
             uint64_t sz = CM_SIZE(e);
-            if ((sz - MINSIZE) / 16 != i)
+            if (!sz) /* too large to keep in the entry: ask the target */
+                if (hg_read_u64(w->t, chunk + SIZE_SZ, &sz) == 0)
+                    sz &= ~(uint64_t)SIZE_BITS;
+            if (tc_bin_of(w, sz) != i)
                 problem(w, pa, chunk, "thread %d tcache bin %u holds a chunk of size 0x%" PRIx64,
                         info->tid, i, sz);
+            else if (sz < prev_sz) /* large bins are kept sorted, small ones are one size */
+                problem(w, pa, chunk, "thread %d tcache bin %u is out of size order at 0x%" PRIx64,
+                        info->tid, i, chunk);
+            prev_sz = sz;
             CM_SET_STATE(e, CM_TCACHE);
             struct arena *owner = &w->arenas[pa];
             owner->tot.tcache_objects++;
@@ -908,8 +968,13 @@ static void settle(struct walk *w)
         cm_region *reg = &w->cm.r[r];
         for (size_t k = 0; k < reg->count; k++) {
             cm_entry *e = &w->cm.e[reg->first + k];
-            if (CM_STATE(e) == CM_CAND)
-                count_inuse(w, reg->arena, CM_SIZE(e));
+            if (CM_STATE(e) == CM_CAND) {
+                uint64_t sz = CM_SIZE(e);
+                if (!sz && hg_read_u64(w->t, CM_ADDR(e) + SIZE_SZ, &sz) == 0)
+                    sz &= ~(uint64_t)SIZE_BITS; /* too large for the entry (2.42+ tcache_max) */
+                if (sz)
+                    count_inuse(w, reg->arena, sz);
+            }
             else if (CM_STATE(e) == CM_BIN && orphans++ == 0)
                 problem(w, reg->arena, CM_ADDR(e),
                         "chunk at 0x%" PRIx64 " is free (next chunk's PREV_INUSE clear) but on no bin",
@@ -954,27 +1019,64 @@ struct mmapped_list {
     uint64_t bytes;           /* mapping bytes, as mp_.mmapped_mem counts */
 };
 
-static int mmapped_header_ok(const uint64_t hdr[2], uint64_t q, uint64_t seg_end)
+/* The mapping an mmapped chunk with this header occupies: its offset from
+ * the mapping start (prev_size) plus the chunk, plus (2.43+) the 16 bytes
+ * glibc leaves after it. */
+static uint64_t mmapped_span(const struct walk *w, const uint64_t hdr[2])
 {
-    uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
-    return (hdr[1] & SIZE_BITS) == IS_MMAPPED && !(hdr[0] & ALIGN_MASK) && sz >= PAGE &&
-           !((sz + hdr[0]) & (PAGE - 1)) && q + sz <= seg_end && q + sz > q;
+    uint64_t off = hdr[0] & ~(uint64_t)(w->L->mmap_tail ? 1 : 0); /* MMAP_HP */
+    return off + (hdr[1] & ~(uint64_t)SIZE_BITS) + (w->L->mmap_tail ? CHUNK_HDR : 0);
+}
+
+static uint64_t mmapped_usable(const struct walk *w, uint64_t size)
+{
+    return w->L->mmap_tail ? size - SIZE_SZ : size - CHUNK_HDR;
+}
+
+/* A header read at the start q of a would-be mapping. */
+static int mmapped_header_ok(const struct walk *w, const uint64_t hdr[2], uint64_t q, uint64_t seg_end)
+{
+    uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS, span = mmapped_span(w, hdr);
+    uint64_t off = span - sz - (w->L->mmap_tail ? CHUNK_HDR : 0);
+    return (hdr[1] & SIZE_BITS) == IS_MMAPPED && !(off & ALIGN_MASK) && sz >= PAGE - 2 * CHUNK_HDR &&
+           !(span & (PAGE - 1)) && q + span <= seg_end && q + span > q && span >= sz;
 }
 
 /*
- * mmapped chunks live outside the arenas, each in its own mmap().  The
- * kernel merges neighbouring anonymous mappings, so a chunk need not start
- * a mapping.  The cheap pass follows chunks from each mapping's start; the
- * thorough pass (used when the cheap one disagrees with mp_'s own count)
- * looks at every page start, reading through the window.
+ * memalign() of an mmapped chunk moves the chunk forward to the aligned
+ * address and writes a new header there (prev_size = the lead), leaving the
+ * old one at the mapping start.  Look for the moved header in the first
+ * page: at lead k, prev_size == k and the chunk still ends where the
+ * mapping says.  Alignments of a page or more are not looked for (the
+ * mapping's bytes are right either way; only the chunk's size would be).
  */
+static void mmapped_realigned(struct walk *w, uint64_t q, uint64_t hdr[2])
+{
+    if (hdr[0] != 0)
+        return;
+    uint64_t span = mmapped_span(w, hdr);
+    unsigned char page[PAGE];
+    uint64_t len = span < PAGE ? span : PAGE;
+    if (hg_read_exact(w->t, q, page, len) != 0)
+        return;
+    for (uint64_t k = 16; k + CHUNK_HDR <= len; k += 16) {
+        uint64_t c[2] = {rd64(page, (long)k), rd64(page, (long)k + 8)};
+        if ((c[0] & ~(uint64_t)1) == k && (c[1] & SIZE_BITS) == IS_MMAPPED &&
+            mmapped_span(w, c) == span) {
+            hdr[0] = c[0];
+            hdr[1] = c[1];
+            return;
+        }
+    }
+}
+
 static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out)
 {
     out->n = 0;
     out->bytes = 0;
     for (size_t i = 0; i < w->t->nmaps; i++) {
         const hg_mapping *m = &w->t->maps[i];
-        if (m->path[0] || strcmp(m->perms, "rw-p") != 0)
+        if (!hg_mapping_is_anon(m) || strcmp(m->perms, "rw-p") != 0)
             continue;
         uint64_t q = m->start;
         hg_window_reset(&w->win);
@@ -993,7 +1095,7 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
                 memcpy(hdr, c, sizeof hdr);
             else if (every_page || hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
                 break;
-            if (!mmapped_header_ok(hdr, q, seg_end)) {
+            if (!mmapped_header_ok(w, hdr, q, seg_end)) {
                 q = every_page ? q + PAGE : seg_end;
                 continue;
             }
@@ -1005,10 +1107,12 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
                 out->v = nv;
                 out->cap = cap;
             }
-            uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS;
-            out->v[out->n++] = (struct mmapped){q, hdr[0], sz};
-            out->bytes += sz + hdr[0];
-            q += sz;
+            mmapped_realigned(w, q, hdr);
+            uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS, span = mmapped_span(w, hdr);
+            out->v[out->n++] = (struct mmapped){q + span - sz - (w->L->mmap_tail ? CHUNK_HDR : 0),
+                                                hdr[0], sz};
+            out->bytes += span;
+            q += span;
         }
     }
     return 0;
@@ -1024,8 +1128,8 @@ static int scan_mmapped(struct walk *w)
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         uint64_t sz = l.v[i].size;
         s->totals.inuse_objects++;
-        s->totals.inuse_bytes += sz - CHUNK_HDR; /* malloc_usable_size of an mmapped chunk */
-        rc = hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, sz - CHUNK_HDR);
+        s->totals.inuse_bytes += mmapped_usable(w, sz); /* malloc_usable_size */
+        rc = hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, mmapped_usable(w, sz));
         if (w->have_pagemap)
             s->heap_resident_bytes += (sz + PAGE - 1) / PAGE * PAGE -
                                       nonresident_bytes(w, l.v[i].addr, l.v[i].addr + sz);
@@ -1199,6 +1303,12 @@ static int walk_stopped(struct walk *w)
     w->mp_mmapped_mem = rd64(mp, L->mp_mmapped_mem);
     w->sbrk_base = rd64(mp, L->mp_sbrk_base);
     w->tcache_max_bytes = L->mp_tcache_max_bytes >= 0 ? rd64(mp, L->mp_tcache_max_bytes) : 0;
+    w->tcache_count = L->mp_tcache_count >= 0 ? rd64(mp, L->mp_tcache_count) : 0;
+    /* A tcache that takes chunks larger than the small bins (2.42+,
+     * glibc.malloc.tcache_max) makes them list candidates too. */
+    w->list_max = LIST_CHUNK_MAX;
+    if (L->tc_bins > L->tc_small_bins && w->tcache_max_bytes > LIST_CHUNK_MAX)
+        w->list_max = w->tcache_max_bytes < (4u << 20) ? w->tcache_max_bytes : (4u << 20);
     if (L->mp_hp_pagesize >= 0 && rd64(mp, L->mp_hp_pagesize) > L->heap_max_size)
         return hg_fail(HG_EUNSUPPORTED,
                        "glibc.malloc.hugetlb heaps larger than 64 MiB are not supported yet");

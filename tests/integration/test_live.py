@@ -252,10 +252,18 @@ def test_mmapped():
         equal(after["totals"]["mmapped_bytes"], s["big"]["chunk"], "mmapped_bytes vs target")
         equal(delta(before, after, "inuse_objects"), 3, "inuse_objects + 3")
         equal(delta(before, after, "inuse_bytes"), s["big"]["usable"], "inuse_bytes + usable")
-        t.cmd("free_big 1")
+        s1 = t.cmd("free_big 1")
         after2 = stats(t.pid)
         same_mallinfo(t, after2)
         equal(after2["totals"]["mmapped_objects"], 2, "mmapped_objects after free")
+        # posix_memalign moves the chunk into its mapping and leaves the
+        # old header at the start: the chunk's real size must be found
+        s2 = t.cmd("big_align 2 1024 1048576")
+        after3 = stats(t.pid)
+        same_mallinfo(t, after3)
+        equal(delta(after2, after3, "inuse_objects"), 2, "inuse_objects + 2 memaligned")
+        equal(delta(after2, after3, "inuse_bytes"), s2["big"]["usable"] - s1["big"]["usable"],
+              "inuse_bytes + the memaligned chunks' usable bytes")
         t.alive_and_free()
     finally:
         t.close()

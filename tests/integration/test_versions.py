@@ -1,11 +1,19 @@
 #!/usr/bin/env python3
-"""heapgrab against gt_target built and run inside Debian roots of other
-glibc versions (scripts/make-roots.sh makes them), attached from the host:
-with the root's debug files, and with them hidden (a private mount
+"""heapgrab against gt_target built and run inside Debian and Ubuntu roots of
+other glibc versions (scripts/make-roots.sh makes them), attached from the
+host: with the root's debug files, and with them hidden (a private mount
 namespace with an empty tmpfs over the root's /usr/lib/debug, the target
-started inside it).  mallinfo2 must equal the target's own, both runs
-must agree on every figure, and a gcore core of the process must give the
-live figures.
+started inside it).  For each root and each way:
+
+  - mallinfo2 equals the target's own, all ten fields;
+  - each thread's tcache holds exactly what glibc's fill count lets it keep;
+  - a memaligned mmapped chunk moves inuse by exactly its usable bytes;
+  - from 2.42, with glibc.malloc.tcache_max raised, freed 5000-byte blocks
+    land in a large tcache bin and are counted there;
+  - a kernel core of the process gives the live figures; a gcore core does
+    too, except that from 2.42 gdb cannot read thread stacks (guard pages)
+    and heapgrab must then say so instead of counting zeros;
+  - with and without debug information the figures are identical.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -13,109 +21,236 @@ Exits 77 (skipped) when no root is there.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 ROOTS = os.environ.get("HEAPGRAB_ROOTS", "/var/tmp/heapgrab-roots")
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets", "gt_target.c")
-# Suites heapgrab supports; any other root must be refused by name.
-SUPPORTED = {"bullseye": "2.31", "trixie": "2.41"}
+# Roots heapgrab supports, with their glibc; any other root must be refused
+# by name.
+SUPPORTED = {"bullseye": "2.31", "jammy": "2.35", "noble": "2.39", "trixie": "2.41",
+             "questing": "2.42", "sid": "2.43"}
 STEPS = ["alloc 1000 72", "free 60", "thread_alloc 0 300 100", "thread_free 0 9",
          "alloc 200 600", "big 2 2097152"]
+ALIGN_STEP = "big_align 2 1024 1048576"
+# From 2.42 the tcache can hold large chunks (glibc.malloc.tcache_max).
+LARGE_STEPS = ["alloc 20 5000", "alloc 1 64", "free_step 0 12 1"]
 
 
-def run_in(root, hide_debug):
-    argv = ["chroot", root, "/tmp/gt_target"]
-    if hide_debug:
-        argv = ["unshare", "-m", "sh", "-c",
-                f"mount -t tmpfs none {root}/usr/lib/debug && exec chroot {root} /tmp/gt_target"]
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def fill_count(version):
+    """glibc's TCACHE_FILL_COUNT: chunks a tcache bin keeps (7; 16 from 2.43)."""
+    return 16 if version >= (2, 43) else 7
+
+
+def heapgrab(prefix, target, *options):
+    r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", *options, str(target)],
+                       capture_output=True)
+    if r.returncode != 0:
+        return None, r.stderr.decode().strip()
+    return json.loads(r.stdout), ""
+
+
+class Run:
+    """gt_target chrooted in root, optionally with the debug files hidden."""
+
+    def __init__(self, root, hide_debug, env=None):
+        self.root, self.hide = root, hide_debug
+        inner = f"exec chroot {root} /tmp/gt_target"
+        argv = ["sh", "-c", "ulimit -c unlimited; cd /tmp; " + inner]
+        if hide_debug:
+            argv = ["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {root}/usr/lib/debug && "
+                    "ulimit -c unlimited && " + inner]
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  env=dict(os.environ, **(env or {})))
+        self.state = json.loads(self.p.stdout.readline())
+        self.pid = self.state["pid"]
+        self.prefix = ["nsenter", "-t", str(self.pid), "-m"] if hide_debug else []
+
+    def cmd(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        self.state = json.loads(self.p.stdout.readline())
+        return self.state
+
+    def stats(self):
+        return heapgrab(self.prefix, self.pid)
+
+    def kernel_core(self):
+        """SIGABRT: the kernel writes ROOT/core (core_pattern 'core', cwd /)."""
+        path = os.path.join(self.root, "core")
+        if os.path.exists(path):
+            os.unlink(path)
+        os.kill(self.pid, signal.SIGABRT)
+        self.p.wait(timeout=60)
+        return path if os.path.exists(path) else None
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def same_figures(a, b):
+    return a["mallinfo2"] == b["mallinfo2"] and \
+        dict(a["totals"], released_bytes=0) == dict(b["totals"], released_bytes=0)
+
+
+def check_root(root, hide, version, kernel_cores):
+    """Returns (figures or None, list of problems)."""
+    problems = []
+    run = Run(root, hide)
     try:
-        state = json.loads(p.stdout.readline())
         for step in STEPS:
-            p.stdin.write((step + "\n").encode())
-            p.stdin.flush()
-            state = json.loads(p.stdout.readline())
-        pid = state["pid"]
-        prefix = ["nsenter", "-t", str(pid), "-m"] if hide_debug else []
-        r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", str(pid)], capture_output=True)
-        if r.returncode != 0:
-            return state, None, r.stderr.decode().strip()
-        live = json.loads(r.stdout)
-        # the same process as a core (gcore from the same namespace)
+            run.cmd(step)
+        hg, err = run.stats()
+        if hg is None:
+            return None, [f"heapgrab failed: {err}"]
+        st = run.state
+        for k, v in st["mallinfo2"].items():
+            if hg["mallinfo2"][k] != v:
+                problems.append(f"mallinfo2.{k}: expected {v}, got {hg['mallinfo2'][k]}")
+        if hg["problems_total"]:
+            problems.append(f"problems: {hg['problems'][:2]}")
+        # main freed 60 chunks of 0x50; the worker its warm-up 0x20 chunk and
+        # 9 of 0x70: each bin keeps up to glibc's fill count
+        n = fill_count(version)
+        tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
+        worker = st["workers"][0]["tid"]
+        if tc.get(st["main_tid"]) != min(60, n) or tc.get(worker) != 1 + min(9, n):
+            problems.append(f"tcache per thread: main {tc.get(st['main_tid'])} (want {min(60, n)}), "
+                            f"worker {tc.get(worker)} (want {1 + min(9, n)})")
+        want = "heuristic" if hide else "symbols"
+        if hg["locate"] != want:
+            problems.append(f"locate {hg['locate']}, expected {want}")
+
+        # memaligned mmapped chunks: inuse moves by exactly their usable bytes
+        before_big = st["big"]
+        after = run.cmd(ALIGN_STEP)
+        hg2, err = run.stats()
+        if hg2 is None:
+            problems.append(f"after {ALIGN_STEP}: {err}")
+        else:
+            d_obj = hg2["totals"]["inuse_objects"] - hg["totals"]["inuse_objects"]
+            d_bytes = hg2["totals"]["inuse_bytes"] - hg["totals"]["inuse_bytes"]
+            want_obj = after["big"]["n"] - before_big["n"]
+            want_bytes = after["big"]["usable"] - before_big["usable"]
+            if (d_obj, d_bytes) != (want_obj, want_bytes) or hg2["mallinfo2"] != after["mallinfo2"]:
+                problems.append(f"memalign'd mmapped chunks: inuse +{d_obj} objects +{d_bytes} bytes, "
+                                f"want +{want_obj} +{want_bytes}")
+
+        # the same process as a gcore core
         core = f"/tmp/heapgrab-vcore-{os.getpid()}"
-        subprocess.run(prefix + ["gcore", "-o", core, str(pid)], capture_output=True)
-        r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", f"{core}.{pid}"],
-                           capture_output=True)
-        if os.path.exists(f"{core}.{pid}"):
-            os.unlink(f"{core}.{pid}")
-        if r.returncode != 0:
-            return state, None, "core: " + r.stderr.decode().strip()
-        from_core = json.loads(r.stdout)
-        if from_core["mallinfo2"] != live["mallinfo2"] or \
-                dict(from_core["totals"], released_bytes=0) != dict(live["totals"], released_bytes=0):
-            return state, None, f"core differs from the live process: {from_core['mallinfo2']}"
-        return state, live, ""
+        subprocess.run(run.prefix + ["gcore", "-o", core, str(run.pid)], capture_output=True)
+        from_core, err = heapgrab(run.prefix, f"{core}.{run.pid}")
+        if os.path.exists(f"{core}.{run.pid}"):
+            os.unlink(f"{core}.{run.pid}")
+        if from_core is None:
+            problems.append(f"gcore core: {err}")
+        elif not same_figures(from_core, hg2 or hg):
+            said = any("thread control block" in p["what"] for p in from_core["problems"])
+            if version < (2, 42) or not said:
+                problems.append(f"gcore core differs from the live process: {from_core['mallinfo2']}")
+        # and as a kernel core
+        if kernel_cores and hg2 is not None:
+            path = run.kernel_core()
+            if not path:
+                problems.append("no kernel core was written")
+            else:
+                # The kernel names files as the process saw them: --sysroot
+                # points into the root (whose debug files are hidden again,
+                # in a new namespace, for the run without them).
+                prefix = ["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {root}/usr/lib/debug"
+                          ' && exec "$0" "$@"'] if hide else []
+                from_kcore, err = heapgrab(prefix, path, "--sysroot", root)
+                os.unlink(path)
+                if from_kcore is None:
+                    problems.append(f"kernel core: {err}")
+                elif not same_figures(from_kcore, hg2):
+                    problems.append(f"kernel core differs from the live process: "
+                                    f"{from_kcore['mallinfo2']}")
+        return hg, problems
     finally:
-        p.kill()
-        p.wait()
+        run.close()
+
+
+def check_large_tcache(root, version):
+    """2.42+: with glibc.malloc.tcache_max=65536, 12 freed 5008-byte chunks
+    go to the tcache's large bin for 4097..8192 (up to the fill count)."""
+    run = Run(root, False, {"GLIBC_TUNABLES": "glibc.malloc.tcache_max=65536"})
+    try:
+        for step in LARGE_STEPS:
+            run.cmd(step)
+        hg, err = run.stats()
+        if hg is None:
+            return [f"heapgrab failed: {err}"]
+        problems = []
+        if hg["mallinfo2"] != run.state["mallinfo2"]:
+            problems.append(f"mallinfo2 {hg['mallinfo2']} != {run.state['mallinfo2']}")
+        if hg["problems_total"]:
+            problems.append(f"problems: {hg['problems'][:2]}")
+        main = [t for t in hg["threads"] if t["tid"] == run.state["main_tid"]][0]
+        n = min(12, fill_count(version))
+        if (main["tcache_objects"], main["tcache_bytes"]) != (n, n * 5008):
+            problems.append(f"main tcache {main['tcache_objects']} objects {main['tcache_bytes']} "
+                            f"bytes, want {n} and {n * 5008}")
+        return problems
+    finally:
+        run.close()
 
 
 def main():
     roots = sorted(d for d in os.listdir(ROOTS)) if os.path.isdir(ROOTS) else []
     roots = [os.path.join(ROOTS, d) for d in roots if os.path.exists(os.path.join(ROOTS, d, "usr/bin/gcc"))]
     if not roots:
-        print(f"test_versions: skipped: no Debian roots in {ROOTS} (make them with scripts/make-roots.sh)")
+        print(f"test_versions: skipped: no roots in {ROOTS} (make them with scripts/make-roots.sh)")
         return 77
+    with open("/proc/sys/kernel/core_pattern") as f:
+        kernel_cores = f.read().strip() == "core"
+    if not kernel_cores:
+        print("  (core_pattern is not 'core': kernel core checks skipped)")
     passed = failed = 0
+
+    def report(ok, what):
+        nonlocal passed, failed
+        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+        passed += ok
+        failed += not ok
+
     for root in roots:
+        name = os.path.basename(root)
         shutil.copy(SRC, os.path.join(root, "tmp", "gt_target.c"))
         subprocess.run(["chroot", root, "gcc", "-O1", "-pthread", "-o", "/tmp/gt_target",
                         "/tmp/gt_target.c"], check=True)
-        if os.path.basename(root) not in SUPPORTED:
+        if name not in SUPPORTED:
             # a glibc heapgrab does not know: a clear refusal, never figures
             for hide in (False, True):
-                state, hg, err = run_in(root, hide)
-                ok = hg is None and "not supported" in err and "2." in err
-                print(f"{'ok  ' if ok else 'FAIL'} {os.path.basename(root)} "
-                      f"{'without' if hide else 'with'} debug info: refused: {err or 'figures!'}")
-                passed += ok
-                failed += not ok
+                run = Run(root, hide)
+                try:
+                    hg, err = run.stats()
+                finally:
+                    run.close()
+                report(hg is None and "2." in err and ("not supported" in err or "newer" in err),
+                       f"{name} {'without' if hide else 'with'} debug info: refused: {err or 'figures!'}")
             continue
+        version = tuple(int(x) for x in SUPPORTED[name].split("."))
         results = {}
         for hide in (False, True):
-            name = f"{os.path.basename(root)} {'without' if hide else 'with'} debug info"
-            state, hg, err = run_in(root, hide)
-            problems = []
-            if hg is None:
-                problems.append(f"heapgrab failed: {err}")
-            else:
-                for k, v in state["mallinfo2"].items():
-                    if hg["mallinfo2"][k] != v:
-                        problems.append(f"mallinfo2.{k}: expected {v}, got {hg['mallinfo2'][k]}")
-                if hg["problems_total"]:
-                    problems.append(f"problems: {hg['problems'][:2]}")
-                # tcache: main freed 60 chunks of 0x50 (7 to its tcache); the
-                # worker's warm-up free(malloc(24)) plus 9 of 0x70 (1 + 7)
-                tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
-                worker = state["workers"][0]["tid"]
-                if tc.get(state["main_tid"]) != 7 or tc.get(worker) != 8:
-                    problems.append(f"tcache per thread: main {tc.get(state['main_tid'])} (want 7), "
-                                    f"worker {tc.get(worker)} (want 8)")
-                want = "heuristic" if hide else "symbols"
-                if hg["locate"] != want:
-                    problems.append(f"locate {hg['locate']}, expected {want}")
+            hg, problems = check_root(root, hide, version, kernel_cores)
+            if hg is not None and hg["glibc"] != SUPPORTED[name]:
+                problems.append(f"glibc {hg['glibc']}, expected {SUPPORTED[name]}")
+            report(not problems, f"{name} {'without' if hide else 'with'} debug info: glibc "
+                   f"{hg['glibc'] if hg else '?'}" + ("; " + "; ".join(problems) if problems else ""))
+            if hg is not None:
                 results[hide] = hg
-            print(f"{'FAIL' if problems else 'ok  '} {name}: glibc "
-                  f"{hg['glibc'] if hg else '?'}" + ("; " + "; ".join(problems) if problems else ""))
-            failed += bool(problems)
-            passed += not problems
         if len(results) == 2:
-            same = all(results[False][k] == results[True][k] for k in ("mallinfo2", "totals", "glibc"))
-            print(f"{'ok  ' if same else 'FAIL'} {os.path.basename(root)}: same figures with and without")
-            failed += not same
-            passed += same
+            report(all(results[False][k] == results[True][k] for k in ("mallinfo2", "totals", "glibc")),
+                   f"{name}: same figures with and without")
+        if version >= (2, 42):
+            problems = check_large_tcache(root, version)
+            report(not problems, f"{name}: large tcache bins (tcache_max=65536)"
+                   + ("; " + "; ".join(problems) if problems else ""))
     print(f"test_versions: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

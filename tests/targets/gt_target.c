@@ -16,6 +16,8 @@
  *   thread_free T K         worker T frees its last K blocks
  *   big N SIZE              main thread mallocs N mmapped blocks (SIZE >= 1 MiB)
  *   free_big K              frees the last K of those
+ *   big_align N ALIGN SIZE  like big, with posix_memalign (the chunk glibc
+ *                           returns starts ALIGN-ish bytes into its mapping)
  *   hole SIZE               main thread frees a SIZE block kept between two
  *                           live ones (so it lands in a bin, not in top),
  *                           then malloc_trim(0) hands its pages back; the
@@ -284,7 +286,15 @@ int main(void)
             worker_do((int)a, 2, b, 0);
         else if (!strcmp(cmd, "big") && k == 3)
             do_alloc(&big_held, a, b);
-        else if (!strcmp(cmd, "free_big") && k == 2)
+        else if (!strcmp(cmd, "big_align") && k == 4) {
+            for (unsigned long i = 0; i < a && big_held.n < big_held.cap; i++) {
+                void *p;
+                if (posix_memalign(&p, b, c) != 0)
+                    _exit(3);
+                memset(p, 0x5a, 64);
+                big_held.p[big_held.n++] = p;
+            }
+        } else if (!strcmp(cmd, "free_big") && k == 2)
             do_free(&big_held, a);
         else if (!strcmp(cmd, "hole") && k == 2 && !hole_size) {
             hole_guard[0] = malloc(64);
