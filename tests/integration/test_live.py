@@ -258,7 +258,7 @@ def test_mmapped():
         equal(after2["totals"]["mmapped_objects"], 2, "mmapped_objects after free")
         # posix_memalign moves the chunk into its mapping and leaves the
         # old header at the start: the chunk's real size must be found
-        s2 = t.cmd("big_align 2 1024 1048576")
+        s2 = t.cmd("big_align 2 1024 4194304")  # above the threshold free_big raised
         after3 = stats(t.pid)
         same_mallinfo(t, after3)
         equal(delta(after2, after3, "inuse_objects"), 2, "inuse_objects + 2 memaligned")
