@@ -13,7 +13,10 @@ started inside it).  For each root and each way:
   - a kernel core of the process gives the live figures; a gcore core does
     too, except that from 2.42 gdb cannot read thread stacks (guard pages)
     and heapgrab must then say so instead of counting zeros;
-  - with and without debug information the figures are identical.
+  - with and without debug information the figures are identical;
+  - in a container (new mount and PID namespaces, pivot_root into the newest
+    root, its own /proc), attached from the host by the host's PID, the
+    figures are the same as for the chrooted process.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -200,6 +203,76 @@ def check_large_tcache(root, version):
         run.close()
 
 
+def host_pid(ns_pid, parent):
+    """The host PID of the process that is ns_pid in a PID namespace made
+    under parent."""
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/status") as f:
+                st = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except OSError:
+            continue
+        ns = st.get("NSpid", "").split()
+        if len(ns) == 2 and ns[1] == str(ns_pid) and "gt_target" in st.get("Name", "") and \
+                st.get("PPid", "").strip() == str(parent):
+            return int(d)
+    return None
+
+
+def ns_tids(pid):
+    """Host TID -> TID inside the namespace, for each thread of pid."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            ns = [l.split()[1:] for l in f if l.startswith("NSpid:")][0]
+        out[int(tid)] = int(ns[-1])
+    return out
+
+
+def check_container(root, hide, version, chrooted):
+    """gt_target as PID 1's child in a container made with unshare and
+    pivot_root; heapgrab attaches from the host.  Must give the figures of
+    the same steps run chrooted."""
+    hide_cmd = f"mount -t tmpfs none {root}/usr/lib/debug && " if hide else ""
+    script = (f"mount --bind {root} {root} && {hide_cmd}mkdir -p {root}/.oldroot && cd {root} && "
+              "pivot_root . .oldroot && exec /usr/bin/sh -c 'mount -t proc proc /proc && "
+              "umount -l /.oldroot && exec /tmp/gt_target'")
+    p = subprocess.Popen(["unshare", "-m", "-p", "-f", "sh", "-c", script],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        state = json.loads(p.stdout.readline())
+        for step in STEPS:
+            p.stdin.write((step + "\n").encode())
+            p.stdin.flush()
+            state = json.loads(p.stdout.readline())
+        pid = host_pid(state["pid"], p.pid)
+        if pid is None:
+            return ["cannot find the container's target from the host"]
+        hg, err = heapgrab([], pid)
+        if hg is None:
+            return [f"heapgrab failed: {err}"]
+        problems = []
+        if hg["mallinfo2"] != state["mallinfo2"]:
+            problems.append(f"mallinfo2 {hg['mallinfo2']} != the target's {state['mallinfo2']}")
+        if hg["locate"] != ("heuristic" if hide else "symbols"):
+            problems.append(f"locate {hg['locate']}")
+        if chrooted is not None and hg["totals"] != dict(chrooted["totals"],
+                                                        released_bytes=hg["totals"]["released_bytes"]):
+            problems.append("totals differ from the chrooted run")
+        n = fill_count(version)
+        inside = ns_tids(pid)
+        tc = {inside.get(x["tid"]): x["tcache_objects"] for x in hg["threads"]}
+        worker = state["workers"][0]["tid"]
+        if tc.get(state["main_tid"]) != min(60, n) or tc.get(worker) != 1 + min(9, n):
+            problems.append(f"tcache per thread {tc}")
+        return problems
+    finally:
+        p.kill()
+        p.wait()
+
+
 def main():
     roots = sorted(d for d in os.listdir(ROOTS)) if os.path.isdir(ROOTS) else []
     roots = [os.path.join(ROOTS, d) for d in roots if os.path.exists(os.path.join(ROOTS, d, "usr/bin/gcc"))]
@@ -247,6 +320,12 @@ def main():
         if len(results) == 2:
             report(all(results[False][k] == results[True][k] for k in ("mallinfo2", "totals", "glibc")),
                    f"{name}: same figures with and without")
+        if root == roots[-1] or name == "sid":
+            for hide in (False, True):
+                problems = check_container(root, hide, version, results.get(hide))
+                report(not problems, f"{name} in a container (mount+PID namespaces, pivot_root), "
+                       f"{'without' if hide else 'with'} debug info"
+                       + ("; " + "; ".join(problems) if problems else ""))
         if version >= (2, 42):
             problems = check_large_tcache(root, version)
             report(not problems, f"{name}: large tcache bins (tcache_max=65536)"
