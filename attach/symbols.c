@@ -232,19 +232,29 @@ const char *hg_module_build_id(hg_module *m)
     return m->build_id;
 }
 
-uint64_t hg_module_tls_size(hg_module *m)
+static int tls_phdr(hg_module *m, GElf_Phdr *out)
 {
     Dwarf_Addr bias;
     Elf *elf = dwfl_module_getelf(m->mod, &bias);
     size_t n;
     if (!elf || elf_getphdrnum(elf, &n) != 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        GElf_Phdr ph;
-        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_TLS)
-            return ph.p_memsz;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (gelf_getphdr(elf, (int)i, out) && out->p_type == PT_TLS)
+            return 1;
     return 0;
+}
+
+uint64_t hg_module_tls_size(hg_module *m)
+{
+    GElf_Phdr ph;
+    return tls_phdr(m, &ph) ? ph.p_memsz : 0;
+}
+
+uint64_t hg_module_tls_align(hg_module *m)
+{
+    GElf_Phdr ph;
+    return tls_phdr(m, &ph) ? ph.p_align : 0;
 }
 
 int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,

@@ -102,6 +102,8 @@ int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
                      const char *const *members, long *offsets, size_t n);
 /* p_memsz of the module's PT_TLS segment, 0 if it has none. */
 uint64_t hg_module_tls_size(hg_module *m);
+/* Alignment of that block (p_align), 0 if none. */
+uint64_t hg_module_tls_align(hg_module *m);
 /* Build-id (hex) of the module, or NULL. */
 const char *hg_module_build_id(hg_module *m);
 void hg_symbols_free(hg_target *t);

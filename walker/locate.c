@@ -66,7 +66,21 @@ static int read_version(hg_target *t, hg_module *libc, char *out, size_t outlen)
         }
         free(buf);
     }
-    return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s", path);
+    /* A static program may not link the banner in; glibc's threads code
+     * carries the version: __nptl_version in libc since 2.34, before that
+     * nptl_version in libpthread (a local symbol). */
+    static const char *const names[] = {"__nptl_version", "nptl_version"};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t at;
+        char v[16] = {0};
+        if (hg_module_symbol(libc, names[i], &at, NULL, NULL) == 0 &&
+            hg_read_exact(t, at, v, sizeof v - 1) == 0 && hg_glibc_version_number(v)) {
+            snprintf(out, outlen, "%s", v);
+            return 0;
+        }
+    }
+    return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s (no version banner%s)",
+                   path, hg_module_find(t, "libc.so.") ? "" : " or nptl version linked in");
 }
 
 /* libthread_db descriptor: {size in bits, count, offset}. */
@@ -82,6 +96,19 @@ static int thread_db_field(hg_target *t, hg_module *m, const char *name, uint32_
  * l_addr is libc's load bias. */
 static int find_libc_tls_offset(hg_target *t, hg_located *r)
 {
+    if (r->is_static) {
+        /* The executable is the only module with TLS, placed right below
+         * the thread pointer: glibc's __libc_setup_tls gives it the offset
+         * roundup(p_memsz, p_align) (x86_64, TLS variant II). */
+        uint64_t align = hg_module_tls_align(r->libc), size = r->tls_size;
+        if (!size)
+            return HG_ENOTFOUND;
+        if (align < 1)
+            align = 1;
+        r->libc_tls_offset = (size + align - 1) / align * align;
+        r->have_tls_offset = 1;
+        return 0;
+    }
     uint32_t off_desc[3];
     /* glibc describes link_map for libthread_db: exported by libc since
      * 2.34; before, local symbols of libpthread (visible with its debug
@@ -158,9 +185,11 @@ static int read_libc_data(hg_target *t, hg_module *libc, struct region *r)
             if (!lo)
                 lo = m->start;
             hi = m->end;
-            /* .bss continues in the anonymous mapping right after */
+            /* .bss continues in the anonymous mapping right after (a static
+             * program's can be huge: main_arena and mp_ are initialised
+             * data, so a .bss that would pass the limit is left out) */
             if (i + 1 < t->nmaps && t->maps[i + 1].start == m->end && hg_mapping_is_anon(&t->maps[i + 1]) &&
-                t->maps[i + 1].perms[1] == 'w')
+                t->maps[i + 1].perms[1] == 'w' && t->maps[i + 1].end - lo <= (16u << 20))
                 hi = t->maps[i + 1].end;
         }
     }
@@ -360,14 +389,21 @@ int hg_locate(hg_target *t, int mode, hg_located *r)
     if (other)
         return hg_fail(HG_ENOTGLIBC, "process %d uses %s, not glibc malloc", t->pid, other);
     if (!r->libc) {
+        /* Statically linked: glibc's malloc is inside the executable,
+         * whose symbol table (if not stripped) names its state. */
         hg_module *exe = hg_module_find(t, NULL);
         uint64_t a;
-        if (exe && hg_module_symbol(exe, "__libc_malloc", &a, NULL, NULL) == 0)
-            return hg_fail(HG_EUNSUPPORTED,
-                           "%s is statically linked with glibc; heapgrab does not "
-                           "support static programs yet", t->exe);
-        return hg_fail(HG_ENOTGLIBC, "process %d does not use glibc (no libc.so.6 loaded)",
-                       t->pid);
+        if (!exe || hg_module_symbol(exe, "__libc_malloc", &a, NULL, NULL) != 0) {
+            if (exe && hg_module_symbol(exe, "main", &a, NULL, NULL) != 0 &&
+                hg_module_symbol(exe, "_start", &a, NULL, NULL) != 0)
+                return hg_fail(HG_EUNSUPPORTED,
+                               "%s is statically linked and stripped: heapgrab needs its "
+                               "symbol table to find glibc's malloc in it", t->exe);
+            return hg_fail(HG_ENOTGLIBC, "process %d does not use glibc malloc (no libc.so.6 "
+                           "loaded, no malloc linked in)", t->pid);
+        }
+        r->libc = exe;
+        r->is_static = 1;
     }
     int rc = read_version(t, r->libc, r->version, sizeof r->version);
     if (rc)

@@ -9,7 +9,8 @@ typedef struct hg_located {
     const char *how;            /* "symbols" or "heuristic" */
     char version[32];           /* "2.36" */
     hg_layout L;
-    hg_module *libc;
+    hg_module *libc;            /* libc.so, or the executable when static */
+    int is_static;              /* glibc linked into the executable */
     uint64_t main_arena, mp;    /* addresses in the target */
 
     /* Static TLS: a thread's copy of libc's TLS variable at offset v lives

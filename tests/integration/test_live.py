@@ -708,6 +708,55 @@ def test_errors():
         print("  (libjemalloc2 not installed: jemalloc check skipped)")
 
 
+def test_static():
+    """glibc linked into the executable: found through its symbol table (and
+    by the heuristics), with the figures of the dynamic build; a stripped
+    copy is refused with a one-line reason."""
+    path = os.path.join(os.path.dirname(TARGET), "gt_target_static")
+    if not os.access(path, os.X_OK):
+        print("  (gt_target_static not built: no static libc; skipped)")
+        return
+    p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    t = Target.__new__(Target)
+    t.p, t.pid = p, p.pid
+    t.state = t._read()
+    try:
+        t.cmd("thread_alloc 0 0 100")  # glibc allocates for a new thread's TLS
+        before = stats(t.pid)
+        t.cmd("alloc 1000 72")
+        t.cmd("free 60")
+        s = t.cmd("thread_alloc 0 300 100")
+        s = t.cmd("thread_free 0 9")
+        s = t.cmd("big 2 2097152")
+        for how in ("symbols", "heuristic"):
+            hg = stats(t.pid, "--locate", how)
+            equal(hg["locate"], how, "locate")
+            same_mallinfo(t, hg)
+            equal(hg["problems_total"], 0, f"problems ({how}): {hg['problems'][:2]}")
+            tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
+            equal(tc.get(s["main_tid"]), 7, f"main thread's tcache ({how})")
+            equal(tc.get(s["workers"][0]["tid"]), 8, f"worker's tcache ({how})")
+            equal(delta(before, hg, "inuse_bytes"),
+                  s["main"]["usable"] + s["big"]["usable"] + s["workers"][0]["held"]["usable"],
+                  f"inuse_bytes grows by what the target holds ({how})")
+        t.alive_and_free()
+    finally:
+        t.close()
+    stripped = f"/tmp/heapgrab-stripped-{os.getpid()}"
+    subprocess.run(["strip", "-o", stripped, path], check=True)
+    p = subprocess.Popen([stripped], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        p.stdout.readline()
+        r = subprocess.run([HEAPGRAB, "stats", str(p.pid)], capture_output=True)
+        equal(r.returncode, 6, f"stripped static program: exit code ({r.stderr!r})")
+        err = r.stderr.decode()
+        check("stripped" in err and err.count("\n") == 1, f"one line naming the cause: {err!r}")
+    finally:
+        p.kill()
+        p.wait()
+        os.unlink(stripped)
+
+
 GROUPS = {
     "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
     "threads": [test_threads_and_arenas],
@@ -718,6 +767,7 @@ GROUPS = {
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
     "errors": [test_errors],
+    "static": [test_static],
 }
 
 

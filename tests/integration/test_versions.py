@@ -16,7 +16,9 @@ started inside it).  For each root and each way:
   - with and without debug information the figures are identical;
   - in a container (new mount and PID namespaces, pivot_root into the newest
     root, its own /proc), attached from the host by the host's PID, the
-    figures are the same as for the chrooted process.
+    figures are the same as for the chrooted process;
+  - a statically linked build of the target gives its own figures, found
+    through symbols and through the heuristics.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -178,6 +180,38 @@ def check_root(root, hide, version, kernel_cores):
         run.close()
 
 
+def check_static(root, version):
+    """gt_target linked statically against the root's libc.a: glibc's malloc
+    is inside the executable, found through its symbol table."""
+    problems = []
+    p = subprocess.Popen(["chroot", root, "/tmp/gt_target_static"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    try:
+        state = json.loads(p.stdout.readline())
+        for step in STEPS + [ALIGN_STEP]:
+            p.stdin.write((step + "\n").encode())
+            p.stdin.flush()
+            state = json.loads(p.stdout.readline())
+        n = fill_count(version)
+        for how in ("auto", "heuristic"):
+            hg, err = heapgrab([], state["pid"], "--locate", how)
+            if hg is None:
+                problems.append(f"{how}: {err}")
+                continue
+            if hg["mallinfo2"] != state["mallinfo2"]:
+                problems.append(f"{how}: mallinfo2 {hg['mallinfo2']} != {state['mallinfo2']}")
+            if hg["problems_total"]:
+                problems.append(f"{how}: problems {hg['problems'][:2]}")
+            tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
+            worker = state["workers"][0]["tid"]
+            if tc.get(state["main_tid"]) != min(60, n) or tc.get(worker) != 1 + min(9, n):
+                problems.append(f"{how}: tcache per thread {tc}")
+        return problems
+    finally:
+        p.kill()
+        p.wait()
+
+
 def check_large_tcache(root, version):
     """2.42+: with glibc.malloc.tcache_max=65536, 12 freed 5008-byte chunks
     go to the tcache's large bin for 4097..8192 (up to the fill count)."""
@@ -296,6 +330,8 @@ def main():
         shutil.copy(SRC, os.path.join(root, "tmp", "gt_target.c"))
         subprocess.run(["chroot", root, "gcc", "-O1", "-pthread", "-o", "/tmp/gt_target",
                         "/tmp/gt_target.c"], check=True)
+        subprocess.run(["chroot", root, "gcc", "-O1", "-pthread", "-static", "-o",
+                        "/tmp/gt_target_static", "/tmp/gt_target.c"], check=True)
         if name not in SUPPORTED:
             # a glibc heapgrab does not know: a clear refusal, never figures
             for hide in (False, True):
@@ -326,6 +362,9 @@ def main():
                 report(not problems, f"{name} in a container (mount+PID namespaces, pivot_root), "
                        f"{'without' if hide else 'with'} debug info"
                        + ("; " + "; ".join(problems) if problems else ""))
+        problems = check_static(root, version)
+        report(not problems, f"{name}: statically linked program" +
+               ("; " + "; ".join(problems) if problems else ""))
         if version >= (2, 42):
             problems = check_large_tcache(root, version)
             report(not problems, f"{name}: large tcache bins (tcache_max=65536)"
