@@ -207,6 +207,20 @@ static int tracer_of(int pid)
     return tracer;
 }
 
+/* A zombie (or dying) process refuses PTRACE_SEIZE with EPERM, like a
+ * process we may not trace: tell them apart by its state. */
+static int exited(int pid)
+{
+    char path[64], *text;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (read_file(path, &text) < 0)
+        return 1;
+    char *p = strstr(text, "\nState:");
+    int gone = p && (strstr(p, "\tZ") == p + 7 || strstr(p, "\tX") == p + 7);
+    free(text);
+    return gone;
+}
+
 static int list_tasks(hg_target *t, int *added)
 {
     char path[64];
@@ -232,6 +246,9 @@ static int list_tasks(hg_target *t, int *added)
                 return hg_fail(HG_EPERM,
                                "process %d is already traced by process %d (a debugger?): "
                                "detach it first, or use heapsnap inside GDB", t->pid, tracer);
+            if (e == EPERM && exited(t->pid))
+                return hg_fail(HG_ENOPROC, "process %d has exited (a zombie, not yet reaped by "
+                               "its parent)", t->pid);
             if (e == EPERM)
                 return hg_fail(HG_EPERM,
                                "not permitted to trace process %d: run as its user or "
