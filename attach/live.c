@@ -30,6 +30,11 @@ struct live {
     int mem_fd;       /* /proc/PID/mem, fallback reader */
     int pagemap_fd;   /* /proc/PID/pagemap, -1 if unavailable */
     size_t cap;       /* capacity of t->threads */
+    /* Held by someone else (a debugger keeps it stopped): no ptrace at
+     * all; the threads and their thread pointers are the caller's. */
+    int held;
+    hg_thread *held_threads;
+    size_t nheld;
 };
 
 /* The threads we hold, for hg_emergency_detach() from a signal handler. */
@@ -270,7 +275,8 @@ static int list_tasks(hg_target *t, int *added)
 
 static void live_resume(hg_target *t)
 {
-    for (size_t i = 0; i < t->nthreads; i++) {
+    struct live *lv = t->backend;
+    for (size_t i = 0; !lv->held && i < t->nthreads; i++) {
         hg_thread *th = &t->threads[i];
         if (ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal) < 0 &&
             errno != ESRCH) {
@@ -288,12 +294,21 @@ static void live_resume(hg_target *t)
     emergency_count = 0;
 }
 
+static int refresh_maps(hg_target *t);
+
 static int live_stop(hg_target *t)
 {
+    struct live *lv = t->backend;
     t->nthreads = 0;
     t->stopped_at_ns = hg_now_ns();
     t->stopped_ns = 0;
     int rc;
+    if (lv->held) {
+        if ((rc = hg_target_set_threads(t, lv->held_threads, lv->nheld)) < 0 ||
+            (rc = refresh_maps(t)) < 0)
+            return rc;
+        return 0;
+    }
     /* Seize and interrupt every task; wait for all of them; look again
      * until a pass finds no thread we do not hold. */
     for (int pass = 0; pass < 1000; pass++) {
@@ -325,14 +340,8 @@ static int live_stop(hg_target *t)
     }
     /* The mappings may have changed since attach (new thread heaps, new
      * mmapped chunks): take them again now that nothing moves. */
-    char path[64], *maps;
-    snprintf(path, sizeof path, "/proc/%d/maps", t->pid);
-    if (read_file(path, &maps) == 0) {
-        rc = hg_parse_maps(t, maps);
-        free(maps);
-        if (rc < 0)
-            goto fail;
-    }
+    if ((rc = refresh_maps(t)) < 0)
+        goto fail;
     for (size_t i = 0; i < t->nthreads; i++) {
         struct user_regs_struct regs;
         if (ptrace(PTRACE_GETREGS, t->threads[i].tid, NULL, &regs) == 0)
@@ -341,6 +350,17 @@ static int live_stop(hg_target *t)
     return 0;
 fail:
     live_resume(t);
+    return rc;
+}
+
+static int refresh_maps(hg_target *t)
+{
+    char path[64], *maps;
+    snprintf(path, sizeof path, "/proc/%d/maps", t->pid);
+    if (read_file(path, &maps) != 0)
+        return 0; /* keep the ones read at attach */
+    int rc = hg_parse_maps(t, maps);
+    free(maps);
     return rc;
 }
 
@@ -383,13 +403,14 @@ static uint64_t live_rss(hg_target *t)
 static void live_close(hg_target *t)
 {
     struct live *lv = t->backend;
-    if (t->nthreads)
+    if (t->nthreads && !lv->held)
         live_resume(t);
     if (emergency_threads == t->threads) {
         emergency_count = 0;
         emergency_threads = NULL;
     }
     if (lv) {
+        free(lv->held_threads);
         if (lv->mem_fd >= 0)
             close(lv->mem_fd);
         if (lv->pagemap_fd >= 0)
@@ -493,4 +514,35 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
 fail:
     hg_target_close(t);
     return rc;
+}
+
+/*
+ * A process its debugger keeps stopped (GDB's inferior): read it like a
+ * live target, but never ptrace it -- it has a tracer already, and it is
+ * not ours to stop or resume.  The debugger knows the threads' thread
+ * pointers; heapgrab cannot ask the kernel for them without ptrace.
+ */
+int hg_target_from_stopped_pid(int pid, const hg_reader_thread *threads, size_t nthreads,
+                               hg_target **out)
+{
+    *out = NULL;
+    if (nthreads && !threads)
+        return hg_fail(HG_EUSAGE, "threads missing");
+    int rc = hg_target_attach_pid(pid, 0, out);
+    if (rc < 0)
+        return rc;
+    hg_target *t = *out;
+    struct live *lv = t->backend;
+    lv->held = 1;
+    lv->held_threads = calloc(nthreads ? nthreads : 1, sizeof *lv->held_threads);
+    if (!lv->held_threads) {
+        hg_target_close(t);
+        *out = NULL;
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nthreads; i++)
+        lv->held_threads[i] = (hg_thread){.tid = threads[i].tid, .fs_base = threads[i].fs_base,
+                                          .stopped = 1};
+    lv->nheld = nthreads;
+    return 0;
 }

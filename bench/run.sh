@@ -54,3 +54,27 @@ if command -v gdb >/dev/null; then
   read -r wall rss < "$out.t"
   echo "| 1 | gdb -p, call mallinfo2() in the target | $wall | whole run | $((rss / 1024)) | totals only: $(grep -o '= [0-9]*' "$out.g" | head -1) |"
 fi
+
+# heapsnap inside GDB (gdb/heapsnap.py over the shared library), on the
+# same process: the command's own time (GDB already attached), then through
+# gdbserver (GDB's memory access, as for a remote machine).
+if command -v gdb >/dev/null && [ -e "$build/libheapgrab.so" ]; then
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  timed='python import time, json; t0 = time.time(); o = gdb.execute("heapsnap --json", to_string=True); print("HEAPSNAP", round(time.time() - t0, 2), json.loads(o)["mallinfo2"] == json.loads(open("'"$out"'.truth").read())["mallinfo2"])'
+  sed -n 2p "$out" > "$out.truth"
+  for i in 1 2 3; do
+    HEAPGRAB_LIBRARY="$build/libheapgrab.so" gdb -nx -batch -p "$pid" -ex "source $here/gdb/heapsnap.py" \
+        -ex "$timed" > "$out.h" 2>&1 || true
+    read -r _ secs same < <(grep HEAPSNAP "$out.h")
+    echo "| $i | heapsnap in gdb -p (native: direct reads) | $secs | whole command | - | $([ "$same" = True ] && echo "mallinfo2 = target's" || echo MISMATCH) |"
+  done
+  if command -v gdbserver >/dev/null; then
+    port=$((20000 + RANDOM % 20000))
+    gdbserver --attach "127.0.0.1:$port" "$pid" > /dev/null 2>&1 &
+    sleep 1
+    HEAPGRAB_LIBRARY="$build/libheapgrab.so" gdb -nx -batch -ex "target remote 127.0.0.1:$port" \
+        -ex "source $here/gdb/heapsnap.py" -ex "$timed" -ex detach > "$out.h" 2>&1 || true
+    read -r _ secs same < <(grep HEAPSNAP "$out.h")
+    echo "| 1 | heapsnap through gdbserver (localhost) | $secs | whole command | - | $([ "$same" = True ] && echo "mallinfo2 = target's" || echo MISMATCH) |"
+  fi
+fi

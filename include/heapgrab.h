@@ -99,6 +99,15 @@ typedef struct hg_reader {
 int hg_target_attach_pid(int pid, unsigned flags, hg_target **out);
 int hg_target_from_reader(const hg_reader *reader, hg_target **out);
 /*
+ * A live process that its debugger already traces and keeps stopped (GDB's
+ * inferior).  Memory, mappings and page residency are read directly from
+ * the kernel, as for hg_target_attach_pid(), but heapgrab never ptraces it:
+ * it neither stops nor resumes it.  threads gives each thread's id and
+ * thread pointer (x86_64 fs_base), which only the tracer can ask for.
+ */
+int hg_target_from_stopped_pid(int pid, const hg_reader_thread *threads, size_t nthreads,
+                               hg_target **out);
+/*
  * A core file (from gcore or the kernel).  Parts the core left out are read
  * from the mapped files it names, looked up under sysroot when given (files
  * copied from another machine), else at their recorded paths; exe replaces
@@ -127,6 +136,8 @@ enum hg_locate {
 typedef struct hg_snapshot_options {
     int locate;            /* enum hg_locate */
     unsigned max_problems; /* problems kept in the snapshot (0 = 32) */
+    int keep_chunks;       /* record every chunk (hg_snapshot_chunk); costs
+                              32 bytes per chunk in heapgrab's memory */
 } hg_snapshot_options;
 
 /*
@@ -236,6 +247,20 @@ const hg_thread_info *hg_snapshot_thread(const hg_snapshot *s, size_t i);
 size_t hg_snapshot_problem_count(const hg_snapshot *s); /* kept ones */
 uint64_t hg_snapshot_problem_total(const hg_snapshot *s); /* all found */
 const hg_problem *hg_snapshot_problem(const hg_snapshot *s, size_t i);
+/* Every chunk, in address order per heap, when keep_chunks was set (else
+ * none).  address is the chunk (the allocation is at address + 16); size
+ * is glibc's chunk size; usable is malloc_usable_size for in-use and
+ * mmapped chunks, else 0.  Headers and fenceposts that are not chunks are
+ * not listed. */
+typedef struct hg_chunk {
+    uint64_t address;
+    uint64_t size;
+    uint64_t usable;
+    int arena;             /* -1 for mmapped chunks */
+    int state;             /* enum hg_state */
+} hg_chunk;
+size_t hg_snapshot_chunk_count(const hg_snapshot *s);
+const hg_chunk *hg_snapshot_chunk(const hg_snapshot *s, size_t i);
 size_t hg_snapshot_mapping_count(const hg_snapshot *s);
 const hg_mapping *hg_snapshot_mapping(const hg_snapshot *s, size_t i);
 
@@ -247,6 +272,10 @@ int hg_write_text(const hg_snapshot *s, FILE *out);
 int hg_write_json(const hg_snapshot *s, FILE *out);
 /* Gzipped pprof profile (profile.proto). */
 int hg_write_pprof(const hg_snapshot *s, FILE *out);
+/* The JSON object of hg_write_json() in a NUL-terminated string the caller
+ * releases with hg_free() (for bindings that have no FILE *). */
+int hg_write_json_string(const hg_snapshot *s, char **out);
+void hg_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -165,6 +165,7 @@ void hg_snapshot_free(hg_snapshot *s)
     }
     free(s->problems);
     free(s->mappings);
+    free(s->chunks);
     free(s->arenas);
     free(s->buckets);
     free(s->threads);
@@ -195,6 +196,11 @@ size_t hg_snapshot_thread_count(const hg_snapshot *s) { return s->nthreads; }
 size_t hg_snapshot_problem_count(const hg_snapshot *s) { return s->nproblems; }
 uint64_t hg_snapshot_problem_total(const hg_snapshot *s) { return s->problems_total; }
 size_t hg_snapshot_mapping_count(const hg_snapshot *s) { return s->nmappings; }
+size_t hg_snapshot_chunk_count(const hg_snapshot *s) { return s->nchunks; }
+const hg_chunk *hg_snapshot_chunk(const hg_snapshot *s, size_t i)
+{
+    return i < s->nchunks ? &s->chunks[i] : NULL;
+}
 
 const hg_arena_info *hg_snapshot_arena(const hg_snapshot *s, size_t i)
 {

@@ -35,6 +35,9 @@ struct hg_snapshot {
 
     hg_mapping *mappings;          /* path/build_id strings owned */
     size_t nmappings;
+
+    hg_chunk *chunks;              /* only with keep_chunks */
+    size_t nchunks;
 };
 
 /* Allocation helpers for the walker and for tests that build snapshots. */

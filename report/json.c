@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "heapgrab.h"
@@ -259,3 +260,22 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
         return hg_fail(HG_EIO, "writing JSON: %s", errno ? strerror(errno) : "I/O error");
     return 0;
 }
+
+int hg_write_json_string(const hg_snapshot *s, char **out)
+{
+    size_t len;
+    *out = NULL;
+    FILE *f = open_memstream(out, &len);
+    if (!f)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    int rc = hg_write_json(s, f);
+    if (fclose(f) != 0 && rc == 0)
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+void hg_free(void *p) { free(p); }

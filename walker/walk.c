@@ -95,6 +95,13 @@ struct walk {
     uint64_t tc_chunk_size;
 
     hg_window win;            /* over target memory, for front-to-back walks */
+
+    /* Every chunk, when the caller asked (keep_chunks).  Chunks that may
+     * be on a tcache or fastbin list are recorded with CHUNK_MAYBE and
+     * settled after the list walks. */
+    int keep_chunks;
+    hg_chunk *chunks;
+    size_t nchunks, capchunks;
     /* Page residency, sampled right after the stop and before any bulk
      * read: reading a released page through process_vm_readv maps the
      * zero page there, after which the kernel calls it present. */
@@ -122,6 +129,41 @@ static int in_mapping(struct walk *w, uint64_t addr, uint64_t len)
 }
 
 /* ------------------------------------------------------------ counting */
+
+#define CHUNK_MAYBE (-1)
+
+static int keep_chunk(struct walk *w, uint64_t addr, uint64_t size, uint64_t usable, int arena,
+                      int state)
+{
+    if (!w->keep_chunks)
+        return 0;
+    if (w->nchunks == w->capchunks) {
+        size_t cap = w->capchunks ? w->capchunks * 2 : 4096;
+        hg_chunk *nc = realloc(w->chunks, cap * sizeof *nc);
+        if (!nc)
+            return hg_fail(HG_ENOMEM, "out of memory (keeping every chunk)");
+        w->chunks = nc;
+        w->capchunks = cap;
+    }
+    w->chunks[w->nchunks++] = (hg_chunk){addr, size, usable, arena, state};
+    return 0;
+}
+
+/* The chunks recorded as CHUNK_MAYBE take the state their list walk gave
+ * them (tcache, fastbin) or are in use. */
+static void settle_chunks(struct walk *w)
+{
+    for (size_t i = 0; i < w->nchunks; i++) {
+        hg_chunk *c = &w->chunks[i];
+        if (c->state != CHUNK_MAYBE)
+            continue;
+        cm_entry *e = cm_find(&w->cm, c->address, NULL);
+        int st = e ? CM_STATE(e) : CM_CAND;
+        c->state = st == CM_TCACHE ? HG_STATE_TCACHE : st == CM_FASTBIN ? HG_STATE_FASTBIN
+                                                                      : HG_STATE_INUSE;
+        c->usable = c->state == HG_STATE_INUSE ? c->size - SIZE_SZ : 0;
+    }
+}
 
 static int hist_add(struct walk *w, struct arena *a, int ai, int state, uint64_t size)
 {
@@ -334,6 +376,8 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
                         a->top_size, end);
             uint64_t top_end = p + a->top_size <= end ? p + a->top_size : end;
             a->tot.top_bytes += a->top_size;
+            if (keep_chunk(w, p, a->top_size, 0, ai, HG_STATE_TOP) < 0)
+                return HG_ENOMEM;
             a->tot.released_bytes += nonresident_bytes(w, p + CHUNK_HDR, top_end);
             a->tot.overhead_bytes += end - top_end;
             p = end;
@@ -397,9 +441,11 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
         if (!main_arena && next_prev_inuse && !(raw & NON_MAIN_ARENA) && bad_flag_reports++ == 0)
             problem(w, ai, p, "chunk at 0x%" PRIx64 ": NON_MAIN_ARENA clear on a chunk in use in a "
                     "thread arena (size field 0x%" PRIx64 ")", p, raw);
+        int kept = 0;
         if (sz == w->tc_chunk_size && is_tcache_struct(w, p)) {
             a->tot.overhead_bytes += sz;
             hist_add(w, a, ai, HG_STATE_OVERHEAD, sz);
+            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_OVERHEAD);
         } else if (!next_prev_inuse) {
             /* Free and in a bin (tcache and fastbin chunks keep their
              * neighbour's PREV_INUSE set). */
@@ -410,15 +456,20 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
                 a->tot.released_bytes += nonresident_bytes(w, p + 6 * SIZE_SZ, p + sz);
             if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd & ((1ull << 48) - 1), sz)) < 0)
                 return hg_fail(HG_ENOMEM, "out of memory");
+            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_BIN);
         } else {
             uint64_t link = reveal(w, p + CHUNK_HDR, fd);
             if (sz <= w->list_max && plausible_link(w, link)) {
                 if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
                     return hg_fail(HG_ENOMEM, "out of memory");
+                kept = keep_chunk(w, p, sz, 0, ai, CHUNK_MAYBE);
             } else {
                 count_inuse(w, ai, sz);
+                kept = keep_chunk(w, p, sz, sz - SIZE_SZ, ai, HG_STATE_INUSE);
             }
         }
+        if (kept < 0)
+            return HG_ENOMEM;
         p = next;
     }
     if (cm_region_end(&w->cm) < 0)
@@ -1130,6 +1181,8 @@ static int scan_mmapped(struct walk *w)
         s->totals.inuse_objects++;
         s->totals.inuse_bytes += mmapped_usable(w, sz); /* malloc_usable_size */
         rc = hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, mmapped_usable(w, sz));
+        if (rc == 0)
+            rc = keep_chunk(w, l.v[i].addr, sz, mmapped_usable(w, sz), -1, HG_STATE_MMAPPED);
         if (w->have_pagemap)
             s->heap_resident_bytes += (sz + PAGE - 1) / PAGE * PAGE -
                                       nonresident_bytes(w, l.v[i].addr, l.v[i].addr + sz);
@@ -1335,6 +1388,7 @@ static int walk_stopped(struct walk *w)
             if (tc[i].raw)
                 walk_tcache(w, i, &tc[i]);
         settle(w);
+        settle_chunks(w);
         rc = scan_mmapped(w);
     }
     if (rc == 0)
@@ -1359,6 +1413,7 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     *out = NULL;
     w.t = t;
     w.keep = opt && opt->max_problems ? opt->max_problems : 32;
+    w.keep_chunks = opt && opt->keep_chunks;
     w.loc = *loc;
     w.L = &w.loc.L;
     cm_init(&w.cm);
@@ -1387,7 +1442,13 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         rc = copy_mappings(&w);
     if (rc == 0)
         rc = finish(&w);
+    if (rc == 0) {
+        s->chunks = w.chunks;
+        s->nchunks = w.nchunks;
+        w.chunks = NULL;
+    }
 out:
+    free(w.chunks);
     for (size_t i = 0; i < w.narenas; i++) {
         free(w.arenas[i].raw);
         free(w.arenas[i].heaps);

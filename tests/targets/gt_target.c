@@ -24,6 +24,8 @@
  *                           answer's "hole" says how many of its bytes are
  *                           in whole pages that are not resident (mincore)
  *   trim                    malloc_trim(0)
+ *   addrs                   answer, listing (from now on) the addresses of
+ *                           the first 64 blocks main holds ("addrs")
  *   report                  just answer
  *   exit
  *
@@ -190,6 +192,8 @@ static struct mallinfo2 mallinfo2(void)
 }
 #endif
 
+static int list_addrs;
+
 static void report(void)
 {
     struct mallinfo2 m = mallinfo2();
@@ -218,6 +222,12 @@ static void report(void)
     for (int t = 0; t < MAX_WORKERS; t++)
         nworkers += workers[t].held.p != NULL;
     put(",\"thread_arenas\":%d", nworkers);
+    if (list_addrs) {
+        put(",\"addrs\":[");
+        for (size_t i = 0; i < main_held.n && i < 64; i++)
+            put("%s%lu", i ? "," : "", (unsigned long)(uintptr_t)main_held.p[i]);
+        put("]");
+    }
     put(",\"main_tid\":%d,\"workers\":[", (int)getpid());
     int first = 1;
     for (int t = 0; t < MAX_WORKERS; t++) {
@@ -307,7 +317,9 @@ int main(void)
             hole_size = chunk_size(h);
             free(h);
             malloc_trim(0);
-        } else if (!strcmp(cmd, "trim"))
+        } else if (!strcmp(cmd, "addrs"))
+            list_addrs = 1;
+        else if (!strcmp(cmd, "trim"))
             malloc_trim(0);
         else if (!strcmp(cmd, "exit"))
             return 0;

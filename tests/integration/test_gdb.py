@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""heapsnap inside real GDB (batch mode) against gt_target: a live process
+GDB attached to, a core file GDB opened, and a gdbserver target.  The
+figures must equal the target's own mallinfo2 and the CLI's on the same
+target; errors must be one GDB error line, never a Python traceback.
+
+Environment: HEAPGRAB (CLI), HEAPGRAB_LIBRARY (shared library),
+HG_TARGET_DIR (gt_target).
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.normpath(os.path.join(HERE, "..", "..", "gdb", "heapsnap.py"))
+HEAPGRAB = os.environ.get("HEAPGRAB", "")
+TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
+STEPS = ["alloc 500 72", "free 40", "thread_alloc 0 200 100", "thread_free 0 5",
+         "thread_alloc 1 100 300", "big 2 2097152"]
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Target:
+    def __init__(self):
+        self.p = subprocess.Popen([TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.state = json.loads(self.p.stdout.readline())
+        self.pid = self.state["pid"]
+        for s in STEPS:
+            self.cmd(s)
+
+    def cmd(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        self.state = json.loads(self.p.stdout.readline())
+        return self.state
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def gdb(*args, timeout=120):
+    argv = ["gdb", "-batch", "-nx", "-ex", "set pagination off", *args]
+    r = subprocess.run(argv, capture_output=True, timeout=timeout)
+    return r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
+
+
+def json_from(out):
+    start = out.find("{\n")
+    check(start >= 0, f"no JSON in GDB's output: {out[-800:]}")
+    return json.JSONDecoder().raw_decode(out[start:])[0]
+
+
+def cli(target):
+    r = subprocess.run([HEAPGRAB, "stats", "--json", str(target)], capture_output=True)
+    check(r.returncode == 0, f"heapgrab stats: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def same(hs, t, what, cli_figures=None):
+    check("Traceback" not in json.dumps(hs), what)
+    check(hs["mallinfo2"] == t.state["mallinfo2"],
+          f"{what}: mallinfo2 {hs['mallinfo2']} != the target's {t.state['mallinfo2']}")
+    tc = {x["tid"]: x["tcache_objects"] for x in hs["threads"]}
+    check(tc.get(t.state["main_tid"]) == 7 and tc.get(t.state["workers"][0]["tid"]) == 6,
+          f"{what}: tcache per thread {tc}")
+    if cli_figures is not None:
+        check(hs["totals"] == cli_figures["totals"] or
+              dict(hs["totals"], released_bytes=0) == dict(cli_figures["totals"], released_bytes=0),
+              f"{what}: totals differ from the CLI's: {hs['totals']} vs {cli_figures['totals']}")
+        check(len(hs["arenas"]) == len(cli_figures["arenas"]) == 3, f"{what}: arenas")
+
+
+def test_live():
+    t = Target()
+    try:
+        out = gdb("-p", str(t.pid), "-ex", f"source {SCRIPT}", "-ex", "heapsnap --json",
+                  "-ex", "heapsnap", "-ex", "info threads")
+        hs = json_from(out)
+        check(hs["locate"] == "symbols", "locate")
+        check("2 arenas" in out or "3 arenas" in out, f"text table missing: {out[-600:]}")
+        check("Traceback" not in out, f"traceback: {out}")
+        # GDB detached at exit: now the CLI sees the same heap
+        same(hs, t, "live", cli(t.pid))
+        check(hs["timing"]["stopped_ns"] < 5e9, "stop time reported")
+        t.cmd("report")  # still running and answering after GDB and heapsnap
+    finally:
+        t.close()
+
+
+def test_core():
+    t = Target()
+    core = f"/tmp/heapgrab-gdbcore-{os.getpid()}"
+    try:
+        subprocess.run(["gcore", "-o", core, str(t.pid)], capture_output=True, check=True)
+        live = cli(t.pid)
+        out = gdb(TARGET, f"{core}.{t.pid}", "-ex", f"source {SCRIPT}", "-ex", "heapsnap --json")
+        same(json_from(out), t, "core", live)
+        pprof = f"{core}.pprof"
+        out = gdb(TARGET, f"{core}.{t.pid}", "-ex", f"source {SCRIPT}", "-ex", f"heapsnap -o {pprof}")
+        with open(pprof, "rb") as f:
+            check(f.read(2) == b"\x1f\x8b", f"heapsnap -o wrote no gzipped profile: {out[-400:]}")
+        os.unlink(pprof)
+    finally:
+        t.close()
+        if os.path.exists(f"{core}.{t.pid}"):
+            os.unlink(f"{core}.{t.pid}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_remote():
+    t = Target()
+    port = free_port()
+    server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(t.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = gdb(TARGET, "-ex", f"target remote 127.0.0.1:{port}", "-ex", f"source {SCRIPT}",
+                  "-ex", "heapsnap --json", "-ex", "detach")
+        hs = json_from(out)
+        server.wait(timeout=30)
+        same(hs, t, "remote (gdbserver)", cli(t.pid))
+    finally:
+        if server.poll() is None:
+            server.kill()
+        t.close()
+
+
+def test_errors():
+    out = gdb("-ex", f"source {SCRIPT}", "-ex", "heapsnap")
+    check("heapsnap: no process" in out and "Traceback" not in out,
+          f"no inferior: want one GDB error line, got {out!r}")
+    out = gdb("-ex", f"source {SCRIPT}", "-ex", "heapsnap --bogus")
+    check("unknown argument" in out and "Traceback" not in out, f"bad argument: {out!r}")
+    out = gdb("-ex", f"source {SCRIPT}", "-ex", "help heapsnap")
+    check("Usage: heapsnap" in out and "--json" in out, f"help heapsnap: {out!r}")
+    # a library that cannot be loaded: still a GDB error, not a traceback
+    env = dict(os.environ, HEAPGRAB_LIBRARY="/nonexistent/libheapgrab.so")
+    t = Target()
+    try:
+        r = subprocess.run(["gdb", "-batch", "-nx", "-p", str(t.pid), "-ex", f"source {SCRIPT}",
+                            "-ex", "heapsnap"], capture_output=True, env=env, timeout=120)
+        out = r.stdout.decode() + r.stderr.decode()
+        check("cannot load libheapgrab" in out and "Traceback" not in out,
+              f"missing library: {out[-600:]!r}")
+    finally:
+        t.close()
+
+
+def main():
+    tests = [test_live, test_core, test_remote, test_errors]
+    failed = 0
+    for test in tests:
+        t0 = time.time()
+        try:
+            test()
+            print(f"ok   {test.__name__} ({time.time() - t0:.1f}s)")
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
+    print(f"test_gdb: {len(tests) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
