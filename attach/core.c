@@ -366,7 +366,7 @@ int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target 
                 memcpy(&regs, &ps.pr_reg, sizeof regs);
                 memset(&nt[c->nthreads], 0, sizeof *nt);
                 nt[c->nthreads].tid = ps.pr_pid;
-                nt[c->nthreads].fs_base = regs.fs_base;
+                hg_thread_set_regs(&nt[c->nthreads], &regs);
                 nt[c->nthreads].stopped = 1;
                 c->nthreads++;
             } else if (nh.n_type == NT_FILE && !c->files) {

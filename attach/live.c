@@ -345,7 +345,7 @@ static int live_stop(hg_target *t)
     for (size_t i = 0; i < t->nthreads; i++) {
         struct user_regs_struct regs;
         if (ptrace(PTRACE_GETREGS, t->threads[i].tid, NULL, &regs) == 0)
-            t->threads[i].fs_base = regs.fs_base;
+            hg_thread_set_regs(&t->threads[i], &regs);
     }
     return 0;
 fail:

@@ -348,3 +348,23 @@ int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
     } while (dwarf_siblingof(&member, &member) == 0);
     return 0;
 }
+
+Dwfl *hg_target_dwfl(hg_target *t)
+{
+    struct hg_dwfl_state *st = state(t);
+    return st ? st->dwfl : NULL;
+}
+
+const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
+{
+    struct hg_dwfl_state *st = state(t);
+    for (size_t i = 0; st && i < st->nmods; i++)
+        if (addr >= st->mods[i].start && addr < st->mods[i].end) {
+            if (path)
+                *path = st->mods[i].path;
+            return hg_module_build_id(&st->mods[i]);
+        }
+    if (path)
+        *path = NULL;
+    return NULL;
+}

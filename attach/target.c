@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/user.h>
+
 #include "attach/target.h"
 #include "lib/error.h"
 
@@ -127,4 +129,14 @@ int hg_parse_maps(hg_target *t, const char *text)
         line += len + (eol ? 1 : 0);
     }
     return 0;
+}
+
+void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r)
+{
+    const uint64_t v[17] = {r->rax, r->rdx, r->rcx, r->rbx, r->rsi, r->rdi, r->rbp, r->rsp,
+                            r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15,
+                            r->rip};
+    memcpy(th->regs, v, sizeof v);
+    th->have_regs = 1;
+    th->fs_base = r->fs_base;
 }

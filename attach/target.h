@@ -17,7 +17,15 @@ typedef struct hg_thread {
     int stopped;          /* in a ptrace-stop we caused */
     int pending_signal;   /* signal to re-inject when detaching */
     uint64_t fs_base;     /* thread pointer (x86_64) */
+    /* General registers in DWARF order (rax rdx rcx rbx rsi rdi rbp rsp
+     * r8-r15 rip), for unwinding; have_regs 0 when the backend has none. */
+    uint64_t regs[17];
+    int have_regs;
 } hg_thread;
+
+struct user_regs_struct;
+/* Fill th->regs from a ptrace/NT_PRSTATUS register set. */
+void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r);
 
 struct hg_target_ops {
     /* Copy len bytes at addr; returns bytes copied (short at unreadable
@@ -107,5 +115,10 @@ uint64_t hg_module_tls_align(hg_module *m);
 /* Build-id (hex) of the module, or NULL. */
 const char *hg_module_build_id(hg_module *m);
 void hg_symbols_free(hg_target *t);
+/* The target's libdwfl session (modules reported), for the unwinder. */
+typedef struct Dwfl Dwfl;
+Dwfl *hg_target_dwfl(hg_target *t);
+/* Build-id (hex) and path of the module mapped at addr, NULL if none. */
+const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path);
 
 #endif

@@ -31,6 +31,8 @@ enum {
 static const char usage[] =
     "usage: heapgrab [snapshot] PID|CORE [-o FILE] [--interval SECONDS --count N]\n"
     "       heapgrab stats [--json] PID|CORE\n"
+    "       heapgrab stacks PID|CORE [-o FILE]\n"
+    "       heapgrab profile [--seconds N] [--hz H] PID [-o FILE]\n"
     "\n"
     "Stop a running process briefly (or open its core file), walk every glibc\n"
     "malloc arena and report.  A target that is a number is a process id, one\n"
@@ -38,6 +40,10 @@ static const char usage[] =
     "\n"
     "  snapshot PID        write a gzipped pprof heap profile (default command)\n"
     "  stats PID           print the allocator's figures, per arena and in total\n"
+    "  stacks PID          print every thread's call stack (-o FILE: as pprof)\n"
+    "  profile PID         sample all threads' stacks, write a pprof CPU profile\n"
+    "  --seconds N         profile length (default 10; Ctrl-C ends it early)\n"
+    "  --hz H              samples per second (default 100)\n"
     "  -o, --output FILE   write the profile to FILE ('%d' is replaced by the\n"
     "                      snapshot number with --count)\n"
     "  --json              stats as one JSON object\n"
@@ -86,6 +92,19 @@ static int usage_error(const char *msg)
 }
 
 static volatile sig_atomic_t interrupted;
+static void on_signal(int sig);
+static volatile int stop_profile;
+
+/* During a profile the first Ctrl-C (or SIGTERM) ends it and the profile
+ * is still written; a second one leaves at once (detaching first). */
+static void on_profile_signal(int sig)
+{
+    if (!stop_profile) {
+        stop_profile = 1;
+        return;
+    }
+    on_signal(sig);
+}
 
 /* Leave the target running whatever happens to us: detach, then die of the
  * same signal. */
@@ -150,16 +169,85 @@ static void summary(const hg_snapshot *s, FILE *f)
     fputc('\n', f);
 }
 
+static FILE *open_output(const char *path)
+{
+    if (!path)
+        return stdout;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fprintf(stderr, "heapgrab: cannot write %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+/* heapgrab stacks / heapgrab profile */
+static int run_stacks(int pid, const char *core, const hg_core_options *core_opt,
+                      const char *output, int profile, double seconds, unsigned hz)
+{
+    int pprof = profile || output;
+    if (pprof && !output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write a binary profile to a terminal: "
+                           "redirect it (> cpu.pprof) or use -o FILE");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = profile ? on_profile_signal : on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_signal;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    hg_target *t;
+    int rc = core ? hg_target_open_core(core, core_opt, &t)
+                  : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
+    if (rc)
+        return fail(rc);
+    hg_profile_options po = {profile ? seconds : 0, hz, &stop_profile};
+    hg_profile *p;
+    rc = hg_profile_take(t, &po, &p);
+    hg_target_close(t);
+    if (rc)
+        return fail(rc);
+    int status = EXIT_OK;
+    FILE *f = pprof ? open_output(output) : stdout;
+    if (!f) {
+        status = EXIT_FAIL;
+    } else {
+        rc = pprof ? hg_write_profile_pprof(p, f) : hg_write_stacks_text(p, f);
+        if (rc)
+            status = fail(rc);
+        if ((f == stdout ? fflush(f) : fclose(f)) != 0 && !status) {
+            fprintf(stderr, "heapgrab: writing %s: %s\n", output ? output : "output",
+                    strerror(errno));
+            status = EXIT_FAIL;
+        }
+    }
+    if (profile && status == EXIT_OK) {
+        const hg_profile_timing *tm = hg_profile_timing_of(p);
+        fprintf(stderr,
+                "heapgrab: %llu samples in %.2f s%s; all threads stopped %.3f ms per sample on "
+                "average, %.3f ms at most\n",
+                (unsigned long long)tm->samples, tm->duration_ns / 1e9,
+                hg_profile_target_exited(p) ? " (the process exited)"
+                : stop_profile              ? " (interrupted)"
+                                            : "",
+                tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
+                tm->stopped_ns_max / 1e6);
+    }
+    hg_profile_free(p);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     const char *output = NULL;
-    int json = 0, count = 1, stats = 0;
-    double interval = 10;
+    int json = 0, count = 1, stats = 0, stacks = 0, profile = 0;
+    double interval = 10, seconds = 10;
+    unsigned hz = 100;
     hg_snapshot_options opt = {0};
 
     hg_core_options core_opt = {0};
     enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION, OPT_SYSROOT,
-           OPT_EXE };
+           OPT_EXE, OPT_SECONDS, OPT_HZ };
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
@@ -170,6 +258,8 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, OPT_VERSION},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
         {"exe", required_argument, NULL, OPT_EXE},
+        {"seconds", required_argument, NULL, OPT_SECONDS},
+        {"hz", required_argument, NULL, OPT_HZ},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -193,6 +283,18 @@ int main(int argc, char **argv)
             else if (!strcmp(optarg, "heuristic")) opt.locate = HG_LOCATE_HEURISTIC;
             else return usage_error("--locate takes auto, symbols or heuristic");
             break;
+        case OPT_SECONDS:
+            seconds = strtod(optarg, &end);
+            if (*end || !(seconds > 0) || seconds > 86400)
+                return usage_error("--seconds takes a positive number of seconds");
+            break;
+        case OPT_HZ: {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 10000)
+                return usage_error("--hz takes a rate from 1 to 10000");
+            hz = (unsigned)v;
+            break;
+        }
         case OPT_SYSROOT: core_opt.sysroot = optarg; break;
         case OPT_EXE: core_opt.exe = optarg; break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
@@ -203,6 +305,10 @@ int main(int argc, char **argv)
     int pos = optind;
     if (pos < argc && !strcmp(argv[pos], "stats"))
         stats = 1, pos++;
+    else if (pos < argc && !strcmp(argv[pos], "stacks"))
+        stacks = 1, pos++;
+    else if (pos < argc && !strcmp(argv[pos], "profile"))
+        profile = 1, pos++;
     else if (pos < argc && !strcmp(argv[pos], "snapshot"))
         pos++;
     if (pos >= argc)
@@ -218,6 +324,10 @@ int main(int argc, char **argv)
     }
     if (core && count > 1)
         return usage_error("--count takes a live process, not a core");
+    if (core && profile)
+        return usage_error("profile samples a live process; for a core use stacks");
+    if (stacks || profile)
+        return run_stacks(pid, core, &core_opt, output, profile, seconds, hz);
     if (json && !stats)
         return usage_error("--json goes with stats");
     if (stats && output)

@@ -264,6 +264,58 @@ const hg_chunk *hg_snapshot_chunk(const hg_snapshot *s, size_t i);
 size_t hg_snapshot_mapping_count(const hg_snapshot *s);
 const hg_mapping *hg_snapshot_mapping(const hg_snapshot *s, size_t i);
 
+/* ----------------------------------------------------------------- stacks */
+
+/* One frame of a call stack.  A call inlined into its caller is its own
+ * frame (inlined = 1) at the same pc, before the caller's. */
+typedef struct hg_stack_frame {
+    uint64_t pc;           /* the call (return address - 1), or the pc */
+    const char *function;  /* demangled; NULL if unknown */
+    uint64_t offset;       /* pc - the symbol's start */
+    const char *file;      /* source file, NULL if unknown */
+    int line;              /* 0 if unknown */
+    int inlined;
+    const char *module;    /* file of the module, NULL if none */
+} hg_stack_frame;
+
+typedef struct hg_thread_stack {
+    int tid;
+    const char *name;      /* /proc/PID/task/TID/comm ("" for cores) */
+    char state;            /* R running, S sleeping, D, T, ... before the
+                              stop; '?' unknown (cores) */
+    size_t nframes;
+    const hg_stack_frame *frames; /* innermost first */
+    const char *error;     /* why the unwind stopped early, or NULL */
+} hg_thread_stack;
+
+typedef struct hg_profile hg_profile;
+
+typedef struct hg_profile_options {
+    double seconds;        /* 0: one stop (a stacks dump) */
+    unsigned hz;           /* stops per second (0 = 100) */
+    volatile int *stop;    /* set non-zero (e.g. from SIGINT) to end early */
+} hg_profile_options;
+
+typedef struct hg_profile_timing {
+    uint64_t samples;
+    uint64_t stopped_ns_total, stopped_ns_max; /* all threads stopped */
+    uint64_t duration_ns;
+} hg_profile_timing;
+
+/*
+ * Stop every thread, unwind each (CFI, frame pointers where there is none),
+ * resume; with seconds > 0, again every 1/hz seconds.  Symbols, source
+ * lines and inlined frames are looked up afterwards, with the target
+ * running.  A live target is detached after every stop.
+ */
+int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **out);
+void hg_profile_free(hg_profile *p);
+/* The threads of the last stop, with their frames. */
+size_t hg_profile_thread_count(const hg_profile *p);
+const hg_thread_stack *hg_profile_thread(const hg_profile *p, size_t i);
+const hg_profile_timing *hg_profile_timing_of(const hg_profile *p);
+int hg_profile_target_exited(const hg_profile *p); /* ended by the target exiting */
+
 /* ---------------------------------------------------------------- writers */
 
 /* Readable table: totals, one row per arena, RSS and the heap's share. */
@@ -272,6 +324,11 @@ int hg_write_text(const hg_snapshot *s, FILE *out);
 int hg_write_json(const hg_snapshot *s, FILE *out);
 /* Gzipped pprof profile (profile.proto). */
 int hg_write_pprof(const hg_snapshot *s, FILE *out);
+/* Thread stacks: every thread of the last stop, frame by frame. */
+int hg_write_stacks_text(const hg_profile *p, FILE *out);
+/* Gzipped pprof CPU/wall profile: samples/count, wall/nanoseconds,
+ * cpu/nanoseconds (running threads only); labels thread_name, thread_id. */
+int hg_write_profile_pprof(const hg_profile *p, FILE *out);
 /* The JSON object of hg_write_json() in a NUL-terminated string the caller
  * releases with hg_free() (for bindings that have no FILE *). */
 int hg_write_json_string(const hg_snapshot *s, char **out);

@@ -22,13 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ZLIB_CONST
-#include <zlib.h>
-
 #include "heapgrab.h"
 #include "lib/error.h"
 #include "profile.pb-c.h"
 #include "lib/utf8.h"
+#include "profile/pbutil.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;
@@ -38,135 +36,6 @@ typedef Perftools__Profiles__Mapping pb_mapping;
 typedef Perftools__Profiles__Location pb_location;
 typedef Perftools__Profiles__Line pb_line;
 typedef Perftools__Profiles__Function pb_function;
-
-/* ------------------------------------------------------------ string table */
-
-struct strtab {
-    char **v;           /* v[0] = "" */
-    size_t n, cap;
-    size_t *slots;      /* open addressing: string index + 1, 0 = empty */
-    size_t nslots;      /* power of two */
-};
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static int strtab_rehash(struct strtab *t)
-{
-    size_t nslots = t->nslots ? t->nslots * 2 : 256;
-    size_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < t->n; i++) {
-        size_t j = (size_t)str_hash(t->v[i]) & (nslots - 1);
-        while (slots[j])
-            j = (j + 1) & (nslots - 1);
-        slots[j] = i + 1;
-    }
-    free(t->slots);
-    t->slots = slots;
-    t->nslots = nslots;
-    return 0;
-}
-
-
-/*
- * proto3 strings must be valid UTF-8 (strict decoders reject the whole
- * profile otherwise), but file names and the exe come from the target and
- * can hold any bytes.  Returns NULL if s is valid, else a malloc'd copy with
- * each invalid byte replaced by U+FFFD; *oom set when that copy fails.
- */
-static char *utf8_fixed(const char *s, int *oom)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s), bad = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = hg_utf8_len(p + i, n - i);
-        bad += len == 0;
-        i += len ? len : 1;
-    }
-    *oom = 0;
-    if (!bad)
-        return NULL;
-    char *out = malloc(n + 2 * bad + 1);
-    if (!out) {
-        *oom = 1;
-        return NULL;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t len = hg_utf8_len(p + i, n - i);
-        if (len) {
-            memcpy(out + o, p + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int64_t strtab_intern_valid(struct strtab *t, const char *s);
-
-/* Index of s in the table, added if new; -1 when out of memory. */
-static int64_t strtab_intern(struct strtab *t, const char *s)
-{
-    int oom;
-    char *fixed = utf8_fixed(s ? s : "", &oom);
-    if (oom)
-        return -1;
-    int64_t i = strtab_intern_valid(t, fixed ? fixed : s);
-    free(fixed);
-    return i;
-}
-
-static int64_t strtab_intern_valid(struct strtab *t, const char *s)
-{
-    if (!s)
-        s = "";
-    if ((t->n + 1) * 2 > t->nslots && strtab_rehash(t) < 0)
-        return -1;
-    size_t j = (size_t)str_hash(s) & (t->nslots - 1);
-    while (t->slots[j]) {
-        size_t i = t->slots[j] - 1;
-        if (strcmp(t->v[i], s) == 0)
-            return (int64_t)i;
-        j = (j + 1) & (t->nslots - 1);
-    }
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        char **v = realloc(t->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        t->v = v;
-        t->cap = cap;
-    }
-    char *copy = strdup(s);
-    if (!copy)
-        return -1;
-    t->v[t->n] = copy;
-    t->slots[j] = ++t->n;
-    return (int64_t)(t->n - 1);
-}
-
-static void strtab_free(struct strtab *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->v[i]);
-    free(t->v);
-    free(t->slots);
-}
 
 /* ------------------------------------------------------------------ frames */
 
@@ -179,9 +48,9 @@ struct frames {
     size_t nids;
 };
 
-static uint64_t frame_id(struct frames *f, struct strtab *st, const char *name)
+static uint64_t frame_id(struct frames *f, struct hg_strtab *st, const char *name)
 {
-    int64_t si = strtab_intern(st, name);
+    int64_t si = hg_strtab_intern(st, name);
     if (si < 0)
         return 0;
     size_t idx = (size_t)si;
@@ -263,51 +132,6 @@ static int is_live(int state)
     return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
 }
 
-/* Write data gzip-compressed (RFC 1952) to out. */
-static int gzip_write(const uint8_t *data, size_t len, FILE *out)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    int ret = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-                           Z_DEFAULT_STRATEGY);
-    if (ret == Z_MEM_ERROR)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    if (ret != Z_OK)
-        return hg_fail(HG_EINTERNAL, "deflateInit2: %s", z.msg ? z.msg : "failed");
-
-    unsigned char buf[16384];
-    size_t off = 0;
-    int flush, rc = 0;
-    do {
-        size_t chunk = len - off;
-        if (chunk > (1u << 30))
-            chunk = 1u << 30;
-        z.next_in = data + off;
-        z.avail_in = (uInt)chunk;
-        off += chunk;
-        flush = off == len ? Z_FINISH : Z_NO_FLUSH;
-        do {
-            z.next_out = buf;
-            z.avail_out = sizeof buf;
-            ret = deflate(&z, flush);
-            if (ret == Z_STREAM_ERROR) {
-                rc = hg_fail(HG_EINTERNAL, "deflate failed");
-                goto out;
-            }
-            size_t have = sizeof buf - z.avail_out;
-            if (have && fwrite(buf, 1, have, out) != have) {
-                rc = hg_fail(HG_EIO, "writing profile: %s", strerror(errno));
-                goto out;
-            }
-        } while (z.avail_out == 0);
-    } while (flush != Z_FINISH);
-    if (ret != Z_STREAM_END)
-        rc = hg_fail(HG_EINTERNAL, "deflate did not finish");
-out:
-    deflateEnd(&z);
-    return rc;
-}
-
 /* ------------------------------------------------------------------ writer */
 
 enum { V_INUSE_OBJECTS, V_INUSE_SPACE, V_FREE_OBJECTS, V_FREE_SPACE, NVALUES };
@@ -319,7 +143,7 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         return hg_fail(HG_EUSAGE, "hg_write_pprof: no snapshot or stream");
 
     int rc = 0;
-    struct strtab st = {0};
+    struct hg_strtab st = {0};
     struct frames fr = {0};
     size_t nb = hg_snapshot_bucket_count(s);
     size_t nmap_all = hg_snapshot_mapping_count(s);
@@ -345,7 +169,7 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         !mappings || !mapping_ptrs)
         goto nomem;
 
-    if (strtab_intern(&st, "") != 0)
+    if (hg_strtab_intern(&st, "") != 0)
         goto nomem;
 
     /* Sample types, in the order of the values. */
@@ -359,8 +183,8 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
     pb_value_type *type_ptrs[NVALUES];
     for (int i = 0; i < NVALUES; i++) {
         pb_value_type vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-        int64_t t = strtab_intern(&st, type_names[i][0]);
-        int64_t u = strtab_intern(&st, type_names[i][1]);
+        int64_t t = hg_strtab_intern(&st, type_names[i][0]);
+        int64_t u = hg_strtab_intern(&st, type_names[i][1]);
         if (t < 0 || u < 0)
             goto nomem;
         vt.type = t;
@@ -369,12 +193,12 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         type_ptrs[i] = &types[i];
     }
     pb_value_type period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-    int64_t k_space = strtab_intern(&st, "space");
-    int64_t k_bytes_unit = strtab_intern(&st, "bytes");
+    int64_t k_space = hg_strtab_intern(&st, "space");
+    int64_t k_bytes_unit = hg_strtab_intern(&st, "bytes");
     int64_t k_bytes = k_bytes_unit;                 /* label key "bytes" */
-    int64_t k_arena = strtab_intern(&st, "arena");
-    int64_t k_state = strtab_intern(&st, "state");
-    int64_t k_default = strtab_intern(&st, "inuse_space");
+    int64_t k_arena = hg_strtab_intern(&st, "arena");
+    int64_t k_state = hg_strtab_intern(&st, "state");
+    int64_t k_default = hg_strtab_intern(&st, "inuse_space");
     if (k_space < 0 || k_bytes_unit < 0 || k_arena < 0 || k_state < 0 || k_default < 0)
         goto nomem;
     period_type.type = k_space;
@@ -420,9 +244,9 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         lb[0].num = i64(object_bytes);
         arena_label(b->arena, name, sizeof name);
         lb[1].key = k_arena;
-        lb[1].str = strtab_intern(&st, name);
+        lb[1].str = hg_strtab_intern(&st, name);
         lb[2].key = k_state;
-        lb[2].str = strtab_intern(&st, hg_state_name(b->state));
+        lb[2].str = hg_strtab_intern(&st, hg_state_name(b->state));
         if (lb[1].str < 0 || lb[2].str < 0)
             goto nomem;
 
@@ -447,8 +271,8 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         pm.memory_start = m->start;
         pm.memory_limit = m->end;
         pm.file_offset = m->offset;
-        pm.filename = strtab_intern(&st, m->path);
-        pm.build_id = m->build_id ? strtab_intern(&st, m->build_id) : 0;
+        pm.filename = hg_strtab_intern(&st, m->path);
+        pm.build_id = m->build_id ? hg_strtab_intern(&st, m->build_id) : 0;
         if (pm.filename < 0 || pm.build_id < 0)
             goto nomem;
         mappings[nmap] = pm;
@@ -464,10 +288,10 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
     const char *locate = hg_snapshot_locate(s);
     snprintf(comment, sizeof comment, "heapgrab %s heap snapshot of pid %d (%s)",
              HEAPGRAB_VERSION, hg_snapshot_pid(s), exe && exe[0] ? exe : "?");
-    comments[0] = strtab_intern(&st, comment);
+    comments[0] = hg_strtab_intern(&st, comment);
     snprintf(comment, sizeof comment, "glibc %s, located by %s",
              glibc && glibc[0] ? glibc : "?", locate && locate[0] ? locate : "?");
-    comments[1] = strtab_intern(&st, comment);
+    comments[1] = hg_strtab_intern(&st, comment);
     if (comments[0] < 0 || comments[1] < 0)
         goto nomem;
 
@@ -530,7 +354,7 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         rc = hg_fail(HG_EINTERNAL, "protobuf-c packed a profile of unexpected size");
         goto done;
     }
-    rc = gzip_write(packed, len, out);
+    rc = hg_gzip_write(packed, len, out);
     errno = 0;
     if (rc == 0 && (fflush(out) != 0 || ferror(out)))
         rc = hg_fail(HG_EIO, "writing profile: %s", errno ? strerror(errno) : "I/O error");
@@ -555,6 +379,6 @@ done:
     free(sample_ptrs);
     free(samples);
     frames_free(&fr);
-    strtab_free(&st);
+    hg_strtab_free(&st);
     return rc;
 }

@@ -1,0 +1,402 @@
+/*
+ * profile.c -- thread stacks: one stop (a dump) or a stop every 1/hz
+ * seconds (a sampling profile), aggregated by thread and call stack.
+ *
+ * Each tick: note which threads are running (/proc/PID/task/TID/stat,
+ * before the stop, so the stop does not count), stop the target, unwind
+ * every thread through a page cache, resume.  Names, source lines and
+ * inlined frames are looked up only when the profile is finished, with
+ * the target running, once per distinct address.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attach/target.h"
+#include "attach/unwind.h"
+#include "lib/error.h"
+#include "lib/profile.h"
+
+#define MAX_FRAMES 256
+
+static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= w[i];
+        h *= 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+/* ---------------------------------------------------------- aggregation */
+
+static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t n, size_t *out)
+{
+    if ((p->nstacks + 1) * 2 > p->nslots) {
+        size_t ns = p->nslots ? p->nslots * 2 : 1024;
+        size_t *slots = calloc(ns, sizeof *slots);
+        if (!slots)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        for (size_t i = 0; i < p->nstacks; i++) {
+            size_t j = p->stacks[i].hash & (ns - 1);
+            while (slots[j])
+                j = (j + 1) & (ns - 1);
+            slots[j] = i + 1;
+        }
+        free(p->slots);
+        p->slots = slots;
+        p->nslots = ns;
+    }
+    uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n);
+    size_t j = h & (p->nslots - 1);
+    while (p->slots[j]) {
+        struct hg_prof_stack *s = &p->stacks[p->slots[j] - 1];
+        if (s->hash == h && s->tid == tid && s->npcs == n && memcmp(s->pcs, pcs, n * 8) == 0) {
+            *out = p->slots[j] - 1;
+            return 0;
+        }
+        j = (j + 1) & (p->nslots - 1);
+    }
+    if (p->nstacks == p->capstacks) {
+        size_t cap = p->capstacks ? p->capstacks * 2 : 256;
+        struct hg_prof_stack *v = realloc(p->stacks, cap * sizeof *v);
+        if (!v)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        p->stacks = v;
+        p->capstacks = cap;
+    }
+    struct hg_prof_stack *s = &p->stacks[p->nstacks];
+    memset(s, 0, sizeof *s);
+    s->pcs = malloc((n ? n : 1) * sizeof *s->pcs);
+    if (!s->pcs)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    memcpy(s->pcs, pcs, n * sizeof *pcs);
+    s->npcs = n;
+    s->tid = tid;
+    s->hash = h;
+    p->slots[j] = ++p->nstacks;
+    *out = p->nstacks - 1;
+    return 0;
+}
+
+/* Name and run state of each task, read before the stop. */
+struct task_info {
+    int tid;
+    char state;
+};
+
+static char task_state(int pid, int tid)
+{
+    char path[96], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *close = strrchr(buf, ')'); /* the name may hold spaces and parens */
+    return close && close[1] == ' ' && close[2] ? close[2] : '?';
+}
+
+static int read_states(hg_profile *p, hg_target *t, struct task_info **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (t->pid <= 0)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", t->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            struct task_info *v = realloc(*out, cap * sizeof *v);
+            if (!v) {
+                closedir(d);
+                return hg_fail(HG_ENOMEM, "out of memory");
+            }
+            *out = v;
+        }
+        (*out)[(*n)++] = (struct task_info){tid, task_state(t->pid, tid)};
+    }
+    closedir(d);
+    (void)p;
+    return 0;
+}
+
+static char state_of(const struct task_info *ti, size_t n, int tid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ti[i].tid == tid)
+            return ti[i].state;
+    return '?';
+}
+
+/* One tick: stop, unwind every thread, resume. */
+static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t weight_ns)
+{
+    struct task_info *ti;
+    size_t nti;
+    int rc = read_states(p, t, &ti, &nti);
+    if (rc)
+        return rc;
+    rc = t->ops->stop(t);
+    if (rc) {
+        free(ti);
+        return rc;
+    }
+    uint64_t pcs[MAX_FRAMES];
+    p->nlast = 0;
+    for (size_t i = 0; i < t->nthreads && rc == 0; i++) {
+        size_t n;
+        const char *why;
+        rc = hg_unwind_thread(u, i, pcs, MAX_FRAMES, &n, &why);
+        if (rc)
+            break;
+        size_t si = 0;
+        if ((rc = find_or_add_stack(p, t->threads[i].tid, pcs, n, &si)) != 0)
+            break;
+        struct hg_prof_stack *s = &p->stacks[si];
+        char st = state_of(ti, nti, t->threads[i].tid);
+        s->count++;
+        s->wall_ns += weight_ns;
+        if (st == 'R')
+            s->cpu_ns += weight_ns;
+        if (p->nlast < HG_PROFILE_MAX_THREADS) {
+            p->last[p->nlast].stack = si;
+            p->last[p->nlast].state = st;
+            p->last[p->nlast].why = why;
+            p->nlast++;
+        }
+    }
+    t->ops->resume(t);
+    free(ti);
+    p->timing.samples++;
+    p->timing.stopped_ns_total += t->stopped_ns;
+    if (t->stopped_ns > p->timing.stopped_ns_max)
+        p->timing.stopped_ns_max = t->stopped_ns;
+    return rc;
+}
+
+/* ---------------------------------------------------------- symbolizing */
+
+static int location_of(hg_profile *p, hg_target *t, uint64_t pc, size_t *out)
+{
+    if ((p->nlocs + 1) * 2 > p->nlslots) {
+        size_t ns = p->nlslots ? p->nlslots * 2 : 1024;
+        size_t *slots = calloc(ns, sizeof *slots);
+        if (!slots)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        for (size_t i = 0; i < p->nlocs; i++) {
+            size_t j = hash_words(0, &p->locs[i].pc, 1) & (ns - 1);
+            while (slots[j])
+                j = (j + 1) & (ns - 1);
+            slots[j] = i + 1;
+        }
+        free(p->lslots);
+        p->lslots = slots;
+        p->nlslots = ns;
+    }
+    size_t j = hash_words(0, &pc, 1) & (p->nlslots - 1);
+    while (p->lslots[j]) {
+        if (p->locs[p->lslots[j] - 1].pc == pc) {
+            *out = p->lslots[j] - 1;
+            return 0;
+        }
+        j = (j + 1) & (p->nlslots - 1);
+    }
+    if (p->nlocs == p->caplocs) {
+        size_t cap = p->caplocs ? p->caplocs * 2 : 256;
+        hg_location *v = realloc(p->locs, cap * sizeof *v);
+        if (!v)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        p->locs = v;
+        p->caplocs = cap;
+    }
+    hg_symbolize(t, pc, &p->locs[p->nlocs]);
+    p->lslots[j] = ++p->nlocs;
+    *out = p->nlocs - 1;
+    return 0;
+}
+
+static char *thread_name(int pid, int tid)
+{
+    char path[96], buf[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
+    FILE *f = pid > 0 ? fopen(path, "re") : NULL;
+    if (f) {
+        if (!fgets(buf, sizeof buf, f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    buf[strcspn(buf, "\n")] = '\0';
+    return strdup(buf);
+}
+
+static int finish(hg_profile *p, hg_target *t)
+{
+    for (size_t i = 0; i < p->nstacks; i++) {
+        struct hg_prof_stack *s = &p->stacks[i];
+        s->locs = calloc(s->npcs ? s->npcs : 1, sizeof *s->locs);
+        if (!s->locs)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        for (size_t k = 0; k < s->npcs; k++)
+            if (location_of(p, t, s->pcs[k], &s->locs[k]) < 0)
+                return HG_ENOMEM;
+    }
+    /* thread names (a core has none: "thread TID") */
+    for (size_t i = 0; i < p->nstacks; i++) {
+        struct hg_prof_stack *s = &p->stacks[i];
+        for (size_t k = 0; k < i && !s->name; k++)
+            if (p->stacks[k].tid == s->tid)
+                s->name = strdup(p->stacks[k].name);
+        if (!s->name)
+            s->name = thread_name(t->pid, s->tid);
+        if (!s->name)
+            return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    /* the last sample, frame by frame, inlined calls expanded */
+    p->threads = calloc(p->nlast ? p->nlast : 1, sizeof *p->threads);
+    if (!p->threads)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < p->nlast; i++) {
+        const struct hg_prof_stack *s = &p->stacks[p->last[i].stack];
+        hg_thread_stack *ts = &p->threads[i];
+        size_t nf = 0;
+        for (size_t k = 0; k < s->npcs; k++)
+            nf += p->locs[s->locs[k]].nlines ? p->locs[s->locs[k]].nlines : 1;
+        hg_stack_frame *f = calloc(nf ? nf : 1, sizeof *f);
+        if (!f)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        size_t o = 0;
+        for (size_t k = 0; k < s->npcs; k++) {
+            const hg_location *l = &p->locs[s->locs[k]];
+            for (size_t m = 0; m < l->nlines || (m == 0 && !l->nlines); m++) {
+                const hg_loc_line *ln = l->nlines ? &l->lines[m] : NULL;
+                f[o++] = (hg_stack_frame){.pc = l->pc,
+                                          .function = ln ? ln->function : NULL,
+                                          .offset = l->offset,
+                                          .file = ln ? ln->file : NULL,
+                                          .line = ln ? ln->line : 0,
+                                          .inlined = ln ? ln->inlined : 0,
+                                          .module = l->module};
+            }
+        }
+        ts->tid = s->tid;
+        ts->name = s->name;
+        ts->state = p->last[i].state;
+        ts->frames = f;
+        ts->nframes = o;
+        ts->error = p->last[i].why;
+    }
+    p->nthreads = p->nlast;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- API */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **out)
+{
+    *out = NULL;
+    double seconds = opt ? opt->seconds : 0;
+    unsigned hz = opt && opt->hz ? opt->hz : 100;
+    if (seconds < 0 || hz > 10000)
+        return hg_fail(HG_EUSAGE, "profile: seconds must be >= 0 and hz at most 10000");
+    hg_profile *p = calloc(1, sizeof *p);
+    if (!p)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    p->pid = t->process_id ? t->process_id : t->pid;
+    snprintf(p->exe, sizeof p->exe, "%s", t->exe);
+    p->hz = seconds > 0 ? hz : 0;
+    p->period_ns = 1000000000ull / hz;
+    p->time_ns = hg_wall_ns();
+    struct hg_unwinder *u = hg_unwinder_new(t); /* modules: before any stop */
+    if (!u) {
+        int rc = hg_error_code();
+        hg_profile_free(p);
+        return rc ? rc : HG_EINTERNAL;
+    }
+    int rc = 0;
+    uint64_t start = mono_ns(), ticks = seconds > 0 ? (uint64_t)(seconds * hz + 0.5) : 1;
+    for (uint64_t k = 0; k < ticks; k++) {
+        if (opt && opt->stop && *opt->stop)
+            break;
+        if (k) { /* the next tick on the grid; late ticks are not made up */
+            uint64_t due = start + k * p->period_ns, now = mono_ns();
+            if (due > now) {
+                struct timespec ts = {(time_t)((due - now) / 1000000000ull),
+                                      (long)((due - now) % 1000000000ull)};
+                if (nanosleep(&ts, NULL) != 0 && errno == EINTR && opt && opt->stop && *opt->stop)
+                    break;
+            }
+        }
+        rc = sample(p, t, u, p->period_ns);
+        if (rc == HG_ENOPROC && p->timing.samples > 0) {
+            p->target_exited = 1; /* keep what was sampled */
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+    }
+    p->timing.duration_ns = mono_ns() - start;
+    p->reads = hg_unwinder_reads(u);
+    hg_unwinder_free(u);
+    if (rc == 0)
+        rc = finish(p, t);
+    if (rc) {
+        hg_profile_free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+void hg_profile_free(hg_profile *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nstacks; i++) {
+        free(p->stacks[i].pcs);
+        free(p->stacks[i].locs);
+        free(p->stacks[i].name);
+    }
+    free(p->stacks);
+    free(p->slots);
+    for (size_t i = 0; i < p->nlocs; i++)
+        hg_location_free(&p->locs[i]);
+    free(p->locs);
+    free(p->lslots);
+    for (size_t i = 0; p->threads && i < p->nthreads; i++)
+        free((void *)p->threads[i].frames);
+    free(p->threads);
+    free(p);
+}
+
+size_t hg_profile_thread_count(const hg_profile *p) { return p->nthreads; }
+const hg_thread_stack *hg_profile_thread(const hg_profile *p, size_t i)
+{
+    return i < p->nthreads ? &p->threads[i] : NULL;
+}
+const hg_profile_timing *hg_profile_timing_of(const hg_profile *p) { return &p->timing; }
+int hg_profile_target_exited(const hg_profile *p) { return p->target_exited; }

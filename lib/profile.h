@@ -1,0 +1,51 @@
+/* profile.h -- thread stacks as profile.c collects them and the writers
+ * read them.  Internal: frontends use the accessors in heapgrab.h. */
+#ifndef HG_PROFILE_H
+#define HG_PROFILE_H
+
+#include "attach/unwind.h"
+#include "heapgrab.h"
+
+#define HG_PROFILE_MAX_THREADS 65536
+
+/* One distinct (thread, call stack) and what it was sampled as. */
+struct hg_prof_stack {
+    int tid;
+    char *name;            /* thread name, filled at the end */
+    uint64_t *pcs;         /* innermost first */
+    size_t npcs;
+    size_t *locs;          /* index into locs per pc, filled at the end */
+    uint64_t hash;
+    uint64_t count, wall_ns, cpu_ns;
+};
+
+struct hg_profile {
+    int pid;
+    char exe[4096];
+    unsigned hz;           /* 0 for a one-shot dump */
+    uint64_t period_ns, time_ns;
+    hg_profile_timing timing;
+    int target_exited;
+    uint64_t reads;        /* page reads the unwinder made */
+
+    struct hg_prof_stack *stacks;
+    size_t nstacks, capstacks;
+    size_t *slots;         /* hash of stacks: index + 1 */
+    size_t nslots;
+
+    hg_location *locs;     /* distinct pcs, symbolized */
+    size_t nlocs, caplocs;
+    size_t *lslots;
+    size_t nlslots;
+
+    struct {               /* the last sample, for the dump */
+        size_t stack;
+        char state;
+        const char *why;
+    } last[HG_PROFILE_MAX_THREADS];
+    size_t nlast;
+    hg_thread_stack *threads;
+    size_t nthreads;
+};
+
+#endif
