@@ -47,3 +47,17 @@ foreach(group invariants arenas pprof_labels exits)
     ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
     TIMEOUT 300)
 endforeach()
+
+# Thread stacks and the sampling profiler: stack_target's known call chains,
+# built with frame pointers (-O0) and without (-O2: CFI only).
+add_executable(stack_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/stack_target.c)
+target_link_libraries(stack_target PRIVATE Threads::Threads)
+target_compile_options(stack_target PRIVATE -O0 -g -fno-omit-frame-pointer)
+add_executable(stack_target_o2 ${CMAKE_CURRENT_SOURCE_DIR}/targets/stack_target.c)
+target_link_libraries(stack_target_o2 PRIVATE Threads::Threads)
+target_compile_options(stack_target_o2 PRIVATE -O2 -g -fomit-frame-pointer)
+add_test(NAME stacks
+  COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stacks.py
+          $<TARGET_FILE:stack_target> $<TARGET_FILE:stack_target_o2>)
+set_tests_properties(stacks PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>" TIMEOUT 300)

@@ -12,7 +12,7 @@
  * a line "count" it prints the spinners' total work so far (a target that
  * counts its own work shows what profiling costs it).
  */
-#define _GNU_SOURCE
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +25,8 @@
 #define MAX_SPIN 64
 
 static volatile unsigned long work[MAX_SPIN];
-static int tids[MAX_SPIN + 2];
-static int spin_line;
+static volatile int tids[MAX_SPIN + 2];
+static volatile int spin_line;
 
 static inline __attribute__((always_inline)) unsigned long spin_step(unsigned long x)
 {
@@ -36,7 +36,8 @@ static inline __attribute__((always_inline)) unsigned long spin_step(unsigned lo
 NOINLINE static void spin_leaf(int i)
 {
     unsigned long x = (unsigned long)i;
-    spin_line = __LINE__ + 2;
+    spin_line = __LINE__ + 3;
+    tids[i] = (int)syscall(SYS_gettid); /* after spin_line: main waits for it */
     for (;;) {
         x = spin_step(x);
         work[i]++;
@@ -49,9 +50,8 @@ NOINLINE static void *spin_outer(void *arg)
 {
     int i = (int)(long)arg;
     char name[16];
-    snprintf(name, sizeof name, "spinner-%d", i + 1);
+    snprintf(name, sizeof name, "spinner-%d", (i + 1) % 100);
     pthread_setname_np(pthread_self(), name);
-    tids[i] = (int)syscall(SYS_gettid);
     spin_mid(i);
     return NULL;
 }

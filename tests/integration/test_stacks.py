@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""heapgrab stacks / heapgrab profile against stack_target, whose threads
+run known call chains and say who they are (tid, name, role).
+
+Usage: test_stacks.py TARGET...   (stack_target builds: -O0 with frame
+pointers, -O2 without, so CFI does the work)
+Environment: HEAPGRAB (the binary).
+"""
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HEAPGRAB = os.environ.get("HEAPGRAB", "")
+CHAINS = {  # innermost first, as each role's frames must show them (in order)
+    "main": ["chain_c", "chain_b", "chain_a", "main"],
+    "spin": ["spin_leaf", "spin_mid", "spin_outer"],
+    "sleep": ["sleep_inner", "sleep_outer", "sleeper"],
+}
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Target:
+    def __init__(self, path, nspin=2):
+        self.p = subprocess.Popen([path, str(nspin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.info = json.loads(self.p.stdout.readline())
+        self.pid = self.info["pid"]
+        self.path = path
+
+    def count(self):
+        self.p.stdin.write(b"count\n")
+        self.p.stdin.flush()
+        return int(self.p.stdout.readline())
+
+    def untraced_and_running(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            check("TracerPid:\t0\n" in f.read(), "target still traced")
+        for tid in os.listdir(f"/proc/{self.pid}/task"):
+            with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+            check(st not in ("t", "T"), f"thread {tid} left stopped")
+        a = self.count()
+        time.sleep(0.05)
+        check(self.count() > a, "spinners make no progress after heapgrab")
+
+    def close(self):
+        self.p.kill()
+        self.p.wait()
+
+
+def parse_stacks(text):
+    """{tid: (name, state, [(function, file, line, inlined)])}"""
+    threads, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("thread "):
+            head, rest = line.split('"', 1)
+            name, state = rest.rsplit('"', 1)
+            cur = int(head.split()[1])
+            threads[cur] = (name, state.strip()[1], [])
+        elif line.strip().startswith("#") and cur is not None:
+            parts = line.split()
+            fn = parts[2]
+            inlined = "(inlined)" in line
+            fn = fn.split("+0x")[0]
+            file, ln = None, 0
+            if " at " in line:
+                loc = line.rsplit(" at ", 1)[1]
+                file, ln = loc.rsplit(":", 1)
+                ln = int(ln)
+            threads[cur][2].append((fn, file, ln, inlined))
+    return threads
+
+
+def in_order(names, chain):
+    it = iter(names)
+    return all(any(n == c for n in it) for c in chain)
+
+
+def check_chains(threads, info, what, exe_name):
+    for t in info["threads"]:
+        check(t["tid"] in threads, f"{what}: thread {t['tid']} ({t['name']}) missing")
+        name, state, frames = threads[t["tid"]]
+        names = [f[0] for f in frames]
+        check(in_order(names, CHAINS[t["role"]]),
+              f"{what}: thread {t['tid']} ({t['role']}) frames {names} lack {CHAINS[t['role']]}")
+        want = exe_name[:15] if t["role"] == "main" else t["name"]
+        check(name in (want, ""), f"{what}: thread {t['tid']} named {name!r}, want {want!r}")
+        if t["role"] == "spin":
+            leaf = [f for f in frames if f[0] == "spin_leaf"][0]
+            check(leaf[1] and leaf[1].endswith("stack_target.c") and
+                  info["spin_line"] - 1 <= leaf[2] <= info["spin_line"] + 2,
+                  f"{what}: spin_leaf at {leaf[1]}:{leaf[2]}, want line ~{info['spin_line']}")
+
+
+def test_dump(path):
+    t = Target(path)
+    try:
+        r = subprocess.run([HEAPGRAB, "stacks", str(t.pid)], capture_output=True, timeout=60)
+        check(r.returncode == 0, f"stacks: exit {r.returncode}: {r.stderr}")
+        threads = parse_stacks(r.stdout.decode())
+        check_chains(threads, t.info, "live", os.path.basename(path))
+        states = {x["role"]: threads[x["tid"]][1] for x in t.info["threads"]}
+        check(states["sleep"] == "S" and states["main"] == "S", f"states {states}")
+        t.untraced_and_running()
+        # the same process as a core
+        core = f"/tmp/heapgrab-stcore-{os.getpid()}"
+        subprocess.run(["gcore", "-o", core, str(t.pid)], capture_output=True, check=True)
+        try:
+            r = subprocess.run([HEAPGRAB, "stacks", f"{core}.{t.pid}"], capture_output=True,
+                               timeout=60)
+            check(r.returncode == 0, f"stacks on a core: {r.stderr}")
+            check_chains(parse_stacks(r.stdout.decode()), t.info, "core", os.path.basename(path))
+        finally:
+            os.unlink(f"{core}.{t.pid}")
+    finally:
+        t.close()
+
+
+def pprof(*args):
+    # cwd /: pprof guesses a prefix to trim from source paths by looking for
+    # the basename of its working directory in them (ctest runs in .../tests)
+    r = subprocess.run(["go", "tool", "pprof", *args], capture_output=True, timeout=120, cwd="/")
+    check(r.returncode == 0, f"go tool pprof {' '.join(args)}: {r.stderr.decode()[-500:]}")
+    return r.stdout.decode()
+
+
+def test_profile(path):
+    t = Target(path)
+    out = f"/tmp/heapgrab-cpu-{os.getpid()}.pprof"
+    try:
+        r = subprocess.run([HEAPGRAB, "profile", "--seconds", "2", "--hz", "100", str(t.pid),
+                            "-o", out], capture_output=True, timeout=120)
+        check(r.returncode == 0, f"profile: exit {r.returncode}: {r.stderr}")
+        t.untraced_and_running()
+        top = pprof("-top", "-nodecount=3", out)
+        body = top.split("flat%", 1)[1].splitlines()[1:]
+        check(body and body[0].split()[-1] == "spin_leaf",
+              f"top of the CPU profile is not spin_leaf:\n{top}")
+        listing = pprof("-list", "spin_leaf", out)
+        check("work[i]++" in listing, f"-list shows no source:\n{listing[:800]}")
+        raw = pprof("-raw", out)
+        samples = raw.split("Samples:", 1)[1].split("Locations", 1)[0]
+        blocks = [b for b in samples.split("\n") if b.strip() and b.strip()[0].isdigit()]
+        names = samples.count("thread_name:[")
+        ids = samples.count("thread_id:[")
+        check(len(blocks) > 0 and names == len(blocks) == ids,
+              f"labels: {len(blocks)} samples, {names} thread_name, {ids} thread_id")
+        # one sample per thread per tick: the sleeper was sampled at every tick
+        # (2 s at 100 Hz), and never counted as cpu
+        with gzip.open(out) as f:
+            check(len(f.read()) > 0, "empty profile")
+        sleeper = t.info["threads"][-1]["tid"]
+        total, cpu = 0, 0
+        lines = samples.splitlines()
+        for i, l in enumerate(lines):
+            if l.strip() and l.strip()[0].isdigit():
+                vals = l.split(":")[0].split()
+                for j in range(i + 1, min(i + 3, len(lines))):
+                    if f"thread_id:[{sleeper}]" in lines[j]:
+                        total += int(vals[0])
+                        cpu += int(vals[2])
+        check(180 <= total <= 201, f"sleeper sampled {total} times in 2 s at 100 Hz")
+        # A sleeper is runnable for a moment when it wakes, and when it
+        # restarts the sleep our stop interrupted: a few ticks at most.
+        check(cpu <= 0.05 * total * 10_000_000, f"sleeper counted {cpu} ns of cpu")
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def test_interrupt(path):
+    """Ctrl-C ends a profile early; the profile is still written and the
+    target left running."""
+    t = Target(path)
+    out = f"/tmp/heapgrab-int-{os.getpid()}.pprof"
+    try:
+        p = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "60", str(t.pid), "-o", out],
+                             stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        check(p.returncode == 0, f"profile after SIGINT: exit {p.returncode}: {err}")
+        check(b"interrupted" in err, f"no word of the interruption: {err}")
+        check("spin_leaf" in pprof("-top", out), "interrupted profile lacks the spinners")
+        t.untraced_and_running()
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def test_errors(path):
+    r = subprocess.run([HEAPGRAB, "profile", "--hz", "0", "1"], capture_output=True)
+    check(r.returncode == 2 and r.stderr.count(b"\n") == 1, f"--hz 0: {r.returncode} {r.stderr}")
+    r = subprocess.run([HEAPGRAB, "profile", path], capture_output=True)
+    check(r.returncode == 2 and b"core" in r.stderr, f"profile of a file: {r.returncode} {r.stderr}")
+    r = subprocess.run([HEAPGRAB, "stacks", "no-such-file"], capture_output=True)
+    check(r.returncode == 2, f"stacks of nothing: {r.returncode}")
+    r = subprocess.run([HEAPGRAB, "stacks", str(2 ** 22 + 7)], capture_output=True)
+    check(r.returncode == 3, f"stacks of a missing process: {r.returncode} {r.stderr}")
+
+
+def main():
+    targets = sys.argv[1:]
+    failed = passed = 0
+    for path in targets:
+        for test in (test_dump, test_profile, test_interrupt, test_errors):
+            t0 = time.time()
+            try:
+                test(path)
+                passed += 1
+                print(f"ok   {test.__name__} {os.path.basename(path)} ({time.time() - t0:.1f}s)")
+            except Exception as e:
+                failed += 1
+                print(f"FAIL {test.__name__} {os.path.basename(path)}: {type(e).__name__}: {e}")
+    print(f"test_stacks: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
