@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from harness import GtTarget, check, cli_stats, run
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.normpath(os.path.join(HERE, "..", "..", "gdb", "heapsnap.py"))
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
@@ -22,32 +24,8 @@ STEPS = ["alloc 500 72", "free 40", "thread_alloc 0 200 100", "thread_free 0 5",
          "thread_alloc 1 100 300", "big 2 2097152"]
 
 
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-class Target:
-    def __init__(self):
-        self.p = subprocess.Popen([TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.state = json.loads(self.p.stdout.readline())
-        self.pid = self.state["pid"]
-        for s in STEPS:
-            self.cmd(s)
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        self.state = json.loads(self.p.stdout.readline())
-        return self.state
-
-    def close(self):
-        self.p.kill()
-        self.p.wait()
+def Target():
+    return GtTarget(TARGET, STEPS)
 
 
 def gdb(*args, timeout=120):
@@ -63,9 +41,7 @@ def json_from(out):
 
 
 def cli(target):
-    r = subprocess.run([HEAPGRAB, "stats", "--json", str(target)], capture_output=True)
-    check(r.returncode == 0, f"heapgrab stats: {r.stderr}")
-    return json.loads(r.stdout)
+    return cli_stats(HEAPGRAB, target)
 
 
 def same(hs, t, what, cli_figures=None):
@@ -164,18 +140,7 @@ def test_errors():
 
 
 def main():
-    tests = [test_live, test_core, test_remote, test_errors]
-    failed = 0
-    for test in tests:
-        t0 = time.time()
-        try:
-            test()
-            print(f"ok   {test.__name__} ({time.time() - t0:.1f}s)")
-        except Exception as e:
-            failed += 1
-            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
-    print(f"test_gdb: {len(tests) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run("test_gdb", [test_live, test_core, test_remote, test_errors])
 
 
 if __name__ == "__main__":

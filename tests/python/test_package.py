@@ -12,8 +12,11 @@ from collections import Counter
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import heapgrab  # noqa: E402
+from harness import GtTarget, cli_stats as _cli_stats  # noqa: E402
 
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
@@ -21,35 +24,15 @@ STEPS = ["alloc 500 72", "free 40", "thread_alloc 0 200 100", "thread_free 0 5",
          "alloc 100 600", "free_step 0 50 2", "big 2 2097152", "addrs"]
 
 
-class Target:
-    def __init__(self, steps=STEPS):
-        self.p = subprocess.Popen([TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.state = json.loads(self.p.stdout.readline())
-        self.pid = self.state["pid"]
-        for s in steps:
-            self.cmd(s)
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        self.state = json.loads(self.p.stdout.readline())
-        return self.state
-
-    def close(self):
-        self.p.kill()
-        self.p.wait()
-
-
 @pytest.fixture
 def target():
-    t = Target()
+    t = GtTarget(TARGET, STEPS)
     yield t
     t.close()
 
 
 def cli_stats(target):
-    r = subprocess.run([HEAPGRAB, "stats", "--json", str(target)], capture_output=True, check=True)
-    return json.loads(r.stdout)
+    return _cli_stats(HEAPGRAB, target)
 
 
 def test_pid_equals_target_and_cli(target):

@@ -106,6 +106,7 @@ int main(int argc, char **argv)
             break;
         usleep(1000);
     }
+    usleep(100000); /* and let the spinners get into their loops */
     printf("{\"pid\":%d,\"spin_line\":%d,\"threads\":[{\"tid\":%d,\"name\":\"main\",\"role\":\"main\"}",
            (int)getpid(), spin_line, (int)getpid());
     for (int i = 0; i < nspin; i++)

@@ -1,0 +1,63 @@
+"""What the integration tests share: failing a check, driving gt_target,
+asking the CLI, and running a list of tests.  (test_live.py and
+test_invariants.py still carry their own older copies.)"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class GtTarget:
+    """tests/targets/gt_target: commands in, one JSON answer per command."""
+
+    def __init__(self, path, steps=(), argv_prefix=()):
+        self.p = subprocess.Popen([*argv_prefix, path], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        self.state = json.loads(self.p.stdout.readline())
+        self.pid = self.state["pid"]
+        for s in steps:
+            self.cmd(s)
+
+    def cmd(self, line):
+        self.p.stdin.write((line + "\n").encode())
+        self.p.stdin.flush()
+        self.state = json.loads(self.p.stdout.readline())
+        return self.state
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+def cli_stats(heapgrab, target, *options):
+    """`heapgrab stats --json` of a PID or core, as a dict."""
+    r = subprocess.run([heapgrab, "stats", "--json", *options, str(target)], capture_output=True)
+    check(r.returncode == 0, f"heapgrab stats {target}: exit {r.returncode}: {r.stderr!r}")
+    return json.loads(r.stdout)
+
+
+def run(name, tests, *args):
+    """Run each test(*args), print ok/FAIL lines; the exit status."""
+    failed = 0
+    for test in tests:
+        t0 = time.time()
+        try:
+            test(*args)
+            print(f"ok   {test.__name__} ({time.time() - t0:.1f}s)")
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
+    print(f"{name}: {len(tests) - failed} passed, {failed} failed")
+    sys.stdout.flush()
+    return 1 if failed else 0
