@@ -199,31 +199,38 @@ static int wait_stopped(hg_target *t, hg_thread *th)
     return hg_fail(HG_EINTERNAL, "thread %d did not stop", th->tid);
 }
 
+/* The value of a /proc/PID/status field ("TracerPid"), copied into out;
+ * -1 if the process or the field is not there. */
+static int status_field(int pid, const char *key, char *out, size_t len)
+{
+    char path[64], *text, want[64];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if (read_file(path, &text) < 0)
+        return -1;
+    snprintf(want, sizeof want, "\n%s:", key);
+    char *p = strstr(text, want);
+    if (p) {
+        p += strlen(want);
+        p += strspn(p, " \t");
+        snprintf(out, len, "%.*s", (int)strcspn(p, "\n"), p);
+    }
+    free(text);
+    return p ? 0 : -1;
+}
+
 /* TracerPid of a process, 0 if none or unknown. */
 static int tracer_of(int pid)
 {
-    char path[64], *text;
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (read_file(path, &text) < 0)
-        return 0;
-    char *p = strstr(text, "\nTracerPid:");
-    int tracer = p ? atoi(p + 11) : 0;
-    free(text);
-    return tracer;
+    char v[32];
+    return status_field(pid, "TracerPid", v, sizeof v) == 0 ? atoi(v) : 0;
 }
 
 /* A zombie (or dying) process refuses PTRACE_SEIZE with EPERM, like a
  * process we may not trace: tell them apart by its state. */
 static int exited(int pid)
 {
-    char path[64], *text;
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    if (read_file(path, &text) < 0)
-        return 1;
-    char *p = strstr(text, "\nState:");
-    int gone = p && (strstr(p, "\tZ") == p + 7 || strstr(p, "\tX") == p + 7);
-    free(text);
-    return gone;
+    char v[32];
+    return status_field(pid, "State", v, sizeof v) != 0 || v[0] == 'Z' || v[0] == 'X';
 }
 
 static int list_tasks(hg_target *t, int *added)
