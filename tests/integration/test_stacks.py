@@ -205,6 +205,24 @@ def test_errors(path):
     check(r.returncode == 3, f"stacks of a missing process: {r.returncode} {r.stderr}")
 
 
+def test_demangled():
+    """C++ frames come out as C++ names: app::Worker<long>::spin(int)."""
+    path = os.environ.get("HG_CXX_TARGET")
+    if not path:
+        print("  (no C++ target built: demangling check skipped)")
+        return
+    p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        pid = int(p.stdout.readline())
+        r = subprocess.run([HEAPGRAB, "stacks", str(pid)], capture_output=True, timeout=60)
+        check(r.returncode == 0, f"stacks: {r.stderr}")
+        check("app::Worker<long>::spin(int)" in r.stdout.decode(),
+              f"no demangled C++ frame:\n{r.stdout.decode()[-1500:]}")
+    finally:
+        p.kill()
+        p.wait()
+
+
 def main():
     targets = sys.argv[1:]
     failed = passed = 0
@@ -218,6 +236,13 @@ def main():
             except Exception as e:
                 failed += 1
                 print(f"FAIL {test.__name__} {os.path.basename(path)}: {type(e).__name__}: {e}")
+    try:
+        test_demangled()
+        passed += 1
+        print("ok   test_demangled")
+    except Exception as e:
+        failed += 1
+        print(f"FAIL test_demangled: {type(e).__name__}: {e}")
     print(f"test_stacks: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
