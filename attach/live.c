@@ -347,7 +347,7 @@ static int live_stop(hg_target *t)
     }
     /* The mappings may have changed since attach (new thread heaps, new
      * mmapped chunks): take them again now that nothing moves. */
-    if ((rc = refresh_maps(t)) < 0)
+    if (!t->keep_maps && (rc = refresh_maps(t)) < 0)
         goto fail;
     for (size_t i = 0; i < t->nthreads; i++) {
         struct user_regs_struct regs;

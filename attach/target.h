@@ -59,6 +59,8 @@ struct hg_target {
     size_t nmaps;
 
     int gone;                 /* the process died: stop working on it */
+    int keep_maps;            /* stops need not re-read the mappings (the
+                                 unwinder asks libdwfl, not t->maps) */
 
     hg_thread *threads;       /* valid while stopped */
     size_t nthreads;

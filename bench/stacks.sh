@@ -38,13 +38,17 @@ for i in 1 2 3; do
 done
 
 echo
-echo "Profile at 100 Hz for $secs s; the target's own work count over the same time:"
-a=$(count); sleep "$secs"; b=$(count)
-base=$((b - a))
-a=$(count)
+echo "Profile at 100 Hz for $secs s; the target's own work rate, against the $secs s before:"
+now() { date +%s.%N; }
+t0=$(now); a=$(count); sleep "$secs"; b=$(count); t1=$(now)
+t2=$(now); c=$(count)
 "$hg" profile --seconds "$secs" --hz 100 "$pid" -o "$out.pprof" 2> "$out.e"
-b=$(count)
-prof=$((b - a))
-echo "- without profiling: $base units; while profiled: $prof units"
-python3 -c "import sys; b,p=int(sys.argv[1]),int(sys.argv[2]); print(f'- throughput loss: {100*(b-p)/b:.1f}%')" "$base" "$prof"
+d=$(count); t3=$(now)
+python3 - "$a" "$b" "$t0" "$t1" "$c" "$d" "$t2" "$t3" <<'PY'
+import sys
+a, b, t0, t1, c, d, t2, t3 = map(float, sys.argv[1:])
+base, prof = (b - a) / (t1 - t0), (d - c) / (t3 - t2)
+print(f"- without profiling: {base:.3g} units/s; while profiled: {prof:.3g} units/s")
+print(f"- throughput loss: {100 * (base - prof) / base:.1f}%")
+PY
 echo "- $(sed 's/^heapgrab: //' "$out.e")"

@@ -10,11 +10,14 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attach/target.h"
 #include "attach/unwind.h"
@@ -84,24 +87,49 @@ static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t
     return 0;
 }
 
-/* Name and run state of each task, read before the stop. */
+/* Name and run state of each task, read before the stop.  The stat files
+ * stay open from tick to tick (pread at 0 reads them afresh): at 100 Hz an
+ * open/read/close per thread would cost the target a core's share. */
 struct task_info {
     int tid;
     char state;
 };
 
-static char task_state(int pid, int tid)
+static int stat_fd(hg_profile *p, int pid, int tid)
 {
-    char path[96], buf[512];
+    for (size_t i = 0; i < p->nstatfd; i++)
+        if (p->statfd[i].tid == tid)
+            return p->statfd[i].fd;
+    char path[96];
     snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (p->nstatfd == p->capstatfd) {
+        size_t cap = p->capstatfd ? p->capstatfd * 2 : 32;
+        void *v = realloc(p->statfd, cap * sizeof *p->statfd);
+        if (!v) {
+            close(fd);
+            return -1;
+        }
+        p->statfd = v;
+        p->capstatfd = cap;
+    }
+    p->statfd[p->nstatfd].tid = tid;
+    p->statfd[p->nstatfd++].fd = fd;
+    return fd;
+}
+
+static char task_state(hg_profile *p, int pid, int tid)
+{
+    char buf[512];
+    int fd = stat_fd(p, pid, tid);
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
         return '?';
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
     buf[n] = '\0';
-    char *close = strrchr(buf, ')'); /* the name may hold spaces and parens */
-    return close && close[1] == ' ' && close[2] ? close[2] : '?';
+    char *close_paren = strrchr(buf, ')'); /* the name may hold spaces and parens */
+    return close_paren && close_paren[1] == ' ' && close_paren[2] ? close_paren[2] : '?';
 }
 
 static int read_states(hg_profile *p, hg_target *t, struct task_info **out, size_t *n)
@@ -130,10 +158,9 @@ static int read_states(hg_profile *p, hg_target *t, struct task_info **out, size
             }
             *out = v;
         }
-        (*out)[(*n)++] = (struct task_info){tid, task_state(t->pid, tid)};
+        (*out)[(*n)++] = (struct task_info){tid, task_state(p, t->pid, tid)};
     }
     closedir(d);
-    (void)p;
     return 0;
 }
 
@@ -153,8 +180,18 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
     int rc = read_states(p, t, &ti, &nti);
     if (rc)
         return rc;
+    /* While it holds the target, heapgrab runs at the highest priority it
+     * may take: releasing a busy target's threads one by one otherwise
+     * leaves heapgrab waiting behind the ones already released (on 2 cores
+     * with 16 busy threads: 12 ms a stop at nice 0, 2.6 ms at -20).  On
+     * Linux this changes the calling thread only. */
+    errno = 0;
+    int nice_was = getpriority(PRIO_PROCESS, 0);
+    int boosted = errno == 0 && nice_was > -20 && setpriority(PRIO_PROCESS, 0, -20) == 0;
     rc = t->ops->stop(t);
     if (rc) {
+        if (boosted)
+            setpriority(PRIO_PROCESS, 0, nice_was);
         free(ti);
         return rc;
     }
@@ -183,6 +220,8 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
         }
     }
     t->ops->resume(t);
+    if (boosted)
+        setpriority(PRIO_PROCESS, 0, nice_was);
     free(ti);
     p->timing.samples++;
     p->timing.stopped_ns_total += t->stopped_ns;
@@ -336,6 +375,8 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         hg_profile_free(p);
         return rc ? rc : HG_EINTERNAL;
     }
+    int keep_maps = t->keep_maps;
+    t->keep_maps = 1; /* every stop is as short as it can be */
     int rc = 0;
     uint64_t start = mono_ns(), ticks = seconds > 0 ? (uint64_t)(seconds * hz + 0.5) : 1;
     for (uint64_t k = 0; k < ticks; k++) {
@@ -360,6 +401,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
             break;
     }
     p->timing.duration_ns = mono_ns() - start;
+    t->keep_maps = keep_maps;
     p->reads = hg_unwinder_reads(u);
     hg_unwinder_free(u);
     if (rc == 0)
@@ -376,6 +418,9 @@ void hg_profile_free(hg_profile *p)
 {
     if (!p)
         return;
+    for (size_t i = 0; i < p->nstatfd; i++)
+        close(p->statfd[i].fd);
+    free(p->statfd);
     for (size_t i = 0; i < p->nstacks; i++) {
         free(p->stacks[i].pcs);
         free(p->stacks[i].locs);
