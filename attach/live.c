@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -35,6 +36,8 @@ struct live {
     int held;
     hg_thread *held_threads;
     size_t nheld;
+    /* heapgrab's own priority before a stop raised it */
+    int nice_was, boosted;
 };
 
 /* The threads we hold, for hg_emergency_detach() from a signal handler. */
@@ -280,6 +283,27 @@ static int list_tasks(hg_target *t, int *added)
     return 0;
 }
 
+/*
+ * While it holds the target, heapgrab's thread runs at the highest
+ * priority it may take.  Releasing a busy target's threads one by one
+ * otherwise leaves heapgrab waiting behind the ones already released (2
+ * cores, 16 busy threads: 12 ms a stop at nice 0, under 5 ms at -20).  On
+ * Linux, PRIO_PROCESS 0 is the calling thread only.
+ */
+static void boost(struct live *lv)
+{
+    errno = 0;
+    lv->nice_was = getpriority(PRIO_PROCESS, 0);
+    lv->boosted = errno == 0 && lv->nice_was > -20 && setpriority(PRIO_PROCESS, 0, -20) == 0;
+}
+
+static void unboost(struct live *lv)
+{
+    if (lv->boosted)
+        setpriority(PRIO_PROCESS, 0, lv->nice_was);
+    lv->boosted = 0;
+}
+
 static void live_resume(hg_target *t)
 {
     struct live *lv = t->backend;
@@ -299,6 +323,7 @@ static void live_resume(hg_target *t)
     t->stopped_at_ns = 0;
     t->nthreads = 0;
     emergency_count = 0;
+    unboost(lv);
 }
 
 static int refresh_maps(hg_target *t);
@@ -316,6 +341,7 @@ static int live_stop(hg_target *t)
             return rc;
         return 0;
     }
+    boost(lv);
     /* Seize and interrupt every task; wait for all of them; look again
      * until a pass finds no thread we do not hold. */
     for (int pass = 0; pass < 1000; pass++) {

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,18 +179,8 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
     int rc = read_states(p, t, &ti, &nti);
     if (rc)
         return rc;
-    /* While it holds the target, heapgrab runs at the highest priority it
-     * may take: releasing a busy target's threads one by one otherwise
-     * leaves heapgrab waiting behind the ones already released (on 2 cores
-     * with 16 busy threads: 12 ms a stop at nice 0, 2.6 ms at -20).  On
-     * Linux this changes the calling thread only. */
-    errno = 0;
-    int nice_was = getpriority(PRIO_PROCESS, 0);
-    int boosted = errno == 0 && nice_was > -20 && setpriority(PRIO_PROCESS, 0, -20) == 0;
     rc = t->ops->stop(t);
     if (rc) {
-        if (boosted)
-            setpriority(PRIO_PROCESS, 0, nice_was);
         free(ti);
         return rc;
     }
@@ -220,8 +209,6 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
         }
     }
     t->ops->resume(t);
-    if (boosted)
-        setpriority(PRIO_PROCESS, 0, nice_was);
     free(ti);
     p->timing.samples++;
     p->timing.stopped_ns_total += t->stopped_ns;
