@@ -384,6 +384,12 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
             rc = 0;
             break;
         }
+        /* The signal that asks to end the profile can cut a stop short
+         * (the target is released by then): keep what was sampled. */
+        if (rc == HG_EINTR && opt && opt->stop && *opt->stop && p->timing.samples > 0) {
+            rc = 0;
+            break;
+        }
         if (rc)
             break;
     }
