@@ -68,14 +68,18 @@ static int cached_word(struct hg_unwinder *u, uint64_t addr, uint64_t *out)
 
 /* ------------------------------------------------------ libdwfl callbacks */
 
+/* The thread argument libdwfl passes around is the hg_thread itself, in the
+ * stopped target's thread list, so set_initial_registers needs nothing
+ * else. */
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
 {
     (void)dwfl;
     struct hg_unwinder *u = arg;
-    size_t i = (size_t)(uintptr_t)*thread_argp;
+    hg_thread *prev = *thread_argp;
+    size_t i = prev ? (size_t)(prev - u->t->threads) + 1 : 0;
     if (i >= u->t->nthreads)
         return 0;
-    *thread_argp = (void *)(uintptr_t)(i + 1);
+    *thread_argp = &u->t->threads[i];
     return u->t->threads[i].tid;
 }
 
@@ -85,7 +89,7 @@ static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp)
     struct hg_unwinder *u = arg;
     for (size_t i = 0; i < u->t->nthreads; i++)
         if (u->t->threads[i].tid == tid) {
-            *thread_argp = (void *)(uintptr_t)(i + 1);
+            *thread_argp = &u->t->threads[i];
             return true;
         }
     return false;
@@ -101,8 +105,9 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
     return true;
 }
 
-static bool set_initial_registers(Dwfl_Thread *thread, const hg_thread *th)
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
+    const hg_thread *th = thread_arg;
     if (!th->have_regs)
         return false;
     Dwarf_Word regs[17];
@@ -111,24 +116,11 @@ static bool set_initial_registers(Dwfl_Thread *thread, const hg_thread *th)
     return dwfl_thread_state_registers(thread, 0, 17, regs);
 }
 
-/* thread_arg is an index + 1 from next_thread/get_thread.  libdwfl gives
- * set_initial_registers no session argument, so the unwinder in use is
- * kept here (one unwind at a time per process). */
-static struct hg_unwinder *current;
-
-static bool set_regs_by_index(Dwfl_Thread *thread, void *thread_arg)
-{
-    size_t i = (size_t)(uintptr_t)thread_arg - 1;
-    if (!current || i >= current->t->nthreads)
-        return false;
-    return set_initial_registers(thread, &current->t->threads[i]);
-}
-
 static const Dwfl_Thread_Callbacks callbacks = {
     .next_thread = next_thread,
     .get_thread = get_thread,
     .memory_read = memory_read,
-    .set_initial_registers = set_regs_by_index,
+    .set_initial_registers = set_initial_registers,
 };
 
 struct hg_unwinder *hg_unwinder_new(hg_target *t)
@@ -192,7 +184,6 @@ int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max
         }
         u->attached = 1;
     }
-    current = u;
     if (ti == 0)
         for (size_t i = 0; i < CACHE_PAGES; i++)
             u->pages[i].addr = 0; /* a new stop: memory may have changed */
