@@ -1101,15 +1101,14 @@ static int mmapped_header_ok(const struct walk *w, const uint64_t hdr[2], uint64
  * mapping says.  Alignments of a page or more are not looked for (the
  * mapping's bytes are right either way; only the chunk's size would be).
  */
-static void mmapped_realigned(struct walk *w, uint64_t q, uint64_t hdr[2])
+static void mmapped_realigned(struct walk *w, const unsigned char *page, uint64_t len,
+                              uint64_t hdr[2])
 {
     if (hdr[0] != 0)
         return;
     uint64_t span = mmapped_span(w, hdr);
-    unsigned char page[PAGE];
-    uint64_t len = span < PAGE ? span : PAGE;
-    if (hg_read_exact(w->t, q, page, len) != 0)
-        return;
+    if (len > span)
+        len = span;
     for (uint64_t k = 16; k + CHUNK_HDR <= len; k += 16) {
         uint64_t c[2] = {rd64(page, (long)k), rd64(page, (long)k + 8)};
         if ((c[0] & ~(uint64_t)1) == k && (c[1] & SIZE_BITS) == IS_MMAPPED &&
@@ -1140,12 +1139,14 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
             }
             if (ov == 0)
                 seg_end = skip;
-            uint64_t hdr[2];
-            const unsigned char *c = every_page ? window(w, q, CHUNK_HDR, seg_end) : NULL;
-            if (c)
-                memcpy(hdr, c, sizeof hdr);
-            else if (every_page || hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
+            /* One read per would-be chunk: its first page holds the header
+             * and, after memalign, the moved one. */
+            uint64_t hdr[2], len = seg_end - q < PAGE ? seg_end - q : PAGE;
+            unsigned char buf[PAGE];
+            const unsigned char *c = every_page ? window(w, q, len, seg_end) : buf;
+            if (!c || (!every_page && hg_read_exact(w->t, q, buf, len) != 0))
                 break;
+            memcpy(hdr, c, sizeof hdr);
             if (!mmapped_header_ok(w, hdr, q, seg_end)) {
                 q = every_page ? q + PAGE : seg_end;
                 continue;
@@ -1158,7 +1159,7 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
                 out->v = nv;
                 out->cap = cap;
             }
-            mmapped_realigned(w, q, hdr);
+            mmapped_realigned(w, c, len, hdr);
             uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS, span = mmapped_span(w, hdr);
             out->v[out->n++] = (struct mmapped){q + span - sz - (w->L->mmap_tail ? CHUNK_HDR : 0),
                                                 hdr[0], sz};
