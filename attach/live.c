@@ -38,6 +38,12 @@ struct live {
     size_t nheld;
     /* heapgrab's own priority before a stop raised it */
     int nice_was, boosted;
+    /* /proc/PID/task/TID/stat of each thread seen, kept open: a profile
+     * reads them at every tick, and pread at 0 reads them afresh */
+    struct {
+        int tid, fd;
+    } *statfd;
+    size_t nstatfd, capstatfd;
 };
 
 /* The threads we hold, for hg_emergency_detach() from a signal handler. */
@@ -444,11 +450,93 @@ static void live_close(hg_target *t)
     }
     if (lv) {
         free(lv->held_threads);
+        for (size_t i = 0; i < lv->nstatfd; i++)
+            close(lv->statfd[i].fd);
+        free(lv->statfd);
         if (lv->mem_fd >= 0)
             close(lv->mem_fd);
         if (lv->pagemap_fd >= 0)
             close(lv->pagemap_fd);
         free(lv);
+    }
+}
+
+static int stat_fd(hg_target *t, int tid)
+{
+    struct live *lv = t->backend;
+    for (size_t i = 0; i < lv->nstatfd; i++)
+        if (lv->statfd[i].tid == tid)
+            return lv->statfd[i].fd;
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", t->pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (lv->nstatfd == lv->capstatfd) {
+        size_t cap = lv->capstatfd ? lv->capstatfd * 2 : 32;
+        void *v = realloc(lv->statfd, cap * sizeof *lv->statfd);
+        if (!v) {
+            close(fd);
+            return -1;
+        }
+        lv->statfd = v;
+        lv->capstatfd = cap;
+    }
+    lv->statfd[lv->nstatfd].tid = tid;
+    lv->statfd[lv->nstatfd++].fd = fd;
+    return fd;
+}
+
+static char task_state(hg_target *t, int tid)
+{
+    char buf[512];
+    int fd = stat_fd(t, tid);
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return '?';
+    buf[n] = '\0';
+    char *paren = strrchr(buf, ')'); /* the name may hold spaces and parens */
+    return paren && paren[1] == ' ' && paren[2] ? paren[2] : '?';
+}
+
+static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", t->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            hg_thread_state *v = realloc(*out, cap * sizeof *v);
+            if (!v) {
+                closedir(d);
+                return hg_fail(HG_ENOMEM, "out of memory");
+            }
+            *out = v;
+        }
+        (*out)[(*n)++] = (hg_thread_state){tid, task_state(t, tid)};
+    }
+    closedir(d);
+    return 0;
+}
+
+static void live_thread_name(hg_target *t, int tid, char *buf, size_t len)
+{
+    char path[96], *text;
+    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", t->pid, tid);
+    buf[0] = '\0';
+    if (read_file(path, &text) == 0) {
+        snprintf(buf, len, "%.*s", (int)strcspn(text, "\n"), text);
+        free(text);
     }
 }
 
@@ -458,6 +546,8 @@ static const struct hg_target_ops live_ops = {
     .resume = live_resume,
     .resident = live_resident,
     .rss = live_rss,
+    .thread_states = live_thread_states,
+    .thread_name = live_thread_name,
     .close = live_close,
     .concurrent_reads = 1,
 };

@@ -23,6 +23,11 @@ typedef struct hg_thread {
     int have_regs;
 } hg_thread;
 
+typedef struct hg_thread_state {
+    int tid;
+    char state;           /* as in /proc/PID/task/TID/stat */
+} hg_thread_state;
+
 struct user_regs_struct;
 /* Fill th->regs from a ptrace/NT_PRSTATUS register set. */
 void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r);
@@ -40,6 +45,11 @@ struct hg_target_ops {
     int (*resident)(hg_target *t, uint64_t addr, size_t npages, uint8_t *present);
     /* Optional: resident set size in bytes, 0 if unknown. */
     uint64_t (*rss)(hg_target *t);
+    /* Optional, for running targets: the run state ('R', 'S', ...) of each
+     * thread now, without stopping it.  *out is malloc'd. */
+    int (*thread_states)(hg_target *t, hg_thread_state **out, size_t *n);
+    /* Optional: a thread's name ("" when unknown). */
+    void (*thread_name)(hg_target *t, int tid, char *buf, size_t len);
     void (*close)(hg_target *t);
     /* read() may be called from a second thread (read-ahead). */
     int concurrent_reads;

@@ -2,21 +2,19 @@
  * profile.c -- thread stacks: one stop (a dump) or a stop every 1/hz
  * seconds (a sampling profile), aggregated by thread and call stack.
  *
- * Each tick: note which threads are running (/proc/PID/task/TID/stat,
- * before the stop, so the stop does not count), stop the target, unwind
+ * Each tick: ask the target which threads are running (the live backend
+ * reads /proc/PID/task/TID/stat), before the stop, so the stop does not
+ * count; stop the target, unwind
  * every thread through a page cache, resume.  Names, source lines and
  * inlined frames are looked up only when the profile is finished, with
  * the target running, once per distinct address.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "attach/target.h"
 #include "attach/unwind.h"
@@ -86,97 +84,21 @@ static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t
     return 0;
 }
 
-/* Name and run state of each task, read before the stop.  The stat files
- * stay open from tick to tick (pread at 0 reads them afresh): at 100 Hz an
- * open/read/close per thread would cost the target a core's share. */
-struct task_info {
-    int tid;
-    char state;
-};
-
-static int stat_fd(hg_profile *p, int pid, int tid)
-{
-    for (size_t i = 0; i < p->nstatfd; i++)
-        if (p->statfd[i].tid == tid)
-            return p->statfd[i].fd;
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (p->nstatfd == p->capstatfd) {
-        size_t cap = p->capstatfd ? p->capstatfd * 2 : 32;
-        void *v = realloc(p->statfd, cap * sizeof *p->statfd);
-        if (!v) {
-            close(fd);
-            return -1;
-        }
-        p->statfd = v;
-        p->capstatfd = cap;
-    }
-    p->statfd[p->nstatfd].tid = tid;
-    p->statfd[p->nstatfd++].fd = fd;
-    return fd;
-}
-
-static char task_state(hg_profile *p, int pid, int tid)
-{
-    char buf[512];
-    int fd = stat_fd(p, pid, tid);
-    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-    if (n <= 0)
-        return '?';
-    buf[n] = '\0';
-    char *close_paren = strrchr(buf, ')'); /* the name may hold spaces and parens */
-    return close_paren && close_paren[1] == ' ' && close_paren[2] ? close_paren[2] : '?';
-}
-
-static int read_states(hg_profile *p, hg_target *t, struct task_info **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    if (t->pid <= 0)
-        return 0;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", t->pid);
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    size_t cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        int tid = atoi(de->d_name);
-        if (tid <= 0)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            struct task_info *v = realloc(*out, cap * sizeof *v);
-            if (!v) {
-                closedir(d);
-                return hg_fail(HG_ENOMEM, "out of memory");
-            }
-            *out = v;
-        }
-        (*out)[(*n)++] = (struct task_info){tid, task_state(p, t->pid, tid)};
-    }
-    closedir(d);
-    return 0;
-}
-
-static char state_of(const struct task_info *ti, size_t n, int tid)
+static char state_of(const hg_thread_state *ts, size_t n, int tid)
 {
     for (size_t i = 0; i < n; i++)
-        if (ti[i].tid == tid)
-            return ti[i].state;
+        if (ts[i].tid == tid)
+            return ts[i].state;
     return '?';
 }
 
 /* One tick: stop, unwind every thread, resume. */
 static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t weight_ns)
 {
-    struct task_info *ti;
-    size_t nti;
-    int rc = read_states(p, t, &ti, &nti);
+    /* Who is running, read before the stop (which would change it). */
+    hg_thread_state *ti = NULL;
+    size_t nti = 0;
+    int rc = t->ops->thread_states ? t->ops->thread_states(t, &ti, &nti) : 0;
     if (rc)
         return rc;
     rc = t->ops->stop(t);
@@ -258,17 +180,11 @@ static int location_of(hg_profile *p, hg_target *t, uint64_t pc, size_t *out)
     return 0;
 }
 
-static char *thread_name(int pid, int tid)
+static char *thread_name(hg_target *t, int tid)
 {
-    char path[96], buf[64] = "";
-    snprintf(path, sizeof path, "/proc/%d/task/%d/comm", pid, tid);
-    FILE *f = pid > 0 ? fopen(path, "re") : NULL;
-    if (f) {
-        if (!fgets(buf, sizeof buf, f))
-            buf[0] = '\0';
-        fclose(f);
-    }
-    buf[strcspn(buf, "\n")] = '\0';
+    char buf[64] = "";
+    if (t->ops->thread_name)
+        t->ops->thread_name(t, tid, buf, sizeof buf);
     return strdup(buf);
 }
 
@@ -290,7 +206,7 @@ static int finish(hg_profile *p, hg_target *t)
             if (p->stacks[k].tid == s->tid)
                 s->name = strdup(p->stacks[k].name);
         if (!s->name)
-            s->name = thread_name(t->pid, s->tid);
+            s->name = thread_name(t, s->tid);
         if (!s->name)
             return hg_fail(HG_ENOMEM, "out of memory");
     }
@@ -411,9 +327,6 @@ void hg_profile_free(hg_profile *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->nstatfd; i++)
-        close(p->statfd[i].fd);
-    free(p->statfd);
     for (size_t i = 0; i < p->nstacks; i++) {
         free(p->stacks[i].pcs);
         free(p->stacks[i].locs);

@@ -46,11 +46,6 @@ struct hg_profile {
     size_t nlast;
     hg_thread_stack *threads;
     size_t nthreads;
-
-    struct {               /* /proc/PID/task/TID/stat, kept open */
-        int tid, fd;
-    } *statfd;
-    size_t nstatfd, capstatfd;
 };
 
 #endif
