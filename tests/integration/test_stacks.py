@@ -194,6 +194,27 @@ def test_interrupt(path):
             os.unlink(out)
 
 
+def test_target_exits(path):
+    """The target dying mid-profile ends the profile; what was sampled is
+    still written, and heapgrab says why it stopped."""
+    t = Target(path)
+    out = f"/tmp/heapgrab-exit-{os.getpid()}.pprof"
+    try:
+        p = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "60", str(t.pid), "-o", out],
+                             stderr=subprocess.PIPE)
+        time.sleep(1.0)
+        t.p.kill()
+        t.p.wait()
+        _, err = p.communicate(timeout=30)
+        check(p.returncode == 0, f"profile of a target that died: exit {p.returncode}: {err}")
+        check(b"exited" in err, f"no word of the exit: {err}")
+        check("spin_leaf" in pprof("-top", out), "the samples before the exit are missing")
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
 def test_errors(path):
     r = subprocess.run([HEAPGRAB, "profile", "--hz", "0", "1"], capture_output=True)
     check(r.returncode == 2 and r.stderr.count(b"\n") == 1, f"--hz 0: {r.returncode} {r.stderr}")
@@ -227,7 +248,7 @@ def main():
     targets = sys.argv[1:]
     failed = passed = 0
     for path in targets:
-        for test in (test_dump, test_profile, test_interrupt, test_errors):
+        for test in (test_dump, test_profile, test_interrupt, test_target_exits, test_errors):
             t0 = time.time()
             try:
                 test(path)
