@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
@@ -112,7 +114,7 @@ static long live_read(hg_target *t, uint64_t addr, void *buf, size_t len)
         }
         if (n < 0 && errno == ESRCH) {
             t->gone = 1;
-            return hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+            return hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
         }
         /* EFAULT at an unreadable page, or EPERM under some LSMs: try
          * /proc/PID/mem, which can read what process_vm_readv refuses. */
@@ -169,12 +171,15 @@ static void drop_thread(hg_target *t, int tid)
         }
 }
 
-/* Wait until thread th is in a ptrace-stop.  Returns 0, or 1 if it is gone. */
-static int wait_stopped(hg_target *t, hg_thread *th)
+/* Wait until thread th is in a ptrace-stop.  Returns 0, or 1 if it is gone
+ * (2: not yet, with WNOHANG). */
+static int wait_stopped(hg_target *t, hg_thread *th, int options)
 {
     for (int guard = 0; guard < 64; guard++) {
         int status;
-        pid_t r = waitpid(th->tid, &status, __WALL);
+        pid_t r = waitpid(th->tid, &status, __WALL | options);
+        if (r == 0)
+            return 2; /* WNOHANG: nothing to report yet */
         if (r < 0) {
             if (errno == EINTR)
                 return hg_fail(HG_EINTR, "interrupted while stopping the target");
@@ -206,6 +211,43 @@ static int wait_stopped(hg_target *t, hg_thread *th)
         return 0;
     }
     return hg_fail(HG_EINTERNAL, "thread %d did not stop", th->tid);
+}
+
+/*
+ * Wait for the group leader, which must not block: if the process is
+ * killed now, the kernel reports the leader's exit only after every other
+ * thread has been reaped, and threads we trace are reaped by us.  So poll
+ * it, reaping the others that die meanwhile.  In the usual case its stop
+ * is already waiting by the time the others have been seen.
+ */
+static int wait_leader(hg_target *t, int tid)
+{
+    uint64_t t0 = hg_now_ns();
+    for (unsigned spin = 0;; spin++) {
+        hg_thread *th = find_thread(t, tid);
+        if (!th)
+            return 1;
+        int rc = wait_stopped(t, th, WNOHANG);
+        if (rc != 2)
+            return rc;
+        for (size_t i = 0; i < t->nthreads; i++) {
+            int o = t->threads[i].tid, status;
+            if (o != tid && waitpid(o, &status, __WALL | WNOHANG) == o &&
+                (WIFEXITED(status) || WIFSIGNALED(status))) {
+                drop_thread(t, o);
+                i--;
+            }
+        }
+        if (hg_now_ns() - t0 > 5000000000ull)
+            return hg_fail(HG_EIO, "thread %d of process %d did not stop within 5 s (in an "
+                           "uninterruptible wait?): try again", tid, t->process_id);
+        if (spin < 64) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 20000};
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 /* The value of a /proc/PID/status field ("TracerPid"), copied into out;
@@ -242,13 +284,49 @@ static int exited(int pid)
     return status_field(pid, "State", v, sizeof v) != 0 || v[0] == 'Z' || v[0] == 'X';
 }
 
+/* The same for one thread: its state is the third field of its stat. */
+static int task_exited(int pid, int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold anything */
+    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
+/* A thread of process pid that has not exited, or -1. */
+static int living_task(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    int found = -1;
+    while (found < 0 && (de = readdir(d))) {
+        int tid = atoi(de->d_name);
+        if (tid > 0 && !task_exited(pid, tid))
+            found = tid;
+    }
+    closedir(d);
+    return found;
+}
+
 static int list_tasks(hg_target *t, int *added)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", t->pid);
     DIR *d = opendir(path);
     if (!d)
-        return hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+        return hg_fail(HG_ENOPROC, "process %d exited", t->process_id);
     struct dirent *de;
     *added = 0;
     while ((de = readdir(d))) {
@@ -260,21 +338,27 @@ static int list_tasks(hg_target *t, int *added)
                 continue; /* thread exited */
             if (errno == EPERM && t->nthreads > 0)
                 continue; /* auto-attached clone of a thread we hold */
+            if (errno == EPERM && (task_exited(t->pid, tid) || tracer_of(tid) == getpid())) {
+                /* A zombie: the main thread called pthread_exit and the
+                 * others run on, or the process is dying (a thread we
+                 * traced and could not detach from, being gone). */
+                continue;
+            }
             int e = errno;
             closedir(d);
-            int tracer = e == EPERM ? tracer_of(t->pid) : 0;
+            int tracer = e == EPERM ? tracer_of(t->process_id) : 0;
             if (tracer > 0)
                 return hg_fail(HG_EPERM,
                                "process %d is already traced by process %d (a debugger?): "
-                               "detach it first, or use heapsnap inside GDB", t->pid, tracer);
-            if (e == EPERM && exited(t->pid))
+                               "detach it first, or use heapsnap inside GDB", t->process_id, tracer);
+            if (e == EPERM && exited(t->process_id))
                 return hg_fail(HG_ENOPROC, "process %d has exited (a zombie, not yet reaped by "
-                               "its parent)", t->pid);
+                               "its parent)", t->process_id);
             if (e == EPERM)
                 return hg_fail(HG_EPERM,
                                "not permitted to trace process %d: run as its user or "
                                "root with CAP_SYS_PTRACE, and check "
-                               "kernel.yama.ptrace_scope (0 or 1 with same user)", t->pid);
+                               "kernel.yama.ptrace_scope (0 or 1 with same user)", t->process_id);
             return hg_fail(HG_EINTERNAL, "PTRACE_SEIZE %d: %s", tid, strerror(e));
         }
         int rc = add_thread(t, tid);
@@ -310,20 +394,43 @@ static void unboost(struct live *lv)
     lv->boosted = 0;
 }
 
+/* Let one thread go.  PTRACE_DETACH fails with ESRCH when the thread is
+ * not in a ptrace-stop: it is not stopped yet (a stop cut short), or it is
+ * exiting.  Either way it has something to report to us, its tracer: wait
+ * for that, then detach from the stop, or let the exit go (reaped). */
+static void release(hg_thread *th)
+{
+    if (ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal) == 0 ||
+        errno != ESRCH)
+        return;
+    for (int guard = 0; guard < 64; guard++) {
+        int status;
+        pid_t r = waitpid(th->tid, &status, __WALL);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r != th->tid || !WIFSTOPPED(status))
+            return; /* gone, and reaped */
+        unsigned long child = 0;
+        if (status >> 16 == PTRACE_EVENT_CLONE &&
+            ptrace(PTRACE_GETEVENTMSG, th->tid, NULL, &child) == 0 && child) {
+            /* born while we held its parent, so traced by us too */
+            hg_thread born = {.tid = (int)child};
+            release(&born);
+        }
+        if (ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal) == 0 ||
+            errno != ESRCH)
+            return;
+    }
+}
+
 static void live_resume(hg_target *t)
 {
     struct live *lv = t->backend;
-    for (size_t i = 0; !lv->held && i < t->nthreads; i++) {
-        hg_thread *th = &t->threads[i];
-        if (ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal) < 0 &&
-            errno != ESRCH) {
-            /* Not in a stop yet (we gave up waiting): stop, then detach. */
-            ptrace(PTRACE_INTERRUPT, th->tid, NULL, NULL);
-            int status;
-            if (waitpid(th->tid, &status, __WALL) == th->tid && WIFSTOPPED(status))
-                ptrace(PTRACE_DETACH, th->tid, NULL, (void *)(long)th->pending_signal);
-        }
-    }
+    /* The leader last: its exit is not reported before the others'. */
+    for (int leader = 0; leader < 2 && !lv->held; leader++)
+        for (size_t i = 0; i < t->nthreads; i++)
+            if ((t->threads[i].tid == t->process_id) == leader)
+                release(&t->threads[i]);
     if (t->stopped_at_ns)
         t->stopped_ns = hg_now_ns() - t->stopped_at_ns;
     t->stopped_at_ns = 0;
@@ -354,27 +461,32 @@ static int live_stop(hg_target *t)
         int added = 0;
         if ((rc = list_tasks(t, &added)) < 0)
             goto fail;
+        /* The group leader is waited for last: if the process dies now,
+         * the kernel holds back the leader's exit until every other
+         * thread has been reaped, and we are the ones who reap them. */
         size_t before;
         do {
             before = t->nthreads;
-            for (size_t i = 0; i < t->nthreads; i++) {
-                hg_thread *th = &t->threads[i];
-                if (th->stopped)
-                    continue;
-                rc = wait_stopped(t, th);
-                if (rc < 0)
-                    goto fail;
-                if (rc == 1) {
-                    drop_thread(t, th->tid);
-                    i--;
+            for (int leader = 0; leader < 2; leader++)
+                for (size_t i = 0; i < t->nthreads; i++) {
+                    hg_thread *th = &t->threads[i];
+                    if (th->stopped || (th->tid == t->process_id) != leader)
+                        continue;
+                    int tid = th->tid; /* wait_leader may reorder the threads */
+                    rc = leader ? wait_leader(t, tid) : wait_stopped(t, th, 0);
+                    if (rc < 0)
+                        goto fail;
+                    if (rc == 1) {
+                        drop_thread(t, tid);
+                        i--;
+                    }
                 }
-            }
         } while (t->nthreads != before);
         if (added == 0 && pass > 0)
             break;
     }
     if (t->nthreads == 0) {
-        rc = hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+        rc = hg_fail(HG_ENOPROC, "process %d exited", t->process_id);
         goto fail;
     }
     /* The mappings may have changed since attach (new thread heaps, new
@@ -507,7 +619,7 @@ static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
     snprintf(path, sizeof path, "/proc/%d/task", t->pid);
     DIR *d = opendir(path);
     if (!d)
-        return hg_fail(HG_ENOPROC, "process %d exited", t->pid);
+        return hg_fail(HG_ENOPROC, "process %d exited", t->process_id);
     size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -563,6 +675,17 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     if (access(path, F_OK) != 0)
         return hg_fail(HG_ENOPROC, "no such process: %d", pid);
 
+    /* A main thread that called pthread_exit stays a zombie while the
+     * others run, and its /proc entries lose the address space (no maps,
+     * no exe, no memory): look at the process through a living thread.
+     * t->pid is that thread, t->process_id the process. */
+    int pid_mm = pid;
+    if (task_exited(pid, pid))
+        pid_mm = living_task(pid);
+    if (pid_mm <= 0)
+        return hg_fail(HG_ENOPROC, "process %d has exited (a zombie, not yet reaped by its parent)",
+                       pid);
+
     hg_target *t = hg_target_alloc(&live_ops);
     struct live *lv = calloc(1, sizeof *lv);
     if (!t || !lv) {
@@ -572,17 +695,17 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     }
     lv->mem_fd = lv->pagemap_fd = -1;
     t->backend = lv;
-    t->pid = pid;
+    t->pid = pid_mm;
     t->process_id = pid;
-    snprintf(t->root, sizeof t->root, "/proc/%d/root", pid);
+    snprintf(t->root, sizeof t->root, "/proc/%d/root", pid_mm);
 
-    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    snprintf(path, sizeof path, "/proc/%d/exe", pid_mm);
     ssize_t n = readlink(path, t->exe, sizeof t->exe - 1);
     t->exe[n > 0 ? n : 0] = '\0';
 
     /* heapgrab knows x86_64 glibc only: refuse anything else up front. */
     int rc;
-    snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    snprintf(path, sizeof path, "/proc/%d/exe", pid_mm);
     int efd = open(path, O_RDONLY | O_CLOEXEC);
     if (efd >= 0) {
         Elf64_Ehdr eh;
@@ -599,7 +722,7 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     }
 
     char *maps;
-    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    snprintf(path, sizeof path, "/proc/%d/maps", pid_mm);
     if (read_file(path, &maps) < 0) {
         rc = errno == ENOENT || errno == ESRCH
                  ? hg_fail(HG_ENOPROC, "no such process: %d", pid)
@@ -622,15 +745,15 @@ int hg_target_attach_pid(int pid, unsigned flags, hg_target **out)
     uint64_t probe;
     struct iovec local = {&probe, sizeof probe};
     struct iovec remote = {(void *)(uintptr_t)t->maps[0].start, sizeof probe};
-    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0 && errno == EPERM) {
+    if (process_vm_readv(pid_mm, &local, 1, &remote, 1, 0) < 0 && errno == EPERM) {
         rc = hg_fail(HG_EPERM,
                      "not permitted to read process %d: run as its user or root with "
                      "CAP_SYS_PTRACE, and check kernel.yama.ptrace_scope", pid);
         goto fail;
     }
-    snprintf(path, sizeof path, "/proc/%d/mem", pid);
+    snprintf(path, sizeof path, "/proc/%d/mem", pid_mm);
     lv->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-    snprintf(path, sizeof path, "/proc/%d/pagemap", pid);
+    snprintf(path, sizeof path, "/proc/%d/pagemap", pid_mm);
     lv->pagemap_fd = open(path, O_RDONLY | O_CLOEXEC);
     *out = t;
     return 0;

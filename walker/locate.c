@@ -387,7 +387,7 @@ int hg_locate(hg_target *t, int mode, hg_located *r)
         r->libc = hg_module_find(t, "libc-2.");
     const char *other = foreign_allocator(t);
     if (other)
-        return hg_fail(HG_ENOTGLIBC, "process %d uses %s, not glibc malloc", t->pid, other);
+        return hg_fail(HG_ENOTGLIBC, "process %d uses %s, not glibc malloc", t->process_id, other);
     if (!r->libc) {
         /* Statically linked: glibc's malloc is inside the executable,
          * whose symbol table (if not stripped) names its state. */
@@ -400,7 +400,7 @@ int hg_locate(hg_target *t, int mode, hg_located *r)
                                "%s is statically linked and stripped: heapgrab needs its "
                                "symbol table to find glibc's malloc in it", t->exe);
             return hg_fail(HG_ENOTGLIBC, "process %d does not use glibc malloc (no libc.so.6 "
-                           "loaded, no malloc linked in)", t->pid);
+                           "loaded, no malloc linked in)", t->process_id);
         }
         r->libc = exe;
         r->is_static = 1;

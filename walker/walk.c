@@ -1395,7 +1395,7 @@ static int walk_stopped(struct walk *w)
     if (rc == 0)
         rc = heap_resident(w);
     if (t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
     if (rc == 0 && t->ops->rss)
         w->s->rss_bytes = t->ops->rss(t);
     for (size_t i = 0; tc && i < t->nthreads; i++)
@@ -1437,7 +1437,7 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     t->ops->resume(t);
     /* Whatever failed, a target that died under us is the reason. */
     if (rc && t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
     s->timing.stopped_ns = t->stopped_ns;
     if (rc == 0)
         rc = copy_mappings(&w);
@@ -1479,7 +1479,7 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     hg_error_clear();
     int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
     if (rc && t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->pid);
+        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
     if (rc == 0)
         rc = hg_walk(t, &loc, opt, out);
     if (rc == 0)

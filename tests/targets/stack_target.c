@@ -10,7 +10,8 @@
  * It prints one JSON line: its pid, each thread's tid, name and role, and
  * the source line of the spin loop; then it waits for stdin to close.  On
  * a line "count" it prints the spinners' total work so far (a target that
- * counts its own work shows what profiling costs it).
+ * counts its own work shows what profiling costs it); on "leave" the main
+ * thread calls pthread_exit and the process lives on without it.
  */
 
 #include <pthread.h>
@@ -83,6 +84,8 @@ NOINLINE static void chain_c(void)
                 sum += work[i];
             printf("%lu\n", sum);
             fflush(stdout);
+        } else if (!strncmp(line, "leave", 5)) {
+            pthread_exit(NULL); /* main is a zombie; the others run on */
         }
     }
 }
