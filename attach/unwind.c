@@ -151,6 +151,17 @@ void hg_unwinder_free(struct hg_unwinder *u)
 
 uint64_t hg_unwinder_reads(const struct hg_unwinder *u) { return u->reads; }
 
+int hg_unwinder_word(struct hg_unwinder *u, uint64_t addr, uint64_t *out)
+{
+    return cached_word(u, addr, out);
+}
+
+void hg_unwinder_forget(struct hg_unwinder *u)
+{
+    for (size_t i = 0; i < CACHE_PAGES; i++)
+        u->pages[i].addr = 0; /* a new stop: memory may have changed */
+}
+
 struct collect {
     uint64_t *pcs;
     size_t n, max;
@@ -185,8 +196,7 @@ int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max
         u->attached = 1;
     }
     if (ti == 0)
-        for (size_t i = 0; i < CACHE_PAGES; i++)
-            u->pages[i].addr = 0; /* a new stop: memory may have changed */
+        hg_unwinder_forget(u);
     if (!t->threads[ti].have_regs) {
         *why = "no registers";
         return 0;

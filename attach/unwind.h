@@ -18,6 +18,11 @@ void hg_unwinder_free(struct hg_unwinder *u);
 int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max, size_t *n,
                      const char **why);
 uint64_t hg_unwinder_reads(const struct hg_unwinder *u);
+/* One word of target memory through u's per-stop page cache, as the
+ * unwinder reads it (1, or 0 if unreadable); forget empties the cache.
+ * For bench/unwinders, which feeds another unwinder the same way. */
+int hg_unwinder_word(struct hg_unwinder *u, uint64_t addr, uint64_t *out);
+void hg_unwinder_forget(struct hg_unwinder *u);
 
 /* One source position of an address: a function, and for inlined calls one
  * entry per level, innermost first. */
