@@ -194,6 +194,53 @@ def test_interrupt(path):
             os.unlink(out)
 
 
+def sched_of(pid, tid=None):
+    """(nice, policy) of a task, from /proc/.../stat fields 19 and 41."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[16]), int(rest[38])
+
+
+def test_priority(path):
+    """heapgrab raises its own priority and never the target's.  It takes
+    the real-time class (SCHED_FIFO, policy 1) only while it holds the
+    target stopped, so watched from outside during a profile it is seen in
+    it at some moments and out of it at most others."""
+    if os.geteuid() != 0:
+        print("     (test_priority: not root, heapgrab may not raise its priority; skipped)")
+        return
+    t = Target(path, nspin=4)
+    out = f"/tmp/heapgrab-prio-{os.getpid()}.pprof"
+    try:
+        tids = os.listdir(f"/proc/{t.pid}/task")
+        before = {tid: sched_of(t.pid, tid) for tid in tids}
+        p = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "2", "--hz", "200", str(t.pid),
+                              "-o", out], stderr=subprocess.PIPE)
+        seen = {}
+        while p.poll() is None:
+            try:
+                nice, policy = sched_of(p.pid)
+            except (OSError, IndexError, ValueError):
+                break
+            seen[(nice, policy)] = seen.get((nice, policy), 0) + 1
+        _, err = p.communicate(timeout=60)
+        check(p.returncode == 0, f"profile: exit {p.returncode}: {err}")
+        fifo = sum(n for (_, pol), n in seen.items() if pol == 1)
+        other = sum(n for (_, pol), n in seen.items() if pol == 0)
+        check(fifo > 0, f"heapgrab never seen in SCHED_FIFO during the stops: {seen}")
+        check(other > fifo, f"heapgrab stays in SCHED_FIFO between stops: {seen}")
+        check(any(nice == -20 and pol == 0 for nice, pol in seen),
+              f"heapgrab did not run at nice -20 outside the stops: {seen}")
+        after = {tid: sched_of(t.pid, tid) for tid in tids}
+        check(after == before, f"the target's scheduling changed: {before} -> {after}")
+        t.untraced_and_running()
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
 def test_target_exits(path):
     """The target dying mid-profile ends the profile; what was sampled is
     still written, and heapgrab says why it stopped.  With 16 spinners on
@@ -289,8 +336,8 @@ def main():
     targets = sys.argv[1:]
     failed = passed = 0
     for path in targets:
-        for test in (test_dump, test_profile, test_interrupt, test_target_exits, test_leader_gone,
-                     test_errors):
+        for test in (test_dump, test_profile, test_interrupt, test_priority, test_target_exits,
+                     test_leader_gone, test_errors):
             t0 = time.time()
             try:
                 test(path)
