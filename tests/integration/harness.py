@@ -1,6 +1,5 @@
-"""What the integration tests share: failing a check, driving gt_target,
-asking the CLI, and running a list of tests.  (test_live.py and
-test_invariants.py still carry their own older copies.)"""
+"""What the integration tests share: failing a check, glibc's chunk sizes,
+driving gt_target, asking the CLI, and running a list of tests."""
 import json
 import os
 import subprocess
@@ -15,6 +14,25 @@ class Failure(Exception):
 def check(cond, what):
     if not cond:
         raise Failure(what)
+
+
+def equal(got, want, what):
+    if got != want:
+        raise Failure(f"{what}: expected {want}, got {got}")
+
+
+SIZE_SZ = 8
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def chunk_for(req):
+    """glibc's request2size on x86_64: the chunk a malloc(req) takes."""
+    return max(32, (req + SIZE_SZ + 15) & ~15)
+
+
+def mmapped_chunk_for(req):
+    """The chunk of a malloc(req) served by its own mmap."""
+    return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
 
 
 class GtTarget:

@@ -30,6 +30,9 @@ import subprocess
 import sys
 import time
 
+from harness import Failure as Mismatch, SIZE_SZ, chunk_for, mmapped_chunk_for
+from harness import check as expect, equal as expect_eq
+
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")
 TARGET = os.path.join(TARGET_DIR, "gt_target")
@@ -40,31 +43,6 @@ MALLINFO = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks
 TOTALS = ("sys_bytes", "inuse_objects", "inuse_bytes", "free_objects", "free_bytes",
           "top_bytes", "tcache_objects", "tcache_bytes", "fastbin_objects", "fastbin_bytes",
           "mmapped_objects", "mmapped_bytes", "released_bytes", "overhead_bytes")
-SIZE_SZ = 8
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-class Mismatch(Exception):
-    pass
-
-
-def expect(cond, msg):
-    if not cond:
-        raise Mismatch(msg)
-
-
-def expect_eq(got, want, what):
-    if got != want:
-        raise Mismatch(f"{what}: expected {want}, got {got}")
-
-
-def chunk_for(req):
-    """glibc's request2size on x86_64."""
-    return max(32, (req + SIZE_SZ + 15) & ~15)
-
-
-def mmapped_chunk_for(req):
-    return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
 
 
 # ------------------------------------------------------------------ target

@@ -16,29 +16,13 @@ import subprocess
 import sys
 import time
 
+from harness import Failure, check, equal, chunk_for as chunk_of
+
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 SELF_PATH = os.path.abspath(__file__)
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
 MI_FIELDS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
              "fsmblks", "uordblks", "fordblks", "keepcost"]
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failure(what)
-
-
-def equal(got, want, what):
-    if got != want:
-        raise Failure(f"{what}: expected {want}, got {got}")
-
-
-def chunk_of(req):
-    return max(32, (req + 8 + 15) & ~15)
 
 
 class Target:
