@@ -286,21 +286,30 @@ static int exited(int pid)
     return status_field(pid, "State", v, sizeof v) != 0 || v[0] == 'Z' || v[0] == 'X';
 }
 
-/* The same for one thread: its state is the third field of its stat. */
+/* The run state ('R', 'S', 'Z', ...) in a /proc/.../stat file open at fd:
+ * the third field, after the name in parentheses (which may hold spaces
+ * and parentheses itself); '?' if it cannot be read. */
+static char stat_state(int fd)
+{
+    char buf[512];
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return '?';
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] ? paren[2] : '?';
+}
+
+/* Whether thread tid of process pid has exited (gone, or a zombie). */
 static int task_exited(int pid, int tid)
 {
-    char path[64], buf[512];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 1;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold anything */
-    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+    char st = stat_state(fd);
+    if (fd >= 0)
+        close(fd);
+    return st == '?' || st == 'Z' || st == 'X';
 }
 
 /* A thread of process pid that has not exited, or -1. */
@@ -623,14 +632,7 @@ static int stat_fd(hg_target *t, int tid)
 
 static char task_state(hg_target *t, int tid)
 {
-    char buf[512];
-    int fd = stat_fd(t, tid);
-    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
-    if (n <= 0)
-        return '?';
-    buf[n] = '\0';
-    char *paren = strrchr(buf, ')'); /* the name may hold spaces and parens */
-    return paren && paren[1] == ' ' && paren[2] ? paren[2] : '?';
+    return stat_state(stat_fd(t, tid));
 }
 
 static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
