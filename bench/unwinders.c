@@ -186,6 +186,11 @@ int main(int argc, char **argv)
         }
         size_t na[512], nthreads = t->nthreads < 512 ? t->nthreads : 512;
         uint64_t *keep = malloc(nthreads * MAX_FRAMES * sizeof *keep);
+        if (!keep) {
+            t->ops->resume(t);
+            fprintf(stderr, "unwinders: out of memory\n");
+            return 1;
+        }
 
         double t0 = now_s();
         for (size_t i = 0; i < nthreads; i++) {
