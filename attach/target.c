@@ -65,6 +65,19 @@ int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out)
     return hg_read_exact(t, addr, out, sizeof *out);
 }
 
+int hg_read_spans(hg_target *t, hg_span *spans, size_t n)
+{
+    if (t->ops->read_spans)
+        return t->ops->read_spans(t, spans, n);
+    for (size_t i = 0; i < n; i++) {
+        long got = t->ops->read(t, spans[i].addr, spans[i].buf, spans[i].len);
+        if (got < 0)
+            return -1;
+        spans[i].got = (size_t)got;
+    }
+    return 0;
+}
+
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr)
 {
     size_t lo = 0, hi = t->nmaps;

@@ -28,6 +28,14 @@ typedef struct hg_thread_state {
     char state;           /* as in /proc/PID/task/TID/stat */
 } hg_thread_state;
 
+/* One range of target memory to read into buf; got is what was read. */
+typedef struct hg_span {
+    uint64_t addr;
+    size_t len;
+    void *buf;
+    size_t got;
+} hg_span;
+
 struct user_regs_struct;
 /* Fill th->regs from a ptrace/NT_PRSTATUS register set. */
 void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r);
@@ -36,6 +44,10 @@ struct hg_target_ops {
     /* Copy len bytes at addr; returns bytes copied (short at unreadable
      * memory), or -1 with the hg error set if the target is gone. */
     long (*read)(hg_target *t, uint64_t addr, void *buf, size_t len);
+    /* Optional: read several ranges at once (a live process: one system
+     * call for all of them), each as read() would; 0, or -1 with the hg
+     * error set if the target is gone.  hg_read_spans falls back to read. */
+    int (*read_spans)(hg_target *t, hg_span *spans, size_t n);
     /* Stop every thread and fill t->threads; resume undoes it. */
     int (*stop)(hg_target *t);
     void (*resume)(hg_target *t);
@@ -85,6 +97,9 @@ uint64_t hg_wall_ns(void);
 /* Read exactly len bytes or fail (HG_EIO naming the address). */
 int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len);
 int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
+/* Read every span (ops->read_spans, or read one by one): 0, or -1 with
+ * the hg error set if the target is gone. */
+int hg_read_spans(hg_target *t, hg_span *spans, size_t n);
 /* The mapping containing addr, or NULL. */
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
 /* Anonymous memory: no path, or (Linux 5.17+ with a name set by

@@ -9,20 +9,41 @@
 
 struct hg_unwinder;
 
-/* Create before the stop (it loads the target's modules). */
-struct hg_unwinder *hg_unwinder_new(hg_target *t);
+/* Bytes of stack copied per thread at most (heapgrab.h): a profile's
+ * ticks, and a one-shot dump (which may take its time to be complete). */
+#define HG_UNWIND_COPY_PROFILE HG_STACK_COPY_PROFILE
+#define HG_UNWIND_COPY_ALL HG_STACK_COPY_DUMP
+
+/* Create before the stop (it loads the target's modules).  max_copy: see
+ * above (0: HG_UNWIND_COPY_PROFILE). */
+struct hg_unwinder *hg_unwinder_new(hg_target *t, size_t max_copy);
 void hg_unwinder_free(struct hg_unwinder *u);
-/* While the target is stopped: the call stack of t->threads[ti], innermost
- * first, as code addresses (return addresses minus one).  *why says why it
- * stopped early, or NULL.  Call with ti = 0 first after each stop. */
-int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max, size_t *n,
+/* While the target is stopped: copy every thread's registers and live
+ * stack.  Everything below works on that copy, after the target runs on. */
+int hg_unwinder_capture(struct hg_unwinder *u);
+size_t hg_unwinder_count(const struct hg_unwinder *u);
+int hg_unwinder_tid(const struct hg_unwinder *u, size_t i);
+/* The call stack of thread i of the last capture, innermost first, as
+ * code addresses (return addresses minus one).  *why says why it stopped
+ * early, or NULL; it is hg_unwind_cut when the walk wanted stack above
+ * what was copied. */
+extern const char hg_unwind_cut[];
+int hg_unwind_thread(struct hg_unwinder *u, size_t i, uint64_t *pcs, size_t max, size_t *n,
                      const char **why);
-uint64_t hg_unwinder_reads(const struct hg_unwinder *u);
-/* One word of target memory through u's per-stop page cache, as the
- * unwinder reads it (1, or 0 if unreadable); forget empties the cache.
- * For bench/unwinders, which feeds another unwinder the same way. */
-int hg_unwinder_word(struct hg_unwinder *u, uint64_t addr, uint64_t *out);
-void hg_unwinder_forget(struct hg_unwinder *u);
+/* The same walk by libdwfl alone, which hg_unwind_thread falls back on
+ * when its own fast walk of cached CFA rules cannot go on (for
+ * bench/unwinders, which checks that the two agree). */
+int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t i, uint64_t *pcs, size_t max, size_t *n,
+                          const char **why);
+/* Threads walked by the fast walk and by libdwfl, so far. */
+void hg_unwinder_walks(const struct hg_unwinder *u, uint64_t *fast, uint64_t *dwfl);
+/* Stack bytes copied so far, over all captures. */
+uint64_t hg_unwinder_copied(const struct hg_unwinder *u);
+/* A word of thread i's copied stack (1), or 0 if outside it; its registers
+ * (DWARF order), or NULL.  For bench/unwinders, which feeds another
+ * unwinder the same copy. */
+int hg_unwinder_word(struct hg_unwinder *u, size_t i, uint64_t addr, uint64_t *out);
+const uint64_t *hg_unwinder_regs(const struct hg_unwinder *u, size_t i);
 
 /* One source position of an address: a function, and for inlined calls one
  * entry per level, innermost first. */

@@ -2,6 +2,7 @@
 # Thread stacks: heapgrab stacks against eu-stack (same detail: inlined
 # frames and source lines), and what a 100 Hz profile costs a busy target.
 # Usage: bench/stacks.sh [BUILD_DIR] [THREADS] [SECONDS]  (default build 16 10)
+# PARTS=stacks,unwinders,profile (the default) picks what runs; ROUNDS=3.
 set -euo pipefail
 build=${1:-build}
 nthreads=${2:-16}
@@ -26,6 +27,8 @@ cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo "Machine: $(uname -srm), $(nproc) cores ($cpu)"
 echo "Target: stack_target_o2 (no frame pointers), $nthreads spinning threads + main + a sleeper"
 echo
+parts=",${PARTS:-stacks,unwinders,profile},"
+if [[ $parts == *,stacks,* ]]; then
 echo "| run | one-shot stacks of all threads | wall s |"
 echo "|---|---|---|"
 for i in 1 2 3; do
@@ -43,36 +46,62 @@ for i in 1 2 3; do
   echo "| $i | nice -n -20 eu-stack -i -s -p | $(cat "$out.t") |"
 done
 
+fi
+
+if [[ $parts == *,unwinders,* ]]; then
 echo
-echo "Unwinders at 200 stops of this target, each over heapgrab's reader and page cache:"
+echo "Unwinders at 200 stops of this target, both walking the same copies of the stacks:"
 if [ -x "$build/bench/unwinders" ]; then
   "$build/bench/unwinders" "$pid" 200
 else
   echo "(build the unwinders benchmark: cmake --build $build --target unwinders)"
 fi
 
+fi
+
+[[ $parts == *,profile,* ]] || exit 0
 echo
 rounds=${ROUNDS:-3}
-echo "Profile at 100 Hz for $secs s, $rounds rounds.  Each round measures the target's own work rate"
-echo "for $secs s unprofiled, $secs s profiled, $secs s unprofiled; the loss is against the mean of"
-echo "the two unprofiled windows, and their difference is the noise of the measurement."
+echo "Profile at 100 Hz, $rounds rounds.  Each spinner counts its own work.  A round measures the"
+echo "target's work rate for $secs s unprofiled; then heapgrab profiles it for $((secs + 2)) s, and the"
+echo "rate is taken over $secs s inside that, from 1 s after heapgrab starts (sampling only), and over"
+echo "heapgrab's whole run (its start-up and the writing of the profile too); then $secs s unprofiled"
+echo "again.  Losses are against the mean of the unprofiled windows, whose difference is the noise."
 now() { date +%s.%N; }
 rate() { # work units per second over a window of $secs s, running "$@" in it
   local t0 a b t1
   t0=$(now); a=$(count); "$@"; b=$(count); t1=$(now)
   python3 -c "import sys; print((float(sys.argv[2]) - float(sys.argv[1])) / (float(sys.argv[4]) - float(sys.argv[3])))" "$a" "$b" "$t0" "$t1"
 }
+profiled() { # two rates: over $secs s of sampling, and over heapgrab's whole run
+  local t0 t1 t2 t3 a b c d hgpid
+  t0=$(now); a=$(count)
+  /usr/bin/time -f '%U %S' -o "$out.cpu" \
+    "$hg" profile --seconds "$((secs + 2))" --hz 100 "$pid" -o "$out.pprof" 2> "$out.e" &
+  hgpid=$!
+  sleep 1
+  t1=$(now); b=$(count); sleep "$secs"; c=$(count); t2=$(now)
+  wait "$hgpid"
+  d=$(count); t3=$(now)
+  python3 -c "
+import sys
+a, b, c, d, t0, t1, t2, t3 = map(float, sys.argv[1:])
+print((c - b) / (t2 - t1), (d - a) / (t3 - t0))" "$a" "$b" "$c" "$d" "$t0" "$t1" "$t2" "$t3"
+}
 losses=()
 for r in $(seq "$rounds"); do
   before=$(rate sleep "$secs")
-  during=$(rate "$hg" profile --seconds "$secs" --hz 100 "$pid" -o "$out.pprof" 2> "$out.e")
+  read -r during whole < <(profiled)
   after=$(rate sleep "$secs")
-  read -r loss noise < <(python3 -c "
+  read -r loss wloss noise < <(python3 -c "
 import sys
-b, d, a = map(float, sys.argv[1:])
+b, d, w, a = map(float, sys.argv[1:])
 base = (b + a) / 2
-print(f'{100 * (base - d) / base:.1f} {100 * abs(b - a) / base:.1f}')" "$before" "$during" "$after")
+print(f'{100 * (base - d) / base:.1f} {100 * (base - w) / base:.1f} {100 * abs(b - a) / base:.1f}')" \
+    "$before" "$during" "$whole" "$after")
   losses+=("$loss")
-  echo "- round $r: throughput loss $loss% (noise $noise%); $(sed 's/^heapgrab: //' "$out.e")"
+  read -r u s < "$out.cpu"
+  echo "- round $r: loss while sampling $loss%, over heapgrab's whole run $wloss% (noise $noise%);" \
+       "heapgrab used $u s user + $s s system CPU; $(sed 's/^heapgrab: //' "$out.e")"
 done
-printf '%s\n' "${losses[@]}" | sort -n | awk '{v[NR]=$1} END {print "- median throughput loss: " v[int((NR+1)/2)] "%"}'
+printf '%s\n' "${losses[@]}" | sort -n | awk '{v[NR]=$1} END {print "- median loss while sampling: " v[int((NR+1)/2)] "%"}'

@@ -251,6 +251,12 @@ static int run_stacks(int pid, const char *core, const hg_core_options *core_opt
                 tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
                 tm->stopped_ns_max / 1e6);
     }
+    if (status == EXIT_OK && hg_profile_cut_stacks(p))
+        fprintf(stderr, "heapgrab: %llu %s have stacks deeper than the %u KiB copied per "
+                "thread at a stop: their outer frames are missing\n",
+                (unsigned long long)hg_profile_cut_stacks(p),
+                profile ? "thread samples" : "threads",
+                (profile ? HG_STACK_COPY_PROFILE : HG_STACK_COPY_DUMP) / 1024);
     hg_profile_free(p);
     return status;
 }

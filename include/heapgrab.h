@@ -315,6 +315,13 @@ size_t hg_profile_thread_count(const hg_profile *p);
 const hg_thread_stack *hg_profile_thread(const hg_profile *p, size_t i);
 const hg_profile_timing *hg_profile_timing_of(const hg_profile *p);
 int hg_profile_target_exited(const hg_profile *p); /* ended by the target exiting */
+/* At each stop heapgrab copies each thread's live stack, at most this many
+ * bytes, and unwinds the copy once the process runs again. */
+#define HG_STACK_COPY_PROFILE (512u * 1024u)       /* a profile's ticks */
+#define HG_STACK_COPY_DUMP (8u * 1024u * 1024u)    /* a one-shot dump */
+/* Thread samples whose stack was deeper than that: their frames stop
+ * there, the outer ones missing. */
+uint64_t hg_profile_cut_stacks(const hg_profile *p);
 
 /* ---------------------------------------------------------------- writers */
 

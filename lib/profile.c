@@ -4,8 +4,8 @@
  *
  * Each tick: ask the target which threads are running (the live backend
  * reads /proc/PID/task/TID/stat), before the stop, so the stop does not
- * count; stop the target, unwind
- * every thread through a page cache, resume.  Names, source lines and
+ * count; stop the target, copy every thread's registers and live stack,
+ * resume; then unwind the copies.  Names, source lines and
  * inlined frames are looked up only when the profile is finished, with
  * the target running, once per distinct address.
  */
@@ -92,7 +92,7 @@ static char state_of(const hg_thread_state *ts, size_t n, int tid)
     return '?';
 }
 
-/* One tick: stop, unwind every thread, resume. */
+/* One tick: stop, copy the stacks, resume, unwind every thread. */
 static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t weight_ns)
 {
     /* Who is running, read before the stop (which would change it). */
@@ -106,19 +106,26 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
         free(ti);
         return rc;
     }
+    /* Copy what the walks need and let the target go; walk afterwards. */
+    rc = hg_unwinder_capture(u);
+    t->ops->resume(t);
     uint64_t pcs[MAX_FRAMES];
     p->nlast = 0;
-    for (size_t i = 0; i < t->nthreads && rc == 0; i++) {
+    size_t nthreads = hg_unwinder_count(u);
+    for (size_t i = 0; i < nthreads && rc == 0; i++) {
         size_t n;
         const char *why;
+        int tid = hg_unwinder_tid(u, i);
         rc = hg_unwind_thread(u, i, pcs, MAX_FRAMES, &n, &why);
         if (rc)
             break;
         size_t si = 0;
-        if ((rc = find_or_add_stack(p, t->threads[i].tid, pcs, n, &si)) != 0)
+        if ((rc = find_or_add_stack(p, tid, pcs, n, &si)) != 0)
             break;
         struct hg_prof_stack *s = &p->stacks[si];
-        char st = state_of(ti, nti, t->threads[i].tid);
+        char st = state_of(ti, nti, tid);
+        if (why == hg_unwind_cut)
+            p->cut++;
         s->count++;
         s->wall_ns += weight_ns;
         if (st == 'R')
@@ -130,7 +137,6 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
             p->nlast++;
         }
     }
-    t->ops->resume(t);
     free(ti);
     p->timing.samples++;
     p->timing.stopped_ns_total += t->stopped_ns;
@@ -272,7 +278,9 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     p->hz = seconds > 0 ? hz : 0;
     p->period_ns = 1000000000ull / hz;
     p->time_ns = hg_wall_ns();
-    struct hg_unwinder *u = hg_unwinder_new(t); /* modules: before any stop */
+    /* modules: before any stop; a one-shot dump copies whole stacks */
+    struct hg_unwinder *u = hg_unwinder_new(t, seconds > 0 ? HG_UNWIND_COPY_PROFILE
+                                                           : HG_UNWIND_COPY_ALL);
     if (!u) {
         int rc = hg_error_code();
         hg_profile_free(p);
@@ -311,7 +319,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     }
     p->timing.duration_ns = mono_ns() - start;
     t->keep_maps = keep_maps;
-    p->reads = hg_unwinder_reads(u);
+    p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
     if (rc == 0)
         rc = finish(p, t);
@@ -351,3 +359,4 @@ const hg_thread_stack *hg_profile_thread(const hg_profile *p, size_t i)
 }
 const hg_profile_timing *hg_profile_timing_of(const hg_profile *p) { return &p->timing; }
 int hg_profile_target_exited(const hg_profile *p) { return p->target_exited; }
+uint64_t hg_profile_cut_stacks(const hg_profile *p) { return p->cut; }

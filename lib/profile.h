@@ -26,7 +26,8 @@ struct hg_profile {
     uint64_t period_ns, time_ns;
     hg_profile_timing timing;
     int target_exited;
-    uint64_t reads;        /* page reads the unwinder made */
+    uint64_t copied;       /* stack bytes copied at the stops */
+    uint64_t cut;          /* thread samples whose stack went on above the copy */
 
     struct hg_prof_stack *stacks;
     size_t nstacks, capstacks;

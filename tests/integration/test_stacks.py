@@ -21,13 +21,15 @@ HEAPGRAB = os.environ.get("HEAPGRAB", "")
 CHAINS = {  # innermost first, as each role's frames must show them (in order)
     "main": ["chain_c", "chain_b", "chain_a", "main"],
     "spin": ["spin_leaf", "spin_mid", "spin_outer"],
-    "sleep": ["sleep_inner", "sleep_outer", "sleeper"],
+    "sleep": ["sleep_nap", "sleep_inner", "sleep_outer", "sleeper"],
+    "deep": ["deep_bottom", "deep_down", "deep_outer"],
 }
 
 
 class Target:
-    def __init__(self, path, nspin=2):
-        self.p = subprocess.Popen([path, str(nspin)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, path, nspin=2, deep=False):
+        self.p = subprocess.Popen([path, str(nspin)] + (["deep"] if deep else []),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.info = json.loads(self.p.stdout.readline())
         self.pid = self.info["pid"]
         self.path = path
@@ -41,12 +43,20 @@ class Target:
         with open(f"/proc/{self.pid}/status") as f:
             check("TracerPid:\t0\n" in f.read(), "target still traced")
         for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                st = f.read().rsplit(")", 1)[1].split()[0]
+            try:
+                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()[0]
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # a short-lived thread that has ended
             check(st not in ("t", "T"), f"thread {tid} left stopped")
         a = self.count()
         time.sleep(0.05)
         check(self.count() > a, "spinners make no progress after heapgrab")
+
+    def ask(self, line):
+        self.p.stdin.write(line.encode() + b"\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().decode().strip()
 
     def close(self):
         self.p.kill()
@@ -90,6 +100,9 @@ def check_chains(threads, info, what, exe_name):
               f"{what}: thread {t['tid']} ({t['role']}) frames {names} lack {CHAINS[t['role']]}")
         want = exe_name[:15] if t["role"] == "main" else t["name"]
         check(name in (want, ""), f"{what}: thread {t['tid']} named {name!r}, want {want!r}")
+        if t["role"] == "sleep":
+            nap = [f for f in frames if f[0] == "sleep_nap"][0]
+            check(nap[3], f"{what}: sleep_nap not shown as inlined into sleep_inner: {frames}")
         if t["role"] == "spin":
             leaf = [f for f in frames if f[0] == "spin_leaf"][0]
             check(leaf[1] and leaf[1].endswith("stack_target.c") and
@@ -121,6 +134,22 @@ def test_dump(path):
         t.close()
 
 
+def raw_samples(path):
+    """The samples of a profile as `go tool pprof -raw` prints them: a line
+    of values, then the labels, one a line."""
+    raw = pprof("-raw", path)
+    out = []
+    for line in raw.split("Samples:", 1)[1].split("Locations", 1)[0].splitlines()[2:]:
+        if line.strip() and line.strip()[0].isdigit():
+            count, wall, cpu = line.split(":")[0].split()
+            out.append({"count": int(count), "wall": int(wall), "cpu": int(cpu)})
+        elif "thread_id:[" in line:
+            out[-1]["tid"] = int(line.split("[")[1].rstrip("]"))
+        elif "thread_name:[" in line:
+            out[-1]["name"] = line.split("[", 1)[1].rstrip("]")
+    return out
+
+
 def pprof(*args):
     # cwd /: pprof guesses a prefix to trim from source paths by looking for
     # the basename of its working directory in them (ctest runs in .../tests)
@@ -145,11 +174,11 @@ def test_profile(path):
               f"top of the CPU profile is not spin_leaf:\n{top}")
         flat = float(body[0].split()[1].rstrip("%"))
         check(flat > 90, f"spin_leaf holds only {flat}% of the CPU time:\n{top}")
-        inl = pprof("-top", "-nodecount=5", out)
-        check("spin_step (inline)" in inl,
-              f"the inlined spin_step is not in the profile:\n{inl}")
+        # inlined frames in the profile: the sleeper's, sampled at every tick
+        traces = pprof("-traces", "-sample_index=samples", "-tagfocus=thread_name=^sleeper$", out)
+        check("sleep_nap (inline)" in traces, f"no inlined frame in the profile:\n{traces[:1500]}")
         listing = pprof("-list", "spin_leaf", out)
-        check("work[i]++" in listing, f"-list shows no source:\n{listing[:800]}")
+        check("work[i].n++" in listing, f"-list shows no source:\n{listing[:800]}")
         raw = pprof("-raw", out)
         samples = raw.split("Samples:", 1)[1].split("Locations", 1)[0]
         blocks = [b for b in samples.split("\n") if b.strip() and b.strip()[0].isdigit()]
@@ -162,15 +191,8 @@ def test_profile(path):
         with gzip.open(out) as f:
             check(len(f.read()) > 0, "empty profile")
         sleeper = t.info["threads"][-1]["tid"]
-        total, cpu = 0, 0
-        lines = samples.splitlines()
-        for i, l in enumerate(lines):
-            if l.strip() and l.strip()[0].isdigit():
-                vals = l.split(":")[0].split()
-                for j in range(i + 1, min(i + 3, len(lines))):
-                    if f"thread_id:[{sleeper}]" in lines[j]:
-                        total += int(vals[0])
-                        cpu += int(vals[2])
+        mine = [s for s in raw_samples(out) if s["tid"] == sleeper]
+        total, cpu = sum(s["count"] for s in mine), sum(s["cpu"] for s in mine)
         check(180 <= total <= 201, f"sleeper sampled {total} times in 2 s at 100 Hz")
         # A sleeper is runnable for a moment when it wakes, and when it
         # restarts the sleep our stop interrupted: a few ticks at most.
@@ -272,6 +294,77 @@ def test_priority(path):
                 os.unlink(f)
 
 
+def test_deep(path):
+    """A thread 640 KiB deep in recursion.  A one-shot dump copies whole
+    stacks and shows every level; a profile copies at most 512 KiB of each
+    stack at a tick (to keep the stop short), so that thread's samples lose
+    their outer frames, and heapgrab says how many."""
+    t = Target(path, nspin=1, deep=True)
+    out = f"/tmp/heapgrab-deep-{os.getpid()}.pprof"
+    try:
+        deep = [x for x in t.info["threads"] if x["role"] == "deep"][0]
+        r = subprocess.run([HEAPGRAB, "stacks", str(t.pid)], capture_output=True, timeout=60)
+        check(r.returncode == 0, f"stacks: exit {r.returncode}: {r.stderr}")
+        check(b"deeper" not in r.stderr, f"a one-shot dump cut a stack: {r.stderr}")
+        threads = parse_stacks(r.stdout.decode())
+        check_chains(threads, t.info, "live", os.path.basename(path))
+        names = [f[0] for f in threads[deep["tid"]][2]]
+        check(names.count("deep_down") == deep["levels"],
+              f"{names.count('deep_down')} levels of deep_down shown, {deep['levels']} live")
+        r = subprocess.run([HEAPGRAB, "profile", "--seconds", "0.5", "--hz", "20", str(t.pid),
+                            "-o", out], capture_output=True, timeout=60)
+        check(r.returncode == 0, f"profile: exit {r.returncode}: {r.stderr}")
+        err = r.stderr.decode()
+        m = re.search(r"(\d+) samples in", err)
+        cut = re.search(r"(\d+) thread samples have stacks deeper than the 512 KiB copied", err)
+        check(m and cut and cut.group(1) == m.group(1),
+              f"want every one of the deep thread's samples said to be cut: {err}")
+        top = pprof("-top", "-nodecount=200", "-sample_index=samples",
+                    "-tagfocus=thread_name=^deep$", out)
+        check("deep_bottom" in top and "deep_outer" not in top,
+              f"the deep thread's profile should hold its inner frames only:\n{top[:1500]}")
+        t.untraced_and_running()
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+def test_threads_come_and_go(path):
+    """Threads born during a profile are sampled from the next tick on, and
+    threads that end leave nothing behind in heapgrab: a thread that starts
+    and joins a thousand short-lived threads a second runs throughout, and
+    heapgrab's open files stay few."""
+    t = Target(path, nspin=1)
+    out = f"/tmp/heapgrab-come-{os.getpid()}.pprof"
+    try:
+        check(t.ask("churn") == "churning", "the target did not start churning")
+        p = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "2", "--hz", "50", str(t.pid),
+                              "-o", out], stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        late = int(t.ask("spawn"))
+        most_fds = 0
+        while p.poll() is None:
+            try:
+                most_fds = max(most_fds, len(os.listdir(f"/proc/{p.pid}/fd")))
+            except OSError:
+                break
+            time.sleep(0.05)
+        _, err = p.communicate(timeout=60)
+        check(p.returncode == 0, f"profile: exit {p.returncode}: {err}")
+        check(most_fds < 40, f"heapgrab held {most_fds} files open: stat files of dead threads?")
+        late_samples = sum(s["count"] for s in raw_samples(out) if s["tid"] == late)
+        # born 0.5 s into a 2 s profile at 50 Hz: about 75 ticks after it
+        check(late_samples >= 50, f"thread {late}, born mid-profile, has {late_samples} samples")
+        top = pprof("-top", "-noinlines", f"-tagfocus=thread_id={late}", out)
+        check("spin_leaf" in top, f"the late thread's samples are not its spin loop:\n{top}")
+        t.untraced_and_running()
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
 def test_target_exits(path):
     """The target dying mid-profile ends the profile; what was sampled is
     still written, and heapgrab says why it stopped.  With 16 spinners on
@@ -368,8 +461,9 @@ def main():
     only = os.environ.get("ONLY")  # ONLY=test_priority: run just that one
     failed = passed = 0
     for path in targets:
-        for test in (test_dump, test_profile, test_interrupt, test_priority, test_target_exits,
-                     test_leader_gone, test_errors):
+        for test in (test_dump, test_profile, test_interrupt, test_priority, test_deep,
+                     test_threads_come_and_go, test_target_exits, test_leader_gone,
+                     test_errors):
             if only and test.__name__ != only:
                 continue
             t0 = time.time()
