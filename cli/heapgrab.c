@@ -251,6 +251,10 @@ static int run_stacks(int pid, const char *core, const hg_core_options *core_opt
                 tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
                 tm->stopped_ns_max / 1e6);
     }
+    if (profile && status == EXIT_OK && hg_profile_timing_of(p)->skipped)
+        fprintf(stderr, "heapgrab: %llu ticks skipped, to keep the target stopped at most %d%% "
+                "of the time (or heapgrab was late)\n",
+                (unsigned long long)hg_profile_timing_of(p)->skipped, HG_PROFILE_MAX_STOPPED);
     if (status == EXIT_OK && hg_profile_cut_stacks(p))
         fprintf(stderr, "heapgrab: %llu %s have stacks deeper than the %u KiB copied per "
                 "thread at a stop: their outer frames are missing\n",

@@ -300,7 +300,11 @@ typedef struct hg_profile_timing {
     uint64_t samples;
     uint64_t stopped_ns_total, stopped_ns_max; /* all threads stopped */
     uint64_t duration_ns;
+    /* Ticks not taken: heapgrab was late, or the target would have been
+     * stopped more than HG_PROFILE_MAX_STOPPED percent of the time. */
+    uint64_t skipped;
 } hg_profile_timing;
+#define HG_PROFILE_MAX_STOPPED 10
 
 /*
  * Stop every thread, unwind each (CFI, frame pointers where there is none),

@@ -238,9 +238,10 @@ int hg_write_profile_pprof(const hg_profile *p, FILE *out)
     const hg_profile_timing *tm = &p->timing;
     snprintf(comment, sizeof comment,
              "heapgrab %s thread stacks of pid %d (%s): %" PRIu64 " stops, all threads stopped "
-             "%.3f ms on average, %.3f ms at most", HEAPGRAB_VERSION, p->pid, p->exe, tm->samples,
+             "%.3f ms on average, %.3f ms at most; %" PRIu64 " ticks skipped", HEAPGRAB_VERSION,
+             p->pid, p->exe, tm->samples,
              tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
-             tm->stopped_ns_max / 1e6);
+             tm->stopped_ns_max / 1e6, tm->skipped);
     int64_t comments[1] = {hg_strtab_intern(&st, comment)};
     pb_value_type period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
     period_type.type = hg_strtab_intern(&st, "wall");

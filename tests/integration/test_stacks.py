@@ -27,8 +27,9 @@ CHAINS = {  # innermost first, as each role's frames must show them (in order)
 
 
 class Target:
-    def __init__(self, path, nspin=2, deep=False):
-        self.p = subprocess.Popen([path, str(nspin)] + (["deep"] if deep else []),
+    def __init__(self, path, nspin=2, deep=False, idle=0):
+        self.p = subprocess.Popen([path, str(nspin)] + (["deep"] if deep else []) +
+                                  ([f"idle={idle}"] if idle else []),
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.info = json.loads(self.p.stdout.readline())
         self.pid = self.info["pid"]
@@ -365,6 +366,39 @@ def test_threads_come_and_go(path):
             os.unlink(out)
 
 
+def test_many_threads(path):
+    """600 threads take milliseconds to stop, longer than a tick at 100 Hz.
+    heapgrab skips ticks rather than keep the target stopped more than a
+    tenth of the time, says so, ends on time, and weighs each sample by the
+    ticks it stands for, so a thread's wall time is still the profile's
+    length."""
+    t = Target(path, nspin=1, idle=600)
+    out = f"/tmp/heapgrab-many-{os.getpid()}.pprof"
+    try:
+        t0 = time.time()
+        r = subprocess.run([HEAPGRAB, "profile", "--seconds", "2", "--hz", "100", str(t.pid),
+                            "-o", out], capture_output=True, timeout=120)
+        took = time.time() - t0
+        err = r.stderr.decode()
+        check(r.returncode == 0, f"profile: exit {r.returncode}: {err}")
+        m = re.search(r"(\d+) samples in ([\d.]+) s; all threads stopped ([\d.]+) ms per", err)
+        check(m, f"no summary: {err}")
+        n, secs, mean_ms = int(m.group(1)), float(m.group(2)), float(m.group(3))
+        share = n * mean_ms / 1000 / secs
+        check(share <= 0.15, f"target stopped {100 * share:.0f}% of the time: {err}")
+        check(re.search(r"\d+ ticks skipped", err), f"skipped ticks not reported: {err}")
+        check(secs <= 2.1 and took < 10, f"a 2 s profile took {secs} s ({took:.1f} s in all)")
+        sleeper = [x for x in t.info["threads"] if x["role"] == "sleep"][0]["tid"]
+        wall = sum(s["wall"] for s in raw_samples(out) if s["tid"] == sleeper)
+        check(0.85 * secs * 1e9 <= wall <= 1.05 * 2e9,
+              f"the sleeper's wall time is {wall / 1e9:.2f} s of a {secs} s profile")
+        t.untraced_and_running()
+    finally:
+        t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
 def test_target_exits(path):
     """The target dying mid-profile ends the profile; what was sampled is
     still written, and heapgrab says why it stopped.  With 16 spinners on
@@ -462,8 +496,8 @@ def main():
     failed = passed = 0
     for path in targets:
         for test in (test_dump, test_profile, test_interrupt, test_priority, test_deep,
-                     test_threads_come_and_go, test_target_exits, test_leader_gone,
-                     test_errors):
+                     test_threads_come_and_go, test_many_threads, test_target_exits,
+                     test_leader_gone, test_errors):
             if only and test.__name__ != only:
                 continue
             t0 = time.time()

@@ -6,7 +6,8 @@
  *   spinner-1/2 spin_outer -> spin_mid -> spin_leaf (-> spin_step, inlined),
  *               busy forever, counting its work
  *   sleeper     sleep_outer -> sleep_inner (-> sleep_nap, inlined) -> nanosleep
- *   deep        (with a second argument "deep") deep_outer -> deep_down
+ *   idle        (with an argument "idle=N") N threads in pause(), unlisted
+ *   deep        (with an argument "deep") deep_outer -> deep_down
  *               DEEP_LEVELS times, 8 KiB of locals each -> deep_bottom ->
  *               nanosleep: a stack deeper than a profile copies (640 KiB)
  *
@@ -123,6 +124,14 @@ NOINLINE static void *deep_outer(void *arg)
 
 static int nspinners;
 
+static void *idler(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
 static void *short_lived(void *arg)
 {
     (void)arg;
@@ -177,7 +186,13 @@ NOINLINE static void chain_a(void) { chain_b(); __asm__ volatile(""); }
 int main(int argc, char **argv)
 {
     int nspin = argc > 1 ? atoi(argv[1]) : 2;
-    int deep = argc > 2 && !strcmp(argv[2], "deep");
+    int deep = 0, idle = 0;
+    for (int a = 2; a < argc; a++) {
+        if (!strcmp(argv[a], "deep"))
+            deep = 1;
+        else if (!strncmp(argv[a], "idle=", 5))
+            idle = atoi(argv[a] + 5);
+    }
     if (nspin < 0 || nspin > MAX_SPIN)
         return 2;
     nspinners = nspin;
@@ -187,6 +202,11 @@ int main(int argc, char **argv)
     pthread_create(&th, NULL, sleeper, NULL);
     if (deep)
         pthread_create(&th, NULL, deep_outer, NULL); /* 8 MiB stack: room for it */
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, 64 * 1024);
+    for (int i = 0; i < idle; i++)
+        pthread_create(&th, &small, idler, NULL);
     for (;;) { /* wait until every thread has said who it is */
         int ready = tids[MAX_SPIN] != 0 && (!deep || tids[MAX_SPIN + 1] != 0);
         for (int i = 0; i < nspin; i++)
