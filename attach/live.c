@@ -379,6 +379,21 @@ static int living_task(int pid)
     return found;
 }
 
+/* Append tid to a growing list of tids. */
+static int push_tid(int **v, size_t *n, size_t *cap, int tid)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 32;
+        int *nv = realloc(*v, c * sizeof *nv);
+        if (!nv)
+            return hg_fail(HG_ENOMEM, "out of memory");
+        *v = nv;
+        *cap = c;
+    }
+    (*v)[(*n)++] = tid;
+    return 0;
+}
+
 /* Seize and interrupt the threads thread_states just saw.  Failures are
  * left to list_tasks, which the count check sends us to. */
 static int seize_known(hg_target *t, int *added)
@@ -626,16 +641,12 @@ static int live_stop(hg_target *t)
         if (ptrace(PTRACE_GETREGS, t->threads[i].tid, NULL, &regs) == 0)
             hg_thread_set_regs(&t->threads[i], &regs);
     }
-    if (t->nthreads > lv->caplast) {
-        int *v = realloc(lv->last, t->nthreads * sizeof *v);
-        if (v) {
-            lv->last = v;
-            lv->caplast = t->nthreads;
-        }
-    }
     lv->nlast = 0;
-    for (size_t i = 0; i < t->nthreads && i < lv->caplast; i++)
-        lv->last[lv->nlast++] = t->threads[i].tid;
+    for (size_t i = 0; i < t->nthreads; i++)
+        if (push_tid(&lv->last, &lv->nlast, &lv->caplast, t->threads[i].tid) < 0) {
+            lv->nlast = 0; /* thread_states lists /proc/PID/task instead */
+            break;
+        }
     return 0;
 fail:
     live_resume(t);
@@ -764,16 +775,7 @@ static int add_state(hg_target *t, int tid, hg_thread_state **out, size_t *n, si
     (*out)[(*n)++] = (hg_thread_state){tid, st};
     if (st == '?' || st == 'Z' || st == 'X')
         return 0;
-    if (lv->nknown == lv->capknown) {
-        size_t kc = lv->capknown ? lv->capknown * 2 : 32;
-        int *v = realloc(lv->known, kc * sizeof *v);
-        if (!v)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        lv->known = v;
-        lv->capknown = kc;
-    }
-    lv->known[lv->nknown++] = tid;
-    return 0;
+    return push_tid(&lv->known, &lv->nknown, &lv->capknown, tid);
 }
 
 /*

@@ -9,13 +9,9 @@
 
 struct hg_unwinder;
 
-/* Bytes of stack copied per thread at most (heapgrab.h): a profile's
- * ticks, and a one-shot dump (which may take its time to be complete). */
-#define HG_UNWIND_COPY_PROFILE HG_STACK_COPY_PROFILE
-#define HG_UNWIND_COPY_ALL HG_STACK_COPY_DUMP
-
-/* Create before the stop (it loads the target's modules).  max_copy: see
- * above (0: HG_UNWIND_COPY_PROFILE). */
+/* Create before the stop (it loads the target's modules).  max_copy: bytes
+ * of stack copied per thread at most, HG_STACK_COPY_PROFILE or
+ * HG_STACK_COPY_DUMP (heapgrab.h); 0 is the first. */
 struct hg_unwinder *hg_unwinder_new(hg_target *t, size_t max_copy);
 void hg_unwinder_free(struct hg_unwinder *u);
 /* While the target is stopped: copy every thread's registers and live

@@ -211,7 +211,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "unwinders: %s\n", hg_error_message());
         return 1;
     }
-    struct hg_unwinder *u = hg_unwinder_new(t, HG_UNWIND_COPY_PROFILE);
+    struct hg_unwinder *u = hg_unwinder_new(t, HG_STACK_COPY_PROFILE);
     unw_addr_space_t as = unw_create_addr_space(&accessors, 0);
     lu.u = u;
     lu.t = t;

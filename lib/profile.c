@@ -281,8 +281,8 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     p->period_ns = 1000000000ull / hz;
     p->time_ns = hg_wall_ns();
     /* modules: before any stop; a one-shot dump copies whole stacks */
-    struct hg_unwinder *u = hg_unwinder_new(t, seconds > 0 ? HG_UNWIND_COPY_PROFILE
-                                                           : HG_UNWIND_COPY_ALL);
+    struct hg_unwinder *u = hg_unwinder_new(t, seconds > 0 ? HG_STACK_COPY_PROFILE
+                                                           : HG_STACK_COPY_DUMP);
     if (!u) {
         int rc = hg_error_code();
         hg_profile_free(p);
