@@ -399,6 +399,30 @@ def test_many_threads(path):
             os.unlink(out)
 
 
+def test_walk_agrees(path):
+    """heapgrab's own walk (CFA rules cached per pc) must find exactly the
+    frames libdwfl's unwinder finds, on the same stack copies, and must not
+    be handing every thread to libdwfl (bench/unwinders does both walks)."""
+    tool = os.environ.get("HG_UNWINDERS")
+    check(tool and os.access(tool, os.X_OK), "HG_UNWINDERS (bench/unwinders) not built")
+    t = Target(path, nspin=2)
+    try:
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+        r = subprocess.run([tool, str(t.pid), "30"], capture_output=True, timeout=120, env=env)
+        out = r.stdout.decode()
+        check(r.returncode == 0, f"unwinders: exit {r.returncode}: {r.stderr.decode()}")
+        m = re.search(r"heapgrab's walk and libdwfl (\d+), libunwind and libdwfl \d+, of (\d+)", out)
+        check(m and m.group(1) == m.group(2) and int(m.group(2)) > 0,
+              f"heapgrab's walk and libdwfl disagree:\n{out}")
+        fb = re.search(r"libdwfl for ([\d.]+)% of threads", out)
+        check(fb and float(fb.group(1)) == 0.0,
+              f"heapgrab's walk gave threads of plain code to libdwfl:\n{out}")
+        t.untraced_and_running()
+    finally:
+        t.close()
+
+
 def test_target_exits(path):
     """The target dying mid-profile ends the profile; what was sampled is
     still written, and heapgrab says why it stopped.  With 16 spinners on
@@ -496,8 +520,8 @@ def main():
     failed = passed = 0
     for path in targets:
         for test in (test_dump, test_profile, test_interrupt, test_priority, test_deep,
-                     test_threads_come_and_go, test_many_threads, test_target_exits,
-                     test_leader_gone, test_errors):
+                     test_threads_come_and_go, test_many_threads, test_walk_agrees,
+                     test_target_exits, test_leader_gone, test_errors):
             if only and test.__name__ != only:
                 continue
             t0 = time.time()
