@@ -78,7 +78,8 @@ int hg_read_spans(hg_target *t, hg_span *spans, size_t n)
     return 0;
 }
 
-const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr)
+/* Index of the mapping containing addr, or t->nmaps. */
+static size_t mapping_index(const hg_target *t, uint64_t addr)
 {
     size_t lo = 0, hi = t->nmaps;
     while (lo < hi) {
@@ -88,9 +89,30 @@ const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr)
         else if (addr >= t->maps[mid].end)
             lo = mid + 1;
         else
-            return &t->maps[mid];
+            return mid;
     }
-    return NULL;
+    return t->nmaps;
+}
+
+const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr)
+{
+    size_t i = mapping_index(t, addr);
+    return i < t->nmaps ? &t->maps[i] : NULL;
+}
+
+uint64_t hg_mapping_run_end(const hg_target *t, uint64_t addr)
+{
+    size_t i = mapping_index(t, addr);
+    if (i == t->nmaps)
+        return 0;
+    while (i + 1 < t->nmaps) {
+        const hg_mapping *m = &t->maps[i], *n = &t->maps[i + 1];
+        if (n->start != m->end || strncmp(n->perms, m->perms, 4) != 0 ||
+            strcmp(n->path, m->path) != 0)
+            break;
+        i++;
+    }
+    return t->maps[i].end;
 }
 
 void hg_free_maps(hg_target *t)

@@ -102,6 +102,15 @@ int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
 int hg_read_spans(hg_target *t, hg_span *spans, size_t n);
 /* The mapping containing addr, or NULL. */
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
+/* The end of the run of mappings that starts with the one containing addr
+ * and goes on through each next one that begins where the last ends and
+ * is alike (same permissions, same name).  The kernel keeps one region in
+ * several mappings when it cannot merge them -- a heap grown after fork()
+ * (its old and new parts hold anonymous memory of different origins), a
+ * part mlock()ed or renamed -- and a core has one PT_LOAD per mapping:
+ * whatever follows a heap or a chunk must take the run as one region.
+ * 0 if addr is not mapped. */
+uint64_t hg_mapping_run_end(const hg_target *t, uint64_t addr);
 /* Anonymous memory: no path, or (Linux 5.17+ with a name set by
  * prctl(PR_SET_VMA_ANON_NAME), as glibc 2.43 does for its heaps and
  * mmapped chunks) "[anon:NAME]". */

@@ -46,7 +46,7 @@ if(HG_HAVE_STATIC_LIBC)
   target_compile_options(gt_target_static PRIVATE -O1)
   target_link_options(gt_target_static PRIVATE -static)
 endif()
-foreach(group invariants arenas pprof_labels exits)
+foreach(group invariants arenas pprof_labels exits fork)
   add_test(NAME invariants_${group}
     COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_invariants.py ${group})
   set_tests_properties(invariants_${group} PROPERTIES

@@ -302,6 +302,13 @@ static const struct hg_target_ops fake_ops = {
 
 static long last_reads;
 static int last_balanced;
+/* Show the images as the kernel shows a forked child whose heaps grew (or
+ * a core of it): each split into several adjacent, alike mappings -- the
+ * main heap, the thread heap and the first mmapped chunk cut mid-way. */
+static int split_maps;
+#define A_SPLIT (HEAP + 0x10000)
+#define B_SPLIT (B_BASE + 0x8000)
+#define C_SPLIT (C_BASE + 0x10000)
 
 static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems)
 {
@@ -313,14 +320,27 @@ static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems
     }
     f->die_after = die_after;
     t->backend = f;
-    char maps[512];
-    snprintf(maps, sizeof maps,
-             "%llx-%llx rw-p 00000000 00:00 0 \n"
-             "%llx-%llx rw-p 00000000 00:00 0 \n"
-             "%llx-%llx ---p 00000000 00:00 0 \n"
-             "%llx-%llx rw-p 00000000 00:00 0 \n",
-             A_BASE, A_BASE + A_LEN, B_BASE, B_BASE + B_LEN, B_BASE + B_LEN,
-             B_BASE + L.heap_max_size, C_BASE, C_BASE + C_LEN);
+    char maps[1024];
+    if (split_maps)
+        snprintf(maps, sizeof maps,
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx ---p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n",
+                 A_BASE, A_SPLIT, A_SPLIT, A_BASE + A_LEN, B_BASE, B_SPLIT, B_SPLIT,
+                 B_BASE + B_LEN, B_BASE + B_LEN, B_BASE + L.heap_max_size, C_BASE, C_SPLIT,
+                 C_SPLIT, C_BASE + C_LEN);
+    else
+        snprintf(maps, sizeof maps,
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx ---p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n",
+                 A_BASE, A_BASE + A_LEN, B_BASE, B_BASE + B_LEN, B_BASE + B_LEN,
+                 B_BASE + L.heap_max_size, C_BASE, C_BASE + C_LEN);
     if (hg_parse_maps(t, maps) != 0) {
         fprintf(stderr, "hg_parse_maps: %s\n", hg_error_message());
         exit(1);
@@ -775,6 +795,22 @@ static void test_corruptions(void)
     report("an arena locked at the stop is said to be");
 }
 
+/* With its mappings split, a heap is still bounded by the end of their run:
+ * a thread heap whose size reaches into its PROT_NONE reserve, and a main
+ * arena whose system_mem runs past the last [heap] part, are reported. */
+static void brk_heap_size(void) { put64(fld(B_BASE, L.hi_size), B_LEN + 0x1000); }
+static void brk_system_mem(void) { put64(fld(MAIN_ARENA, L.st_system_mem), A_BASE + A_LEN - HEAP + 0x1000); }
+
+static void test_heap_past_split(void)
+{
+    hg_snapshot *s = broken(brk_heap_size, B_BASE, "outside its mapping");
+    hg_snapshot_free(s);
+    report("split thread heap whose heap_info size runs into its reserve");
+    s = broken(brk_system_mem, MAIN_ARENA, "runs past its mapping");
+    hg_snapshot_free(s);
+    report("split main heap whose system_mem runs past its last part");
+}
+
 /* The process exits at the k-th read: the walk fails with HG_ENOPROC, the
  * target is resumed, nothing leaks (ASan build). */
 static void gone_at(long k, long total)
@@ -932,6 +968,11 @@ int main(void)
     test_clean(0, "clean image: main arena only");
     test_clean(IMG_MMAP, "clean image: main arena, mmapped chunks");
     test_clean(IMG_FULL, "clean image: two arenas, three threads, mmapped chunks");
+    split_maps = 1;
+    test_clean(IMG_FULL, "clean image, every heap and an mmapped chunk split into two "
+                         "mappings (heaps grown after fork)");
+    test_heap_past_split();
+    split_maps = 0;
     test_corruptions();
     test_gone();
     test_fuzz();

@@ -185,14 +185,16 @@ static int read_libc_data(hg_target *t, hg_module *libc, struct region *r)
             if (!lo)
                 lo = m->start;
             hi = m->end;
-            /* .bss continues in the anonymous mapping right after (a static
-             * program's can be huge: main_arena and mp_ are initialised
-             * data, so a .bss that would pass the limit is left out) */
-            if (i + 1 < t->nmaps && t->maps[i + 1].start == m->end && hg_mapping_is_anon(&t->maps[i + 1]) &&
-                t->maps[i + 1].perms[1] == 'w' && t->maps[i + 1].end - lo <= (16u << 20))
-                hi = t->maps[i + 1].end;
         }
     }
+    /* .bss continues in the anonymous memory right after: one run of
+     * mappings, split or not (a static program's can be huge: main_arena
+     * and mp_ are initialised data, so a .bss that would pass the limit is
+     * left out) */
+    const hg_mapping *bss = lo ? hg_find_mapping(t, hi) : NULL;
+    if (bss && hg_mapping_is_anon(bss) && bss->perms[1] == 'w' &&
+        hg_mapping_run_end(t, hi) - lo <= (16u << 20))
+        hi = hg_mapping_run_end(t, hi);
     if (!lo || hi - lo > (16u << 20))
         return hg_fail(HG_ENOTFOUND, "no writable data mapping of %s", path);
     r->start = lo;

@@ -120,12 +120,13 @@ static uint64_t rd64(const unsigned char *p, long off)
     return v;
 }
 
+/* [addr, addr + len) lies in one run of mappings (hg_mapping_run_end). */
 static int in_mapping(struct walk *w, uint64_t addr, uint64_t len)
 {
-    const hg_mapping *m = hg_find_mapping(w->t, addr);
     if (!w->t->nmaps)
         return 1;
-    return m && addr + len <= m->end && addr + len >= addr;
+    uint64_t end = hg_mapping_run_end(w->t, addr);
+    return end && addr + len <= end && addr + len >= addr;
 }
 
 /* ------------------------------------------------------------ counting */
@@ -353,13 +354,13 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
     uint64_t p = h->begin, end = h->end;
     unsigned bad_flag_reports = 0;
 
-    /* Whatever the arena says, a heap never runs past the mapping it
-     * starts in. */
-    const hg_mapping *m = hg_find_mapping(w->t, h->begin);
-    if (w->t->nmaps && (!m || end > m->end || end < p)) {
+    /* Whatever the arena says, a heap never runs past the mappings it
+     * starts in (several when it grew after a fork()). */
+    uint64_t mapped = hg_mapping_run_end(w->t, h->begin);
+    if (w->t->nmaps && (!mapped || end > mapped || end < p)) {
         problem(w, ai, h->base, "heap at 0x%" PRIx64 " claims to end at 0x%" PRIx64
                 ", outside its mapping", h->base, end);
-        end = m && m->end > p ? m->end : p;
+        end = mapped > p ? mapped : p;
     }
     a->tot.overhead_bytes += h->begin - h->base;
     if (cm_region_begin(&w->cm, h->begin, end, ai) < 0)
@@ -525,16 +526,17 @@ static int main_heaps(struct walk *w, struct arena *a)
     if (mis)
         begin += 16 - mis;
     uint64_t end = w->sbrk_base + a->system_mem;
-    /* The main heap is one mapping ([heap]): a system_mem that runs past it
-     * is corrupt, and the walk stays inside what is mapped. */
-    const hg_mapping *m = hg_find_mapping(w->t, w->sbrk_base);
-    if (w->t->nmaps && (!m || end > m->end || end < begin)) {
+    /* The main heap is one run of [heap] mappings (one, unless it grew
+     * after a fork()): a system_mem that runs past it is corrupt, and the
+     * walk stays inside what is mapped. */
+    uint64_t mapped = hg_mapping_run_end(w->t, w->sbrk_base);
+    if (w->t->nmaps && (!mapped || end > mapped || end < begin)) {
         problem(w, 0, a->addr,
                 "main arena: system_mem 0x%" PRIx64 " from sbrk_base 0x%" PRIx64
                 " runs past its mapping", a->system_mem, w->sbrk_base);
-        if (!m)
+        if (!mapped)
             return 0;
-        end = m->end;
+        end = mapped;
     }
     if (a->top < begin || a->top >= end) {
         problem(w, 0, a->top, "main arena top 0x%" PRIx64 " lies outside [0x%" PRIx64 ", 0x%" PRIx64 ")",
@@ -1120,19 +1122,30 @@ static void mmapped_realigned(struct walk *w, const unsigned char *page, uint64_
     }
 }
 
+/*
+ * mmapped chunks live in anonymous rw-p memory, each at the start of what
+ * was its own mapping.  The kernel merges neighbouring ones into one
+ * mapping, and splits one chunk's mapping in two when part of it changes
+ * (mlock, a name) -- and a core has one PT_LOAD per mapping -- so the scan
+ * goes over runs of alike mappings (hg_mapping_run_end), a chunk may span
+ * several, and a header is looked for at each chunk's end and at each
+ * mapping's start.
+ */
 static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out)
 {
     out->n = 0;
     out->bytes = 0;
+    uint64_t done = 0; /* end of the last run scanned */
     for (size_t i = 0; i < w->t->nmaps; i++) {
         const hg_mapping *m = &w->t->maps[i];
-        if (!hg_mapping_is_anon(m) || strcmp(m->perms, "rw-p") != 0)
+        if (!hg_mapping_is_anon(m) || strcmp(m->perms, "rw-p") != 0 || m->start < done)
             continue;
-        uint64_t q = m->start;
+        uint64_t q = m->start, run_end = hg_mapping_run_end(w->t, m->start);
+        done = run_end;
         hg_window_reset(&w->win);
-        while (q + CHUNK_HDR <= m->end) {
-            uint64_t skip = 0, seg_end = m->end;
-            int ov = overlaps_heap(w, q, m->end, &skip);
+        while (q + CHUNK_HDR <= run_end) {
+            uint64_t skip = 0, seg_end = run_end;
+            int ov = overlaps_heap(w, q, run_end, &skip);
             if (ov == 1) {
                 q = skip;
                 continue;
@@ -1148,7 +1161,8 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
                 break;
             memcpy(hdr, c, sizeof hdr);
             if (!mmapped_header_ok(w, hdr, q, seg_end)) {
-                q = every_page ? q + PAGE : seg_end;
+                const hg_mapping *in = hg_find_mapping(w->t, q);
+                q = every_page ? q + PAGE : in && in->end < seg_end ? in->end : seg_end;
                 continue;
             }
             if (out->n == out->cap) {

@@ -18,13 +18,14 @@ instant:
     arenas it did touch moved by exactly what the target says it holds;
   * the target still answers and is not traced after each run.
 
-Groups (argv): invariants arenas heaps pprof_labels exits  (default: all)
+Groups (argv): invariants arenas pprof_labels exits fork  (default: all)
 Environment: HEAPGRAB (the binary), HG_TARGET_DIR (gt_target, gt_static).
 """
 import gzip
 import json
 import os
 import pty
+import resource
 import shutil
 import subprocess
 import sys
@@ -50,8 +51,11 @@ TOTALS = ("sys_bytes", "inuse_objects", "inuse_bytes", "free_objects", "free_byt
 class GroundTruth:
     """A gt_target process; .state is its last answer."""
 
-    def __init__(self, path=TARGET):
-        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def __init__(self, path=TARGET, cwd=None, cores=False):
+        def unlimited_cores():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
+        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     cwd=cwd, preexec_fn=unlimited_cores if cores else None)
         self.pid = self.proc.pid
         self.state = self._answer()
         expect_eq(self.state["pid"], self.pid, "gt_target's pid")
@@ -203,6 +207,8 @@ def check_snapshot(t, hg, where):
     expect_eq(threads[t.pid]["arena"], 0, f"{where}: main thread's tcache in the main arena")
     worker_arenas = []
     for w in t.state["workers"]:
+        if not w["tid"]:
+            continue  # its thread did not survive a fork: no thread, no tcache
         expect(w["tid"] in threads, f"{where}: worker {w['index']} (tid {w['tid']}) has no entry")
         th = threads[w["tid"]]
         expect(th["arena"] is not None and th["arena"] > 0,
@@ -222,7 +228,7 @@ def check_snapshot(t, hg, where):
            f"{where}: heap_share_of_rss {hg['heap_share_of_rss']} vs {share:.4f}")
     tm = hg["timing"]
     expect(0 < tm["stopped_ns"] <= tm["total_ns"], f"{where}: timing {tm}")
-    return {w["tid"]: th for w in t.state["workers"] for th in [threads[w["tid"]]]}
+    return {w["tid"]: threads[w["tid"]] for w in t.state["workers"] if w["tid"]}
 
 
 def _thp_always():
@@ -502,6 +508,131 @@ def test_thread_arena_with_several_heaps():
         t.close()
 
 
+
+# --- a forked child whose heaps grew after the fork
+
+HEAP_MAX = 64 << 20   # a thread heap's reservation and alignment (x86_64)
+
+
+def mapping_run(pid, addr):
+    """The /proc/PID/maps lines of the run of adjacent, alike mappings (same
+    permissions and name) that starts with the one holding addr."""
+    maps = []
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            w = line.split()
+            lo, hi = (int(x, 16) for x in w[0].split("-"))
+            maps.append((lo, hi, w[1], w[5] if len(w) > 5 else ""))
+    run = [m for m in maps if m[0] <= addr < m[1]]
+    for m in maps:
+        if run and m[0] == run[-1][1] and m[2:] == run[-1][2:]:
+            run.append(m)
+    return run
+
+
+def same_snapshot(a, b, what):
+    """Two snapshots of the same instant (live and core): every figure, but
+    page residency, which a core does not carry."""
+    expect_eq(a["mallinfo2"], b["mallinfo2"], f"{what}: mallinfo2")
+    expect_eq(dict(a["totals"], released_bytes=0), dict(b["totals"], released_bytes=0),
+              f"{what}: totals")
+    for x, y in zip(a["arenas"], b["arenas"]):
+        expect_eq(dict(x, released_bytes=0), dict(y, released_bytes=0),
+                  f"{what}: arena {x['index']}")
+    expect_eq(sorted((x["tid"], x["arena"], x["tcache_objects"], x["tcache_bytes"])
+                     for x in a["threads"]),
+              sorted((x["tid"], x["arena"], x["tcache_objects"], x["tcache_bytes"])
+                     for x in b["threads"]), f"{what}: threads")
+
+
+def test_forked_child():
+    """A prefork server's worker: the parent fills the main heap and a thread
+    arena, forks, and the child grows both.  The kernel cannot merge a heap's
+    old and new parts (their anonymous memory has different origins), so the
+    child's [heap] and its thread heap are each two or more mappings, and a
+    core of it two or more PT_LOADs.  Live, through the heuristics, from a
+    gcore core and from a kernel core: mallinfo2 equal to the child's own, no
+    problems, every arena's system_mem accounted exactly."""
+    cwd = f"/tmp/heapgrab-fork-{os.getpid()}"
+    os.makedirs(cwd, exist_ok=True)
+    t = GroundTruth(cwd=cwd, cores=True)
+    try:
+        for command in ("alloc 2000 64", "thread_alloc 0 3000 100", "thread_free 0 40",
+                        "free_step 0 300 3", "big 1 2097152"):
+            t.send(command)
+        parent = heapgrab_stats(t.pid)
+        check_snapshot(t, parent, "parent before the fork")
+        t.send("fork")
+        expect(t.state["pid"] != t.pid, "fork: the answer comes from the child")
+        t.pid = t.state["pid"]
+        child = heapgrab_stats(t.pid)
+        check_snapshot(t, child, "child after the fork")
+        # only the forking thread lives on: the worker's tcache is nobody's
+        # now, its struct and the chunks it held count as in use
+        a0, a1 = parent["arenas"][1], child["arenas"][1]
+        old = [x for x in parent["threads"] if x["arena"] == 1][0]
+        expect_eq(a1["inuse_objects"], a0["inuse_objects"] + 1 + old["tcache_objects"],
+                  "child: arena 1 in use = before + the orphaned tcache and its chunks")
+        expect_eq(a1["tcache_objects"], 0, "child: arena 1 tcache_objects")
+        for k in ("system_mem", "free_bytes", "top_bytes"):
+            expect_eq(a1[k], a0[k], f"child: arena 1 {k}")
+        for k in ARENA_KEYS:
+            expect_eq(child["arenas"][0][k], parent["arenas"][0][k], f"child: main arena {k}")
+        prev, prev_state = child, t.state
+        for command in ("alloc 100000 64", "thread_alloc 0 20000 1000", "free_step 1500 5000 7",
+                        "thread_free 0 3000", "thread_alloc 0 100 50", "big 1 3000000"):
+            t.send(command)
+            hg = heapgrab_stats(t.pid)
+            where = f"child: {command}"
+            check_snapshot(t, hg, where)
+            check_step(t, prev, prev_state, hg, command, where)
+            t.check_left_alone(where)
+            prev, prev_state = hg, t.state
+        live = prev
+        # the premise: both heaps are split
+        with open(f"/proc/{t.pid}/maps") as f:
+            heap_parts = sum(line.rstrip().endswith("[heap]") for line in f)
+        expect(heap_parts >= 2, f"child's [heap] is {heap_parts} mapping(s): the test needs a split")
+        base = int(live["arenas"][1]["address"], 16) & ~(HEAP_MAX - 1)
+        run = mapping_run(t.pid, base)
+        expect(len(run) >= 2 and run[0][2] == "rw-p",
+               f"child's thread heap at {base:#x}: {run} (the test needs a split)")
+        expect(live["arenas"][1]["system_mem"] > run[0][1] - base,
+               "arena 1 must extend past its first mapping")
+        h = subprocess.run([HEAPGRAB, "stats", "--json", "--locate", "heuristic", str(t.pid)],
+                           capture_output=True, timeout=120)
+        expect_eq(h.returncode, 0, f"child, heuristic: {h.stderr.decode().strip()}")
+        h = json.loads(h.stdout)
+        check_snapshot(t, h, "child, heuristic")
+        same_snapshot(h, live, "child, heuristic vs symbols")
+        if shutil.which("gcore"):
+            r = subprocess.run(["gcore", "-o", f"{cwd}/gcore", str(t.pid)], capture_output=True,
+                               timeout=300)
+            expect_eq(r.returncode, 0, f"gcore: {r.stderr.decode()[-300:]}")
+            core = heapgrab_stats(f"{cwd}/gcore.{t.pid}")
+            expect_eq(core["problems"], [], "gcore core of the child: problems")
+            same_snapshot(core, live, "gcore core of the child")
+            os.unlink(f"{cwd}/gcore.{t.pid}")
+        else:
+            print("  (gcore not installed: the child's gcore core not checked)")
+        t.check_left_alone("gcore")
+        with open("/proc/sys/kernel/core_pattern") as f:
+            pattern = f.read().strip()
+        if pattern.startswith("|") or "/" in pattern:
+            print(f"  (core_pattern is {pattern!r}: the child's kernel core not checked)")
+            return
+        os.kill(t.pid, 6)
+        t.proc.wait(timeout=60)   # the parent ends with its child
+        cores = [n for n in os.listdir(cwd) if n.startswith(pattern.split("%")[0] or "core")]
+        expect_eq(len(cores), 1, f"one kernel core in {cwd}: {os.listdir(cwd)}")
+        core = heapgrab_stats(os.path.join(cwd, cores[0]))
+        expect_eq(core["problems"], [], "kernel core of the child: problems")
+        same_snapshot(core, live, "kernel core of the child")
+    finally:
+        t.close()
+        shutil.rmtree(cwd, ignore_errors=True)
+
+
 # --- pprof, labels included
 
 def _varint(b, i):
@@ -767,6 +898,7 @@ GROUPS = {
     "arenas": [test_arena_count_grows, test_thread_arena_with_several_heaps],
     "pprof_labels": [test_pprof_by_arena_and_state],
     "exits": [test_exit_codes, test_signals_on_big_heap],
+    "fork": [test_forked_child],
 }
 
 

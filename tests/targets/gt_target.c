@@ -26,6 +26,14 @@
  *   trim                    malloc_trim(0)
  *   addrs                   answer, listing (from now on) the addresses of
  *                           the first 64 blocks main holds ("addrs")
+ *   fork                    fork(); the parent waits for the child and exits with
+ *                           its status, the child takes the commands from now
+ *                           on (its answers give its own pid).  Workers do not
+ *                           survive: their blocks stay held, and the next
+ *                           thread_alloc/thread_free for one starts a new
+ *                           thread for it in the child (glibc hands a new
+ *                           thread a free arena: with one worker, the one it
+ *                           used); its "tid" is 0 until then
  *   report                  just answer
  *   exit
  *
@@ -42,6 +50,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_HELD (1 << 21)
@@ -63,6 +72,7 @@ static struct held big_held = {big_slots, 0, MAX_BIG};
 
 struct worker {
     pthread_t th;
+    int running;          /* its thread exists (not in a forked child) */
     int started;
     int tid;
     pthread_mutex_t mu;
@@ -122,9 +132,14 @@ static struct worker *worker(int t)
     if (t < 0 || t >= MAX_WORKERS)
         _exit(4);
     struct worker *w = &workers[t];
-    if (!w->held.p) {
-        w->held.p = w->slots;
-        w->held.cap = MAX_WHELD;
+    if (!w->running) {
+        if (!w->held.p) {
+            w->held.p = w->slots;
+            w->held.cap = MAX_WHELD;
+        }
+        w->running = 1;
+        w->started = 0;
+        w->cmd = 0;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
         if (pthread_create(&w->th, NULL, worker_main, w) != 0)
@@ -321,7 +336,23 @@ int main(void)
             list_addrs = 1;
         else if (!strcmp(cmd, "trim"))
             malloc_trim(0);
-        else if (!strcmp(cmd, "exit"))
+        else if (!strcmp(cmd, "fork")) {
+            pid_t child = fork();
+            if (child < 0)
+                _exit(8);
+            if (child > 0) {
+                int status;
+                while (waitpid(child, &status, 0) < 0)
+                    ;
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            }
+            /* only this thread came along; the workers' locks and
+             * condition variables are set up afresh with their next thread */
+            for (int t = 0; t < MAX_WORKERS; t++) {
+                workers[t].running = 0;
+                workers[t].tid = 0;
+            }
+        } else if (!strcmp(cmd, "exit"))
             return 0;
         report();
     }
