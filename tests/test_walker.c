@@ -304,7 +304,9 @@ static long last_reads;
 static int last_balanced;
 /* Show the images as the kernel shows a forked child whose heaps grew (or
  * a core of it): each split into several adjacent, alike mappings -- the
- * main heap, the thread heap and the first mmapped chunk cut mid-way. */
+ * main heap, the thread heap and the first mmapped chunk cut mid-way --
+ * and, right below the mmapped chunks, two pages that cannot be read (a
+ * thread stack's guard pages, glibc 2.42+) in a mapping alike theirs. */
 static int split_maps;
 #define A_SPLIT (HEAP + 0x10000)
 #define B_SPLIT (B_BASE + 0x8000)
@@ -329,10 +331,11 @@ static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems
                  "%llx-%llx rw-p 00000000 00:00 0 \n"
                  "%llx-%llx ---p 00000000 00:00 0 \n"
                  "%llx-%llx rw-p 00000000 00:00 0 \n"
+                 "%llx-%llx rw-p 00000000 00:00 0 \n"
                  "%llx-%llx rw-p 00000000 00:00 0 \n",
                  A_BASE, A_SPLIT, A_SPLIT, A_BASE + A_LEN, B_BASE, B_SPLIT, B_SPLIT,
-                 B_BASE + B_LEN, B_BASE + B_LEN, B_BASE + L.heap_max_size, C_BASE, C_SPLIT,
-                 C_SPLIT, C_BASE + C_LEN);
+                 B_BASE + B_LEN, B_BASE + B_LEN, B_BASE + L.heap_max_size, C_BASE - 0x2000,
+                 C_BASE, C_BASE, C_SPLIT, C_SPLIT, C_BASE + C_LEN);
     else
         snprintf(maps, sizeof maps,
                  "%llx-%llx rw-p 00000000 00:00 0 \n"
@@ -970,7 +973,7 @@ int main(void)
     test_clean(IMG_FULL, "clean image: two arenas, three threads, mmapped chunks");
     split_maps = 1;
     test_clean(IMG_FULL, "clean image, every heap and an mmapped chunk split into two "
-                         "mappings (heaps grown after fork)");
+                         "mappings (heaps grown after fork), unreadable pages before them");
     test_heap_past_split();
     split_maps = 0;
     test_corruptions();

@@ -156,6 +156,15 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
         l->mp_tcache_count = 96;
         l->heap_info_size = 32;
     }
+    /* In every release: trim_threshold first, arena_test at 24; n_mmaps,
+     * n_mmaps_max, max_n_mmaps and no_dyn_threshold are consecutive ints;
+     * max_mmapped_mem follows mmapped_mem. */
+    l->mp_trim_threshold = 0;
+    l->mp_arena_test = 24;
+    l->mp_n_mmaps_max = l->mp_n_mmaps + 4;
+    l->mp_max_n_mmaps = l->mp_n_mmaps + 8;
+    l->mp_no_dyn_threshold = l->mp_n_mmaps + 12;
+    l->mp_max_mmapped_mem = l->mp_mmapped_mem + 8;
     l->hi_ar_ptr = 0;
     l->hi_prev = 8;
     l->hi_size = 16;
@@ -195,10 +204,18 @@ int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)
     static const char *const mp_names[] = {"n_mmaps", "mmapped_mem", "sbrk_base",
                                            "tcache_bins", "tcache_max_bytes",
                                            "tcache_count", "hp_pagesize", "mmap_threshold",
-                                           "tcache_small_bins"};
-    long mp[9];
-    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 9) != 0)
+                                           "tcache_small_bins", "trim_threshold",
+                                           "arena_test", "n_mmaps_max", "max_n_mmaps",
+                                           "no_dyn_threshold", "max_mmapped_mem"};
+    long mp[15];
+    if (hg_module_struct(m, "malloc_par", &l->par_size, mp_names, mp, 15) != 0)
         return HG_ENOTFOUND;
+    l->mp_trim_threshold = mp[9];
+    l->mp_arena_test = mp[10];
+    l->mp_n_mmaps_max = mp[11];
+    l->mp_max_n_mmaps = mp[12];
+    l->mp_no_dyn_threshold = mp[13];
+    l->mp_max_mmapped_mem = mp[14];
     if (mp[3] < 0)
         mp[3] = mp[8]; /* renamed in 2.42 */
     l->mp_n_mmaps = mp[0];

@@ -29,6 +29,9 @@ typedef struct hg_layout {
     size_t par_size;
     long mp_mmap_threshold, mp_n_mmaps, mp_mmapped_mem, mp_sbrk_base, mp_tcache_bins,
         mp_tcache_max_bytes, mp_tcache_count, mp_hp_pagesize;
+    /* what only the heuristics read (-1 where unknown) */
+    long mp_trim_threshold, mp_arena_test, mp_n_mmaps_max, mp_max_n_mmaps,
+        mp_no_dyn_threshold, mp_max_mmapped_mem;
 
     /* heap_info */
     size_t heap_info_size;

@@ -158,8 +158,8 @@ static int find_libc_tls_offset(hg_target *t, hg_located *r)
  *    16-aligned heap memory; top lies in a writable mapping; the ring of
  *    next pointers returns to the candidate.
  *  mp_: sbrk_base equals top + size(top) - system_mem of that main_arena
- *    (the main arena is contiguous from sbrk_base), mmapped_mem is whole
- *    pages, the tcache settings are within glibc's limits.
+ *    (the main arena is contiguous from sbrk_base), and what no setting can
+ *    change holds (mp_like).
  *
  * Exactly one candidate must survive, else heapgrab refuses to guess.
  */
@@ -252,8 +252,11 @@ static int main_arena_like(hg_target *t, const hg_layout *L, const struct region
     memcpy(&flags, r->buf + off + L->st_flags, 4);
     if (mutex > 2 || flags > 7)
         return 0;
+    /* Until the arena's first heap, top is glibc's initial_top: the arena's
+     * own unsorted bin header (not 16-aligned from 2.43, where bins start
+     * at 24) -- a program whose every chunk so far was mmapped. */
     uint64_t top = get64(r, off + (size_t)L->st_top);
-    if (!top || (top & 15) || !writable(t, top))
+    if (top != a + (uint64_t)L->st_bins - 16 && (!top || (top & 15) || !writable(t, top)))
         return 0;
     for (unsigned i = 0; i < L->nfastbins; i++) {
         uint64_t f = get64(r, off + (size_t)L->st_fastbins + 8 * i);
@@ -263,20 +266,57 @@ static int main_arena_like(hg_target *t, const hg_layout *L, const struct region
     return arena_ring_closes(t, L, a, get64(r, off + (size_t)L->st_next));
 }
 
+/*
+ * mp_ is recognised only by what holds whatever the program did to it --
+ * mallopt(), GLIBC_TUNABLES, or the dynamic threshold glibc raises itself
+ * when an mmapped chunk is freed -- in every release handled (malloc.c of
+ * 2.26 to 2.43):
+ *
+ *  - sbrk_base is where the main arena starts;
+ *  - the mmap counters move together: every mmapped chunk adds to n_mmaps
+ *    and mmapped_mem (whole pages) and raises max_n_mmaps and
+ *    max_mmapped_mem to them, every munmap takes from the first two;
+ *  - no_dyn_threshold is 0 or 1, and stays 0 only while neither mallopt
+ *    nor a tunable has set trim_threshold, top_pad, mmap_threshold or
+ *    mmap_max: the thresholds are then glibc's defaults (both 128 KiB) or
+ *    what the dynamic raise left (mmap_threshold the size of a freed chunk,
+ *    from 128 KiB to DEFAULT_MMAP_THRESHOLD_MAX, trim_threshold twice it),
+ *    and n_mmaps_max is DEFAULT_MMAP_MAX;
+ *  - arena_test is at least 1 (mallopt and the tunable refuse 0);
+ *  - the tcache settings agree with each other.
+ *
+ * glibc updates the counters one at a time without a lock, so a process
+ * stopped between two such stores fails this and heapgrab refuses instead
+ * of guessing.
+ */
 static int mp_like(const hg_layout *L, const struct region *r, size_t off, uint64_t sbrk_base)
 {
     if (get64(r, off + (size_t)L->mp_sbrk_base) != sbrk_base)
         return 0;
-    int32_t n_mmaps;
+    int32_t n_mmaps, max_n_mmaps, n_mmaps_max, no_dyn;
     memcpy(&n_mmaps, r->buf + off + L->mp_n_mmaps, 4);
+    memcpy(&max_n_mmaps, r->buf + off + L->mp_max_n_mmaps, 4);
+    memcpy(&n_mmaps_max, r->buf + off + L->mp_n_mmaps_max, 4);
+    memcpy(&no_dyn, r->buf + off + L->mp_no_dyn_threshold, 4);
     uint64_t mmapped = get64(r, off + (size_t)L->mp_mmapped_mem);
-    if (n_mmaps < 0 || (mmapped & 4095) || (n_mmaps == 0) != (mmapped == 0))
+    uint64_t max_mmapped = get64(r, off + (size_t)L->mp_max_mmapped_mem);
+    if (n_mmaps < 0 || n_mmaps > max_n_mmaps || (n_mmaps == 0) != (mmapped == 0) ||
+        mmapped > max_mmapped || (max_n_mmaps == 0) != (max_mmapped == 0) ||
+        ((mmapped | max_mmapped) & 4095))
         return 0;
-    /* glibc keeps the mmap threshold within (0, DEFAULT_MMAP_THRESHOLD_MAX];
-     * only mallopt(M_MMAP_THRESHOLD, 0) leaves it at 0, and then we refuse
-     * rather than guess among zeroed words. */
-    uint64_t thr = get64(r, off + (size_t)L->mp_mmap_threshold);
-    if (L->mp_mmap_threshold >= 0 && (thr == 0 || thr > (32u << 20)))
+    if (no_dyn != 0 && no_dyn != 1)
+        return 0;
+    if (no_dyn == 0) {
+        uint64_t mmap_thr = get64(r, off + (size_t)L->mp_mmap_threshold);
+        uint64_t trim_thr = get64(r, off + (size_t)L->mp_trim_threshold);
+        const uint64_t dflt = 128u << 10, max = 32u << 20;
+        if (n_mmaps_max != 65536)
+            return 0;
+        if (!(mmap_thr == dflt && trim_thr == dflt) &&
+            !(mmap_thr >= dflt && mmap_thr <= max && trim_thr == 2 * mmap_thr))
+            return 0;
+    }
+    if (get64(r, off + (size_t)L->mp_arena_test) < 1)
         return 0;
     if (L->mp_tcache_bins >= 0 && L->mp_tcache_max_bytes >= 0 && L->tc_bins <= L->tc_small_bins) {
         /* glibc derives one from the other, tunables or not:

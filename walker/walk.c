@@ -693,16 +693,30 @@ static int tcache_absent(struct walk *w, uint64_t v)
     return hg_read_exact(w->t, v, raw, n) == 0 && memcmp(raw, zero, n) == 0;
 }
 
-/* A tcache_perthread_struct pointer: a heap chunk of exactly that size
- * whose entries are empty exactly where the counts are zero. */
+/* ptr is where a tcache_perthread_struct can be: the memory of a heap
+ * chunk of exactly its size, or of an mmapped chunk (glibc's mmap
+ * threshold set below the struct's size, e.g. to 0, mmaps it too). */
+static int tcache_chunk(struct walk *w, uint64_t ptr)
+{
+    uint64_t sz;
+    if (!ptr || (ptr & ALIGN_MASK) || hg_read_u64(w->t, ptr - SIZE_SZ, &sz) != 0)
+        return 0;
+    if (plausible_link(w, ptr))
+        return (sz & ~(uint64_t)SIZE_BITS) == w->tc_chunk_size;
+    const hg_mapping *m = hg_find_mapping(w->t, ptr);
+    uint64_t chunk_end = ptr - CHUNK_HDR + (sz & ~(uint64_t)SIZE_BITS);
+    return m && hg_mapping_is_anon(m) && m->perms[1] == 'w' && (sz & SIZE_BITS) == IS_MMAPPED &&
+           (sz & ~(uint64_t)SIZE_BITS) >= w->tc_chunk_size && chunk_end > ptr &&
+           chunk_end <= hg_mapping_run_end(w->t, ptr);
+}
+
+/* A tcache_perthread_struct pointer: a tcache chunk whose entries are
+ * empty exactly where the counts are zero. */
 static int tcache_like(struct walk *w, uint64_t ptr)
 {
     const hg_layout *L = w->L;
-    uint64_t sz;
     unsigned char raw[1024];
-    if (!plausible_link(w, ptr) || !ptr || L->tcache_size > sizeof raw ||
-        hg_read_u64(w->t, ptr - SIZE_SZ, &sz) != 0 ||
-        (sz & ~(uint64_t)SIZE_BITS) != w->tc_chunk_size ||
+    if (!tcache_chunk(w, ptr) || L->tcache_size > sizeof raw ||
         hg_read_exact(w->t, ptr, raw, L->tcache_size) != 0)
         return 0;
     for (unsigned i = 0; i < L->tc_bins; i++) {
@@ -737,12 +751,11 @@ static int find_tcache_slot(struct walk *w)
     for (uint64_t off = 0; off + 8 <= size; off += 8) {
         int good = 1, nonnull = 0;
         for (size_t i = 0; i < t->nthreads; i++) {
-            uint64_t v = rd64(blocks + i * size, (long)off), sz;
+            uint64_t v = rd64(blocks + i * size, (long)off);
             if (!v || (!plausible_link(w, v) && tcache_absent(w, v)))
                 continue;
             nonnull++;
-            if (plausible_link(w, v) && hg_read_u64(t, v - SIZE_SZ, &sz) == 0 &&
-                (sz & ~(uint64_t)SIZE_BITS) == w->tc_chunk_size)
+            if (tcache_chunk(w, v))
                 sized++;
             if (good)
                 good = tcache_like(w, v);
@@ -865,9 +878,8 @@ static int read_threads(struct walk *w, struct tcache_copy **out)
         uint64_t ptr;
         if (hg_read_u64(t, block + w->loc.tcache_var, &ptr) != 0 || tcache_absent(w, ptr))
             continue;
-        uint64_t chunk = ptr - CHUNK_HDR, sz;
-        if (!plausible_link(w, ptr) || hg_read_u64(t, chunk + SIZE_SZ, &sz) != 0 ||
-            (sz & ~(uint64_t)SIZE_BITS) != w->tc_chunk_size) {
+        uint64_t chunk = ptr - CHUNK_HDR;
+        if (!tcache_chunk(w, ptr)) {
             problem(w, -1, ptr, "thread %d: tcache pointer 0x%" PRIx64 " is not a tcache chunk",
                     ti->tid, ptr);
             continue;
@@ -1157,12 +1169,21 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
             uint64_t hdr[2], len = seg_end - q < PAGE ? seg_end - q : PAGE;
             unsigned char buf[PAGE];
             const unsigned char *c = every_page ? window(w, q, len, seg_end) : buf;
-            if (!c || (!every_page && hg_read_exact(w->t, q, buf, len) != 0))
-                break;
+            /* Past memory that cannot be read (a thread stack's guard pages,
+             * glibc 2.42+) or that holds no chunk, the next place a chunk can
+             * start is the next mapping of the run. */
+            const hg_mapping *in = hg_find_mapping(w->t, q);
+            uint64_t next_mapping = in && in->end < seg_end ? in->end : seg_end;
+            if (!c || (!every_page && hg_read_exact(w->t, q, buf, len) != 0)) {
+                if (w->t->gone)
+                    return HG_ENOPROC;
+                q = next_mapping;
+                hg_window_reset(&w->win);
+                continue;
+            }
             memcpy(hdr, c, sizeof hdr);
             if (!mmapped_header_ok(w, hdr, q, seg_end)) {
-                const hg_mapping *in = hg_find_mapping(w->t, q);
-                q = every_page ? q + PAGE : in && in->end < seg_end ? in->end : seg_end;
+                q = every_page ? q + PAGE : next_mapping;
                 continue;
             }
             if (out->n == out->cap) {

@@ -35,6 +35,38 @@ def mmapped_chunk_for(req):
     return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
 
 
+def threshold_cases(version):
+    """Programs that move malloc's thresholds, each way one can: glibc's own
+    dynamic raise when an mmapped chunk is freed, mallopt(), and
+    GLIBC_TUNABLES.  Each is (name, GLIBC_TUNABLES or None, gt_target
+    commands, proof): proof(mallinfo2 of the target) says the thresholds
+    did move -- a block below the new threshold came from the heap where
+    glibc's defaults would have mmapped it, or (threshold 0) every block
+    was mmapped."""
+    # glibc before 2.35 refuses an mmap threshold above 32 MiB
+    high = (64 << 20) if version >= (2, 35) else (32 << 20)
+    common = ["alloc 1000 72", "free 60", "thread_alloc 0 300 100", "thread_free 0 9"]
+    return [
+        ("a freed mmapped chunk raised the thresholds", None,
+         common + ["big 2 2097152", "free_big 1", "alloc 1 1048576"],
+         lambda mi: mi["hblks"] == 1),
+        (f"mallopt: mmap_threshold {high}, trim_threshold 256 MiB, top_pad 1 MiB, mmap_max 1000",
+         None, [f"mallopt mmap_threshold {high}", "mallopt trim_threshold 268435456",
+                "mallopt top_pad 1048576", "mallopt mmap_max 1000"] + common +
+         ["big 1 20971520", f"big 1 {high + (8 << 20)}"],
+         lambda mi: mi["hblks"] == 1),
+        ("GLIBC_TUNABLES: mmap_threshold 4 MiB, trim_threshold 1 MiB, top_pad 0, mmap_max "
+         "100000, arena_test 2",
+         "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=1048576:"
+         "glibc.malloc.top_pad=0:glibc.malloc.mmap_max=100000:glibc.malloc.arena_test=2",
+         common + ["big 1 2097152", "big 1 8388608"],
+         lambda mi: mi["hblks"] == 1),
+        # the main arena never gets a heap: every chunk it serves is mmapped
+        ("GLIBC_TUNABLES: mmap_threshold 0", "glibc.malloc.mmap_threshold=0",
+         common + ["big 1 200000"], lambda mi: mi["hblks"] > 940),
+    ]
+
+
 class GtTarget:
     """tests/targets/gt_target: commands in, one JSON answer per command."""
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from harness import Failure, check, equal, chunk_for as chunk_of
+from harness import Failure, check, equal, chunk_for as chunk_of, threshold_cases
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 SELF_PATH = os.path.abspath(__file__)
@@ -29,12 +29,13 @@ class Target:
     """gt_target under our control; optionally inside a private mount
     namespace whose /usr/lib/debug is an empty tmpfs."""
 
-    def __init__(self, hide_debug=False):
+    def __init__(self, hide_debug=False, tunables=None):
         argv = [TARGET]
         if hide_debug:
             argv = ["unshare", "-m", "sh", "-c",
                     "mount -t tmpfs none /usr/lib/debug && exec " + TARGET]
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        env = dict(os.environ, GLIBC_TUNABLES=tunables) if tunables else None
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.pid = self.p.pid
         self.state = self._read()
         equal(self.state["pid"], self.pid, "target pid")
@@ -467,6 +468,36 @@ def test_periodic_snapshots():
         t.close()
 
 
+def test_moved_thresholds():
+    """A program that moved malloc's thresholds (glibc's dynamic raise,
+    mallopt, GLIBC_TUNABLES): with libc's debug symbols and without them
+    (the heuristics must still find mp_), mallinfo2 equal to the target's
+    own and the same figures both ways."""
+    for name, tunables, commands, moved in threshold_cases((2, 36)):
+        figures = {}
+        for hide in (False, True):
+            t = Target(hide_debug=hide, tunables=tunables)
+            try:
+                for c in commands:
+                    t.cmd(c)
+                check(moved(t.state["mallinfo2"]), f"{name}: the thresholds did not move: "
+                      f"the target's mallinfo2 is {t.state['mallinfo2']}")
+                prefix = ["nsenter", "-t", str(t.pid), "-m"] if hide else []
+                hg = stats(t.pid, prefix=prefix)
+                how = "heuristic" if hide else "symbols"
+                equal(hg["locate"], how, f"{name}: locate")
+                same_mallinfo(t, hg)
+                figures[hide] = hg
+                t.alive_and_free()
+            finally:
+                t.close()
+        equal(figures[True]["mallinfo2"], figures[False]["mallinfo2"],
+              f"{name}: mallinfo2, heuristic vs symbols")
+        equal(dict(figures[True]["totals"], released_bytes=0),
+              dict(figures[False]["totals"], released_bytes=0),
+              f"{name}: totals, heuristic vs symbols")
+
+
 def test_reader_interface():
     """The library through a caller-supplied reader (as GDB will use it)
     gives exactly the CLI's figures."""
@@ -746,7 +777,7 @@ GROUPS = {
     "threads": [test_threads_and_arenas],
     "mmapped": [test_mmapped, test_released],
     "pprof": [test_pprof, test_periodic_snapshots],
-    "nodebug": [test_no_debug_info],
+    "nodebug": [test_no_debug_info, test_moved_thresholds],
     "reader": [test_reader_interface],
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],

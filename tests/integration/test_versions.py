@@ -8,6 +8,8 @@ started inside it).  For each root and each way:
   - mallinfo2 equals the target's own, all ten fields;
   - each thread's tcache holds exactly what glibc's fill count lets it keep;
   - a memaligned mmapped chunk moves inuse by exactly its usable bytes;
+  - mmapped_bytes equals hblkhd: the chunks' mappings, which from 2.43 end
+    16 bytes after each chunk;
   - from 2.42, with glibc.malloc.tcache_max raised, freed 5000-byte blocks
     land in a large tcache bin and are counted there;
   - a kernel core of the process gives the live figures; a gcore core does
@@ -18,7 +20,9 @@ started inside it).  For each root and each way:
     root, its own /proc), attached from the host by the host's PID, the
     figures are the same as for the chrooted process;
   - a statically linked build of the target gives its own figures, found
-    through symbols and through the heuristics.
+    through symbols and through the heuristics;
+  - targets that moved malloc's thresholds (a freed mmapped chunk, mallopt,
+    GLIBC_TUNABLES) are read without debug information as with it.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -29,6 +33,9 @@ import shutil
 import signal
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import threshold_cases  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 ROOTS = os.environ.get("HEAPGRAB_ROOTS", "/var/tmp/heapgrab-roots")
@@ -118,6 +125,17 @@ def check_root(root, hide, version, kernel_cores):
                 problems.append(f"mallinfo2.{k}: expected {v}, got {hg['mallinfo2'][k]}")
         if hg["problems_total"]:
             problems.append(f"problems: {hg['problems'][:2]}")
+        # mmapped_bytes counts what glibc counts in hblkhd (mp_.mmapped_mem):
+        # whole mappings, which from 2.43 hold 16 bytes past each chunk
+        tail = 16 if version >= (2, 43) else 0
+        mapped = st["big"]["chunk"] + tail * st["big"]["n"]
+        if (hg["totals"]["mmapped_objects"], hg["totals"]["mmapped_bytes"]) != \
+                (st["mallinfo2"]["hblks"], st["mallinfo2"]["hblkhd"]) or \
+                st["mallinfo2"]["hblkhd"] != mapped:
+            problems.append(f"mmapped {hg['totals']['mmapped_objects']} chunks, "
+                            f"{hg['totals']['mmapped_bytes']} bytes; the target's hblks "
+                            f"{st['mallinfo2']['hblks']}, hblkhd {st['mallinfo2']['hblkhd']}, "
+                            f"its chunks and their tails {mapped}")
         # main freed 60 chunks of 0x50; the worker its warm-up 0x20 chunk and
         # 9 of 0x70: each bin keeps up to glibc's fill count
         n = fill_count(version)
@@ -178,6 +196,43 @@ def check_root(root, hide, version, kernel_cores):
         return hg, problems
     finally:
         run.close()
+
+
+def check_thresholds(root, version):
+    """Targets that moved malloc's thresholds (harness.threshold_cases):
+    with debug files and without (the heuristics must still find mp_),
+    mallinfo2 equal to the target's own, no problems, and the same figures
+    both ways.  Returns a list of (case name, problems)."""
+    out = []
+    for name, tunables, commands, moved in threshold_cases(version):
+        problems, figures = [], {}
+        for hide in (False, True):
+            way = "without debug info" if hide else "with debug info"
+            run = Run(root, hide, {"GLIBC_TUNABLES": tunables} if tunables else None)
+            try:
+                for c in commands:
+                    run.cmd(c)
+                if not moved(run.state["mallinfo2"]):
+                    problems.append(f"{way}: the thresholds did not move: the target's "
+                                    f"mallinfo2 is {run.state['mallinfo2']}")
+                hg, err = run.stats()
+                if hg is None:
+                    problems.append(f"{way}: {err}")
+                    continue
+                if hg["mallinfo2"] != run.state["mallinfo2"]:
+                    problems.append(f"{way}: mallinfo2 {hg['mallinfo2']} != the target's "
+                                    f"{run.state['mallinfo2']}")
+                if hg["problems_total"]:
+                    problems.append(f"{way}: problems {hg['problems'][:2]}")
+                if hg["locate"] != ("heuristic" if hide else "symbols"):
+                    problems.append(f"{way}: locate {hg['locate']}")
+                figures[hide] = hg
+            finally:
+                run.close()
+        if len(figures) == 2 and not same_figures(figures[False], figures[True]):
+            problems.append("figures differ with and without debug info")
+        out.append((name, problems))
+    return out
 
 
 def check_static(root, version):
@@ -362,6 +417,9 @@ def main():
                 report(not problems, f"{name} in a container (mount+PID namespaces, pivot_root), "
                        f"{'without' if hide else 'with'} debug info"
                        + ("; " + "; ".join(problems) if problems else ""))
+        for case, problems in check_thresholds(root, version):
+            report(not problems, f"{name}: moved thresholds, {case}"
+                   + ("; " + "; ".join(problems) if problems else ""))
         problems = check_static(root, version)
         report(not problems, f"{name}: statically linked program" +
                ("; " + "; ".join(problems) if problems else ""))

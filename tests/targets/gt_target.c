@@ -34,6 +34,9 @@
  *                           thread for it in the child (glibc hands a new
  *                           thread a free arena: with one worker, the one it
  *                           used); its "tid" is 0 until then
+ *   mallopt NAME VALUE      mallopt(M_NAME, VALUE), NAME one of trim_threshold,
+ *                           top_pad, mmap_threshold, mmap_max, arena_test,
+ *                           arena_max (exits 9 if glibc refuses it)
  *   report                  just answer
  *   exit
  *
@@ -336,7 +339,23 @@ int main(void)
             list_addrs = 1;
         else if (!strcmp(cmd, "trim"))
             malloc_trim(0);
-        else if (!strcmp(cmd, "fork")) {
+        else if (!strcmp(cmd, "mallopt")) {
+            static const struct {
+                const char *name;
+                int param;
+            } params[] = {{"trim_threshold", M_TRIM_THRESHOLD}, {"top_pad", M_TOP_PAD},
+                          {"mmap_threshold", M_MMAP_THRESHOLD}, {"mmap_max", M_MMAP_MAX},
+                          {"arena_test", M_ARENA_TEST}, {"arena_max", M_ARENA_MAX}};
+            char name[32];
+            long value;
+            int known = 0;
+            if (sscanf(line, "%*s %31s %ld", name, &value) == 2)
+                for (size_t i = 0; i < sizeof params / sizeof params[0]; i++)
+                    if (!strcmp(name, params[i].name) && mallopt(params[i].param, (int)value) == 1)
+                        known = 1;
+            if (!known)
+                _exit(9);
+        } else if (!strcmp(cmd, "fork")) {
             pid_t child = fork();
             if (child < 0)
                 _exit(8);
