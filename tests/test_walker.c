@@ -814,6 +814,100 @@ static void test_heap_past_split(void)
     report("split main heap whose system_mem runs past its last part");
 }
 
+/* Three free chunks in large bin 64 of the main arena, carved from the
+ * top: L1 (0x420) then L2 and L3 (0x410 each) along fd, each followed by a
+ * chunk in use.  The nextsize list links the first of each size: L1 <-> L2;
+ * L3, second of its size, has both links 0. */
+static uint64_t lb[3];
+
+static void carve_large(void)
+{
+    static const uint64_t sizes[3] = {0x420, 0x410, 0x410};
+    uint64_t p = mch[M_TOP], av = MAIN_ARENA, bin = bin_at(MAIN_ARENA, 64);
+    for (int i = 0; i < 3; i++) {
+        lb[i] = p;
+        head(p, sizes[i] | 1);
+        head(p + sizes[i], 0x30);   /* in use, its neighbour free */
+        put64(p + sizes[i], sizes[i]);
+        memset(at(p + sizes[i] + 16), 0x77, 16);
+        p += sizes[i] + 0x30;
+    }
+    head(p, (HEAP + SYSTEM_MEM - p) | 1);
+    put64(fld(av, L.st_top), p);
+    for (int i = 0; i < 3; i++) {
+        put64(lb[i] + 16, i < 2 ? lb[i + 1] : bin);  /* fd */
+        put64(lb[i] + 24, i > 0 ? lb[i - 1] : bin);  /* bk */
+    }
+    put64(fld(av, L.st_bins) + 63 * 16, lb[0]);
+    put64(fld(av, L.st_bins) + 63 * 16 + 8, lb[2]);
+    put64(lb[0] + 32, lb[1]), put64(lb[0] + 40, lb[1]);
+    put64(lb[1] + 32, lb[0]), put64(lb[1] + 40, lb[0]);
+    put64(lb[2] + 32, 0), put64(lb[2] + 40, 0);
+}
+static void lb_garbage(void) { carve_large(); put64(lb[0] + 32, 0x4141414141414140ull); }
+static void lb_second_linked(void) { carve_large(); put64(lb[2] + 32, lb[0]); }
+static void lb_first_zero(void) { carve_large(); put64(lb[1] + 32, 0); }
+static void lb_bk_self(void) { carve_large(); put64(lb[0] + 40, lb[0]); }
+static void lb_skips(void) { carve_large(); put64(lb[0] + 32, lb[2]); }
+/* fd order L2, L1, L3: a larger chunk after a smaller one */
+static void lb_unsorted(void)
+{
+    carve_large();
+    uint64_t bin = bin_at(MAIN_ARENA, 64);
+    put64(fld(MAIN_ARENA, L.st_bins) + 63 * 16, lb[1]);
+    put64(lb[1] + 16, lb[0]), put64(lb[1] + 24, bin);
+    put64(lb[0] + 16, lb[2]), put64(lb[0] + 24, lb[1]);
+    put64(lb[2] + 24, lb[0]);
+}
+
+static void test_large_bin(void)
+{
+    build(IMG_FULL);
+    int rc;
+    hg_snapshot *s = walk(&rc);
+    uint64_t free0 = s ? hg_snapshot_totals(s)->free_objects : 0;
+    uint64_t ord0 = s ? hg_snapshot_mallinfo2(s)->ordblks : 0;
+    hg_snapshot_free(s);
+    build(IMG_FULL);
+    carve_large();
+    s = walk(&rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT(s != NULL);
+    if (s) {
+        EXPECT_EQ(hg_snapshot_problem_total(s), 0);
+        if (hg_snapshot_problem_total(s))
+            dump_problems(s);
+        EXPECT_EQ(hg_snapshot_totals(s)->free_objects, free0 + 3);
+        EXPECT_EQ(hg_snapshot_mallinfo2(s)->ordblks, ord0 + 3);
+    }
+    hg_snapshot_free(s);
+    report("large bin with a sound nextsize list: three free chunks, no problem");
+
+    static const struct {
+        breaker brk;
+        int chunk;
+        const char *word, *name;
+    } cases[] = {
+        {lb_garbage, 0, "fd_nextsize 0x4141414141414140 is not a chunk on this bin",
+         "large bin: garbage fd_nextsize"},
+        {lb_second_linked, 2, "should be 0", "large bin: second chunk of a size with a nextsize link"},
+        {lb_first_zero, 1, "fd_nextsize 0x0 is 0, yet", "large bin: first chunk of a size unlinked"},
+        {lb_bk_self, 0, "bk_nextsize", "large bin: bk_nextsize pointing at itself"},
+        {lb_skips, 0, "next smaller size", "large bin: fd_nextsize to a chunk that is not first of its size"},
+        {lb_unsorted, 0, "not sorted", "large bin out of size order"},
+    };
+    /* every build lays the chunks out alike: lb[] is known before brk runs */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s = broken(cases[i].brk, lb[cases[i].chunk], cases[i].word);
+        if (s && hg_snapshot_problem_total(s) != 1) {
+            EXPECT_EQ(hg_snapshot_problem_total(s), 1);
+            dump_problems(s);
+        }
+        hg_snapshot_free(s);
+        report(cases[i].name);
+    }
+}
+
 /* The process exits at the k-th read: the walk fails with HG_ENOPROC, the
  * target is resumed, nothing leaks (ASan build). */
 static void gone_at(long k, long total)
@@ -873,11 +967,13 @@ static void test_fuzz(void)
     unsigned by_code[16] = {0}; /* -rc of walks that returned an error */
     signal(SIGALRM, on_alarm);
     build(IMG_FULL);
+    carve_large();
+    uint64_t main_top = lb[2] + 0x410 + 0x30;
     /* where to flip: [start, len) */
     const struct {
         uint64_t start, len;
     } zone[] = {
-        {HEAP, mch[M_TOP] - HEAP + 32},                 /* main heap chunks */
+        {HEAP, main_top - HEAP + 32},                   /* main heap chunks, large bin */
         {mch[M_TC], 0x290},                             /* thread 1's tcache */
         {MAIN_ARENA, L.state_size},                     /* main_arena */
         {B_BASE, tch[T_TOP] - B_BASE + 32},             /* heap_info, arena, chunks */
@@ -939,6 +1035,7 @@ static void test_fuzz(void)
         memcpy(a, img_a, A_LEN);
         memcpy(b, img_b, B_LEN);
         build(IMG_FULL);
+        carve_large();
         EXPECT(memcmp(a, img_a, A_LEN) == 0 && memcmp(b, img_b, B_LEN) == 0);
     }
     free(a);
@@ -977,6 +1074,7 @@ int main(void)
     test_heap_past_split();
     split_maps = 0;
     test_corruptions();
+    test_large_bin();
     test_gone();
     test_fuzz();
     free(img_a);

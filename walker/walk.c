@@ -49,6 +49,7 @@
 #define LIST_CHUNK_MAX 0x410u
 #define TCACHE_SMALL_MAX 0x410u /* chunk size of the last small tcache bin */
 #define HIST_SLOTS 4096u /* chunk sizes below 64 KiB counted in arrays */
+#define NSMALLBINS 64u   /* bins from 64 on are large bins, sorted by size */
 
 struct heap {
     uint64_t base;   /* heap_info, or sbrk_base for the main arena */
@@ -941,14 +942,143 @@ static void walk_fastbins(struct walk *w, int ai)
     }
 }
 
+/* Chunks of one large bin, in fd order, with their sizes. */
+struct bin_chunks {
+    uint64_t *addr, *size;
+    size_t n, cap;
+};
+
+static int bin_chunks_add(struct bin_chunks *b, uint64_t addr, uint64_t size)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        uint64_t *na = realloc(b->addr, cap * sizeof *na);
+        if (!na)
+            return -1;
+        b->addr = na;
+        uint64_t *ns = realloc(b->size, cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        b->size = ns;
+        b->cap = cap;
+    }
+    b->addr[b->n] = addr;
+    b->size[b->n++] = size;
+    return 0;
+}
+
+/* A chunk's address and its place in the bin, sorted by address to tell
+ * whether a link points at a chunk of the bin. */
+struct bin_place {
+    uint64_t addr;
+    size_t k;
+};
+
+static int by_address(const void *x, const void *y)
+{
+    const struct bin_place *a = x, *b = y;
+    return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+/* Place in the bin of the chunk at addr, or n if none is there. */
+static size_t bin_place_of(const struct bin_place *sorted, size_t n, uint64_t addr)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid].addr == addr)
+            return sorted[mid].k;
+        if (sorted[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return n;
+}
+
+/*
+ * A large bin keeps its chunks sorted by size, largest first along fd, and
+ * a second list for finding a size quickly: the first chunk of each size
+ * links by fd_nextsize to the first of the next smaller size (the smallest
+ * back to the largest) and by bk_nextsize the other way; every other chunk
+ * has both 0.  glibc follows these links when it files or takes a chunk,
+ * so a wrong one is a corruption even where the fd list is sound.  The
+ * first chunk that breaks the order or holds a wrong link is reported.
+ */
+static void check_large_bin(struct walk *w, int ai, unsigned bin, const struct bin_chunks *b)
+{
+    size_t n = b->n;
+    hg_span *spans = calloc(n, sizeof *spans);
+    uint64_t (*links)[2] = calloc(n, sizeof *links);
+    size_t *first_of = calloc(n, sizeof *first_of);
+    struct bin_place *sorted = calloc(n, sizeof *sorted);
+    if (!spans || !links || !first_of || !sorted)
+        goto out; /* the check is skipped, the figures do not need it */
+    for (size_t k = 0; k < n; k++)
+        spans[k] = (hg_span){b->addr[k] + 4 * SIZE_SZ, sizeof links[k], links[k], 0};
+    if (hg_read_spans(w->t, spans, n) != 0)
+        goto out;
+    for (size_t k = 0; k < n; k++)
+        sorted[k] = (struct bin_place){b->addr[k], k};
+    qsort(sorted, n, sizeof *sorted, by_address);
+    /* first_of[j]: index of the j-th chunk that is the first of its size */
+    size_t nfirst = 0;
+    for (size_t k = 0; k < n; k++) {
+        const uint64_t c = b->addr[k], sz = b->size[k];
+        if (k > 0 && sz > b->size[k - 1]) {
+            problem(w, ai, c, "large bin %u of arena %d: chunk at 0x%" PRIx64 " of size 0x%" PRIx64
+                    " follows a smaller one (0x%" PRIx64 "): the bin is not sorted", bin, ai, c, sz,
+                    b->size[k - 1]);
+            goto out;
+        }
+        if (k == 0 || sz != b->size[k - 1])
+            first_of[nfirst++] = k;
+    }
+    for (size_t j = 0, k = 0; k < n; k++) {
+        const uint64_t c = b->addr[k];
+        const int first = j < nfirst && first_of[j] == k;
+        for (int d = 0; d < 2; d++) {
+            const char *name = d ? "bk_nextsize" : "fd_nextsize";
+            uint64_t v = links[k][d], want = 0;
+            if (spans[k].got != sizeof links[k]) {
+                problem(w, ai, c, "large bin %u of arena %d: chunk at 0x%" PRIx64
+                        ": its nextsize links are unreadable", bin, ai, c);
+                goto out;
+            }
+            if (first)
+                want = b->addr[first_of[d ? (j + nfirst - 1) % nfirst : (j + 1) % nfirst]];
+            if (v == want)
+                continue;
+            size_t at = bin_place_of(sorted, n, v);
+            const char *why = !first ? "should be 0: the chunk is not the first of its size"
+                              : v == 0 ? "is 0, yet the chunk is the first of its size"
+                              : at == n ? "is not a chunk on this bin"
+                              : d == 0 ? "does not lead to the first chunk of the next smaller size"
+                                       : "does not lead to the first chunk of the next larger size";
+            problem(w, ai, c, "large bin %u of arena %d: chunk at 0x%" PRIx64 " (size 0x%" PRIx64
+                    "): %s 0x%" PRIx64 " %s", bin, ai, c, b->size[k], name, v, why);
+            goto out;
+        }
+        j += first;
+    }
+out:
+    free(spans);
+    free(links);
+    free(first_of);
+    free(sorted);
+}
+
 static void walk_bins(struct walk *w, int ai)
 {
     struct arena *a = &w->arenas[ai];
     const hg_layout *L = w->L;
+    struct bin_chunks large = {0};
     for (unsigned i = 1; i < L->nbins; i++) {
         long off = L->st_bins + (long)(i - 1) * 16;
         uint64_t head = a->addr + (uint64_t)off - CHUNK_HDR; /* bin_at(av, i) */
         uint64_t p = rd64(a->raw, off);
+        int whole = 1, keep = i >= NSMALLBINS;
+        large.n = 0;
         for (uint64_t n = 0; p != head; n++) {
             cm_entry *e = cm_find(&w->cm, p, NULL);
             if (!e || CM_STATE(e) != CM_BIN || n > cm_bound(w)) {
@@ -957,6 +1087,7 @@ static void walk_bins(struct walk *w, int ai)
                         !e ? "is not a free chunk of this heap"
                            : CM_STATE(e) == CM_BIN_SEEN ? "repeats (cycle)"
                                                        : "is not free by its neighbour's PREV_INUSE");
+                whole = 0;
                 break;
             }
             CM_SET_STATE(e, CM_BIN_SEEN);
@@ -966,9 +1097,16 @@ static void walk_bins(struct walk *w, int ai)
                     sz &= ~(uint64_t)SIZE_BITS;
             a->list_bin_n++;
             a->list_bin_bytes += sz;
+            if (keep && bin_chunks_add(&large, p, sz) < 0)
+                keep = 0; /* out of memory: this bin's nextsize list goes unchecked */
             p = CM_LINK(e);
         }
+        /* the nextsize list is checked against a whole, sound fd list */
+        if (keep && whole && large.n)
+            check_large_bin(w, ai, i, &large);
     }
+    free(large.addr);
+    free(large.size);
 }
 
 static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)

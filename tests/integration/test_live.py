@@ -185,6 +185,35 @@ def test_bins():
         t.close()
 
 
+def test_large_bin_nextsize():
+    """Three free chunks in one large bin: counted, and no problem; then the
+    target writes garbage over the largest one's fd_nextsize (the bin's
+    second list) and heapgrab must say so, at that chunk, while the figures
+    stay right."""
+    t = Target()
+    try:
+        t.cmd("alloc 100 64")
+        before = stats(t.pid)
+        s = t.cmd("large_bin")
+        after = stats(t.pid)
+        same_mallinfo(t, after)
+        equal(delta(before, after, "free_objects"), 3, "free chunks after large_bin")
+        equal(delta(before, after, "free_bytes"), 2016 + 2032 + 2016, "their bytes")
+        largest = s["large"][1]
+        garbage = 0x4141414141414140
+        t.cmd(f"poke_nextsize 1 {garbage}")
+        hg = stats(t.pid)
+        for f in MI_FIELDS:
+            equal(hg["mallinfo2"][f], t.state["mallinfo2"][f], f"corrupt fd_nextsize: mallinfo2.{f}")
+        hits = [p for p in hg["problems"] if int(p["address"], 16) == largest and
+                "fd_nextsize" in p["what"] and f"{garbage:#x}" in p["what"]]
+        check(len(hits) == 1 and hg["problems_total"] == 1,
+              f"the bad fd_nextsize of chunk {largest:#x} reported once, alone: {hg['problems']}")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 def test_threads_and_arenas():
     t = Target()
     try:
@@ -773,7 +802,8 @@ def test_static():
 
 
 GROUPS = {
-    "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
+    "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins,
+                test_large_bin_nextsize],
     "threads": [test_threads_and_arenas],
     "mmapped": [test_mmapped, test_released],
     "pprof": [test_pprof, test_periodic_snapshots],

@@ -22,7 +22,9 @@ started inside it).  For each root and each way:
   - a statically linked build of the target gives its own figures, found
     through symbols and through the heuristics;
   - targets that moved malloc's thresholds (a freed mmapped chunk, mallopt,
-    GLIBC_TUNABLES) are read without debug information as with it.
+    GLIBC_TUNABLES) are read without debug information as with it;
+  - garbage the target writes over a large-bin chunk's fd_nextsize is
+    reported at that chunk.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -235,6 +237,33 @@ def check_thresholds(root, version):
     return out
 
 
+def check_large_bin(root):
+    """Three chunks in one large bin are counted without a problem; garbage
+    the target writes over the largest one's fd_nextsize is reported at
+    that chunk."""
+    run = Run(root, False)
+    try:
+        run.cmd("alloc 100 64")
+        largest = run.cmd("large_bin")["large"][1]
+        hg, err = run.stats()
+        if hg is None:
+            return [f"heapgrab failed: {err}"]
+        problems = []
+        if hg["mallinfo2"] != run.state["mallinfo2"] or hg["problems_total"]:
+            problems.append(f"clean: mallinfo2 {hg['mallinfo2']} (the target's "
+                            f"{run.state['mallinfo2']}), problems {hg['problems'][:2]}")
+        run.cmd(f"poke_nextsize 1 {0x4141414141414140}")
+        hg, err = run.stats()
+        if hg is None:
+            return problems + [f"corrupt: heapgrab failed: {err}"]
+        if [int(p["address"], 16) for p in hg["problems"]] != [largest] or \
+                "fd_nextsize 0x4141414141414140" not in hg["problems"][0]["what"]:
+            problems.append(f"corrupt fd_nextsize of {largest:#x}: problems {hg['problems'][:2]}")
+        return problems
+    finally:
+        run.close()
+
+
 def check_static(root, version):
     """gt_target linked statically against the root's libc.a: glibc's malloc
     is inside the executable, found through its symbol table."""
@@ -420,6 +449,9 @@ def main():
         for case, problems in check_thresholds(root, version):
             report(not problems, f"{name}: moved thresholds, {case}"
                    + ("; " + "; ".join(problems) if problems else ""))
+        problems = check_large_bin(root)
+        report(not problems, f"{name}: a large bin's fd_nextsize corrupted"
+               + ("; " + "; ".join(problems) if problems else ""))
         problems = check_static(root, version)
         report(not problems, f"{name}: statically linked program" +
                ("; " + "; ".join(problems) if problems else ""))

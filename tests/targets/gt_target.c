@@ -37,6 +37,14 @@
  *   mallopt NAME VALUE      mallopt(M_NAME, VALUE), NAME one of trim_threshold,
  *                           top_pad, mmap_threshold, mmap_max, arena_test,
  *                           arena_max (exits 9 if glibc refuses it)
+ *   large_bin               three free chunks in one large bin: blocks of 2000,
+ *                           2016 and 2000 bytes (chunks 2016, 2032, 2016) kept
+ *                           apart by live ones, freed, then sorted into the
+ *                           bin by a malloc(4000) the target keeps; the answer's
+ *                           "large" lists their chunk addresses in that order
+ *   poke_nextsize I VALUE   the target corrupts itself: writes VALUE over the
+ *                           fd_nextsize word of large_bin's chunk I (0-2).  Only
+ *                           'report' and 'exit' are safe after this
  *   report                  just answer
  *   exit
  *
@@ -211,6 +219,7 @@ static struct mallinfo2 mallinfo2(void)
 #endif
 
 static int list_addrs;
+static uint64_t large_chunks[3]; /* large_bin's freed chunks */
 
 static void report(void)
 {
@@ -240,6 +249,9 @@ static void report(void)
     for (int t = 0; t < MAX_WORKERS; t++)
         nworkers += workers[t].held.p != NULL;
     put(",\"thread_arenas\":%d", nworkers);
+    if (large_chunks[0])
+        put(",\"large\":[%lu,%lu,%lu]", (unsigned long)large_chunks[0],
+            (unsigned long)large_chunks[1], (unsigned long)large_chunks[2]);
     if (list_addrs) {
         put(",\"addrs\":[");
         for (size_t i = 0; i < main_held.n && i < 64; i++)
@@ -339,7 +351,29 @@ int main(void)
             list_addrs = 1;
         else if (!strcmp(cmd, "trim"))
             malloc_trim(0);
-        else if (!strcmp(cmd, "mallopt")) {
+        else if (!strcmp(cmd, "large_bin") && !large_chunks[0]) {
+            /* volatile: a newer compiler drops malloc/free pairs and
+             * blocks nobody reads */
+            static void *volatile guards[3], *volatile sorter;
+            static const size_t sizes[3] = {2000, 2016, 2000};
+            void *volatile blocks[3];
+            for (int i = 0; i < 3; i++) {
+                blocks[i] = malloc(sizes[i]);
+                guards[i] = malloc(64);
+                if (!blocks[i] || !guards[i])
+                    _exit(7);
+                large_chunks[i] = (uint64_t)(uintptr_t)blocks[i] - 16;
+            }
+            for (int i = 0; i < 3; i++)
+                free(blocks[i]);
+            /* too big for any of them: they leave the unsorted bin for
+             * their large bin, and this comes from top */
+            if (!(sorter = malloc(4000)))
+                _exit(7);
+        } else if (!strcmp(cmd, "poke_nextsize") && k == 3 && a < 3 && large_chunks[0]) {
+            uint64_t *fd_nextsize = (uint64_t *)(uintptr_t)(large_chunks[a] + 32);
+            *fd_nextsize = b;
+        } else if (!strcmp(cmd, "mallopt")) {
             static const struct {
                 const char *name;
                 int param;
