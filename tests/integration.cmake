@@ -45,6 +45,11 @@ if(HG_HAVE_STATIC_LIBC)
   target_link_libraries(gt_target_static PRIVATE Threads::Threads)
   target_compile_options(gt_target_static PRIVATE -O1)
   target_link_options(gt_target_static PRIVATE -static)
+  # and without threads: no glibc version string is linked in
+  add_executable(gt_target_static_st ${CMAKE_CURRENT_SOURCE_DIR}/targets/gt_target.c)
+  target_compile_definitions(gt_target_static_st PRIVATE GT_NO_THREADS)
+  target_compile_options(gt_target_static_st PRIVATE -O1)
+  target_link_options(gt_target_static_st PRIVATE -static)
 endif()
 foreach(group invariants arenas pprof_labels exits fork)
   add_test(NAME invariants_${group}

@@ -91,20 +91,13 @@ static int too_new(unsigned version)
                    version / 100, version % 100, NEWEST / 100, NEWEST % 100);
 }
 
-int hg_layout_from_table(unsigned version, hg_layout *l)
+/* The table's layout for a version, checked or not. */
+static void fill(unsigned version, const struct table_row *row, hg_layout *l)
 {
-    if (too_new(version))
-        return HG_EUNSUPPORTED;
-    const struct table_row *row = row_for(version);
-    if (!row || !row->verified)
-        return hg_fail(HG_EUNSUPPORTED,
-                       "glibc %u.%02u without debug information is not supported yet: "
-                       "install the libc debug symbols (Debian: libc6-dbg)",
-                       version / 100, version % 100);
     memset(l, 0, sizeof *l);
     common(version, l);
     l->source = "table";
-    l->lm_tls_offset = row->lm_tls_offset;
+    l->lm_tls_offset = row ? row->lm_tls_offset : -1;
     l->st_mutex = 0;
     l->st_flags = 4;
     l->mp_mmap_threshold = 16;
@@ -171,7 +164,42 @@ int hg_layout_from_table(unsigned version, hg_layout *l)
     l->tcache_size = l->tc_bins * (2 + 8);
     l->tc_counts = 0;
     l->tc_entries = l->tc_bins * 2;
+}
+
+int hg_layout_from_table(unsigned version, hg_layout *l)
+{
+    if (too_new(version))
+        return HG_EUNSUPPORTED;
+    const struct table_row *row = row_for(version);
+    if (!row || !row->verified)
+        return hg_fail(HG_EUNSUPPORTED,
+                       "glibc %u.%02u without debug information is not supported yet: "
+                       "install the libc debug symbols (Debian: libc6-dbg)",
+                       version / 100, version % 100);
+    fill(version, row, l);
     return 0;
+}
+
+unsigned hg_layout_shared(unsigned lo, unsigned hi)
+{
+    if (lo < 226 || hi > NEWEST || lo > hi)
+        return 0;
+    unsigned checked = 0;
+    hg_layout first, l;
+    for (unsigned v = lo; v <= hi; v++) {
+        const struct table_row *row = row_for(v);
+        fill(v, row, &l);
+        /* what tells releases apart without bearing on malloc's memory */
+        l.version = 0;
+        l.lm_tls_offset = 0;
+        if (v == lo)
+            memcpy(&first, &l, sizeof l);
+        else if (memcmp(&first, &l, sizeof l) != 0)
+            return 0;
+        if (!checked && row && row->verified)
+            checked = v;
+    }
+    return checked;
 }
 
 int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *l)

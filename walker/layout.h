@@ -69,6 +69,11 @@ unsigned hg_glibc_version_number(const char *s);
 /* Fill from the built-in table.  Returns 0, or HG_EUNSUPPORTED. */
 int hg_layout_from_table(unsigned version, hg_layout *out);
 
+/* When only a range of releases is known (a static program that links no
+ * version string): the one release from lo to hi that heapgrab has
+ * checked, if every release there has its malloc layout; else 0. */
+unsigned hg_layout_shared(unsigned lo, unsigned hi);
+
 /* Fill from the DWARF of module m (the target's libc).  Returns 0, or
  * HG_ENOTFOUND when the debug information does not describe malloc. */
 int hg_layout_from_dwarf(hg_module *m, unsigned version, hg_layout *out);

@@ -7,7 +7,9 @@
 
 typedef struct hg_located {
     const char *how;            /* "symbols" or "heuristic" */
-    char version[32];           /* "2.36" */
+    char version[32];           /* "2.36", or a range: "2.35-2.41" */
+    unsigned layout_version;    /* for a range, the checked release whose
+                                 * malloc layout all of it shares; else 0 */
     hg_layout L;
     hg_module *libc;            /* libc.so, or the executable when static */
     int is_static;              /* glibc linked into the executable */

@@ -26,6 +26,7 @@ import json
 import os
 import pty
 import resource
+import select
 import shutil
 import subprocess
 import sys
@@ -837,16 +838,17 @@ def test_exit_codes():
     finally:
         t.close()
 
-    # a statically linked program without malloc
+    # a statically linked glibc program that never calls malloc itself
+    # (glibc's start-up code does): its own figures, and left alone
     if os.access(STATIC_TARGET, os.X_OK):
         p = subprocess.Popen([STATIC_TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
-            expect_eq(p.stdout.readline(), b"ready\n", "gt_static started")
-            r = subprocess.run([HEAPGRAB, "stats", "--json", str(p.pid)], capture_output=True,
-                               timeout=60)
-            expect(r.returncode in (5, 6, 7),
-                   f"static program: exit {r.returncode} (want 5, 6 or 7): {r.stderr!r}")
-            one_line_error(r, "static program")
+            words = p.stdout.readline().split()
+            expect(len(words) == 4 and words[0] == b"ready", f"gt_static started: {words}")
+            hg = heapgrab_stats(p.pid)
+            expect_eq([hg["mallinfo2"][k] for k in ("arena", "uordblks", "hblks")],
+                      [int(x) for x in words[1:]], "static program: mallinfo2 vs its own")
+            expect_eq(hg["problems"], [], "static program: problems")
             with open(f"/proc/{p.pid}/status") as f:
                 expect("TracerPid:\t0\n" in f.read(), "static program traced after heapgrab")
             expect(p.poll() is None, "static program died")
@@ -859,6 +861,97 @@ def test_exit_codes():
                 p.wait()
     else:
         print("  (gt_static not built: static program check skipped)")
+
+
+def refused(argv, want_exit, words, what):
+    """Start argv (it says "ready", then reads stdin to its end); heapgrab
+    must exit want_exit with one line holding every word, and leave it
+    running and untraced."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        expect(select.select([p.stdout], [], [], 60)[0] and p.stdout.readline().startswith(b"ready"),
+               f"{what} started")
+        r = subprocess.run([HEAPGRAB, "stats", "--json", str(p.pid)], capture_output=True,
+                           timeout=60)
+        expect_eq(r.returncode, want_exit, f"{what}: exit ({r.stderr!r})")
+        err = one_line_error(r, what)
+        for w in words:
+            expect(w in err, f"{what}: the message names {w!r}: {err!r}")
+        with open(f"/proc/{p.pid}/status") as f:
+            expect("TracerPid:\t0\n" in f.read(), f"{what} traced after heapgrab")
+        expect(p.poll() is None, f"{what} died")
+    finally:
+        p.stdin.close()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def elf_facts(path):
+    """(statically linked, has a symbol table, has glibc malloc's error
+    messages) of an ELF file, read here as ground truth."""
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, shoff = int.from_bytes(data[32:40], "little"), int.from_bytes(data[40:48], "little")
+    phentsize, phnum = int.from_bytes(data[54:56], "little"), int.from_bytes(data[56:58], "little")
+    shentsize, shnum = int.from_bytes(data[58:60], "little"), int.from_bytes(data[60:62], "little")
+    static = all(int.from_bytes(data[phoff + i * phentsize:phoff + i * phentsize + 4], "little")
+                 != 3 for i in range(phnum))                       # no PT_INTERP
+    symtab = any(int.from_bytes(data[shoff + i * shentsize + 4:shoff + i * shentsize + 8],
+                                "little") == 2 for i in range(shnum))  # SHT_SYMTAB
+    glibc_malloc = b"free(): invalid pointer" in data and b"corrupted size vs. prev_size" in data
+    return static, symtab, glibc_malloc
+
+
+def test_other_programs():
+    """Programs heapgrab cannot read, each with its exit code and one line
+    that says what it is: a static musl program (exit 5, musl named; stripped,
+    exit 5 all the same), a static Go program (exit 5, Go named; stripped
+    too), a stripped static glibc program -- busybox here -- (exit 6: glibc's
+    malloc is in it, its symbols are not).  A case whose compiler or program
+    is missing is skipped with the reason."""
+    tmp = f"/tmp/heapgrab-others-{os.getpid()}"
+    os.makedirs(tmp, exist_ok=True)
+    try:
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets")
+        musl = shutil.which("musl-gcc")
+        if musl:
+            exe = os.path.join(tmp, "musl_static")
+            subprocess.run([musl, "-static", "-O1", "-o", exe, os.path.join(src, "gt_static.c")],
+                           check=True)
+            subprocess.run(["strip", "-o", exe + "_stripped", exe], check=True)
+            refused([exe], 5, ["musl", exe], "static musl program")
+            refused([exe + "_stripped"], 5, ["does not use glibc malloc", "stripped"],
+                    "stripped static musl program")
+        else:
+            print("  (musl-gcc missing, apt-get install musl-tools: musl cases skipped)")
+        go = shutil.which("go")
+        if go:
+            exe = os.path.join(tmp, "go_static")
+            env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="", GO111MODULE="auto")
+            if "HOME" not in env and "GOCACHE" not in env:
+                env["GOCACHE"] = os.path.join(tmp, "gocache")
+            for name, flags in ((exe, []), (exe + "_stripped", ["-ldflags=-s -w"])):
+                subprocess.run([go, "build", *flags, "-o", name, os.path.join(src, "gt_go.go")],
+                               check=True, env=env, cwd=tmp, capture_output=True, timeout=240)
+                expect(elf_facts(name)[0], f"{name} is statically linked")
+            refused([exe], 5, ["Go program"], "static Go program")
+            refused([exe + "_stripped"], 5, ["Go program"], "stripped static Go program")
+        else:
+            print("  (go missing: Go cases skipped)")
+        busybox = shutil.which("busybox")
+        facts = elf_facts(busybox) if busybox else None
+        if facts == (True, False, True):
+            refused([busybox, "sh", "-c", f"echo ready; exec {busybox} cat >/dev/null"], 6,
+                    ["glibc's malloc", "stripped"],
+                    "busybox (static glibc, stripped)")
+        else:
+            print(f"  (busybox {'missing' if not busybox else 'not a stripped static glibc program'}"
+                  ": apt-get install busybox-static; case skipped)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_signals_on_big_heap():
@@ -897,7 +990,7 @@ GROUPS = {
                    test_mmapped_exact],
     "arenas": [test_arena_count_grows, test_thread_arena_with_several_heaps],
     "pprof_labels": [test_pprof_by_arena_and_state],
-    "exits": [test_exit_codes, test_signals_on_big_heap],
+    "exits": [test_exit_codes, test_other_programs, test_signals_on_big_heap],
     "fork": [test_forked_child],
 }
 

@@ -794,11 +794,47 @@ def test_static():
         r = subprocess.run([HEAPGRAB, "stats", str(p.pid)], capture_output=True)
         equal(r.returncode, 6, f"stripped static program: exit code ({r.stderr!r})")
         err = r.stderr.decode()
-        check("stripped" in err and err.count("\n") == 1, f"one line naming the cause: {err!r}")
+        check("stripped" in err and "glibc's malloc" in err and err.count("\n") == 1,
+              f"one line naming the cause: {err!r}")
     finally:
         p.kill()
         p.wait()
         os.unlink(stripped)
+
+
+def test_static_single_threaded():
+    """A static program that starts no thread links no glibc version string:
+    heapgrab tells its malloc from main_arena's and mp_'s sizes and mp_'s
+    initial tcache_max_bytes, names the releases that share that malloc
+    (2.36 is among them), and gives the target's own figures, with symbols
+    and with the heuristics."""
+    path = os.path.join(os.path.dirname(TARGET), "gt_target_static_st")
+    if not os.access(path, os.X_OK):
+        print("  (gt_target_static_st not built: no static libc; skipped)")
+        return
+    r = subprocess.run(["strings", "-a", path], capture_output=True)
+    check(r.returncode == 0 and b"release version" not in r.stdout,
+          "gt_target_static_st must link no glibc version string")
+    p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    t = Target.__new__(Target)
+    t.p, t.pid = p, p.pid
+    t.state = t._read()
+    try:
+        for step in ("alloc 1000 72", "free 60", "alloc 200 600", "free_step 0 100 2",
+                     "big 2 2097152"):
+            t.cmd(step)
+        for how in ("symbols", "heuristic"):
+            hg = stats(t.pid, "--locate", how)
+            equal(hg["locate"], how, "locate")
+            lo, _, hi = hg["glibc"].partition("-")
+            check(hi and tuple(map(int, lo.split("."))) <= (2, 36) <= tuple(map(int, hi.split("."))),
+                  f"glibc given as a range holding 2.36: {hg['glibc']!r} ({how})")
+            same_mallinfo(t, hg)
+            tc = {x["tid"]: x["tcache_objects"] for x in hg["threads"]}
+            equal(tc.get(t.pid), 7, f"main thread's tcache ({how})")
+        t.alive_and_free()
+    finally:
+        t.close()
 
 
 GROUPS = {
@@ -812,7 +848,7 @@ GROUPS = {
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
     "errors": [test_errors],
-    "static": [test_static],
+    "static": [test_static, test_static_single_threaded],
 }
 
 

@@ -20,7 +20,9 @@ started inside it).  For each root and each way:
     root, its own /proc), attached from the host by the host's PID, the
     figures are the same as for the chrooted process;
   - a statically linked build of the target gives its own figures, found
-    through symbols and through the heuristics;
+    through symbols and through the heuristics; so does one without threads,
+    which links no version string, under a version range holding the root's
+    (before 2.35, where that range's releases differ, a refusal naming it);
   - targets that moved malloc's thresholds (a freed mmapped chunk, mallopt,
     GLIBC_TUNABLES) are read without debug information as with it;
   - garbage the target writes over a large-bin chunk's fd_nextsize is
@@ -31,6 +33,7 @@ Exits 77 (skipped) when no root is there.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -237,6 +240,49 @@ def check_thresholds(root, version):
     return out
 
 
+def in_range(label, version):
+    """Whether a version label ("2.36", or a range "2.35-2.41") holds version."""
+    lo, _, hi = label.partition("-")
+    lo = tuple(int(x) for x in lo.split("."))
+    hi = tuple(int(x) for x in hi.split(".")) if hi else lo
+    return lo <= version <= hi
+
+
+def check_static_single_threaded(root, version):
+    """gt_target built -static without threads: no glibc version string is
+    linked in.  heapgrab must give the target's own figures under a version
+    range holding the root's release -- or, where the releases its malloc
+    could be from differ (before 2.35), refuse, naming a range that holds
+    it."""
+    p = subprocess.Popen(["chroot", root, "/tmp/gt_target_static_st"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+    try:
+        state = json.loads(p.stdout.readline())
+        for step in ("alloc 1000 72", "free 60", "alloc 200 600", "big 2 2097152"):
+            p.stdin.write((step + "\n").encode())
+            p.stdin.flush()
+            state = json.loads(p.stdout.readline())
+        problems = []
+        for how in ("auto", "heuristic"):
+            hg, err = heapgrab([], state["pid"], "--locate", how)
+            if hg is None:
+                named = re.findall(r"\b2\.\d+\b", err)
+                if version >= (2, 35) or "cannot tell the glibc version" not in err or \
+                        len(named) < 2 or not in_range(f"{named[0]}-{named[1]}", version):
+                    problems.append(f"{how}: {err}")
+                continue
+            if not in_range(hg["glibc"], version):
+                problems.append(f"{how}: glibc {hg['glibc']!r} does not hold the root's")
+            if hg["mallinfo2"] != state["mallinfo2"]:
+                problems.append(f"{how}: mallinfo2 {hg['mallinfo2']} != {state['mallinfo2']}")
+            if hg["problems_total"]:
+                problems.append(f"{how}: problems {hg['problems'][:2]}")
+        return problems
+    finally:
+        p.kill()
+        p.wait()
+
+
 def check_large_bin(root):
     """Three chunks in one large bin are counted without a problem; garbage
     the target writes over the largest one's fd_nextsize is reported at
@@ -416,6 +462,8 @@ def main():
                         "/tmp/gt_target.c"], check=True)
         subprocess.run(["chroot", root, "gcc", "-O1", "-pthread", "-static", "-o",
                         "/tmp/gt_target_static", "/tmp/gt_target.c"], check=True)
+        subprocess.run(["chroot", root, "gcc", "-O1", "-DGT_NO_THREADS", "-static", "-o",
+                        "/tmp/gt_target_static_st", "/tmp/gt_target.c"], check=True)
         if name not in SUPPORTED:
             # a glibc heapgrab does not know: a clear refusal, never figures
             for hide in (False, True):
@@ -449,6 +497,9 @@ def main():
         for case, problems in check_thresholds(root, version):
             report(not problems, f"{name}: moved thresholds, {case}"
                    + ("; " + "; ".join(problems) if problems else ""))
+        problems = check_static_single_threaded(root, version)
+        report(not problems, f"{name}: static program without threads (no version string)"
+               + ("; " + "; ".join(problems) if problems else ""))
         problems = check_large_bin(root)
         report(not problems, f"{name}: a large bin's fd_nextsize corrupted"
                + ("; " + "; ".join(problems) if problems else ""))

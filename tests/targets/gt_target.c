@@ -48,6 +48,8 @@
  *   report                  just answer
  *   exit
  *
+ * Built with -DGT_NO_THREADS it starts no thread (thread_* commands exit 4).
+ *
  * Each answer also gives "thread_arenas", the number of thread arenas the
  * target expects: one per worker (workers never exit, and there are fewer
  * of them than glibc's limit of 8 arenas per core).
@@ -140,6 +142,13 @@ static void *worker_main(void *arg)
 
 static struct worker *worker(int t)
 {
+#ifdef GT_NO_THREADS
+    /* built without threads, so that no thread code (and none of its
+     * version strings) is linked into a static build */
+    (void)worker_main;
+    (void)t;
+    _exit(4);
+#endif
     if (t < 0 || t >= MAX_WORKERS)
         _exit(4);
     struct worker *w = &workers[t];
@@ -153,8 +162,10 @@ static struct worker *worker(int t)
         w->cmd = 0;
         pthread_mutex_init(&w->mu, NULL);
         pthread_cond_init(&w->cv, NULL);
+#ifndef GT_NO_THREADS
         if (pthread_create(&w->th, NULL, worker_main, w) != 0)
             _exit(5);
+#endif
         pthread_mutex_lock(&w->mu);
         while (!w->started)
             pthread_cond_wait(&w->cv, &w->mu);
