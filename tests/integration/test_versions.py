@@ -26,7 +26,10 @@ started inside it).  For each root and each way:
   - targets that moved malloc's thresholds (a freed mmapped chunk, mallopt,
     GLIBC_TUNABLES) are read without debug information as with it;
   - garbage the target writes over a large-bin chunk's fd_nextsize is
-    reported at that chunk.
+    reported at that chunk;
+  - a forked child whose main heap and thread arena grew after the fork
+    (each then several mappings) gives its own figures, with and without
+    debug information.
 
 Environment: HEAPGRAB, HEAPGRAB_ROOTS (default /var/tmp/heapgrab-roots).
 Exits 77 (skipped) when no root is there.
@@ -283,6 +286,38 @@ def check_static_single_threaded(root, version):
         p.wait()
 
 
+def check_forked_child(root, hide):
+    """A prefork worker: the target fills its main heap and a thread arena,
+    forks, and the child grows both (each then spans several mappings).
+    The child's figures must be its own, with no problem."""
+    run = Run(root, hide)
+    try:
+        for c in ("alloc 2000 64", "thread_alloc 0 3000 100", "thread_free 0 40", "fork"):
+            run.cmd(c)
+        run.pid = run.state["pid"]
+        if hide:
+            run.prefix = ["nsenter", "-t", str(run.pid), "-m"]
+        for c in ("alloc 100000 64", "thread_alloc 0 20000 1000", "free_step 1500 5000 7",
+                  "thread_free 0 3000"):
+            run.cmd(c)
+        with open(f"/proc/{run.pid}/maps") as f:
+            parts = sum(line.rstrip().endswith("[heap]") for line in f)
+        hg, err = run.stats()
+        if hg is None:
+            return [f"heapgrab failed: {err}"]
+        problems = []
+        if parts < 2:
+            problems.append(f"the child's [heap] is {parts} mapping(s): the test needs a split")
+        if hg["mallinfo2"] != run.state["mallinfo2"]:
+            problems.append(f"mallinfo2 {hg['mallinfo2']} != the child's {run.state['mallinfo2']}")
+        if hg["problems_total"]:
+            problems.append(f"problems {hg['problems'][:2]}")
+        return problems
+    finally:
+        run.p.stdin.close()   # the child ends at the end of its input
+        run.close()
+
+
 def check_large_bin(root):
     """Three chunks in one large bin are counted without a problem; garbage
     the target writes over the largest one's fd_nextsize is reported at
@@ -500,6 +535,11 @@ def main():
         problems = check_static_single_threaded(root, version)
         report(not problems, f"{name}: static program without threads (no version string)"
                + ("; " + "; ".join(problems) if problems else ""))
+        for hide in (False, True):
+            problems = check_forked_child(root, hide)
+            report(not problems, f"{name}: forked child whose heaps grew, "
+                   f"{'without' if hide else 'with'} debug info"
+                   + ("; " + "; ".join(problems) if problems else ""))
         problems = check_large_bin(root)
         report(not problems, f"{name}: a large bin's fd_nextsize corrupted"
                + ("; " + "; ".join(problems) if problems else ""))
