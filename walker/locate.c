@@ -100,15 +100,16 @@ static int static_version(hg_target *t, hg_module *exe, hg_located *r)
         hi = hi < 234 ? hi : 234, max_at = 88;
     else
         lo = 999;
-    if (max_at >= 0 && file_u64(t, exe, mp + (uint64_t)max_at, &max) == 0) {
+    if (max_at >= 0 && file_u64(t, exe, mp + (uint64_t)max_at, &max) != 0)
+        return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s: no version string "
+                       "linked in, and mp_ as linked cannot be read from the file", path);
+    if (max_at >= 0) {
         if (max == 1032)
             hi = hi < 241 ? hi : 241;
         else if (max == 1040 || max == 1041)
             lo = lo > 242 ? lo : 242;
         else
             lo = 999;
-    } else {
-        lo = 999; /* without the file, 2.42 cannot be told from 2.41 */
     }
     unsigned v = lo <= hi ? hg_layout_shared(lo, hi) : 0;
     if (!v) {
