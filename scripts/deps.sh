@@ -6,7 +6,8 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 pkgs=(build-essential cmake pkg-config
       libdw-dev libelf-dev libunwind-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
-      python3 golang-go gdb strace time util-linux libc6-dbg libjemalloc2 debootstrap gdbserver python3-pytest elfutils)
+      python3 golang-go gdb strace time util-linux libc6-dbg libjemalloc2 debootstrap gdbserver python3-pytest elfutils
+      nginx-light memcached postgresql perl)  # the last line: real programs for test_realworld.py
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -77,3 +77,18 @@ add_test(NAME stacks
   COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stacks.py
           $<TARGET_FILE:stack_target> $<TARGET_FILE:stack_target_o2>)
 set_tests_properties(stacks PROPERTIES ENVIRONMENT "${HG_STACKS_ENV}" TIMEOUT 300)
+
+# Real Debian programs nobody here wrote (scripts/deps.sh installs them):
+# heapsnap's figures against glibc's own mallinfo2() in one GDB stop, and
+# the CLI's, symbols against heuristics.  The ASan build cannot load its
+# library into gdb, so there only the CLI checks run.
+set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>")
+if(NOT HEAPGRAB_SANITIZE)
+  set(HG_REALWORLD_ENV "${HG_REALWORLD_ENV};HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>")
+endif()
+foreach(program perl python nginx postgres memcached)
+  add_test(NAME realworld_${program}
+    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_realworld.py ${program})
+  set_tests_properties(realworld_${program} PROPERTIES
+    ENVIRONMENT "${HG_REALWORLD_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()
