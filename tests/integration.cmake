@@ -92,3 +92,15 @@ foreach(program perl python nginx postgres memcached)
   set_tests_properties(realworld_${program} PROPERTIES
     ENVIRONMENT "${HG_REALWORLD_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
 endforeach()
+
+# Corrupted live heaps: corrupt_target damages its own heap one way of
+# forty-odd; heapgrab must name the damage, exit as documented and leave
+# the target running (test_corrupt.py; in the ASan build too).
+add_executable(corrupt_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/corrupt_target.c)
+target_link_libraries(corrupt_target PRIVATE Threads::Threads)
+target_compile_options(corrupt_target PRIVATE -O1)
+add_test(NAME live_corrupt
+  COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_corrupt.py)
+set_tests_properties(live_corrupt PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:corrupt_target>"
+  SKIP_RETURN_CODE 77 TIMEOUT 600)
