@@ -7,7 +7,8 @@ SUDO=""
 pkgs=(build-essential cmake pkg-config
       libdw-dev libelf-dev libunwind-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
       python3 golang-go gdb strace time util-linux libc6-dbg libjemalloc2 debootstrap gdbserver python3-pytest elfutils
-      musl-tools busybox-static)
+      musl-tools busybox-static       # programs heapgrab must refuse (exits test)
+      nginx-light memcached postgresql perl)  # real programs (test_realworld.py)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

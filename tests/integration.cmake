@@ -82,3 +82,30 @@ add_test(NAME stacks
   COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_stacks.py
           $<TARGET_FILE:stack_target> $<TARGET_FILE:stack_target_o2>)
 set_tests_properties(stacks PROPERTIES ENVIRONMENT "${HG_STACKS_ENV}" TIMEOUT 300)
+
+# Real Debian programs nobody here wrote (scripts/deps.sh installs them):
+# heapsnap's figures against glibc's own mallinfo2() in one GDB stop, and
+# the CLI's, symbols against heuristics.  The ASan build cannot load its
+# library into gdb, so there only the CLI checks run.
+set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>")
+if(NOT HEAPGRAB_SANITIZE)
+  set(HG_REALWORLD_ENV "${HG_REALWORLD_ENV};HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>")
+endif()
+foreach(program perl python nginx postgres memcached)
+  add_test(NAME realworld_${program}
+    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_realworld.py ${program})
+  set_tests_properties(realworld_${program} PROPERTIES
+    ENVIRONMENT "${HG_REALWORLD_ENV}" SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()
+
+# Corrupted live heaps: corrupt_target damages its own heap one way of
+# forty-odd; heapgrab must name the damage, exit as documented and leave
+# the target running (test_corrupt.py; in the ASan build too).
+add_executable(corrupt_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/corrupt_target.c)
+target_link_libraries(corrupt_target PRIVATE Threads::Threads)
+target_compile_options(corrupt_target PRIVATE -O1)
+add_test(NAME live_corrupt
+  COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_corrupt.py)
+set_tests_properties(live_corrupt PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:corrupt_target>"
+  SKIP_RETURN_CODE 77 TIMEOUT 600)

@@ -11,6 +11,12 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run here (a program not installed): reported as
+    skipped, and the run exits 77 (ctest's SKIP_RETURN_CODE) if nothing
+    else ran."""
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
@@ -98,16 +104,22 @@ def cli_stats(heapgrab, target, *options):
 
 
 def run(name, tests, *args):
-    """Run each test(*args), print ok/FAIL lines; the exit status."""
-    failed = 0
+    """Run each test(*args), print ok/SKIP/FAIL lines; the exit status (77
+    when every test was skipped)."""
+    failed = skipped = 0
     for test in tests:
         t0 = time.time()
         try:
             test(*args)
             print(f"ok   {test.__name__} ({time.time() - t0:.1f}s)")
+        except Skip as e:
+            skipped += 1
+            print(f"SKIP {test.__name__}: {e}")
         except Exception as e:
             failed += 1
             print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
-    print(f"{name}: {len(tests) - failed} passed, {failed} failed")
+    print(f"{name}: {len(tests) - failed - skipped} passed, {skipped} skipped, {failed} failed")
     sys.stdout.flush()
-    return 1 if failed else 0
+    if failed:
+        return 1
+    return 77 if tests and skipped == len(tests) else 0
