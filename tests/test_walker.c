@@ -750,7 +750,7 @@ static void test_corruptions(void)
     report("tcache cycle (double free) within the count");
 
     /* repeats, or past the count: either way the entry that closes the loop */
-    s = broken(brk_tcache_cycle, mch[M_T2] + 16, "tcache bin 2: entry 2 at");
+    s = broken(brk_tcache_cycle, mch[M_T2] + 16, "bin 2 (count 2): entry 2 at");
     if (s)
         EXPECT_EQ(hg_snapshot_totals(s)->tcache_objects, 4);
     hg_snapshot_free(s);

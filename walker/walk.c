@@ -109,6 +109,16 @@ struct walk {
     struct resid *resid;
     size_t nresid;
     int have_pagemap;
+
+    /* The bins' back links, checked without keeping them: each free
+     * chunk's (address, bk) pair, as the heap walk reads it, is summed
+     * through a hash; the bin walks sum (chunk, the one before it) along
+     * fd, and (bin head, its last chunk).  Sound lists give equal sums;
+     * when they differ, the lists are walked again reading every bk, to
+     * name the first wrong one.  Unsure when a list was already found
+     * broken or a free chunk is on no bin (those are reported anyway). */
+    uint64_t bk_sum, fd_sum;
+    int bk_unsure;
 };
 
 #define problem(w, arena, addr, ...) \
@@ -122,6 +132,16 @@ static uint64_t rd64(const unsigned char *p, long off)
 }
 
 /* [addr, addr + len) lies in one run of mappings (hg_mapping_run_end). */
+/* A pair of addresses as one well-mixed word, for the bk check. */
+static uint64_t pair_hash(uint64_t a, uint64_t b)
+{
+    uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return x;
+}
+
 static int in_mapping(struct walk *w, uint64_t addr, uint64_t len)
 {
     if (!w->t->nmaps)
@@ -353,7 +373,7 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
     struct arena *a = &w->arenas[ai];
     const int main_arena = ai == 0;
     uint64_t p = h->begin, end = h->end;
-    unsigned bad_flag_reports = 0;
+    unsigned bad_flag_reports = 0, bad_size_reports = 0;
 
     /* Whatever the arena says, a heap never runs past the mappings it
      * starts in (several when it grew after a fork()). */
@@ -426,16 +446,19 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
             p = to;
             continue;
         }
-        uint64_t next = p + sz;
+        uint64_t bk = rd64(c, 3 * SIZE_SZ);
+        uint64_t next = p + sz, next_prev_size = sz;
         int next_prev_inuse = 1;
         if (next < end) {
-            uint64_t nraw = size_word(w, next, end);
-            if (nraw == ~0ull) {
+            const unsigned char *nc = window(w, next, CHUNK_HDR,
+                                             end > next + CHUNK_HDR ? end : next + CHUNK_HDR);
+            if (!nc) {
                 problem(w, ai, next, "heap memory unreadable at 0x%" PRIx64, next);
                 a->tot.overhead_bytes += end - p;
                 break;
             }
-            next_prev_inuse = nraw & PREV_INUSE;
+            next_prev_inuse = rd64(nc, SIZE_SZ) & PREV_INUSE;
+            next_prev_size = rd64(nc, 0);
         }
 
         /* glibc rewrites a free chunk's header without NON_MAIN_ARENA, so
@@ -456,7 +479,17 @@ static int walk_heap(struct walk *w, int ai, const struct heap *h)
             hist_add(w, a, ai, HG_STATE_BIN, sz);
             if (sz > PAGE)
                 a->tot.released_bytes += nonresident_bytes(w, p + 6 * SIZE_SZ, p + sz);
-            if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd & ((1ull << 48) - 1), sz)) < 0)
+            /* glibc writes a free chunk's size again at the start of the
+             * next one (its prev_size): a size changed since is caught
+             * here, at the chunk, rather than later where the walk goes
+             * astray */
+            if (next < end && next_prev_size != sz && bad_size_reports++ == 0)
+                problem(w, ai, p, "free chunk at 0x%" PRIx64 ": size 0x%" PRIx64 " but the next "
+                        "chunk's prev_size says 0x%" PRIx64, p, sz, next_prev_size);
+            w->bk_sum += pair_hash(p, bk);
+            /* A link beyond the 48 bits the map keeps is no address: it is
+             * kept as 1, which no chunk has, and read again if followed. */
+            if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd >> 48 ? 1 : fd, sz)) < 0)
                 return hg_fail(HG_ENOMEM, "out of memory");
             kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_BIN);
         } else {
@@ -1076,14 +1109,18 @@ static void walk_bins(struct walk *w, int ai)
     for (unsigned i = 1; i < L->nbins; i++) {
         long off = L->st_bins + (long)(i - 1) * 16;
         uint64_t head = a->addr + (uint64_t)off - CHUNK_HDR; /* bin_at(av, i) */
-        uint64_t p = rd64(a->raw, off);
+        uint64_t p = rd64(a->raw, off), prev = head;
         int whole = 1, keep = i >= NSMALLBINS;
         large.n = 0;
         for (uint64_t n = 0; p != head; n++) {
             cm_entry *e = cm_find(&w->cm, p, NULL);
             if (!e || CM_STATE(e) != CM_BIN || n > cm_bound(w)) {
-                problem(w, ai, p, "bin %u of arena %d: entry %" PRIu64 " at 0x%" PRIx64 " %s", i, ai,
-                        n, p,
+                /* a link too wide for the map was kept as 1: say what it was */
+                uint64_t bad = p;
+                if (p == 1 && prev != head)
+                    hg_read_u64(w->t, prev + 2 * SIZE_SZ, &bad);
+                problem(w, ai, bad, "bin %u of arena %d: entry %" PRIu64 " at 0x%" PRIx64 " %s", i, ai,
+                        n, bad,
                         !e ? "is not a free chunk of this heap"
                            : CM_STATE(e) == CM_BIN_SEEN ? "repeats (cycle)"
                                                        : "is not free by its neighbour's PREV_INUSE");
@@ -1099,14 +1136,58 @@ static void walk_bins(struct walk *w, int ai)
             a->list_bin_bytes += sz;
             if (keep && bin_chunks_add(&large, p, sz) < 0)
                 keep = 0; /* out of memory: this bin's nextsize list goes unchecked */
+            w->fd_sum += pair_hash(p, prev);
+            prev = p;
             p = CM_LINK(e);
         }
+        /* the head's bk is the last chunk (the head itself when empty) */
+        w->fd_sum += pair_hash(head, prev);
+        w->bk_sum += pair_hash(head, rd64(a->raw, off + 8));
+        if (!whole)
+            w->bk_unsure = 1;
         /* the nextsize list is checked against a whole, sound fd list */
         if (keep && whole && large.n)
             check_large_bin(w, ai, i, &large);
     }
     free(large.addr);
     free(large.size);
+}
+
+/*
+ * The back links disagree with the forward ones somewhere (the sums of
+ * walk_bins differ): walk the bins again, reading each chunk's bk from the
+ * target, and name the first chunk whose bk is not the one before it.
+ * Only a corrupt heap pays for these reads.
+ */
+static void find_bad_bk(struct walk *w)
+{
+    const hg_layout *L = w->L;
+    for (size_t ai = 0; ai < w->narenas; ai++) {
+        struct arena *a = &w->arenas[ai];
+        for (unsigned i = 1; i < L->nbins; i++) {
+            long off = L->st_bins + (long)(i - 1) * 16;
+            uint64_t head = a->addr + (uint64_t)off - CHUNK_HDR;
+            uint64_t p = rd64(a->raw, off), prev = head, bk;
+            for (uint64_t n = 0; p != head && n <= cm_bound(w); n++) {
+                cm_entry *e = cm_find(&w->cm, p, NULL);
+                if (!e || hg_read_u64(w->t, p + 3 * SIZE_SZ, &bk) != 0)
+                    break;
+                if (bk != prev) {
+                    problem(w, (int)ai, p, "bin %u of arena %zu: chunk at 0x%" PRIx64 " has bk 0x%"
+                            PRIx64 ", not the chunk before it on the list (0x%" PRIx64 ")",
+                            i, ai, p, bk, prev);
+                    return;
+                }
+                prev = p;
+                p = CM_LINK(e);
+            }
+            if (p == head && rd64(a->raw, off + 8) != prev) {
+                problem(w, (int)ai, head, "bin %u of arena %zu: its head's bk is 0x%" PRIx64
+                        ", not its last chunk 0x%" PRIx64, i, ai, rd64(a->raw, off + 8), prev);
+                return;
+            }
+        }
+    }
 }
 
 static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
@@ -1126,8 +1207,8 @@ static void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
             uint64_t chunk = e_ptr - CHUNK_HDR;
             cm_entry *e = cm_find(&w->cm, chunk, &pa);
             if (!e || CM_STATE(e) != CM_CAND || n >= count) {
-                problem(w, -1, e_ptr, "thread %d tcache bin %u: entry %" PRIu64 " at 0x%" PRIx64 " %s",
-                        info->tid, i, n, e_ptr,
+                problem(w, -1, e_ptr, "thread %d tcache 0x%" PRIx64 " bin %u (count %" PRIu64 "): entry %"
+                        PRIu64 " at 0x%" PRIx64 " %s", info->tid, tc->addr, i, count, n, e_ptr,
                         e && CM_STATE(e) == CM_TCACHE ? "repeats (cycle or double free)"
                         : n >= count ? "is past the bin's count"
                         : !e         ? "is not a chunk that could be free"
@@ -1186,6 +1267,10 @@ static void settle(struct walk *w)
     }
     if (orphans > 1)
         problem(w, -1, 0, "%" PRIu64 " free chunks in all are on no bin", orphans);
+    /* an orphan's bk was summed but no list reached it: the sums cannot
+     * agree, and the orphan is what is wrong */
+    if (orphans)
+        w->bk_unsure = 1;
 }
 
 /* ------------------------------------------------------ mmapped chunks */
@@ -1343,6 +1428,52 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
     return 0;
 }
 
+/*
+ * mp_ counts more mmapped chunks than the scan found: one whose header is
+ * damaged is no longer recognised.  Name it if it can be told: a mapping
+ * (not a heap, not a chunk found) whose first words still look half like
+ * a chunk's header -- IS_MMAPPED set but the rest wrong, or a size that is
+ * about the mapping's length.  The first such mapping is reported.
+ */
+static void find_bad_mmapped(struct walk *w, const struct mmapped_list *l)
+{
+    uint64_t done = 0;
+    size_t k = 0; /* the chunks found, in address order as the mappings */
+    for (size_t i = 0; i < w->t->nmaps; i++) {
+        const hg_mapping *m = &w->t->maps[i];
+        if (!hg_mapping_is_anon(m) || strcmp(m->perms, "rw-p") != 0 || m->start < done)
+            continue;
+        uint64_t q = m->start, run_end = hg_mapping_run_end(w->t, q), skip;
+        done = run_end;
+        if (overlaps_heap(w, q, run_end, &skip) == 1)
+            continue;
+        /* step over the chunks found at the start of the run (the kernel
+         * merges adjacent ones into one mapping) to where one is missing */
+        while (k < l->n && l->v[k].addr < q)
+            k++;
+        for (; k < l->n && l->v[k].addr < run_end; k++) {
+            uint64_t hdr[2] = {l->v[k].prev_size, l->v[k].size};
+            uint64_t start = l->v[k].addr - (mmapped_span(w, hdr) - l->v[k].size -
+                                             (w->L->mmap_tail ? CHUNK_HDR : 0));
+            if (start != q)
+                break;
+            q += mmapped_span(w, hdr);
+        }
+        uint64_t hdr[2];
+        if (q + CHUNK_HDR > run_end || hg_read_exact(w->t, q, hdr, sizeof hdr) != 0)
+            continue;
+        uint64_t sz = hdr[1] & ~(uint64_t)SIZE_BITS, len = run_end - q;
+        int flagged = (hdr[1] & (IS_MMAPPED | NON_MAIN_ARENA)) == IS_MMAPPED;
+        int sized = sz <= len && sz >= PAGE;
+        if (flagged || sized) {
+            problem(w, -1, q, "mapping at 0x%" PRIx64 " (%" PRIu64 " bytes) looks like an mmapped "
+                    "chunk with a damaged header (prev_size 0x%" PRIx64 ", size field 0x%" PRIx64 ")",
+                    q, len, hdr[0], hdr[1]);
+            return;
+        }
+    }
+}
+
 static int scan_mmapped(struct walk *w)
 {
     hg_snapshot *s = w->s;
@@ -1363,10 +1494,13 @@ static int scan_mmapped(struct walk *w)
     }
     s->totals.mmapped_objects = l.n;
     s->totals.mmapped_bytes = l.bytes;
-    if (rc == 0 && (l.n != w->mp_n_mmaps || l.bytes != w->mp_mmapped_mem))
+    if (rc == 0 && (l.n != w->mp_n_mmaps || l.bytes != w->mp_mmapped_mem)) {
         problem(w, -1, 0,
                 "found %zu mmapped chunks (%" PRIu64 " bytes) but mp_ counts %" PRIu64
                 " (%" PRIu64 " bytes)", l.n, l.bytes, w->mp_n_mmaps, w->mp_mmapped_mem);
+        if (l.n < w->mp_n_mmaps)
+            find_bad_mmapped(w, &l);
+    }
     free(l.v);
     return rc;
 }
@@ -1562,6 +1696,8 @@ static int walk_stopped(struct walk *w)
             if (tc[i].raw)
                 walk_tcache(w, i, &tc[i]);
         settle(w);
+        if (w->bk_sum != w->fd_sum && !w->bk_unsure)
+            find_bad_bk(w);
         settle_chunks(w);
         rc = scan_mmapped(w);
     }

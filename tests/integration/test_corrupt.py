@@ -71,6 +71,14 @@ def one_kind(kind):
                 s = json.loads(r.stdout)
                 if kind == "none":
                     equal(s["problems_total"], 0, f"undamaged heap ({how}): problems {s['problems']}")
+                elif kind == "tcache_tls_garbage" and how == "heuristic":
+                    # Without symbols nothing says which word of libc's TLS
+                    # is the tcache pointer: it is found as the one word that
+                    # points at a tcache in every thread, and a damaged one
+                    # looks like any other word.  heapgrab then sees no
+                    # tcache and counts its chunks as in use, as glibc's
+                    # mallinfo2 does; the symbols run names the damage.
+                    equal(s["mallinfo2"]["hblks"], 1, f"{kind} ({how}): figures")
                 else:
                     check(s["problems_total"] > 0, f"{kind} ({how}): no problem reported")
                     check(any(names_damage(x, d) for x in s["problems"]),
