@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -381,6 +382,106 @@ def test_pprof():
         t.close()
 
 
+README = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "README.md")
+MANPAGE = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "doc", "heapgrab.1")
+
+
+def documented_pprof_commands():
+    """Every `go tool pprof ... heap*.pprof` line of the README and the man
+    page, as its arguments."""
+    found = []
+    for doc in (README, MANPAGE):
+        with open(doc) as f:
+            for line in f:
+                m = re.match(r"^\s*go tool pprof (.*?)\s*(#.*)?$", line.replace("\\-", "-"))
+                if m and re.search(r"\bheap[.\w]*\.pprof\b", m.group(1)):
+                    found.append(m.group(1))
+    return found
+
+
+def accounted(out, what):
+    """The 'Showing nodes accounting for X, P% of T total' of a -top."""
+    m = re.search(r"Showing nodes accounting for ([^,]+), ([0-9.]+)% of (\S+) total", out)
+    check(m, f"{what}: no 'accounting for' line: {out[:600]}")
+    check(m.group(1) != "0" and float(m.group(2)) > 0,
+          f"{what}: accounts for nothing: {out[:1500]}")
+    return m
+
+
+def flat_rows(out):
+    """(flat, name) of each -top row."""
+    return [(r.split()[0], r.split(None, 5)[5]) for r in out.splitlines()
+            if re.match(r"^\s*[0-9.]+[kMG]?B?\s+[0-9.]+%", r) and len(r.split(None, 5)) == 6]
+
+
+def test_documented_pprof_commands():
+    """Each `go tool pprof` command the README and the man page give for a
+    heap profile, run on a heap spread over a thousand sizes (none above
+    0.5% of it), must show what its comment says, and a plain -top must
+    rank in-use bytes by size class."""
+    go = shutil.which("go")
+    if not go:
+        print("  (go not found: documented pprof commands not run)")
+        return
+    t = Target()
+    d = f"/tmp/heapgrab-readme-{os.getpid()}"
+    os.makedirs(d, exist_ok=True)
+    env = dict(os.environ, PPROF_TMPDIR=d, PPROF_BINARY_PATH=os.path.join(d, "none"))
+    try:
+        for size in range(16, 16016, 16):
+            t.cmd(f"alloc 1 {size}")
+        t.cmd("alloc 20 40")
+        t.cmd("free 5")                    # five 48-byte chunks in main's tcache
+        files = {"heap.pprof": os.path.join(d, "heap.pprof")}
+        r = run([str(t.pid), "-o", files["heap.pprof"]])
+        equal(r.returncode, 0, f"heapgrab -o ({r.stderr.decode().strip()})")
+        files["heap.0.pprof"] = files["heap.pprof"]
+        t.cmd("alloc 2000 3000")           # the leak: 2000 chunks of 3008 bytes
+        files["heap.4.pprof"] = os.path.join(d, "heap.4.pprof")
+        r = run([str(t.pid), "-o", files["heap.4.pprof"]])
+        equal(r.returncode, 0, f"heapgrab -o ({r.stderr.decode().strip()})")
+        commands = documented_pprof_commands()
+        check(len(commands) >= 5, f"documented pprof commands: {commands}")
+        for cmd in commands:
+            args = cmd.split()
+            argv = [files.get(a, a) for a in args]
+            if any(a.startswith("-http") for a in argv):
+                # a web server: the same view as text instead
+                argv = ["-top" if a.startswith("-http") else a for a in argv]
+            g = subprocess.run([go, "tool", "pprof", *argv], capture_output=True, env=env,
+                               stdin=subprocess.DEVNULL, timeout=300)
+            out = g.stdout.decode(errors="replace")
+            equal(g.returncode, 0, f"go tool pprof {cmd}: {g.stderr.decode()[:300]}")
+            check(out.strip(), f"go tool pprof {cmd}: printed nothing")
+            if "-tags" in args:
+                for label in ("state:", "arena:", "bytes:"):
+                    check(label in out, f"{cmd}: no {label} label: {out[:600]}")
+                continue
+            accounted(out, cmd)
+            rows = flat_rows(out)
+            check(rows and rows[0][1].startswith("size "),
+                  f"{cmd}: the first row is not a size class: {out[:1500]}")
+            free = "-sample_index=free_space" in args
+            equal(re.search(r"^Type: (\S+)", out, re.M).group(1),
+                  "free_space" if free else "inuse_space", f"{cmd}: sample type")
+            if "-base" in args:
+                equal(rows[0][1], "size 2-3 KiB", f"{cmd}: what grew")
+            elif "state=tcache" in cmd:
+                check(" state tcache" in out and not re.search(r" state (bin|top|fastbin)$", out,
+                                                                re.M),
+                      f"{cmd}: tcache only: {out[:1500]}")
+                equal(rows[0][1], "size 48", f"{cmd}: the tcache's chunks")
+            elif free:
+                check(" state top" in out, f"{cmd}: top is idle: {out[:1500]}")
+            else:
+                # the largest class: the thousand blocks are 16 to 16000 bytes
+                equal(rows[0][1], "size 12-16 KiB", f"{cmd}: the largest size class")
+        t.alive_and_free()
+    finally:
+        t.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_no_debug_info():
     """Target and heapgrab both in a namespace where /usr/lib/debug is
     empty: heuristics must give exactly the figures symbols give."""
@@ -745,7 +846,7 @@ GROUPS = {
     "figures": [test_baseline_symbols_and_heuristic, test_alloc_tcache_fastbin, test_bins],
     "threads": [test_threads_and_arenas],
     "mmapped": [test_mmapped, test_released],
-    "pprof": [test_pprof, test_periodic_snapshots],
+    "pprof": [test_pprof, test_periodic_snapshots, test_documented_pprof_commands],
     "nodebug": [test_no_debug_info],
     "reader": [test_reader_interface],
     "core": [test_gcore, test_kernel_core],
