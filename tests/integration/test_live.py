@@ -793,6 +793,132 @@ def test_errors():
         print("  (libjemalloc2 not installed: jemalloc check skipped)")
 
 
+def tracer_of(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        return int([l for l in f if l.startswith("TracerPid:")][0].split()[1])
+
+
+def trace_thread(tracer_argv, pid, tid):
+    """Start `strace -p TID` (or a copy of it) on one thread of pid and wait
+    until it traces that thread."""
+    s = subprocess.Popen([*tracer_argv, "-qq", "-o", "/dev/null", "-p", str(tid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if tracer_of(pid, tid) == s.pid:
+            return s
+        time.sleep(0.01)
+    s.kill()
+    raise Failure(f"{tracer_argv[0]} did not attach to thread {tid}")
+
+
+def released_but(t, tid, tracer):
+    """Every thread of the target runs and is untraced, but tid, which
+    tracer traces."""
+    for x in os.listdir(f"/proc/{t.pid}/task"):
+        want = tracer if int(x) == tid else 0
+        equal(tracer_of(t.pid, x), want, f"tracer of thread {x} after heapgrab")
+        if int(x) != tid:
+            with open(f"/proc/{t.pid}/task/{x}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+            check(st not in ("t", "T"), f"thread {x} left stopped (state {st})")
+
+
+def test_thread_traced_by_another():
+    """strace on one thread that is not the leader: heapgrab refuses (exit
+    4) naming the tracer and the thread, and lets go of every thread it had
+    seized; it never takes a snapshot with that thread running."""
+    if not shutil.which("strace"):
+        print("  (strace not installed: skipped)")
+        return
+    t = Target()
+    try:
+        t.cmd("thread_alloc 0 10 100")
+        s = t.cmd("thread_alloc 1 10 100")
+        tid = s["workers"][1]["tid"]
+        st = trace_thread(["strace"], t.pid, tid)
+        try:
+            for argv in (["stats", str(t.pid)], [str(t.pid), "-o", "/dev/null"],
+                         ["stacks", str(t.pid)]):
+                r = run(argv)
+                err = r.stderr.decode()
+                equal(r.returncode, 4, f"heapgrab {' '.join(argv)} with a thread under strace "
+                      f"({err.strip()})")
+                check(err.count("\n") == 1 and f"thread {tid} " in err and
+                      f"process {st.pid} (strace)" in err, f"names tracer and thread: {err!r}")
+                released_but(t, tid, st.pid)
+        finally:
+            st.terminate()
+            st.wait(timeout=30)
+        t.alive_and_free()
+        same_mallinfo(t, stats(t.pid))
+    finally:
+        t.close()
+
+
+def test_two_heapgrabs_at_once():
+    """A second heapgrab that meets another one holding the process waits
+    for it to let go (a stop is short), then takes its own snapshot."""
+    t = Target()
+    try:
+        t.cmd("alloc 1000000 64")
+        s = t.cmd("thread_alloc 0 10 100")
+        # A profile (a stop every millisecond) while a snapshot holds the
+        # target for a whole walk: the profile's ticks meet the snapshot's
+        # stop and wait for it; both succeed.
+        for _ in range(2):
+            a = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "2", "--hz", "1000",
+                                  str(t.pid), "-o", "/dev/null"], stderr=subprocess.PIPE)
+            time.sleep(0.5)
+            r = run(["stats", "--json", str(t.pid)], timeout=120)
+            equal(r.returncode, 0, f"a snapshot during a profile ({r.stderr.decode().strip()})")
+            same_mallinfo(t, json.loads(r.stdout))
+            _, err = a.communicate(timeout=120)
+            equal(a.returncode, 0, f"a profile during a snapshot ({err.decode().strip()})")
+            check(b" samples in " in err, f"the profile's summary: {err!r}")
+            t.alive_and_free()
+        # Deterministically: a tracer named heapgrab (strace under that
+        # name) holds one thread; heapgrab waits for it, and finishes only
+        # after it has let go.
+        if shutil.which("strace"):
+            d = f"/tmp/heapgrab-fake-{os.getpid()}"
+            os.makedirs(d, exist_ok=True)
+            fake = os.path.join(d, "heapgrab")
+            shutil.copy(shutil.which("strace"), fake)
+            tid = s["workers"][0]["tid"]
+            try:
+                st = trace_thread([fake], t.pid, tid)
+                p = subprocess.Popen([HEAPGRAB, "stats", "--json", str(t.pid)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(1)
+                if p.poll() is not None:
+                    raise Failure(f"heapgrab did not wait for the other one: exit "
+                                  f"{p.returncode} {p.stderr.read()!r}")
+                released_but(t, tid, st.pid)   # holding nothing while it waits
+                st.terminate()
+                st.wait(timeout=30)
+                out, err = p.communicate(timeout=120)
+                equal(p.returncode, 0, f"heapgrab after the other let go ({err.decode().strip()})")
+                same_mallinfo(t, json.loads(out))
+                # one that never lets go: heapgrab gives up after 30 s
+                st = trace_thread([fake], t.pid, tid)
+                try:
+                    r = run(["stats", str(t.pid)], timeout=120)
+                finally:
+                    st.terminate()
+                    st.wait(timeout=30)
+                err = r.stderr.decode()
+                equal(r.returncode, 4, f"heapgrab against a heapgrab that never lets go ({err!r})")
+                check(err.count("\n") == 1 and f"another heapgrab (pid {st.pid})" in err,
+                      f"names the other heapgrab: {err!r}")
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            print("  (strace not installed: the waiting heapgrab is not checked)")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 def test_static():
     """glibc linked into the executable: found through its symbol table (and
     by the heuristics), with the figures of the dynamic build; a stripped
@@ -851,7 +977,7 @@ GROUPS = {
     "reader": [test_reader_interface],
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
-    "errors": [test_errors],
+    "errors": [test_errors, test_thread_traced_by_another, test_two_heapgrabs_at_once],
     "static": [test_static],
 }
 
