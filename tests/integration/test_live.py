@@ -3,7 +3,7 @@
 mallinfo2() and exactly what it holds.
 
 Usage: test_live.py [GROUP...]   (groups: figures threads mmapped pprof
-                                  nodebug reader core safety errors
+                                  nodebug reader core safety kills errors
                                   static; default: all)
 Environment: HEAPGRAB (the binary), HG_TARGET_DIR (where gt_target is).
 """
@@ -580,6 +580,25 @@ def test_signals_leave_target_running():
             os.unlink(out)
 
 
+KILL_SCRIPT = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "scripts",
+                           "kill-heapgrab.py")
+
+
+def test_sigkill_at_random_points():
+    """SIGKILL to heapgrab at random instants of stats, snapshot, stacks and
+    profile runs, many of them while it holds the target: the target must
+    be running and untraced after every one (scripts/kill-heapgrab.py;
+    HG_KILLS sets the number, 80 by default)."""
+    r = subprocess.run([sys.executable, KILL_SCRIPT, "--kills", os.environ.get("HG_KILLS", "80"),
+                        "--heapgrab", HEAPGRAB, "--target", TARGET],
+                       capture_output=True, timeout=1200)
+    out = r.stdout.decode(errors="replace")
+    print("  " + out.strip().replace("\n", "\n  "))
+    equal(r.returncode, 0, f"kill-heapgrab.py ({r.stderr.decode(errors='replace')[-600:]})")
+    held = sum(int(n) for n in re.findall(r"(\d+) holding", out))
+    check(held > 0, "no kill came while heapgrab held the target")
+
+
 def test_target_exits_mid_walk():
     """The target dies while heapgrab reads it: exit 3 (or 0 if heapgrab
     finished first), never a hang or a crash."""
@@ -1023,6 +1042,7 @@ GROUPS = {
     "reader": [test_reader_interface],
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
+    "kills": [test_sigkill_at_random_points],
     "errors": [test_errors, test_thread_traced_by_another, test_two_heapgrabs_at_once],
     "static": [test_static],
 }
