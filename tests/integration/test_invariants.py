@@ -688,19 +688,20 @@ def test_exit_codes():
             t.check_left_alone("a refused heapgrab")
         else:
             print("  (not root or no setpriv: permission check skipped)")
-        # the binary profile is not written to a terminal
-        master, slave = pty.openpty()
-        try:
-            r = subprocess.run([HEAPGRAB, str(t.pid)], stdout=slave, stderr=subprocess.PIPE,
-                               timeout=60)
-        finally:
-            os.close(slave)
-            os.close(master)
-        expect(r.returncode != 0, "pprof to a terminal must be refused")
-        err = r.stderr.decode(errors="replace")
-        expect(err.startswith("heapgrab: ") and err.count("\n") == 1,
-               f"pprof to a terminal: one line, got {err!r}")
-        t.check_left_alone("a refused pprof")
+        # a binary profile is not written to a terminal
+        for argv in ([str(t.pid)], ["snapshot", str(t.pid)], ["profile", str(t.pid)]):
+            master, slave = pty.openpty()
+            try:
+                r = subprocess.run([HEAPGRAB, *argv], stdout=slave, stderr=subprocess.PIPE,
+                                   timeout=60)
+            finally:
+                os.close(slave)
+                os.close(master)
+            expect_eq(r.returncode, 2, f"heapgrab {' '.join(argv)} to a terminal")
+            err = r.stderr.decode(errors="replace")
+            expect(err.startswith("heapgrab: ") and err.count("\n") == 1 and "terminal" in err,
+                   f"heapgrab {' '.join(argv)} to a terminal: one line, got {err!r}")
+            t.check_left_alone("a refused pprof")
         # and the same stats still match after all that
         check_snapshot(t, heapgrab_stats(t.pid), "after the refusals")
     finally:
