@@ -21,6 +21,7 @@
 #include <time.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -61,6 +62,9 @@ struct live {
     int *last;
     size_t nlast, caplast;
     int pstat_fd;            /* /proc/PID/stat, for num_threads; -1 if closed */
+    /* The stop just refused met another heapgrab: its tracing thread, and
+     * the thread of ours it held (see seize_refused). */
+    int busy_tracer, busy_tid, busy_process;
 };
 
 /* The threads we hold, for hg_emergency_detach() from a signal handler. */
@@ -188,13 +192,19 @@ static int add_thread(hg_target *t, int tid)
         if (t->threads[i].tid == tid)
             return 0;
     if (t->nthreads == lv->cap) {
+        /* Not realloc: a signal handler may be reading the old array
+         * (hg_emergency_detach), so it stays valid until the new one,
+         * complete, has replaced it. */
         size_t cap = lv->cap ? lv->cap * 2 : 16;
-        hg_thread *nt = realloc(t->threads, cap * sizeof *nt);
+        hg_thread *nt = malloc(cap * sizeof *nt), *old = t->threads;
         if (!nt)
             return hg_fail(HG_ENOMEM, "out of memory");
+        if (t->nthreads)
+            memcpy(nt, old, t->nthreads * sizeof *nt);
         emergency_threads = nt;
         t->threads = nt;
         lv->cap = cap;
+        free(old);
     }
     memset(&t->threads[t->nthreads], 0, sizeof t->threads[0]);
     t->threads[t->nthreads].tid = tid;
@@ -300,12 +310,12 @@ static int wait_leader(hg_target *t, int tid)
     }
 }
 
-/* The value of a /proc/PID/status field ("TracerPid"), copied into out;
- * -1 if the process or the field is not there. */
-static int status_field(int pid, const char *key, char *out, size_t len)
+/* The value of a field ("TracerPid") of a status file (/proc/PID/status
+ * or /proc/PID/task/TID/status), copied into out; -1 if the file or the
+ * field is not there. */
+static int status_field(const char *path, const char *key, char *out, size_t len)
 {
-    char path[64], *text, want[64];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    char *text, want[64];
     if (read_file(path, &text) < 0)
         return -1;
     snprintf(want, sizeof want, "\n%s:", key);
@@ -319,19 +329,22 @@ static int status_field(int pid, const char *key, char *out, size_t len)
     return p ? 0 : -1;
 }
 
-/* TracerPid of a process, 0 if none or unknown. */
-static int tracer_of(int pid)
+/* The thread tracing thread tid of process pid: 0 if none, -1 if the
+ * thread is gone.  (TracerPid names the tracing thread, not its process.) */
+static int tracer_of_task(int pid, int tid)
 {
-    char v[32];
-    return status_field(pid, "TracerPid", v, sizeof v) == 0 ? atoi(v) : 0;
+    char path[96], v[32];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+    return status_field(path, "TracerPid", v, sizeof v) == 0 ? atoi(v) : -1;
 }
 
 /* A zombie (or dying) process refuses PTRACE_SEIZE with EPERM, like a
  * process we may not trace: tell them apart by its state. */
 static int exited(int pid)
 {
-    char v[32];
-    return status_field(pid, "State", v, sizeof v) != 0 || v[0] == 'Z' || v[0] == 'X';
+    char path[64], v[32];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    return status_field(path, "State", v, sizeof v) != 0 || v[0] == 'Z' || v[0] == 'X';
 }
 
 /* The run state ('R', 'S', 'Z', ...) in a /proc/.../stat file open at fd:
@@ -436,6 +449,82 @@ static int all_held(hg_target *t)
     return p && strtol(p + 1, NULL, 10) == (long)t->nthreads;
 }
 
+/* The name (comm) of process pid into buf, "?" if unknown. */
+static void process_name(int pid, char *buf, size_t len)
+{
+    char path[64], *text;
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    snprintf(buf, len, "?");
+    if (read_file(path, &text) == 0) {
+        snprintf(buf, len, "%.*s", (int)strcspn(text, "\n"), text);
+        free(text);
+    }
+}
+
+/* Whether process pid is heapgrab: the CLI, or a program using the
+ * library (the Python package in python3, say). */
+static int is_heapgrab(int pid)
+{
+    char name[64], path[64], *maps;
+    process_name(pid, name, sizeof name);
+    if (!strcmp(name, "heapgrab"))
+        return 1;
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    if (read_file(path, &maps) < 0)
+        return 0;
+    int found = strstr(maps, "/libheapgrab.so") != NULL;
+    free(maps);
+    return found;
+}
+
+/*
+ * PTRACE_SEIZE of thread tid failed with EPERM, and the kernel does not
+ * say why.  /proc/PID/task/TID/status does: 0 if the thread is ours or
+ * has exited (skip it), 1 if it is free now (try it again), or the error
+ * that ends the stop.
+ *
+ * The thread may be traced already.  By us: a clone of a thread we hold,
+ * attached to us by PTRACE_O_TRACECLONE (its parent's clone event adds it
+ * to our list).  By another process: a debugger, strace -p on that one
+ * thread, or another heapgrab.  The stop is then refused, never taken
+ * with that thread running; live_stop releases what we hold.  Another
+ * heapgrab lets go within its own stop, so live_stop waits for it
+ * (lv->busy_*).
+ */
+static int seize_refused(hg_target *t, int tid)
+{
+    struct live *lv = t->backend;
+    int tracer = tracer_of_task(t->pid, tid);
+    if (tracer == (int)syscall(SYS_gettid))
+        return 0;
+    if (tracer <= 0 && task_exited(t->pid, tid))
+        return 0; /* a zombie: the main thread called pthread_exit and the
+                   * others run on, or the process is dying */
+    if (tracer == 0)
+        return 1; /* its tracer let go meanwhile */
+    if (tracer < 0)
+        return 0; /* gone */
+    /* the tracer's process: TracerPid is the tracing thread */
+    char path[64], v[32], name[64];
+    snprintf(path, sizeof path, "/proc/%d/status", tracer);
+    int tracer_process = status_field(path, "Tgid", v, sizeof v) == 0 ? atoi(v) : tracer;
+    if (is_heapgrab(tracer_process)) {
+        lv->busy_tracer = tracer;
+        lv->busy_tid = tid;
+        lv->busy_process = tracer_process;
+        return hg_fail(HG_EPERM, "another heapgrab (pid %d) holds process %d: wait for it "
+                       "and try again", tracer_process, t->process_id);
+    }
+    process_name(tracer_process, name, sizeof name);
+    if (tid == t->process_id)
+        return hg_fail(HG_EPERM, "process %d is already traced by process %d (%s): detach it "
+                       "first (a debugger: use heapsnap inside GDB)", t->process_id,
+                       tracer_process, name);
+    return hg_fail(HG_EPERM, "thread %d of process %d is already traced by process %d (%s): "
+                   "detach it first (a debugger: use heapsnap inside GDB)", tid, t->process_id,
+                   tracer_process, name);
+}
+
 static int list_tasks(hg_target *t, int *added)
 {
     char path[64];
@@ -449,24 +538,21 @@ static int list_tasks(hg_target *t, int *added)
         int tid = atoi(de->d_name);
         if (tid <= 0 || find_thread(t, tid))
             continue;
-        if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACECLONE) < 0) {
-            if (errno == ESRCH)
-                continue; /* thread exited */
-            if (errno == EPERM && t->nthreads > 0)
-                continue; /* auto-attached clone of a thread we hold */
-            if (errno == EPERM && (task_exited(t->pid, tid) || tracer_of(tid) == getpid())) {
-                /* A zombie: the main thread called pthread_exit and the
-                 * others run on, or the process is dying (a thread we
-                 * traced and could not detach from, being gone). */
-                continue;
-            }
-            int e = errno;
+        int seized = 0, e = 0, rc = 1;
+        /* a second try or two when a tracer has just let the thread go */
+        for (int attempt = 0; attempt < 3 && rc == 1; attempt++) {
+            seized = ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACECLONE) == 0;
+            e = seized ? 0 : errno;
+            rc = seized || e != EPERM ? 0 : seize_refused(t, tid);
+        }
+        if (rc < 0) {
             closedir(d);
-            int tracer = e == EPERM ? tracer_of(t->process_id) : 0;
-            if (tracer > 0)
-                return hg_fail(HG_EPERM,
-                               "process %d is already traced by process %d (a debugger?): "
-                               "detach it first, or use heapsnap inside GDB", t->process_id, tracer);
+            return rc;
+        }
+        if (!seized) {
+            if (e == ESRCH || (e == EPERM && rc == 0))
+                continue; /* exited, or ours already */
+            closedir(d);
             if (e == EPERM && exited(t->process_id))
                 return hg_fail(HG_ENOPROC, "process %d has exited (a zombie, not yet reaped by "
                                "its parent)", t->process_id);
@@ -477,7 +563,7 @@ static int list_tasks(hg_target *t, int *added)
                                "kernel.yama.ptrace_scope (0 or 1 with same user)", t->process_id);
             return hg_fail(HG_EINTERNAL, "PTRACE_SEIZE %d: %s", tid, strerror(e));
         }
-        int rc = add_thread(t, tid);
+        rc = add_thread(t, tid);
         if (rc < 0) {
             closedir(d);
             return rc;
@@ -577,19 +663,12 @@ static void live_resume(hg_target *t)
 
 static int refresh_maps(hg_target *t);
 
-static int live_stop(hg_target *t)
+static int stop_once(hg_target *t)
 {
     struct live *lv = t->backend;
-    t->nthreads = 0;
-    t->stopped_at_ns = hg_now_ns();
-    t->stopped_ns = 0;
     int rc;
-    if (lv->held) {
-        if ((rc = hg_target_set_threads(t, lv->held_threads, lv->nheld)) < 0 ||
-            (rc = refresh_maps(t)) < 0)
-            return rc;
-        return 0;
-    }
+    t->nthreads = 0;
+    t->stopped_ns = 0;
     boost(lv);
     t->stopped_at_ns = hg_now_ns(); /* the stop begins with the first interrupt */
     /* Seize and interrupt every task; wait for all of them; look again
@@ -651,6 +730,51 @@ static int live_stop(hg_target *t)
 fail:
     live_resume(t);
     return rc;
+}
+
+/* How long a stop waits for another heapgrab holding the process before
+ * it gives up.  A heapgrab holds a process for one walk of its heap: about
+ * 0.7 s for 1.6 GiB here; a profile for a fraction of a millisecond a tick. */
+enum { BUSY_WAIT_S = 30 };
+
+static int live_stop(hg_target *t)
+{
+    struct live *lv = t->backend;
+    t->stopped_at_ns = hg_now_ns();
+    if (lv->held) {
+        int rc;
+        t->nthreads = 0;
+        t->stopped_ns = 0;
+        if ((rc = hg_target_set_threads(t, lv->held_threads, lv->nheld)) < 0 ||
+            (rc = refresh_maps(t)) < 0)
+            return rc;
+        return 0;
+    }
+    /* Another heapgrab's stop is short: when this one meets it, let go of
+     * everything (stop_once has), wait for it to release the thread it
+     * held, and start again -- for BUSY_WAIT_S seconds at most. */
+    uint64_t waiting_since = 0;
+    for (;;) {
+        lv->busy_tracer = 0;
+        int rc = stop_once(t);
+        if (rc == 0 || !lv->busy_tracer)
+            return rc;
+        uint64_t now = hg_now_ns();
+        if (!waiting_since)
+            waiting_since = now;
+        while (tracer_of_task(t->pid, lv->busy_tid) == lv->busy_tracer) {
+            if (now - waiting_since > BUSY_WAIT_S * 1000000000ull)
+                return hg_fail(HG_EPERM, "another heapgrab (pid %d) has held process %d for "
+                               "%d s: try again later", lv->busy_process, t->process_id,
+                               BUSY_WAIT_S);
+            struct timespec ts = {0, 1000000}; /* 1 ms */
+            if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
+                return hg_fail(HG_EINTR, "interrupted while waiting for another heapgrab "
+                               "(pid %d) to release process %d", lv->busy_process,
+                               t->process_id);
+            now = hg_now_ns();
+        }
+    }
 }
 
 static int refresh_maps(hg_target *t)

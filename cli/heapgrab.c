@@ -3,14 +3,19 @@
  * through heapgrab.h; this file only parses arguments, handles signals and
  * picks a writer.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "heapgrab.h"
@@ -43,22 +48,27 @@ static const char usage[] =
     "  stats PID           print the allocator's figures, per arena and in total\n"
     "  stacks PID          print every thread's call stack (-o FILE: as pprof)\n"
     "  profile PID         sample all threads' stacks, write a pprof CPU profile\n"
-    "  --seconds N         profile length (default 10; Ctrl-C ends it early)\n"
-    "  --hz H              samples per second (default 100)\n"
-    "  -o, --output FILE   write the profile to FILE ('%d' is replaced by the\n"
-    "                      snapshot number with --count)\n"
+    "  --seconds N         profile length, above 0 and at most 86400 (default 10;\n"
+    "                      Ctrl-C ends it early and the profile is still written)\n"
+    "  --hz H              samples per second, 1 to 10000 (default 100)\n"
+    "  -o, --output FILE   write the profile to FILE; for snapshot, '%d' in FILE\n"
+    "                      is replaced by the snapshot number (0, 1, ...) and\n"
+    "                      '%%' by '%'; any other '%' is kept as it is\n"
     "  --json              stats as one JSON object\n"
-    "  --interval SECONDS  time between snapshots (default 10)\n"
-    "  --count N           number of snapshots (default 1)\n"
+    "  --interval SECONDS  time between snapshots, 0 to 86400 (default 10)\n"
+    "  --count N           number of snapshots, 1 to 1000000 (default 1)\n"
     "  --locate MODE       how to find malloc's state: auto, symbols, heuristic\n"
     "  --sysroot DIR       with a core: look for its mapped files under DIR\n"
     "  --exe PATH          with a core: the executable, if not where the core says\n"
     "  -h, --help          this text;   --version  print the version\n"
     "\n"
-    "Exit status: 0 ok, 1 failure, 2 usage, 3 no such process, 4 permission\n"
-    "denied, 5 not glibc malloc, 6 unsupported glibc or architecture, 7 malloc\n"
-    "state not found (no debug symbols), 8 interrupted, 9 a core's files are\n"
-    "not the ones the process had.\n"
+    "Exit status: 0 ok, 1 failure (an output file that cannot be written\n"
+    "among them), 2 usage, 3 no such process, 4 permission denied (or another\n"
+    "tracer holds the process), 5 not glibc malloc, 6 unsupported glibc or\n"
+    "architecture, 7 malloc state not found (no debug symbols), 8 a profile\n"
+    "interrupted before its first sample, 9 a core's files are not the ones\n"
+    "the process had.  SIGINT, SIGTERM or SIGHUP: heapgrab lets the process go,\n"
+    "says so in one line and dies of that signal (status 128+N in the shell).\n"
     "Examples:\n"
     "  heapgrab 4242 > heap.pprof && go tool pprof -top heap.pprof\n"
     "  heapgrab 4242 --interval 60 --count 5 -o heap.%d.pprof\n"
@@ -80,21 +90,70 @@ static int exit_for(int code)
     }
 }
 
+/*
+ * Every message heapgrab prints is one line on stderr, "heapgrab: ...".
+ * Messages quote file names, arguments and the library's text, which may
+ * hold a newline or a terminal escape: control characters are written as
+ * \n, \t or \xNN so that the message stays one line.
+ */
+static void vsay(const char *suffix, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    int n = vasprintf(&msg, fmt, ap);
+    char *line = n >= 0 ? malloc(4 * (size_t)n + 1) : NULL, *q = line;
+    for (int i = 0; line && i < n; i++) {
+        unsigned char ch = (unsigned char)msg[i];
+        if (ch == '\n')
+            q += sprintf(q, "\\n");
+        else if (ch == '\t')
+            q += sprintf(q, "\\t");
+        else if (ch < 0x20 || ch == 0x7f)
+            q += sprintf(q, "\\x%02x", ch);
+        else
+            *q++ = (char)ch;
+    }
+    if (line)
+        *q = '\0';
+    fprintf(stderr, "heapgrab: %s%s\n", line ? line : "out of memory", suffix);
+    free(line);
+    free(msg);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay("", fmt, ap);
+    va_end(ap);
+}
+
 static int fail(int code)
 {
-    fprintf(stderr, "heapgrab: %s\n", hg_error_message());
+    say("%s", hg_error_message());
     return exit_for(code);
 }
 
-static int usage_error(const char *msg)
+/* A usage error: one line, and exit status 2. */
+#define usage_error(...) (say_usage(__VA_ARGS__), EXIT_USAGE)
+static void say_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say_usage(const char *fmt, ...)
 {
-    fprintf(stderr, "heapgrab: %s (see heapgrab --help)\n", msg);
-    return EXIT_USAGE;
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(" (see heapgrab --help)", fmt, ap);
+    va_end(ap);
 }
+
+/* ------------------------------------------------------------ signals */
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig);
 static volatile int stop_profile;
+/* For the signal handler: the process heapgrab works on (0 for a core),
+ * and an output file it has begun and not finished (removed). */
+static volatile int target_pid;
+static const char *volatile unfinished_output;
 
 /* During a profile the first Ctrl-C (or SIGTERM) ends it and the profile
  * is still written; a second one leaves at once (detaching first). */
@@ -107,51 +166,251 @@ static void on_profile_signal(int sig)
     on_signal(sig);
 }
 
-/* Leave the target running whatever happens to us: detach, then die of the
- * same signal. */
-static void on_signal(int sig)
+/* Async-signal-safe: append s, or the decimal v, at *p. */
+static char *put_str(char *p, const char *s)
 {
-    interrupted = 1;
-    hg_emergency_detach();
-    signal(sig, SIG_DFL);
-    raise(sig);
+    while (*s)
+        *p++ = *s++;
+    return p;
 }
 
-static int parse_pid(const char *s, int *pid)
+static char *put_int(char *p, int v)
+{
+    char digits[16];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0 && n < (int)sizeof digits);
+    while (n > 0)
+        *p++ = digits[--n];
+    return p;
+}
+
+/*
+ * Leave the target running whatever happens to us: detach, say so, then
+ * die of the same signal.  Dying of it, rather than exiting with a status
+ * of our own, is what tells a shell loop (while ...; do heapgrab ...) that
+ * the user pressed Ctrl-C.  (If heapgrab is killed outright, the kernel
+ * detaches and resumes the threads itself.)
+ */
+static void on_signal(int sig)
+{
+    int saved = errno;
+    interrupted = 1;
+    hg_emergency_detach();
+    if (unfinished_output)
+        unlink(unfinished_output);
+    char msg[128], *p = put_str(msg, "heapgrab: interrupted by ");
+    p = put_str(p, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
+                 : sig == SIGHUP ? "SIGHUP" : "a signal");
+    if (target_pid > 0) {
+        p = put_str(p, ": process ");
+        p = put_int(p, target_pid);
+        p = put_str(p, " was left running");
+    }
+    p = put_str(p, "\n");
+    ssize_t ignored = write(STDERR_FILENO, msg, (size_t)(p - msg));
+    (void)ignored;
+    signal(sig, SIG_DFL);
+    raise(sig);
+    errno = saved;
+}
+
+static void handle_signals(void (*interrupt)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    /* one handler at a time: two signals at once give one line */
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaddset(&sa.sa_mask, SIGHUP);
+    sa.sa_handler = interrupt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_signal;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ----------------------------------------------------- argument values */
+
+/* A number of seconds from lo to hi: all of s must be the number, and it
+ * must be finite (strtod also takes "nan", "inf" and "1e300"). */
+static int parse_seconds(const char *s, double lo, double hi, double *out)
 {
     char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v <= 0 || v > 0x7fffffff)
+    if (!*s || isspace((unsigned char)*s))
         return -1;
-    *pid = (int)v;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || errno == ERANGE || !isfinite(v) || v < lo || v > hi)
+        return -1;
+    *out = v;
     return 0;
 }
 
-static int write_profile(const hg_snapshot *s, const char *pattern, int index)
+/* A whole number from lo to hi, in decimal digits only. */
+static int parse_whole(const char *s, long lo, long hi, long *out)
 {
-    if (!pattern) {
-        if (hg_write_pprof(s, stdout) != 0 || fflush(stdout) != 0)
-            return fail(hg_error_code() ? hg_error_code() : HG_EIO);
+    if (!*s || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    errno = 0;
+    long v = strtol(s, NULL, 10);
+    if (errno == ERANGE || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* ------------------------------------------------------- output files */
+
+/*
+ * The -o name for snapshot number index: "%d" becomes the number and "%%"
+ * a single '%'; any other '%' stays as it is.  (The name is never a
+ * printf format.)  NULL if out of memory.
+ */
+static char *output_name(const char *pattern, int index)
+{
+    size_t len = strlen(pattern);
+    char *name = malloc(len + 1 + (len / 2 + 1) * 12), *q = name;
+    if (!name)
+        return NULL;
+    for (const char *p = pattern; *p; p++) {
+        if (p[0] == '%' && p[1] == 'd') {
+            q += sprintf(q, "%d", index);
+            p++;
+        } else if (p[0] == '%' && p[1] == '%') {
+            *q++ = '%';
+            p++;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q = '\0';
+    return name;
+}
+
+/* Whether the -o pattern numbers its files (has a "%d" that is not "%%d"). */
+static int numbers_files(const char *pattern)
+{
+    for (const char *p = pattern; *p; p++) {
+        if (p[0] == '%' && (p[1] == 'd' || p[1] == '%')) {
+            if (p[1] == 'd')
+                return 1;
+            p++;
+        }
+    }
+    return 0;
+}
+
+/*
+ * An output file, opened before the process is touched: a name that
+ * cannot be written fails at once, and the target is never stopped for a
+ * profile with nowhere to go.  A file that was there is left as it was
+ * until the profile is ready to be written; one heapgrab made is removed
+ * if no profile comes (error or signal).
+ */
+struct output {
+    char *path;    /* NULL: standard output */
+    int fd;
+    int created;
+};
+
+static int output_open(struct output *o, const char *path)
+{
+    o->path = NULL;
+    o->fd = STDOUT_FILENO;
+    o->created = 0;
+    if (!path)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int created = fd >= 0;
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        say("cannot write %s: %s", path, strerror(errno));
+        return EXIT_FAIL;
+    }
+    o->path = strdup(path);
+    if (!o->path) {
+        close(fd);
+        if (created)
+            unlink(path);
+        say("out of memory");
+        return EXIT_FAIL;
+    }
+    o->fd = fd;
+    o->created = created;
+    if (created)
+        unfinished_output = o->path;
+    return 0;
+}
+
+/* Give up on an output: remove it if heapgrab made it. */
+static void output_discard(struct output *o)
+{
+    if (!o->path)
+        return;
+    unfinished_output = NULL;
+    if (o->created)
+        unlink(o->path);
+    close(o->fd);
+    free(o->path);
+    o->path = NULL;
+}
+
+typedef int (*writer_fn)(const void *what, FILE *f);
+static int pprof_writer(const void *s, FILE *f) { return hg_write_pprof(s, f); }
+static int profile_writer(const void *p, FILE *f) { return hg_write_profile_pprof(p, f); }
+static int stacks_writer(const void *p, FILE *f) { return hg_write_stacks_text(p, f); }
+
+/* Write what, with write, into the output, and close it. */
+static int output_write(struct output *o, writer_fn write, const void *what)
+{
+    if (!o->path) {
+        int rc = write(what, stdout);
+        if (rc)
+            return fail(rc);
+        if (fflush(stdout) != 0) {
+            say("writing standard output: %s", strerror(errno));
+            return EXIT_FAIL;
+        }
         return 0;
     }
-    char path[4096];
-    if (strstr(pattern, "%d"))
-        snprintf(path, sizeof path, pattern, index);
-    else
-        snprintf(path, sizeof path, "%s", pattern);
-    FILE *f = fopen(path, "wb");
+    /* A regular file holds no complete profile from here until it is
+     * closed: if that does not happen, it is removed.  (Not a device or a
+     * FIFO: nothing of theirs is lost, and they are not ours to remove.) */
+    struct stat st;
+    int regular = fstat(o->fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular)
+        unfinished_output = o->path;
+    if (regular && ftruncate(o->fd, 0) != 0) {
+        say("cannot write %s: %s", o->path, strerror(errno));
+        output_discard(o);
+        return EXIT_FAIL;
+    }
+    FILE *f = fdopen(o->fd, "wb");
     if (!f) {
-        fprintf(stderr, "heapgrab: cannot write %s: %s\n", path, strerror(errno));
+        say("cannot write %s: %s", o->path, strerror(errno));
+        output_discard(o);
         return EXIT_FAIL;
     }
-    int rc = hg_write_pprof(s, f);
-    if (fclose(f) != 0 && rc == 0) {
-        fprintf(stderr, "heapgrab: writing %s: %s\n", path, strerror(errno));
-        return EXIT_FAIL;
+    int rc = write(what, f), status = rc ? fail(rc) : 0;
+    errno = 0;
+    if (fclose(f) != 0 && !status) {
+        say("writing %s: %s", o->path, errno ? strerror(errno) : "I/O error");
+        status = EXIT_FAIL;
     }
-    return rc ? fail(rc) : 0;
+    unfinished_output = NULL;
+    if (status && (regular || o->created))
+        unlink(o->path); /* a part of a profile is no use to anyone */
+    free(o->path);
+    o->path = NULL;
+    return status;
 }
+
+/* ------------------------------------------------------------ reports */
 
 static void summary(const hg_snapshot *s, FILE *f)
 {
@@ -168,16 +427,6 @@ static void summary(const hg_snapshot *s, FILE *f)
                 (unsigned long long)hg_snapshot_problem_total(s),
                 hg_snapshot_problem(s, 0)->what);
     fputc('\n', f);
-}
-
-static FILE *open_output(const char *path)
-{
-    if (!path)
-        return stdout;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        fprintf(stderr, "heapgrab: cannot write %s: %s\n", path, strerror(errno));
-    return f;
 }
 
 /*
@@ -197,48 +446,38 @@ static void raise_priority(void)
         setpriority(PRIO_PROCESS, 0, -20);
 }
 
+static int open_target(int pid, const char *core, const hg_core_options *core_opt,
+                       hg_target **t)
+{
+    int rc = core ? hg_target_open_core(core, core_opt, t)
+                  : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, t);
+    return rc ? fail(rc) : 0;
+}
+
 /* heapgrab stacks / heapgrab profile */
 static int run_stacks(int pid, const char *core, const hg_core_options *core_opt,
                       const char *output, int profile, double seconds, unsigned hz)
 {
     int pprof = profile || output;
-    if (pprof && !output && isatty(STDOUT_FILENO))
-        return usage_error("refusing to write a binary profile to a terminal: "
-                           "redirect it (> cpu.pprof) or use -o FILE");
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = profile ? on_profile_signal : on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
+    handle_signals(profile ? on_profile_signal : on_signal);
+    struct output out;
+    int status = output_open(&out, pprof ? output : NULL);
+    if (status)
+        return status;
     hg_target *t;
-    int rc = core ? hg_target_open_core(core, core_opt, &t)
-                  : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
-    if (rc)
-        return fail(rc);
+    if ((status = open_target(pid, core, core_opt, &t)) != 0) {
+        output_discard(&out);
+        return status;
+    }
     hg_profile_options po = {profile ? seconds : 0, hz, &stop_profile};
     hg_profile *p;
-    rc = hg_profile_take(t, &po, &p);
+    int rc = hg_profile_take(t, &po, &p);
     hg_target_close(t);
-    if (rc)
+    if (rc) {
+        output_discard(&out);
         return fail(rc);
-    int status = EXIT_OK;
-    FILE *f = pprof ? open_output(output) : stdout;
-    if (!f) {
-        status = EXIT_FAIL;
-    } else {
-        rc = pprof ? hg_write_profile_pprof(p, f) : hg_write_stacks_text(p, f);
-        if (rc)
-            status = fail(rc);
-        if ((f == stdout ? fflush(f) : fclose(f)) != 0 && !status) {
-            fprintf(stderr, "heapgrab: writing %s: %s\n", output ? output : "output",
-                    strerror(errno));
-            status = EXIT_FAIL;
-        }
     }
+    status = output_write(&out, pprof ? profile_writer : stacks_writer, p);
     if (profile && status == EXIT_OK) {
         const hg_profile_timing *tm = hg_profile_timing_of(p);
         fprintf(stderr,
@@ -265,15 +504,136 @@ static int run_stacks(int pid, const char *core, const hg_core_options *core_opt
     return status;
 }
 
+/* heapgrab [snapshot] and heapgrab stats */
+static int run_snapshots(int pid, const char *core, const hg_core_options *core_opt,
+                         const hg_snapshot_options *opt, int stats, int json,
+                         const char *output, int count, double interval)
+{
+    handle_signals(on_signal);
+    /* The first file is opened before the process is touched, each of the
+     * others before its own snapshot. */
+    struct output out = {0};
+    char *name = output ? output_name(output, 0) : NULL;
+    if (output && !name) {
+        say("out of memory");
+        return EXIT_FAIL;
+    }
+    int status = stats ? 0 : output_open(&out, name);
+    free(name);
+    if (status)
+        return status;
+    hg_target *t;
+    if ((status = open_target(pid, core, core_opt, &t)) != 0) {
+        output_discard(&out);
+        return status;
+    }
+    for (int i = 0; i < count && !interrupted; i++) {
+        if (i > 0) {
+            struct timespec ts = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted)
+                ;
+            name = output_name(output, i);
+            if (!name) {
+                say("out of memory");
+                status = EXIT_FAIL;
+                break;
+            }
+            status = output_open(&out, name);
+            free(name);
+            if (status)
+                break;
+        }
+        hg_snapshot *s;
+        int rc = hg_snapshot_take(t, opt, &s);
+        if (rc) {
+            output_discard(&out);
+            status = fail(rc);
+            break;
+        }
+        if (stats) {
+            rc = json ? hg_write_json(s, stdout) : hg_write_text(s, stdout);
+            if (rc)
+                status = fail(rc);
+            else if (fflush(stdout) != 0)
+                say("writing standard output: %s", strerror(errno)), status = EXIT_FAIL;
+        } else {
+            status = output_write(&out, pprof_writer, s);
+            if (status == 0)
+                summary(s, stderr);
+        }
+        hg_snapshot_free(s);
+        if (status)
+            break;
+    }
+    hg_target_close(t);
+    return status;
+}
+
+/* The target argument: a process id into *pid, or a core file into *core;
+ * 0, or the exit status of a one-line refusal. */
+static int parse_target(const char *arg, int *pid, const char **core)
+{
+    const char *digits = arg[0] == '-' || arg[0] == '+' ? arg + 1 : arg;
+    if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
+        errno = 0;
+        long long v = strtoll(arg, NULL, 10);
+        if (v <= 0 && errno != ERANGE)
+            return usage_error("%s is not a process id: process ids are positive numbers", arg);
+        if (arg[0] == '-')
+            return usage_error("%s is not a process id: process ids are positive numbers", arg);
+        if (errno == ERANGE || v > 0x7fffffff) {
+            say("no such process: %s", arg);
+            return EXIT_NOPROC;
+        }
+        *pid = (int)v;
+        return 0;
+    }
+    struct stat st;
+    if (stat(arg, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR)
+            return usage_error("no such file: %s: the target is a process id or a core file",
+                               arg);
+        if (e == ENAMETOOLONG || e == ELOOP)
+            return usage_error("%s: %s: the target is a process id or a core file", arg,
+                               strerror(e));
+        say("cannot open %s: %s", arg, strerror(e));
+        return e == EACCES ? EXIT_PERM : EXIT_FAIL;
+    }
+    if (S_ISDIR(st.st_mode))
+        return usage_error("%s is a directory: the target is a process id or a core file", arg);
+    if (!S_ISREG(st.st_mode))
+        return usage_error("%s is a %s, not a core file: the target is a process id or a "
+                           "core file", arg,
+                           S_ISFIFO(st.st_mode) ? "FIFO" : S_ISSOCK(st.st_mode) ? "socket"
+                           : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "device"
+                                                                        : "special file");
+    *core = arg;
+    return 0;
+}
+
+/* The text of an option as the user gave it, for a message: argv[i] up to
+ * any '='. */
+static const char *option_text(char *const argv[], int i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%.*s", (int)strcspn(argv[i], "="), argv[i]);
+    return buf;
+}
+
+enum { CMD_SNAPSHOT, CMD_STATS, CMD_STACKS, CMD_PROFILE };
+
 int main(int argc, char **argv)
 {
     const char *output = NULL;
-    int json = 0, count = 1, stats = 0, stacks = 0, profile = 0;
+    int json = 0, count = 1, command = CMD_SNAPSHOT;
     double interval = 10, seconds = 10;
     unsigned hz = 100;
     hg_snapshot_options opt = {0};
-
     hg_core_options core_opt = {0};
+    /* which options were given, to refuse those the command does not take */
+    int given_o = 0, given_json = 0, given_repeat = 0, given_profile = 0, given_locate = 0,
+        given_core = 0;
+
     enum { OPT_JSON = 256, OPT_INTERVAL, OPT_COUNT, OPT_LOCATE, OPT_VERSION, OPT_SYSROOT,
            OPT_EXE, OPT_SECONDS, OPT_HZ };
     static const struct option longopts[] = {
@@ -289,126 +649,139 @@ int main(int argc, char **argv)
         {"seconds", required_argument, NULL, OPT_SECONDS},
         {"hz", required_argument, NULL, OPT_HZ},
         {0, 0, 0, 0}};
+    /* getopt's own messages are off: each error is one line of ours */
+    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        char *end;
+    char opt_buf[64];
+    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        long whole;
         switch (c) {
-        case 'o': output = optarg; break;
-        case OPT_JSON: json = 1; break;
+        case 'o':
+            if (!*optarg)
+                return usage_error("-o takes a file name");
+            output = optarg;
+            given_o = 1;
+            break;
+        case OPT_JSON: json = given_json = 1; break;
         case OPT_INTERVAL:
-            interval = strtod(optarg, &end);
-            if (*end || interval < 0)
-                return usage_error("--interval takes a number of seconds");
+            if (parse_seconds(optarg, 0, 86400, &interval) != 0)
+                return usage_error("--interval takes a number of seconds from 0 to 86400, "
+                                   "not '%s'", optarg);
+            given_repeat = 1;
             break;
         case OPT_COUNT:
-            count = (int)strtol(optarg, &end, 10);
-            if (*end || count < 1)
-                return usage_error("--count takes a positive number");
+            if (parse_whole(optarg, 1, 1000000, &whole) != 0)
+                return usage_error("--count takes a whole number from 1 to 1000000, not '%s'",
+                                   optarg);
+            count = (int)whole;
+            given_repeat = 1;
             break;
         case OPT_LOCATE:
             if (!strcmp(optarg, "auto")) opt.locate = HG_LOCATE_AUTO;
             else if (!strcmp(optarg, "symbols")) opt.locate = HG_LOCATE_SYMBOLS;
             else if (!strcmp(optarg, "heuristic")) opt.locate = HG_LOCATE_HEURISTIC;
-            else return usage_error("--locate takes auto, symbols or heuristic");
+            else return usage_error("--locate takes auto, symbols or heuristic, not '%s'",
+                                    optarg);
+            given_locate = 1;
             break;
         case OPT_SECONDS:
-            seconds = strtod(optarg, &end);
-            if (*end || !(seconds > 0) || seconds > 86400)
-                return usage_error("--seconds takes a positive number of seconds");
+            if (parse_seconds(optarg, 0, 86400, &seconds) != 0 || !(seconds > 0))
+                return usage_error("--seconds takes a number of seconds above 0 and at most "
+                                   "86400, not '%s'", optarg);
+            given_profile = 1;
             break;
-        case OPT_HZ: {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 10000)
-                return usage_error("--hz takes a rate from 1 to 10000");
-            hz = (unsigned)v;
+        case OPT_HZ:
+            if (parse_whole(optarg, 1, 10000, &whole) != 0)
+                return usage_error("--hz takes a whole number from 1 to 10000, not '%s'",
+                                   optarg);
+            hz = (unsigned)whole;
+            given_profile = 1;
             break;
-        }
-        case OPT_SYSROOT: core_opt.sysroot = optarg; break;
-        case OPT_EXE: core_opt.exe = optarg; break;
+        case OPT_SYSROOT:
+        case OPT_EXE:
+            if (!*optarg)
+                return usage_error("%s takes a path",
+                                   c == OPT_SYSROOT ? "--sysroot" : "--exe");
+            *(c == OPT_SYSROOT ? &core_opt.sysroot : &core_opt.exe) = optarg;
+            given_core = 1;
+            break;
         case 'h': fputs(usage, stdout); return EXIT_OK;
         case OPT_VERSION: printf("heapgrab %s\n", HEAPGRAB_VERSION); return EXIT_OK;
-        default: return usage_error("unknown option");
+        case ':':
+            if (optopt == 'o' && strncmp(argv[optind - 1], "--", 2) != 0)
+                return usage_error("-o takes a file name");
+            return usage_error("%s takes a value",
+                               option_text(argv, optind - 1, opt_buf, sizeof opt_buf));
+        default: /* '?' */
+            if (optopt >= OPT_JSON)
+                return usage_error("%s takes no value",
+                                   option_text(argv, optind - 1, opt_buf, sizeof opt_buf));
+            if (optopt >= '0' && optopt <= '9')
+                return usage_error("unknown option -%c: a process id is a positive number",
+                                   optopt);
+            if (optopt)
+                return usage_error("unknown option -%c", optopt);
+            return usage_error("unknown option %s",
+                               option_text(argv, optind - 1, opt_buf, sizeof opt_buf));
         }
     }
     int pos = optind;
-    if (pos < argc && !strcmp(argv[pos], "stats"))
-        stats = 1, pos++;
-    else if (pos < argc && !strcmp(argv[pos], "stacks"))
-        stacks = 1, pos++;
-    else if (pos < argc && !strcmp(argv[pos], "profile"))
-        profile = 1, pos++;
-    else if (pos < argc && !strcmp(argv[pos], "snapshot"))
-        pos++;
+    static const char *const commands[] = {"snapshot", "stats", "stacks", "profile"};
+    for (int i = 0; pos < argc && i < 4; i++)
+        if (!strcmp(argv[pos], commands[i])) {
+            command = i;
+            pos++;
+            break;
+        }
     if (pos >= argc)
-        return usage_error("no process id given");
-    if (pos + 1 < argc)
-        return usage_error("too many arguments");
+        return usage_error("no target given: a process id or a core file");
+    if (pos + 1 < argc) {
+        struct stat st;
+        if (pos == optind && strspn(argv[pos], "0123456789") != strlen(argv[pos]) &&
+            stat(argv[pos], &st) != 0)
+            return usage_error("unknown command '%s': the commands are snapshot, stats, "
+                               "stacks and profile", argv[pos]);
+        return usage_error("too many arguments: '%s' after the target", argv[pos + 1]);
+    }
+
+    /* Options the command does not take. */
+    const char *name = commands[command];
+    if (given_json && command != CMD_STATS)
+        return usage_error("--json goes with stats, not %s", name);
+    if (given_o && command == CMD_STATS)
+        return usage_error("stats prints to standard output; -o is for profiles");
+    if (given_repeat && command != CMD_SNAPSHOT)
+        return usage_error("--interval and --count go with snapshot, not %s", name);
+    if (given_profile && command != CMD_PROFILE)
+        return usage_error("--seconds and --hz go with profile, not %s", name);
+    if (given_locate && (command == CMD_STACKS || command == CMD_PROFILE))
+        return usage_error("--locate goes with snapshot and stats, not %s", name);
+
     int pid = 0;
     const char *core = NULL;
-    if (parse_pid(argv[pos], &pid) != 0) {
-        if (access(argv[pos], F_OK) != 0)
-            return usage_error("the target must be a process id or a core file");
-        core = argv[pos];
-    }
-    if (core && count > 1)
-        return usage_error("--count takes a live process, not a core");
-    if (core && profile)
+    int status = parse_target(argv[pos], &pid, &core);
+    if (status)
+        return status;
+    if (core && given_repeat)
+        return usage_error("--interval and --count take a live process, not a core");
+    if (core && command == CMD_PROFILE)
         return usage_error("profile samples a live process; for a core use stacks");
+    if (!core && given_core)
+        return usage_error("--sysroot and --exe go with a core file");
+    if (count > 1 && (!output || !numbers_files(output)))
+        return usage_error("--count above 1 needs -o with %%d in the file name");
+    int binary = command == CMD_SNAPSHOT || command == CMD_PROFILE ||
+                 (command == CMD_STACKS && output);
+    if (binary && !output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write a binary profile to a terminal: "
+                           "redirect it (> %s.pprof) or use -o FILE",
+                           command == CMD_PROFILE ? "cpu" : "heap");
+
+    target_pid = pid;
     if (!core)
         raise_priority();
-    if (stacks || profile)
-        return run_stacks(pid, core, &core_opt, output, profile, seconds, hz);
-    if (json && !stats)
-        return usage_error("--json goes with stats");
-    if (stats && output)
-        return usage_error("stats prints to standard output; -o is for profiles");
-    if (count > 1 && (!output || !strstr(output, "%d")))
-        return usage_error("--count above 1 needs -o with %d in the file name");
-    if (!stats && !output && isatty(STDOUT_FILENO))
-        return usage_error("refusing to write a binary profile to a terminal: "
-                           "redirect it (> heap.pprof) or use -o FILE");
-
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    hg_target *t;
-    if (!core && (core_opt.sysroot || core_opt.exe))
-        return usage_error("--sysroot and --exe go with a core file");
-    int rc = core ? hg_target_open_core(core, &core_opt, &t)
-                  : hg_target_attach_pid(pid, HG_ATTACH_DEFAULT, &t);
-    if (rc)
-        return fail(rc);
-    int status = EXIT_OK;
-    for (int i = 0; i < count && !interrupted; i++) {
-        if (i > 0) {
-            struct timespec ts = {(time_t)interval, (long)((interval - (time_t)interval) * 1e9)};
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted)
-                ;
-        }
-        hg_snapshot *s;
-        rc = hg_snapshot_take(t, &opt, &s);
-        if (rc) {
-            status = fail(rc);
-            break;
-        }
-        if (stats) {
-            rc = json ? hg_write_json(s, stdout) : hg_write_text(s, stdout);
-            if (rc || fflush(stdout) != 0)
-                status = fail(rc ? rc : HG_EIO);
-        } else {
-            status = write_profile(s, output, i);
-            if (status == 0)
-                summary(s, stderr);
-        }
-        hg_snapshot_free(s);
-        if (status)
-            break;
-    }
-    hg_target_close(t);
-    return status;
+    if (command == CMD_STACKS || command == CMD_PROFILE)
+        return run_stacks(pid, core, &core_opt, output, command == CMD_PROFILE, seconds, hz);
+    return run_snapshots(pid, core, &core_opt, &opt, command == CMD_STATS, json, output, count,
+                         interval);
 }

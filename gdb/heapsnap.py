@@ -23,7 +23,16 @@ import sys
 
 import gdb
 
-_here = os.path.dirname(os.path.abspath(__file__))
+def _own_path():
+    """This script's own path.  Not __file__: when another GDB Python script
+    sources this one (gdb.execute("source .../heapsnap.py")), GDB runs it in
+    the same namespace, where __file__ still names the outer script.  The
+    code of a function defined here carries the name of the file it was
+    compiled from."""
+    return _own_path.__code__.co_filename
+
+
+_here = os.path.dirname(os.path.abspath(_own_path()))
 # ../python both in the source tree and where `cmake --install` puts us
 for _p in (os.path.join(_here, "..", "python"),):
     if os.path.isdir(os.path.join(_p, "heapgrab")) and _p not in sys.path:

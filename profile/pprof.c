@@ -10,10 +10,14 @@
  * There are no call stacks to report, so every sample gets a synthetic stack
  * that reads well in a flame graph, root to leaf:
  *     "arena main" | "arena 1 0x7f..." | "mmapped chunks"
- *       -> "state inuse" -> "size 48"
- * Each distinct frame name is one Function and one Location (same id, no
- * mapping, address 0).  Samples also carry the labels bytes (numeric),
- * arena and state, so -tagfocus / -tagshow work.
+ *       -> "state inuse" -> "size 48" | "size 4-6 KiB"
+ * The leaf is the chunk's size class (size_class below).  Each distinct
+ * frame name is one Function and one Location (same id, no mapping,
+ * address 0).  Samples also carry the labels bytes (numeric, the exact
+ * object size), arena and state, so -tagfocus / -tagshow work.
+ *
+ * The default sample type is inuse_space, so that a plain
+ * `go tool pprof -top` ranks what the program holds.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -127,6 +131,62 @@ static void arena_frame(const hg_snapshot *s, int arena, char *buf, size_t len)
         snprintf(buf, len, "arena %d", arena);
 }
 
+/* "1", "1.5", "768" with its unit: bytes, a power of two or one and a
+ * half times one, in the largest binary unit it reaches. */
+static int format_bound(char *buf, size_t len, uint64_t bytes, const char **unit)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    uint64_t scale = 1024;
+    while (u < 5 && bytes / 1024 >= scale) {
+        scale *= 1024;
+        u++;
+    }
+    *unit = units[u];
+    uint64_t whole = bytes / scale;
+    return bytes % scale ? snprintf(buf, len, "%" PRIu64 ".5", whole)
+                         : snprintf(buf, len, "%" PRIu64, whole);
+}
+
+/*
+ * The leaf frame of a chunk: its size class.  Below 1 KiB every chunk size
+ * (a multiple of 16: one tcache bin, one small bin) is its own class,
+ * "size 48".  From 1 KiB on there are two classes per power of two, "size
+ * 1-1.5 KiB" (1024 up to 1535 bytes), "size 1.5-2 KiB", "size 2-3 KiB" and
+ * so on.  The exact object size is still in each sample's bytes label.
+ *
+ * Why classes: go tool pprof leaves out every node under 0.5% of the total
+ * (-nodefraction), and a leaf per exact size made a plain -top of a heap
+ * spread over a few hundred sizes show nothing but the arena and state
+ * frames, "accounting for 0, 0%".  There are at most 63 + 2 x 50 + 1 = 164
+ * classes, so the largest holds at least 0.6% of any total and -top always
+ * shows it.
+ */
+static void size_class(uint64_t chunk_size, char *buf, size_t len)
+{
+    if (chunk_size < 1024) {
+        snprintf(buf, len, "size %" PRIu64, chunk_size);
+        return;
+    }
+    if (chunk_size >= (uint64_t)1 << 60) { /* no heap is this big; a corrupt one may say so */
+        snprintf(buf, len, "size 1 EiB or more");
+        return;
+    }
+    uint64_t p2 = 1024;
+    while (p2 <= chunk_size / 2)
+        p2 *= 2;
+    uint64_t lo = chunk_size < p2 + p2 / 2 ? p2 : p2 + p2 / 2;
+    uint64_t hi = lo == p2 ? p2 + p2 / 2 : 2 * p2;
+    char a[32], b[32];
+    const char *ua, *ub;
+    format_bound(a, sizeof a, lo, &ua);
+    format_bound(b, sizeof b, hi, &ub);
+    if (!strcmp(ua, ub))
+        snprintf(buf, len, "size %s-%s %s", a, b, ub);
+    else
+        snprintf(buf, len, "size %s %s-%s %s", a, ua, b, ub);
+}
+
 static int is_live(int state)
 {
     return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
@@ -213,7 +273,7 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
         int64_t *v = &values[i * NVALUES];
 
         /* Leaf first: size, state, arena. */
-        snprintf(name, sizeof name, "size %" PRIu64, b->chunk_size);
+        size_class(b->chunk_size, name, sizeof name);
         ids[0] = frame_id(&fr, &st, name);
         snprintf(name, sizeof name, "state %s", hg_state_name(b->state));
         ids[1] = frame_id(&fr, &st, name);

@@ -14,7 +14,7 @@ set_tests_properties(live_spans PROPERTIES TIMEOUT 60)
 add_executable(test_reader ${CMAKE_CURRENT_SOURCE_DIR}/test_reader.c)
 target_link_libraries(test_reader PRIVATE heapgrab_static)
 find_program(HG_PYTHON3 python3 REQUIRED)
-foreach(group figures threads mmapped pprof nodebug reader core safety errors static)
+foreach(group figures threads mmapped pprof nodebug reader core safety kills errors static)
   add_test(NAME live_${group}
     COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_live.py ${group})
   set_tests_properties(live_${group} PROPERTIES

@@ -118,6 +118,26 @@ def test_remote():
         t.close()
 
 
+def test_sourced_from_python():
+    """Another GDB Python script sources heapsnap.py (GDB keeps that
+    script's __file__ while it runs ours): the heapgrab package is still
+    found beside heapsnap.py, and heapsnap gives the target's figures."""
+    t = Target()
+    outer = f"/tmp/heapgrab-outer-{os.getpid()}.py"
+    try:
+        with open(outer, "w") as f:
+            f.write("import gdb\n"
+                    f"gdb.execute({'source ' + SCRIPT!r})\n"
+                    "gdb.execute('heapsnap --json')\n")
+        out = gdb("-p", str(t.pid), "-x", outer)
+        check("Traceback" not in out and "ModuleNotFoundError" not in out,
+              f"heapsnap.py sourced from a Python script: {out[-800:]}")
+        same(json_from(out), t, "sourced from a Python script")
+    finally:
+        os.unlink(outer)
+        t.close()
+
+
 def test_errors():
     out = gdb("-ex", f"source {SCRIPT}", "-ex", "heapsnap")
     check("heapsnap: no process" in out and "Traceback" not in out,
@@ -140,7 +160,8 @@ def test_errors():
 
 
 def main():
-    return run("test_gdb", [test_live, test_core, test_remote, test_errors])
+    return run("test_gdb", [test_live, test_core, test_remote, test_sourced_from_python,
+                            test_errors])
 
 
 if __name__ == "__main__":

@@ -820,19 +820,20 @@ def test_exit_codes():
             t.check_left_alone("a refused heapgrab")
         else:
             print("  (not root or no setpriv: permission check skipped)")
-        # the binary profile is not written to a terminal
-        master, slave = pty.openpty()
-        try:
-            r = subprocess.run([HEAPGRAB, str(t.pid)], stdout=slave, stderr=subprocess.PIPE,
-                               timeout=60)
-        finally:
-            os.close(slave)
-            os.close(master)
-        expect(r.returncode != 0, "pprof to a terminal must be refused")
-        err = r.stderr.decode(errors="replace")
-        expect(err.startswith("heapgrab: ") and err.count("\n") == 1,
-               f"pprof to a terminal: one line, got {err!r}")
-        t.check_left_alone("a refused pprof")
+        # a binary profile is not written to a terminal
+        for argv in ([str(t.pid)], ["snapshot", str(t.pid)], ["profile", str(t.pid)]):
+            master, slave = pty.openpty()
+            try:
+                r = subprocess.run([HEAPGRAB, *argv], stdout=slave, stderr=subprocess.PIPE,
+                                   timeout=60)
+            finally:
+                os.close(slave)
+                os.close(master)
+            expect_eq(r.returncode, 2, f"heapgrab {' '.join(argv)} to a terminal")
+            err = r.stderr.decode(errors="replace")
+            expect(err.startswith("heapgrab: ") and err.count("\n") == 1 and "terminal" in err,
+                   f"heapgrab {' '.join(argv)} to a terminal: one line, got {err!r}")
+            t.check_left_alone("a refused pprof")
         # and the same stats still match after all that
         check_snapshot(t, heapgrab_stats(t.pid), "after the refusals")
     finally:
@@ -954,6 +955,190 @@ def test_other_programs():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def untraced_and_running(pid, after):
+    """Every thread of pid: no tracer, not stopped."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            tracer = [l.split()[1] for l in f if l.startswith("TracerPid:")][0]
+        expect_eq(tracer, "0", f"tracer of thread {tid} after {after}")
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            st = f.read().rsplit(")", 1)[1].split()[0]
+        expect(st not in ("t", "T"), f"thread {tid} left in state {st} after {after}")
+
+
+def bad_argument_catalogue(pid, tmp):
+    """(argv, exit status) of every way to call heapgrab wrongly.  PID is a
+    live gt_target; tmp a scratch directory holding a FIFO, a text file and
+    a directory."""
+    P = str(pid)
+    cases = []
+    bad_reals = ["nan", "NaN", "inf", "-inf", "1e300", "-1", "", "abc", "1x", " 1", "1e-400",
+                 "0x", "86401"]
+    bad_wholes = ["nan", "inf", "1e300", "-1", "0", "", "abc", "1.5", "2x", " 2", "+2",
+                  "99999999999", "99999999999999999999999"]
+    for v in bad_reals:
+        cases.append((["--interval", v, "--count", "2", "-o", f"{tmp}/x%d", P], 2))
+        cases.append((["profile", "--seconds", v, P, "-o", f"{tmp}/x"], 2))
+    cases.append((["profile", "--seconds", "0", P, "-o", f"{tmp}/x"], 2))
+    for v in bad_wholes + ["1000001"]:
+        cases.append((["--count", v, "-o", f"{tmp}/x%d", P], 2))
+    for v in bad_wholes + ["10001"]:
+        cases.append((["profile", "--hz", v, P, "-o", f"{tmp}/x"], 2))
+    for v in ("", "sideways", "SYMBOLS"):
+        cases.append((["stats", "--locate", v, P], 2))
+    cases += [
+        # empty values, unknown options, missing values
+        ([P, "-o", ""], 2), (["stats", "--sysroot", "", f"{tmp}/text"], 2),
+        (["stats", "--exe", "", f"{tmp}/text"], 2),
+        (["--bogus", P], 2), (["--bogus=1", P], 2), (["-x", P], 2), (["-5"], 2), (["-5", P], 2),
+        (["stats", "--json=1", P], 2), (["--help=1"], 2), (["--s", P], 2),
+        ([P, "-o"], 2), ([P, "--output"], 2), ([P, "--interval"], 2), ([P, "--count"], 2),
+        (["profile", P, "--seconds"], 2), (["profile", P, "--hz"], 2), (["stats", P, "--locate"], 2),
+        (["stats", f"{tmp}/text", "--sysroot"], 2), (["stats", f"{tmp}/text", "--exe"], 2),
+        # options the command does not take
+        (["stats", "-o", f"{tmp}/x", P], 2), (["stats", "--count", "2", P], 2),
+        (["stats", "--interval", "1", P], 2), (["stats", "--seconds", "1", P], 2),
+        (["stats", "--hz", "5", P], 2), (["--json", P, "-o", f"{tmp}/x"], 2),
+        (["snapshot", "--json", P, "-o", f"{tmp}/x"], 2), (["stacks", "--json", P], 2),
+        (["stacks", "--locate", "auto", P], 2), (["stacks", "--count", "2", P], 2),
+        (["stacks", "--seconds", "1", P], 2), (["profile", "--json", P, "-o", f"{tmp}/x"], 2),
+        (["profile", "--count", "2", P, "-o", f"{tmp}/x"], 2),
+        (["profile", "--locate", "auto", P, "-o", f"{tmp}/x"], 2),
+        (["--seconds", "1", P, "-o", f"{tmp}/x"], 2), (["--hz", "5", P, "-o", f"{tmp}/x"], 2),
+        (["stats", "--sysroot", "/", P], 2), (["stats", "--exe", "/bin/ls", P], 2),
+        (["--count", "2", "-o", f"{tmp}/x", P], 2), (["--count", "2", "-o", f"{tmp}/x%%d", P], 2),
+        (["--count", "2", P], 2),
+        (["--count", "2", "-o", f"{tmp}/x%d", f"{tmp}/text"], 2),
+        (["--interval", "1", "-o", f"{tmp}/x", f"{tmp}/text"], 2),
+        (["profile", f"{tmp}/text", "-o", f"{tmp}/x"], 2),
+        # targets that are none
+        (["stats"], 2), ([], 2), (["stats", P, P], 2), (["frobnicate", P], 2),
+        (["stats", "notapid"], 2), (["stats", "0"], 2), (["stats", "--", "-5"], 2),
+        (["stats", "12ab"], 2), (["stats", tmp], 2), (["stats", f"{tmp}/fifo"], 2),
+        (["stats", "/dev/null"], 2), ([f"{tmp}/fifo", "-o", f"{tmp}/x"], 2),
+        (["stacks", f"{tmp}/fifo"], 2), (["stats", f"{tmp}/nonexistent"], 2),
+        (["stats", f"{tmp}/text"], 2), (["stats", f"{tmp}/short"], 2), (["stats", "/bin/ls"], 2),
+        (["stats", f"{tmp}/bad\nname"], 2),
+        # no such process
+        (["stats", "99999999999999999999"], 3),
+        # output files that cannot be written: refused before the target
+        # is touched
+        ([P, "-o", tmp], 1), ([P, "-o", f"{tmp}/nonexistent/x"], 1),
+        ([P, "-o", f"{tmp}/{'a' * 5000}"], 1), ([P, "-o", f"{tmp}/no\nsuch/x"], 1),
+        (["stacks", P, "-o", tmp], 1), (["profile", P, "-o", tmp], 1),
+    ]
+    return cases
+
+
+CALL_TIMEOUT = 60
+
+
+def test_bad_arguments():
+    """Every bad argument: its exact exit status, one line on stderr and
+    nothing on stdout; the live target left running and untraced, and no
+    output file left behind."""
+    tmp = f"/tmp/hg-badargs-{os.getpid()}"
+    os.makedirs(tmp)
+    os.mkfifo(f"{tmp}/fifo")
+    with open(f"{tmp}/text", "w") as f:
+        f.write("not a core file, but long enough to have an ELF header's worth of bytes\n" * 3)
+    with open(f"{tmp}/short", "w") as f:
+        f.write("short\n")
+    t = GroundTruth()
+    try:
+        t.send("alloc 100 64")
+        cases = bad_argument_catalogue(t.pid, tmp)
+        problems = []
+        for argv, want in cases:
+            what = "heapgrab " + " ".join(repr(a) if not a or " " in a or "\n" in a else a[:60]
+                                          for a in argv)
+            try:
+                r = subprocess.run([HEAPGRAB] + argv, capture_output=True, timeout=CALL_TIMEOUT,
+                                   stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{what}: still running after {CALL_TIMEOUT} s")
+                continue
+            err = r.stderr.decode(errors="replace")
+            if r.returncode != want:
+                problems.append(f"{what}: exit {r.returncode}, want {want} ({err.strip()[:200]})")
+            elif not (err.startswith("heapgrab: ") and err.count("\n") == 1
+                      and err.endswith("\n")):
+                problems.append(f"{what}: stderr must be one line, got {err[:300]!r}")
+            elif r.stdout:
+                problems.append(f"{what}: stdout {r.stdout[:100]!r}")
+            left = sorted(set(os.listdir(tmp)) - {"fifo", "text", "short"})
+            if left:
+                problems.append(f"{what}: left {left} behind")
+                for name in left:
+                    os.unlink(os.path.join(tmp, name))
+            untraced_and_running(t.pid, what)
+        expect(not problems, f"{len(problems)} of {len(cases)} cases wrong:\n  " +
+               "\n  ".join(problems))
+        print(f"  ({len(cases)} bad calls, each one line and its exit status)")
+        # permission: a process nobody may trace (the target, root's)
+        if os.geteuid() == 0 and shutil.which("setpriv"):
+            nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", HEAPGRAB]
+            for argv, want in ((["stats", str(t.pid)], 4), (["stats", "1"], 4),
+                               # an output it may not write: refused first
+                               ([str(t.pid), "-o", "/root/heapgrab-denied.pprof"], 1)):
+                r = subprocess.run(nobody + argv, capture_output=True, timeout=60)
+                expect_eq(r.returncode, want, f"as nobody: heapgrab {' '.join(argv)} "
+                          f"({r.stderr.decode().strip()})")
+                one_line_error(r, f"as nobody: heapgrab {' '.join(argv)}")
+            untraced_and_running(t.pid, "heapgrab as nobody")
+        t.check_left_alone("the bad arguments")
+        check_snapshot(t, heapgrab_stats(t.pid), "after the bad arguments")
+    finally:
+        t.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_hostile_output_names():
+    """-o is never a printf format: %d is the snapshot number, %% a '%',
+    every other % kept; names with a newline or a '%n' are written as
+    given."""
+    t = GroundTruth()
+    d = f"/tmp/hg-names-{os.getpid()}"
+    os.makedirs(d)
+    try:
+        t.send("alloc 10 64")
+        for pattern, count, want in (
+                ("x%d%s%s", 1, ["x0%s%s"]), ("x%d%n", 1, ["x0%n"]), ("y%%d%x%", 1, ["y%d%x%"]),
+                ("%%%d%%", 2, ["%0%", "%1%"]), ("new\nline.%d", 2, ["new\nline.0", "new\nline.1"]),
+                ("%s%s%s%s%s%s%s%s%d", 1, ["%s%s%s%s%s%s%s%s0"]), ("plain", 1, ["plain"])):
+            r = subprocess.run([HEAPGRAB, str(t.pid), "-o", os.path.join(d, pattern), "--count",
+                                str(count), "--interval", "0"], capture_output=True, timeout=120)
+            expect_eq(r.returncode, 0, f"-o {pattern!r} ({r.stderr.decode(errors='replace')})")
+            expect_eq(r.stderr.decode().count("target stopped"), count,
+                      f"-o {pattern!r}: one summary line per snapshot")
+            expect_eq(sorted(os.listdir(d)), sorted(want), f"-o {pattern!r}: files written")
+            for name in want:
+                with open(os.path.join(d, name), "rb") as f:
+                    expect_eq(f.read(2), b"\x1f\x8b", f"-o {pattern!r}: {name!r} is a profile")
+                os.unlink(os.path.join(d, name))
+        t.check_left_alone("the hostile names")
+    finally:
+        t.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def catches(pid, sig):
+    """Whether process pid has a handler for sig (its SigCgt mask): a
+    signal sent before heapgrab installs its handlers kills it silently."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = int([l for l in f if l.startswith("SigCgt:")][0].split()[1], 16)
+    except (FileNotFoundError, IndexError):
+        return False
+    return bool(mask >> (int(sig) - 1) & 1)
+
+
+def wait_for_handler(p, sig):
+    """Wait until heapgrab (p) catches sig, or has exited."""
+    while p.poll() is None and not catches(p.pid, sig):
+        time.sleep(0.001)
+
+
 def test_signals_on_big_heap():
     """SIGTERM / SIGINT at several instants of a long walk: the target is
     left running, untraced, with its heap as it was."""
@@ -970,13 +1155,17 @@ def test_signals_on_big_heap():
             delay = full * (n + 1) / 6
             p = subprocess.Popen([HEAPGRAB, "stats", "--json", str(t.pid)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wait_for_handler(p, sig)
             time.sleep(delay)
             p.send_signal(sig)
             _, err = p.communicate(timeout=60)
-            expect(p.returncode in (0, 8, -sig, 128 + sig),
+            expect(p.returncode in (0, -sig),
                    f"signal {sig} after {delay:.3f}s: exit {p.returncode} {err!r}")
             if p.returncode != 0:
                 interrupted += 1
+                name = {2: "SIGINT", 15: "SIGTERM"}[sig]
+                expect_eq(err.decode(), f"heapgrab: interrupted by {name}: process {t.pid} was "
+                          "left running\n", f"signal {sig} after {delay:.3f}s: stderr")
             t.check_left_alone(f"signal {sig} after {delay:.3f}s")
         print(f"  ({interrupted} of 5 runs interrupted; a whole run takes {full:.3f}s)")
         expect(interrupted > 0, "no run was interrupted: the signals came too late")
@@ -990,7 +1179,8 @@ GROUPS = {
                    test_mmapped_exact],
     "arenas": [test_arena_count_grows, test_thread_arena_with_several_heaps],
     "pprof_labels": [test_pprof_by_arena_and_state],
-    "exits": [test_exit_codes, test_other_programs, test_signals_on_big_heap],
+    "exits": [test_exit_codes, test_other_programs, test_bad_arguments,
+              test_hostile_output_names, test_signals_on_big_heap],
     "fork": [test_forked_child],
 }
 

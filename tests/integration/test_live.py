@@ -3,13 +3,15 @@
 mallinfo2() and exactly what it holds.
 
 Usage: test_live.py [GROUP...]   (groups: figures threads mmapped pprof
-                                  nodebug safety errors; default: all)
+                                  nodebug reader core safety kills errors
+                                  static; default: all)
 Environment: HEAPGRAB (the binary), HG_TARGET_DIR (where gt_target is).
 """
 import gzip
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import subprocess
@@ -411,6 +413,106 @@ def test_pprof():
         t.close()
 
 
+README = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "README.md")
+MANPAGE = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "doc", "heapgrab.1")
+
+
+def documented_pprof_commands():
+    """Every `go tool pprof ... heap*.pprof` line of the README and the man
+    page, as its arguments."""
+    found = []
+    for doc in (README, MANPAGE):
+        with open(doc) as f:
+            for line in f:
+                m = re.match(r"^\s*go tool pprof (.*?)\s*(#.*)?$", line.replace("\\-", "-"))
+                if m and re.search(r"\bheap[.\w]*\.pprof\b", m.group(1)):
+                    found.append(m.group(1))
+    return found
+
+
+def accounted(out, what):
+    """The 'Showing nodes accounting for X, P% of T total' of a -top."""
+    m = re.search(r"Showing nodes accounting for ([^,]+), ([0-9.]+)% of (\S+) total", out)
+    check(m, f"{what}: no 'accounting for' line: {out[:600]}")
+    check(m.group(1) != "0" and float(m.group(2)) > 0,
+          f"{what}: accounts for nothing: {out[:1500]}")
+    return m
+
+
+def flat_rows(out):
+    """(flat, name) of each -top row."""
+    return [(r.split()[0], r.split(None, 5)[5]) for r in out.splitlines()
+            if re.match(r"^\s*[0-9.]+[kMG]?B?\s+[0-9.]+%", r) and len(r.split(None, 5)) == 6]
+
+
+def test_documented_pprof_commands():
+    """Each `go tool pprof` command the README and the man page give for a
+    heap profile, run on a heap spread over a thousand sizes (none above
+    0.5% of it), must show what its comment says, and a plain -top must
+    rank in-use bytes by size class."""
+    go = shutil.which("go")
+    if not go:
+        print("  (go not found: documented pprof commands not run)")
+        return
+    t = Target()
+    d = f"/tmp/heapgrab-readme-{os.getpid()}"
+    os.makedirs(d, exist_ok=True)
+    env = dict(os.environ, PPROF_TMPDIR=d, PPROF_BINARY_PATH=os.path.join(d, "none"))
+    try:
+        for size in range(16, 16016, 16):
+            t.cmd(f"alloc 1 {size}")
+        t.cmd("alloc 20 40")
+        t.cmd("free 5")                    # five 48-byte chunks in main's tcache
+        files = {"heap.pprof": os.path.join(d, "heap.pprof")}
+        r = run([str(t.pid), "-o", files["heap.pprof"]])
+        equal(r.returncode, 0, f"heapgrab -o ({r.stderr.decode().strip()})")
+        files["heap.0.pprof"] = files["heap.pprof"]
+        t.cmd("alloc 2000 3000")           # the leak: 2000 chunks of 3008 bytes
+        files["heap.4.pprof"] = os.path.join(d, "heap.4.pprof")
+        r = run([str(t.pid), "-o", files["heap.4.pprof"]])
+        equal(r.returncode, 0, f"heapgrab -o ({r.stderr.decode().strip()})")
+        commands = documented_pprof_commands()
+        check(len(commands) >= 5, f"documented pprof commands: {commands}")
+        for cmd in commands:
+            args = cmd.split()
+            argv = [files.get(a, a) for a in args]
+            if any(a.startswith("-http") for a in argv):
+                # a web server: the same view as text instead
+                argv = ["-top" if a.startswith("-http") else a for a in argv]
+            g = subprocess.run([go, "tool", "pprof", *argv], capture_output=True, env=env,
+                               stdin=subprocess.DEVNULL, timeout=300)
+            out = g.stdout.decode(errors="replace")
+            equal(g.returncode, 0, f"go tool pprof {cmd}: {g.stderr.decode()[:300]}")
+            check(out.strip(), f"go tool pprof {cmd}: printed nothing")
+            if "-tags" in args:
+                for label in ("state:", "arena:", "bytes:"):
+                    check(label in out, f"{cmd}: no {label} label: {out[:600]}")
+                continue
+            accounted(out, cmd)
+            rows = flat_rows(out)
+            check(rows and rows[0][1].startswith("size "),
+                  f"{cmd}: the first row is not a size class: {out[:1500]}")
+            free = "-sample_index=free_space" in args
+            equal(re.search(r"^Type: (\S+)", out, re.M).group(1),
+                  "free_space" if free else "inuse_space", f"{cmd}: sample type")
+            if "-base" in args:
+                equal(rows[0][1], "size 2-3 KiB", f"{cmd}: what grew")
+            elif "state=tcache" in cmd:
+                check(" state tcache" in out and not re.search(r" state (bin|top|fastbin)$", out,
+                                                                re.M),
+                      f"{cmd}: tcache only: {out[:1500]}")
+                equal(rows[0][1], "size 48", f"{cmd}: the tcache's chunks")
+            elif free:
+                check(" state top" in out, f"{cmd}: top is idle: {out[:1500]}")
+            else:
+                # the largest class: the thousand blocks are 16 to 16000 bytes
+                equal(rows[0][1], "size 12-16 KiB", f"{cmd}: the largest size class")
+        t.alive_and_free()
+    finally:
+        t.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_no_debug_info():
     """Target and heapgrab both in a namespace where /usr/lib/debug is
     empty: heuristics must give exactly the figures symbols give."""
@@ -444,23 +546,87 @@ def test_no_debug_info():
         t.close()
 
 
+def catches(pid, sig):
+    """Whether process pid has a handler for sig (its SigCgt mask): a
+    signal sent before heapgrab installs its handlers kills it silently."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = int([l for l in f if l.startswith("SigCgt:")][0].split()[1], 16)
+    except (FileNotFoundError, IndexError):
+        return False
+    return bool(mask >> (int(sig) - 1) & 1)
+
+
+def wait_for_handler(p, sig):
+    """Wait until heapgrab (p) catches sig, or has exited."""
+    while p.poll() is None and not catches(p.pid, sig):
+        time.sleep(0.001)
+
+
 def test_signals_leave_target_running():
+    """SIGTERM, SIGINT and SIGHUP to heapgrab mid-walk: heapgrab lets the
+    target go, says so in one line, removes the profile it had begun, and
+    dies of the signal (the shell's 128+N), as documented; or, if the
+    signal came after the walk, finishes normally.  Never half a profile."""
     t = Target()
+    out = f"/tmp/heapgrab-signals-{os.getpid()}.pprof"
     try:
         t.cmd("alloc 1500000 64")
         t.cmd("thread_alloc 0 30000 100")
+        killed = 0
         for sig, delay in ((signal.SIGTERM, 0.05), (signal.SIGINT, 0.1), (signal.SIGHUP, 0.15),
-                           (signal.SIGTERM, 0.2)):
-            p = subprocess.Popen([HEAPGRAB, "stats", str(t.pid)], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-            time.sleep(delay)
-            p.send_signal(sig)
-            rc = p.wait(timeout=30)
-            check(rc in (0, -sig, 128 + sig), f"heapgrab exit after {sig.name}: {rc}")
-            t.alive_and_free()
+                           (signal.SIGTERM, 0.2), (signal.SIGINT, 0.01), (signal.SIGHUP, 0.02)):
+            for argv in (["stats", str(t.pid)], [str(t.pid), "-o", out]):
+                p = subprocess.Popen([HEAPGRAB, *argv], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+                wait_for_handler(p, sig)
+                time.sleep(delay)
+                p.send_signal(sig)
+                _, err = p.communicate(timeout=60)
+                err = err.decode()
+                what = f"heapgrab {' '.join(argv)} after {sig.name} at {delay} s"
+                check(p.returncode in (0, -sig), f"{what}: exit {p.returncode} ({err!r})")
+                if p.returncode == -sig:
+                    killed += 1
+                    equal(err, f"heapgrab: interrupted by {sig.name}: process {t.pid} was left "
+                          "running\n", f"{what}: stderr")
+                if os.path.exists(out):
+                    # never half a profile: whole (the signal came after it
+                    # was written), or removed
+                    try:
+                        whole = read_profile(out)["inuse_objects"] > 1500000
+                    except Exception:  # noqa: BLE001 - a cut gzip stream, say
+                        whole = False
+                    check(whole, f"{what}: an unfinished profile was left")
+                    os.unlink(out)
+                elif p.returncode == 0 and argv[0] != "stats":
+                    raise Failure(f"{what}: exit 0 and no profile")
+                t.alive_and_free()
+        check(killed > 0, "no run was interrupted: the signals came too late")
         same_mallinfo(t, stats(t.pid))
     finally:
         t.close()
+        if os.path.exists(out):
+            os.unlink(out)
+
+
+KILL_SCRIPT = os.path.join(os.path.dirname(SELF_PATH), "..", "..", "scripts",
+                           "kill-heapgrab.py")
+
+
+def test_sigkill_at_random_points():
+    """SIGKILL to heapgrab at random instants of stats, snapshot, stacks and
+    profile runs, many of them while it holds the target: the target must
+    be running and untraced after every one (scripts/kill-heapgrab.py;
+    HG_KILLS sets the number, 80 by default)."""
+    r = subprocess.run([sys.executable, KILL_SCRIPT, "--kills", os.environ.get("HG_KILLS", "80"),
+                        "--heapgrab", HEAPGRAB, "--target", TARGET],
+                       capture_output=True, timeout=1200)
+    out = r.stdout.decode(errors="replace")
+    print("  " + out.strip().replace("\n", "\n  "))
+    equal(r.returncode, 0, f"kill-heapgrab.py ({r.stderr.decode(errors='replace')[-600:]})")
+    held = sum(int(n) for n in re.findall(r"(\d+) holding", out))
+    check(held > 0, "no kill came while heapgrab held the target")
 
 
 def test_target_exits_mid_walk():
@@ -752,6 +918,132 @@ def test_errors():
         print("  (libjemalloc2 not installed: jemalloc check skipped)")
 
 
+def tracer_of(pid, tid):
+    with open(f"/proc/{pid}/task/{tid}/status") as f:
+        return int([l for l in f if l.startswith("TracerPid:")][0].split()[1])
+
+
+def trace_thread(tracer_argv, pid, tid):
+    """Start `strace -p TID` (or a copy of it) on one thread of pid and wait
+    until it traces that thread."""
+    s = subprocess.Popen([*tracer_argv, "-qq", "-o", "/dev/null", "-p", str(tid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        if tracer_of(pid, tid) == s.pid:
+            return s
+        time.sleep(0.01)
+    s.kill()
+    raise Failure(f"{tracer_argv[0]} did not attach to thread {tid}")
+
+
+def released_but(t, tid, tracer):
+    """Every thread of the target runs and is untraced, but tid, which
+    tracer traces."""
+    for x in os.listdir(f"/proc/{t.pid}/task"):
+        want = tracer if int(x) == tid else 0
+        equal(tracer_of(t.pid, x), want, f"tracer of thread {x} after heapgrab")
+        if int(x) != tid:
+            with open(f"/proc/{t.pid}/task/{x}/stat") as f:
+                st = f.read().rsplit(")", 1)[1].split()[0]
+            check(st not in ("t", "T"), f"thread {x} left stopped (state {st})")
+
+
+def test_thread_traced_by_another():
+    """strace on one thread that is not the leader: heapgrab refuses (exit
+    4) naming the tracer and the thread, and lets go of every thread it had
+    seized; it never takes a snapshot with that thread running."""
+    if not shutil.which("strace"):
+        print("  (strace not installed: skipped)")
+        return
+    t = Target()
+    try:
+        t.cmd("thread_alloc 0 10 100")
+        s = t.cmd("thread_alloc 1 10 100")
+        tid = s["workers"][1]["tid"]
+        st = trace_thread(["strace"], t.pid, tid)
+        try:
+            for argv in (["stats", str(t.pid)], [str(t.pid), "-o", "/dev/null"],
+                         ["stacks", str(t.pid)]):
+                r = run(argv)
+                err = r.stderr.decode()
+                equal(r.returncode, 4, f"heapgrab {' '.join(argv)} with a thread under strace "
+                      f"({err.strip()})")
+                check(err.count("\n") == 1 and f"thread {tid} " in err and
+                      f"process {st.pid} (strace)" in err, f"names tracer and thread: {err!r}")
+                released_but(t, tid, st.pid)
+        finally:
+            st.terminate()
+            st.wait(timeout=30)
+        t.alive_and_free()
+        same_mallinfo(t, stats(t.pid))
+    finally:
+        t.close()
+
+
+def test_two_heapgrabs_at_once():
+    """A second heapgrab that meets another one holding the process waits
+    for it to let go (a stop is short), then takes its own snapshot."""
+    t = Target()
+    try:
+        t.cmd("alloc 1000000 64")
+        s = t.cmd("thread_alloc 0 10 100")
+        # A profile (a stop every millisecond) while a snapshot holds the
+        # target for a whole walk: the profile's ticks meet the snapshot's
+        # stop and wait for it; both succeed.
+        for _ in range(2):
+            a = subprocess.Popen([HEAPGRAB, "profile", "--seconds", "2", "--hz", "1000",
+                                  str(t.pid), "-o", "/dev/null"], stderr=subprocess.PIPE)
+            time.sleep(0.5)
+            r = run(["stats", "--json", str(t.pid)], timeout=120)
+            equal(r.returncode, 0, f"a snapshot during a profile ({r.stderr.decode().strip()})")
+            same_mallinfo(t, json.loads(r.stdout))
+            _, err = a.communicate(timeout=120)
+            equal(a.returncode, 0, f"a profile during a snapshot ({err.decode().strip()})")
+            check(b" samples in " in err, f"the profile's summary: {err!r}")
+            t.alive_and_free()
+        # Deterministically: a tracer named heapgrab (strace under that
+        # name) holds one thread; heapgrab waits for it, and finishes only
+        # after it has let go.
+        if shutil.which("strace"):
+            d = f"/tmp/heapgrab-fake-{os.getpid()}"
+            os.makedirs(d, exist_ok=True)
+            fake = os.path.join(d, "heapgrab")
+            shutil.copy(shutil.which("strace"), fake)
+            tid = s["workers"][0]["tid"]
+            try:
+                st = trace_thread([fake], t.pid, tid)
+                p = subprocess.Popen([HEAPGRAB, "stats", "--json", str(t.pid)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                time.sleep(1)
+                if p.poll() is not None:
+                    raise Failure(f"heapgrab did not wait for the other one: exit "
+                                  f"{p.returncode} {p.stderr.read()!r}")
+                released_but(t, tid, st.pid)   # holding nothing while it waits
+                st.terminate()
+                st.wait(timeout=30)
+                out, err = p.communicate(timeout=120)
+                equal(p.returncode, 0, f"heapgrab after the other let go ({err.decode().strip()})")
+                same_mallinfo(t, json.loads(out))
+                # one that never lets go: heapgrab gives up after 30 s
+                st = trace_thread([fake], t.pid, tid)
+                try:
+                    r = run(["stats", str(t.pid)], timeout=120)
+                finally:
+                    st.terminate()
+                    st.wait(timeout=30)
+                err = r.stderr.decode()
+                equal(r.returncode, 4, f"heapgrab against a heapgrab that never lets go ({err!r})")
+                check(err.count("\n") == 1 and f"another heapgrab (pid {st.pid})" in err,
+                      f"names the other heapgrab: {err!r}")
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            print("  (strace not installed: the waiting heapgrab is not checked)")
+        t.alive_and_free()
+    finally:
+        t.close()
+
+
 def test_static():
     """glibc linked into the executable: found through its symbol table (and
     by the heuristics), with the figures of the dynamic build; a stripped
@@ -842,12 +1134,13 @@ GROUPS = {
                 test_large_bin_nextsize],
     "threads": [test_threads_and_arenas],
     "mmapped": [test_mmapped, test_released],
-    "pprof": [test_pprof, test_periodic_snapshots],
+    "pprof": [test_pprof, test_periodic_snapshots, test_documented_pprof_commands],
     "nodebug": [test_no_debug_info, test_moved_thresholds],
     "reader": [test_reader_interface],
     "core": [test_gcore, test_kernel_core],
     "safety": [test_signals_leave_target_running, test_target_exits_mid_walk],
-    "errors": [test_errors],
+    "kills": [test_sigkill_at_random_points],
+    "errors": [test_errors, test_thread_traced_by_another, test_two_heapgrabs_at_once],
     "static": [test_static, test_static_single_threaded],
 }
 

@@ -58,7 +58,7 @@ want raw '/opt/app/bin/app'
 run top -top "$heap"
 want top '^Type: inuse_space$'
 want top 'of 527\.68kB total'
-want top ' size 135168$'
+want top ' size 128-192 KiB$'
 want top ' mmapped chunks$'
 run top-objects -top -sample_index=inuse_objects "$heap"
 want top-objects 'of 28 total'
