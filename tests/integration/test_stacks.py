@@ -42,6 +42,29 @@ class Target:
         self.info = json.loads(self.p.stdout.readline())
         self.pid = self.info["pid"]
         self.path = path
+        self.settle()
+
+    def settle(self):
+        """Wait until main is back in its read of stdin (after printing an
+        answer it may still be in fflush) and the sleeper in its nap: the
+        call chains the tests expect.  /proc/PID/task/TID/syscall names
+        the system call a thread is blocked in."""
+        want = {self.pid: ("0",)}  # read
+        # (clock_)nanosleep, or restart_syscall: the same sleep, resumed
+        # after a stop interrupted it
+        want.update({x["tid"]: ("35", "230", "219") for x in self.info["threads"]
+                     if x["role"] == "sleep"})
+        deadline = time.time() + 60
+        for tid, calls in want.items():
+            while True:
+                try:
+                    with open(f"/proc/{self.pid}/task/{tid}/syscall") as f:
+                        if f.read().split()[0] in calls:
+                            break
+                except (OSError, IndexError):
+                    break  # gone (main after "leave")
+                check(time.time() < deadline, f"thread {tid} never went back to sleep")
+                time.sleep(0.001)
 
     def count(self):
         self.p.stdin.write(b"count\n")
@@ -64,6 +87,7 @@ class Target:
         while self.count() == a and time.time() < deadline:
             time.sleep(0.01)
         check(self.count() > a, "spinners make no progress after heapgrab")
+        self.settle()
 
     def cpu_ns(self, tid=None):
         """A thread's CPU time (its schedstat), or with no tid the whole
@@ -571,9 +595,9 @@ def test_threads_come_and_go(path):
                   f"heapgrab held {most_fds} files open: stat files of dead threads?")
             prof = read_profile(out)
             wall = per_thread(prof, "wall").get(late, 0)
-            if not stopped_since:
-                check(wall == 0, f"thread {late} sampled without a stop after its birth")
-                print(f"     (attempt {attempt}: no stop after the thread's birth: {err.decode()})")
+            if not stopped_since:  # none seen: a short one may have gone unseen
+                print(f"     (attempt {attempt}: no stop seen after the thread's birth: "
+                      f"{err.decode().strip()})")
                 continue
             # Born after a stop and before another, the thread is in every
             # sample from that one on, and each sample stands for the time
