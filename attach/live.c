@@ -43,10 +43,12 @@ struct live {
     int nice_was, boosted;   /* nice -20 while stopped */
     int rt, policy_was;      /* SCHED_FIFO while stopped */
     struct sched_param param_was;
-    /* /proc/PID/task/TID/stat of each thread seen, kept open: a profile
-     * reads them at every tick, and pread at 0 reads them afresh */
+    /* Each thread's /proc/PID/task/TID/stat (run state) and schedstat (CPU
+     * time), opened when first asked for and kept open: a profile reads one
+     * of them at every tick, and pread at 0 reads it afresh */
     struct {
-        int tid, fd;
+        int tid;
+        int fd[2];           /* stat, schedstat; -1 until asked for */
         unsigned seen;       /* the listing that last saw the thread */
     } *statfd;
     size_t nstatfd, capstatfd;
@@ -824,6 +826,14 @@ static uint64_t live_rss(hg_target *t)
     return kb * 1024;
 }
 
+/* A thread's stat and schedstat files (thread_states). */
+static void close_task_files(const int fd[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+}
+
 static void live_close(hg_target *t)
 {
     struct live *lv = t->backend;
@@ -836,7 +846,7 @@ static void live_close(hg_target *t)
     if (lv) {
         free(lv->held_threads);
         for (size_t i = 0; i < lv->nstatfd; i++)
-            close(lv->statfd[i].fd);
+            close_task_files(lv->statfd[i].fd);
         free(lv->statfd);
         free(lv->known);
         free(lv->last);
@@ -850,42 +860,62 @@ static void live_close(hg_target *t)
     }
 }
 
-static int stat_fd(hg_target *t, int tid)
+enum { TASK_STAT, TASK_SCHEDSTAT };
+
+/* Thread tid's stat or schedstat file, opened the first time (-1 if it
+ * cannot be); marks the thread as seen by this listing. */
+static int task_fd(hg_target *t, int tid, int which)
 {
+    static const char *const names[] = {"stat", "schedstat"};
     struct live *lv = t->backend;
-    for (size_t i = 0; i < lv->nstatfd; i++)
-        if (lv->statfd[i].tid == tid) {
-            lv->statfd[i].seen = lv->listing;
-            return lv->statfd[i].fd;
+    size_t i = 0;
+    while (i < lv->nstatfd && lv->statfd[i].tid != tid)
+        i++;
+    if (i == lv->nstatfd) {
+        if (lv->nstatfd == lv->capstatfd) {
+            size_t cap = lv->capstatfd ? lv->capstatfd * 2 : 32;
+            void *v = realloc(lv->statfd, cap * sizeof *lv->statfd);
+            if (!v)
+                return -1;
+            lv->statfd = v;
+            lv->capstatfd = cap;
         }
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/stat", t->pid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (lv->nstatfd == lv->capstatfd) {
-        size_t cap = lv->capstatfd ? lv->capstatfd * 2 : 32;
-        void *v = realloc(lv->statfd, cap * sizeof *lv->statfd);
-        if (!v) {
-            close(fd);
-            return -1;
-        }
-        lv->statfd = v;
-        lv->capstatfd = cap;
+        lv->statfd[i].tid = tid;
+        lv->statfd[i].fd[0] = lv->statfd[i].fd[1] = -1;
+        lv->nstatfd++;
     }
-    lv->statfd[lv->nstatfd].tid = tid;
-    lv->statfd[lv->nstatfd].seen = lv->listing;
-    lv->statfd[lv->nstatfd++].fd = fd;
-    return fd;
+    lv->statfd[i].seen = lv->listing;
+    if (lv->statfd[i].fd[which] < 0) {
+        char path[96];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/%s", t->pid, tid, names[which]);
+        lv->statfd[i].fd[which] = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    return lv->statfd[i].fd[which];
 }
 
-static char task_state(hg_target *t, int tid)
+/* The first field of a schedstat file open at fd: nanoseconds the task
+ * has run on a CPU (the kernel's own sum, the one getrusage and
+ * CLOCK_PROCESS_CPUTIME_ID add up).  0, or -1 if it cannot be read (the
+ * thread has ended). */
+static int schedstat_cpu(int fd, uint64_t *ns)
 {
-    return stat_state(stat_fd(t, tid));
+    char buf[128];
+    ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *end;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (end == buf || *end != ' ')
+        return -1;
+    *ns = v;
+    return 0;
 }
 
-/* One thread's state into *out and, if it is alive, the known list. */
-static int add_state(hg_target *t, int tid, hg_thread_state **out, size_t *n, size_t *cap)
+/* One thread's state and/or CPU time into *out and, if it is alive, the
+ * known list. */
+static int add_state(hg_target *t, int tid, unsigned what, hg_thread_state **out, size_t *n,
+                     size_t *cap)
 {
     struct live *lv = t->backend;
     if (*n == *cap) {
@@ -895,22 +925,33 @@ static int add_state(hg_target *t, int tid, hg_thread_state **out, size_t *n, si
             return hg_fail(HG_ENOMEM, "out of memory");
         *out = v;
     }
-    char st = task_state(t, tid);
-    (*out)[(*n)++] = (hg_thread_state){tid, st};
-    if (st == '?' || st == 'Z' || st == 'X')
+    hg_thread_state ts = {.tid = tid, .state = '?'};
+    int alive = 1;
+    if (what & HG_THREAD_RUN_STATE) {
+        ts.state = stat_state(task_fd(t, tid, TASK_STAT));
+        alive = ts.state != '?' && ts.state != 'Z' && ts.state != 'X';
+    }
+    if (what & HG_THREAD_CPU_TIME) {
+        ts.have_cpu = schedstat_cpu(task_fd(t, tid, TASK_SCHEDSTAT), &ts.cpu_ns) == 0;
+        alive = alive && ts.have_cpu;
+    }
+    (*out)[(*n)++] = ts;
+    if (!alive)
         return 0;
     return push_tid(&lv->known, &lv->nknown, &lv->capknown, tid);
 }
 
 /*
- * The threads the last stop held, each from its own stat file (kept open:
- * a dead thread's file fails to read even if its tid is reused), or, before
+ * The threads the last stop held, each from its own files (kept open: a
+ * dead thread's file fails to read even if its tid is reused), or, before
  * the first stop, those /proc/PID/task lists.  A thread born since the last
  * stop is missing for one tick; the stop finds it (all_held).  Reading 18
  * stat files takes 0.1 ms; listing the directory too took half as much
- * again, at every tick.
+ * again, at every tick.  A profile reads schedstat, not stat: a thread's
+ * CPU time, not its run state ("R" is runnable, not running: on 2 CPUs, 8
+ * busy threads are all "R"), and schedstat costs the kernel less to write.
  */
-static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
+static int live_thread_states(hg_target *t, unsigned what, hg_thread_state **out, size_t *n)
 {
     struct live *lv = t->backend;
     *out = NULL;
@@ -922,7 +963,7 @@ static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
     int rc = 0;
     if (lv->nlast > 0) {
         for (size_t i = 0; i < lv->nlast && rc == 0; i++)
-            rc = add_state(t, lv->last[i], out, n, &cap);
+            rc = add_state(t, lv->last[i], what, out, n, &cap);
     } else {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/task", t->pid);
@@ -933,7 +974,7 @@ static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
         while (rc == 0 && (de = readdir(d))) {
             int tid = atoi(de->d_name);
             if (tid > 0)
-                rc = add_state(t, tid, out, n, &cap);
+                rc = add_state(t, tid, what, out, n, &cap);
         }
         closedir(d);
     }
@@ -944,16 +985,28 @@ static int live_thread_states(hg_target *t, hg_thread_state **out, size_t *n)
         return rc;
     }
     lv->known_fresh = 1;
-    /* Threads that have gone: close their stat files (a process that
-     * starts threads all the time would otherwise use up our descriptors). */
+    /* Threads that have gone: close their files (a process that starts
+     * threads all the time would otherwise use up our descriptors). */
     size_t keep = 0;
     for (size_t i = 0; i < lv->nstatfd; i++) {
         if (lv->statfd[i].seen == lv->listing)
             lv->statfd[keep++] = lv->statfd[i];
         else
-            close(lv->statfd[i].fd);
+            close_task_files(lv->statfd[i].fd);
     }
     lv->nstatfd = keep;
+    return 0;
+}
+
+/* The process's CPU clock: every thread's time on a CPU, those that have
+ * ended included (the kernel keeps their sum). */
+static int live_process_cpu(hg_target *t, uint64_t *ns)
+{
+    clockid_t clock;
+    struct timespec ts;
+    if (clock_getcpuclockid(t->process_id, &clock) != 0 || clock_gettime(clock, &ts) != 0)
+        return -1;
+    *ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     return 0;
 }
 
@@ -976,6 +1029,7 @@ static const struct hg_target_ops live_ops = {
     .resident = live_resident,
     .rss = live_rss,
     .thread_states = live_thread_states,
+    .process_cpu = live_process_cpu,
     .thread_name = live_thread_name,
     .close = live_close,
     .concurrent_reads = 1,

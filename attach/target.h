@@ -25,8 +25,16 @@ typedef struct hg_thread {
 
 typedef struct hg_thread_state {
     int tid;
-    char state;           /* as in /proc/PID/task/TID/stat */
+    char state;           /* as in /proc/PID/task/TID/stat; '?' unknown or
+                             not asked for */
+    int have_cpu;         /* cpu_ns was read */
+    uint64_t cpu_ns;      /* time the thread has spent on a CPU since it
+                             began (/proc/PID/task/TID/schedstat) */
 } hg_thread_state;
+
+/* What thread_states reads, one file per thread for each. */
+#define HG_THREAD_RUN_STATE 1u
+#define HG_THREAD_CPU_TIME 2u
 
 /* One range of target memory to read into buf; got is what was read. */
 typedef struct hg_span {
@@ -57,9 +65,13 @@ struct hg_target_ops {
     int (*resident)(hg_target *t, uint64_t addr, size_t npages, uint8_t *present);
     /* Optional: resident set size in bytes, 0 if unknown. */
     uint64_t (*rss)(hg_target *t);
-    /* Optional, for running targets: the run state ('R', 'S', ...) of each
-     * thread now, without stopping it.  *out is malloc'd. */
-    int (*thread_states)(hg_target *t, hg_thread_state **out, size_t *n);
+    /* Optional, for running targets: each thread's run state ('R', 'S',
+     * ...) and/or CPU time now (what: HG_THREAD_*), without stopping it.
+     * *out is malloc'd. */
+    int (*thread_states)(hg_target *t, unsigned what, hg_thread_state **out, size_t *n);
+    /* Optional: the CPU time of the whole process so far, threads that have
+     * ended included; 0 and *ns set, or -1 if unknown. */
+    int (*process_cpu)(hg_target *t, uint64_t *ns);
     /* Optional: a thread's name ("" when unknown). */
     void (*thread_name)(hg_target *t, int tid, char *buf, size_t len);
     void (*close)(hg_target *t);

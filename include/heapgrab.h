@@ -281,8 +281,9 @@ typedef struct hg_stack_frame {
 typedef struct hg_thread_stack {
     int tid;
     const char *name;      /* /proc/PID/task/TID/comm ("" for cores) */
-    char state;            /* R running, S sleeping, D, T, ... before the
-                              stop; '?' unknown (cores) */
+    char state;            /* R runnable, S sleeping, D, T, ... before the
+                              stop; '?' unknown (cores, and profiles: they
+                              read CPU times instead) */
     size_t nframes;
     const hg_stack_frame *frames; /* innermost first */
     const char *error;     /* why the unwind stopped early, or NULL */
@@ -299,10 +300,19 @@ typedef struct hg_profile_options {
 typedef struct hg_profile_timing {
     uint64_t samples;
     uint64_t stopped_ns_total, stopped_ns_max; /* all threads stopped */
+    /* From the first reading of the threads' CPU times to the last one:
+     * the seconds asked for, unless the profile was ended early (stop set,
+     * or the target exited). */
     uint64_t duration_ns;
     /* Ticks not taken: heapgrab was late, or the target would have been
-     * stopped more than HG_PROFILE_MAX_STOPPED percent of the time. */
+     * stopped more than HG_PROFILE_MAX_STOPPED percent of the time.  The
+     * last tick, at the end, is counted here when it did not stop the
+     * target (the last sample then stands for the time up to the end). */
     uint64_t skipped;
+    /* CPU time the samples hold, and the process's own CPU time over the
+     * same span (0 if unknown).  The difference is what threads used after
+     * the last tick they were seen at and before they ended. */
+    uint64_t cpu_ns, process_cpu_ns;
 } hg_profile_timing;
 #define HG_PROFILE_MAX_STOPPED 10
 
@@ -338,7 +348,8 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out);
 /* Thread stacks: every thread of the last stop, frame by frame. */
 int hg_write_stacks_text(const hg_profile *p, FILE *out);
 /* Gzipped pprof CPU/wall profile: samples/count, wall/nanoseconds,
- * cpu/nanoseconds (running threads only); labels thread_name, thread_id. */
+ * cpu/nanoseconds (the CPU time each thread used in the interval its
+ * sample stands for); labels thread_name, thread_id. */
 int hg_write_profile_pprof(const hg_profile *p, FILE *out);
 /* The JSON object of hg_write_json() in a NUL-terminated string the caller
  * releases with hg_free() (for bindings that have no FILE *). */

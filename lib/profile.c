@@ -84,23 +84,130 @@ static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t
     return 0;
 }
 
-static char state_of(const hg_thread_state *ts, size_t n, int tid)
+static uint64_t mono_ns(void)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ts[i].tid == tid)
-            return ts[i].state;
-    return '?';
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One tick: stop, copy the stacks, resume, unwind every thread. */
-static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t weight_ns)
+static int by_tid(const void *a, const void *b)
 {
-    /* Who is running, read before the stop (which would change it). */
-    hg_thread_state *ti = NULL;
-    size_t nti = 0;
-    int rc = t->ops->thread_states ? t->ops->thread_states(t, &ti, &nti) : 0;
+    int x = ((const hg_thread_state *)a)->tid, y = ((const hg_thread_state *)b)->tid;
+    return (x > y) - (x < y);
+}
+
+static const hg_thread_state *find_thread_state(const hg_thread_state *v, size_t n, int tid)
+{
+    hg_thread_state key = {.tid = tid};
+    return n ? bsearch(&key, v, n, sizeof *v, by_tid) : NULL;
+}
+
+/*
+ * The CPU time thread tid used between the previous reading and this one
+ * (now).  A thread this reading missed (born since the last stop, which
+ * found it) gets none now and all of it at its next sample; a thread the
+ * previous reading missed was born since, so all its time is new.
+ */
+static uint64_t cpu_since(const hg_profile *p, const hg_thread_state *now, size_t nnow, int tid)
+{
+    const hg_thread_state *c = find_thread_state(now, nnow, tid);
+    if (!c || !c->have_cpu)
+        return 0;
+    const hg_thread_state *b = find_thread_state(p->prev, p->nprev, tid);
+    if (b && b->have_cpu && b->cpu_ns <= c->cpu_ns)
+        return c->cpu_ns - b->cpu_ns;
+    return c->cpu_ns; /* new, or a new thread with an old one's tid */
+}
+
+/* Every thread's CPU time (a profile) or run state (a dump) now, without
+ * stopping the target, sorted by tid; and the process's CPU time. */
+static int read_threads(hg_profile *p, hg_target *t, hg_thread_state **out, size_t *n,
+                        int *have_pcpu, uint64_t *pcpu)
+{
+    *out = NULL;
+    *n = 0;
+    *have_pcpu = 0;
+    unsigned what = p->hz ? HG_THREAD_CPU_TIME : HG_THREAD_RUN_STATE;
+    int rc = t->ops->thread_states ? t->ops->thread_states(t, what, out, n) : 0;
     if (rc)
         return rc;
+    if (*n > 1)
+        qsort(*out, *n, sizeof **out, by_tid);
+    *have_pcpu = p->hz && t->ops->process_cpu && t->ops->process_cpu(t, pcpu) == 0;
+    return 0;
+}
+
+/* The reading a profile starts from: the first sample's CPU times are
+ * counted from it, and its time is the profile's start. */
+static int first_reading(hg_profile *p, hg_target *t)
+{
+    uint64_t pcpu = 0;
+    int rc = read_threads(p, t, &p->prev, &p->nprev, &p->have_process_cpu, &pcpu);
+    p->start_ns = p->prev_at = mono_ns();
+    p->time_ns = hg_wall_ns();
+    p->process_cpu_at_start = pcpu;
+    return rc;
+}
+
+/* A reading has been used: it is the one the next tick counts from. */
+static void reading_done(hg_profile *p, hg_thread_state *ti, size_t nti, uint64_t at,
+                         int have_pcpu, uint64_t pcpu)
+{
+    free(p->prev);
+    p->prev = ti;
+    p->nprev = nti;
+    p->prev_at = at;
+    p->timing.duration_ns = at - p->start_ns;
+    if (p->have_process_cpu && have_pcpu && pcpu >= p->process_cpu_at_start)
+        p->timing.process_cpu_ns = pcpu - p->process_cpu_at_start;
+}
+
+/*
+ * One tick.  Read the threads' CPU times (before the stop, which would
+ * change them); stop, copy the stacks, resume; unwind every thread.  Each
+ * thread's sample stands for the time since the previous reading: its
+ * wall time is that interval, its CPU time what the thread used in it.
+ *
+ * With stop 0 (the last tick of a profile, when stopping the target again
+ * would keep it stopped more than its share of the time), the target is
+ * not stopped: the stacks of the last sample stand for the time up to now
+ * as well, and get its wall and CPU time.  Unless none of those threads is
+ * left: then the stop tells whether the process is gone, or samples the
+ * threads it has now.
+ */
+static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
+{
+    hg_thread_state *ti = NULL;
+    size_t nti = 0;
+    int have_pcpu = 0;
+    uint64_t pcpu = 0;
+    int rc = read_threads(p, t, &ti, &nti, &have_pcpu, &pcpu);
+    if (rc)
+        return rc;
+    uint64_t at = mono_ns();
+    uint64_t wall = p->hz ? at - p->prev_at : 0;
+    if (!stop) {
+        int alive = 0;
+        for (size_t i = 0; i < p->nlast; i++) {
+            const hg_thread_state *c = find_thread_state(ti, nti, p->stacks[p->last[i].stack].tid);
+            alive += c && c->have_cpu;
+        }
+        for (size_t i = 0; i < p->nlast && alive; i++) {
+            struct hg_prof_stack *s = &p->stacks[p->last[i].stack];
+            const hg_thread_state *c = find_thread_state(ti, nti, s->tid);
+            if (!c || !c->have_cpu)
+                continue; /* ended since the last sample */
+            uint64_t cpu = cpu_since(p, ti, nti, s->tid);
+            s->wall_ns += wall;
+            s->cpu_ns += cpu;
+            p->timing.cpu_ns += cpu;
+        }
+        if (alive) {
+            reading_done(p, ti, nti, at, have_pcpu, pcpu);
+            return 0;
+        }
+    }
     rc = t->ops->stop(t);
     if (rc) {
         free(ti);
@@ -123,21 +230,22 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, uint64_t w
         if ((rc = find_or_add_stack(p, tid, pcs, n, &si)) != 0)
             break;
         struct hg_prof_stack *s = &p->stacks[si];
-        char st = state_of(ti, nti, tid);
+        const hg_thread_state *c = find_thread_state(ti, nti, tid);
         if (why == hg_unwind_cut)
             p->cut++;
+        uint64_t cpu = p->hz ? cpu_since(p, ti, nti, tid) : 0;
         s->count++;
-        s->wall_ns += weight_ns;
-        if (st == 'R')
-            s->cpu_ns += weight_ns;
+        s->wall_ns += wall;
+        s->cpu_ns += cpu;
+        p->timing.cpu_ns += cpu;
         if (p->nlast < HG_PROFILE_MAX_THREADS) {
             p->last[p->nlast].stack = si;
-            p->last[p->nlast].state = st;
+            p->last[p->nlast].state = c ? c->state : '?';
             p->last[p->nlast].why = why;
             p->nlast++;
         }
     }
-    free(ti);
+    reading_done(p, ti, nti, at, have_pcpu, pcpu);
     p->timing.samples++;
     p->timing.stopped_ns_total += t->stopped_ns;
     if (t->stopped_ns > p->timing.stopped_ns_max)
@@ -258,20 +366,13 @@ static int finish(hg_profile *p, hg_target *t)
 
 #define STOP_BURST_NS 20000000ull
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **out)
 {
     *out = NULL;
     double seconds = opt ? opt->seconds : 0;
     unsigned hz = opt && opt->hz ? opt->hz : 100;
-    if (seconds < 0 || hz > 10000)
-        return hg_fail(HG_EUSAGE, "profile: seconds must be >= 0 and hz at most 10000");
+    if (!(seconds >= 0 && seconds <= 1e9) || hz > 10000)
+        return hg_fail(HG_EUSAGE, "profile: seconds must be from 0 to 1e9 and hz at most 10000");
     hg_profile *p = calloc(1, sizeof *p);
     if (!p)
         return hg_fail(HG_ENOMEM, "out of memory");
@@ -290,50 +391,62 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     }
     int keep_maps = t->keep_maps;
     t->keep_maps = 1; /* every stop is as short as it can be */
-    int rc = 0;
+    int rc;
+    if (seconds <= 0) {
+        p->start_ns = p->prev_at = mono_ns();
+        rc = sample(p, t, u, 1); /* a dump: one stop */
+    } else {
+        rc = first_reading(p, t);
+    }
     /*
-     * Ticks lie on a grid of 1/hz from the start, for `seconds`.  A tick is
-     * skipped when heapgrab is a whole tick late for it (a tick late by
-     * less is taken at once), and when taking it would have kept the target
-     * stopped more than a tenth of the time since the start, give or take
-     * one stop of 20 ms.  (A thousand threads take 25 ms to stop; at 100 Hz
-     * they would be stopped most of the time.)  Each sample weighs the grid
-     * ticks it stands for, so wall and cpu times still add up to the
-     * profile's length.
+     * Ticks 1, 2, ... lie on a grid of 1/hz from the first reading; the
+     * last one is at the end, `seconds` after it.  A tick is skipped when
+     * heapgrab is a whole tick late for it (a tick late by less is taken at
+     * once), and when taking it would have kept the target stopped more
+     * than a tenth of the time since the start, give or take one stop of
+     * 20 ms.  (A thousand threads take 25 ms to stop; at 100 Hz they would
+     * be stopped most of the time.)  Each sample stands for the time since
+     * the previous one, so skipped ticks still count.  The last tick is
+     * always waited for; if the target may not be stopped then, the last
+     * sample stands for the time up to the end (see sample()).
      */
-    uint64_t start = mono_ns(), end = start + (uint64_t)(seconds * 1e9), period = p->period_ns;
-    uint64_t k = 0, prev = 0;
-    for (;;) {
+    uint64_t period = p->period_ns, start = p->start_ns;
+    uint64_t span = (uint64_t)(seconds * 1e9), end = start + span;
+    uint64_t nticks = (span + period - 1) / period;
+    uint64_t k = 0; /* the last tick taken or skipped */
+    while (rc == 0 && seconds > 0) {
         if (opt && opt->stop && *opt->stop)
             break;
-        if (p->timing.samples > 0) {
-            if (seconds <= 0)
+        uint64_t now = mono_ns(), stopped = p->timing.stopped_ns_total;
+        /* the first moment at which the target will have been stopped at
+         * most HG_PROFILE_MAX_STOPPED percent of the time so far, give or
+         * take one stop of STOP_BURST_NS */
+        uint64_t not_before = stopped > STOP_BURST_NS
+                                  ? start + (stopped - STOP_BURST_NS) / HG_PROFILE_MAX_STOPPED * 100
+                                  : start;
+        uint64_t next = k + 1;
+        if (start + next * period < not_before) /* let the target run */
+            next = (not_before - start + period - 1) / period;
+        else if (start + (next + 1) * period <= now) /* a whole tick late */
+            next = (now - start + period - 1) / period;
+        int last = next >= nticks;
+        if (last)
+            next = nticks;
+        uint64_t due = last ? end : start + next * period;
+        if (due > now) {
+            struct timespec ts = {(time_t)((due - now) / 1000000000ull),
+                                  (long)((due - now) % 1000000000ull)};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !(opt && opt->stop && *opt->stop))
+                ;
+            if (opt && opt->stop && *opt->stop)
                 break;
-            uint64_t now = mono_ns(), stopped = p->timing.stopped_ns_total;
-            /* the first moment at which the target will have been stopped
-             * at most HG_PROFILE_MAX_STOPPED percent of the time so far,
-             * give or take one stop of STOP_BURST_NS */
-            uint64_t not_before = stopped > STOP_BURST_NS
-                                      ? start + (stopped - STOP_BURST_NS) / HG_PROFILE_MAX_STOPPED * 100
-                                      : start;
-            k++;
-            if (start + k * period < not_before) /* let the target run */
-                k = (not_before - start + period - 1) / period;
-            else if (start + (k + 1) * period <= now) /* a whole tick late */
-                k = (now - start + period - 1) / period;
-            uint64_t due = start + k * period;
-            if (due >= end)
-                break;
-            if (due > now) {
-                struct timespec ts = {(time_t)((due - now) / 1000000000ull),
-                                      (long)((due - now) % 1000000000ull)};
-                if (nanosleep(&ts, NULL) != 0 && errno == EINTR && opt && opt->stop && *opt->stop)
-                    break;
-            }
-            p->timing.skipped += k - prev - 1;
         }
-        rc = sample(p, t, u, p->timing.samples > 0 ? (k - prev) * period : period);
-        prev = k;
+        p->timing.skipped += next - k - 1;
+        k = next;
+        uint64_t samples = p->timing.samples;
+        rc = sample(p, t, u, due >= not_before);
+        if (rc == 0 && p->timing.samples == samples)
+            p->timing.skipped++; /* the last tick, which the last sample stands for */
         if (rc == HG_ENOPROC && p->timing.samples > 0) {
             p->target_exited = 1; /* keep what was sampled */
             rc = 0;
@@ -345,10 +458,9 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
             rc = 0;
             break;
         }
-        if (rc)
+        if (last)
             break;
     }
-    p->timing.duration_ns = mono_ns() - start;
     t->keep_maps = keep_maps;
     p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
@@ -373,6 +485,7 @@ void hg_profile_free(hg_profile *p)
     }
     free(p->stacks);
     free(p->slots);
+    free(p->prev);
     for (size_t i = 0; i < p->nlocs; i++)
         hg_location_free(&p->locs[i]);
     free(p->locs);

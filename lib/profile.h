@@ -26,6 +26,14 @@ struct hg_profile {
     uint64_t period_ns, time_ns;
     hg_profile_timing timing;
     int target_exited;
+    uint64_t start_ns;     /* monotonic time of the first reading */
+    /* The last reading of the threads' CPU times, sorted by tid, and when
+     * it was taken: each sample gets what its thread used since. */
+    hg_thread_state *prev;
+    size_t nprev;
+    uint64_t prev_at;
+    int have_process_cpu;
+    uint64_t process_cpu_at_start;
     uint64_t copied;       /* stack bytes copied at the stops */
     uint64_t cut;          /* thread samples whose stack went on above the copy */
 

@@ -1,9 +1,10 @@
 /*
  * stacks_pprof.c -- thread stacks (a dump or a sampling profile) as a
  * gzipped pprof CPU profile, as Go writes one:
- *   sample types samples/count, wall/nanoseconds, cpu/nanoseconds (cpu
- *   only for threads that were running when sampled); period_type
- *   wall/nanoseconds with period 1e9/hz; duration and time set.
+ *   sample types samples/count, wall/nanoseconds (the time each sample
+ *   stands for), cpu/nanoseconds (the CPU time its thread used in that
+ *   time; a dump has neither); period_type wall/nanoseconds with period
+ *   1e9/hz; duration and time set.
  * One Sample per distinct (thread, stack), labels thread_name (string) and
  * thread_id (number).  One Location per distinct address, with one Line per
  * inlined level (innermost first); Functions carry file names and start
@@ -234,14 +235,21 @@ int hg_write_profile_pprof(const hg_profile *p, FILE *out)
     for (size_t i = 0; i < fn.n; i++)
         function_ptrs[i] = &fn.v[i];
 
-    char comment[4096 + 256];
+    char comment[4096 + 512];
     const hg_profile_timing *tm = &p->timing;
-    snprintf(comment, sizeof comment,
-             "heapgrab %s thread stacks of pid %d (%s): %" PRIu64 " stops, all threads stopped "
-             "%.3f ms on average, %.3f ms at most; %" PRIu64 " ticks skipped", HEAPGRAB_VERSION,
-             p->pid, p->exe, tm->samples,
-             tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
-             tm->stopped_ns_max / 1e6, tm->skipped);
+    int n = snprintf(comment, sizeof comment,
+                     "heapgrab %s thread stacks of pid %d (%s): %" PRIu64 " stops, all threads "
+                     "stopped %.3f ms on average, %.3f ms at most; %" PRIu64 " ticks skipped",
+                     HEAPGRAB_VERSION, p->pid, p->exe, tm->samples,
+                     tm->samples ? tm->stopped_ns_total / 1e6 / (double)tm->samples : 0.0,
+                     tm->stopped_ns_max / 1e6, tm->skipped);
+    /* What the cpu samples hold against the process's own CPU clock: the
+     * rest was used by threads after the last tick that saw them and before
+     * they ended. */
+    if (p->hz && tm->process_cpu_ns && n > 0 && (size_t)n < sizeof comment)
+        snprintf(comment + n, sizeof comment - (size_t)n,
+                 "; cpu %.3f s of the process's %.3f s", tm->cpu_ns / 1e9,
+                 tm->process_cpu_ns / 1e9);
     int64_t comments[1] = {hg_strtab_intern(&st, comment)};
     pb_value_type period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
     period_type.type = hg_strtab_intern(&st, "wall");

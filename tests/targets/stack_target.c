@@ -70,10 +70,11 @@ NOINLINE static void *spin_outer(void *arg)
 }
 
 /* Inlined: the sleeper's return address lies in it, so every dump must
- * show it as an inlined frame of sleep_inner. */
+ * show it as an inlined frame of sleep_inner.  An hour: the sleeper must
+ * be found asleep ('S') however late it would get a CPU after waking. */
 static inline __attribute__((always_inline)) void sleep_nap(void)
 {
-    struct timespec ts = {1, 0};
+    struct timespec ts = {3600, 0};
     nanosleep(&ts, NULL);
 }
 
