@@ -464,6 +464,10 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     t->keep_maps = keep_maps;
     p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
+    /* ended before its first sample (the first stop comes one period after
+     * the start): there is no profile to write */
+    if (rc == 0 && seconds > 0 && p->timing.samples == 0 && opt && opt->stop && *opt->stop)
+        rc = hg_fail(HG_EINTR, "the profile was interrupted before its first sample");
     if (rc == 0)
         rc = finish(p, t);
     if (rc) {
