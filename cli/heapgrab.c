@@ -26,7 +26,8 @@ enum {
     EXIT_UNSUPPORTED = 6,
     EXIT_NOTFOUND = 7,
     EXIT_INTR = 8,
-    EXIT_MISMATCH = 9
+    EXIT_MISMATCH = 9,
+    EXIT_INCOMPLETE = 10  /* a core cut short */
 };
 
 static const char usage[] =
@@ -58,7 +59,7 @@ static const char usage[] =
     "Exit status: 0 ok, 1 failure, 2 usage, 3 no such process, 4 permission\n"
     "denied, 5 not glibc malloc, 6 unsupported glibc or architecture, 7 malloc\n"
     "state not found (no debug symbols), 8 interrupted, 9 a core's files are\n"
-    "not the ones the process had.\n"
+    "not the ones the process had, 10 the core is incomplete (cut short).\n"
     "Examples:\n"
     "  heapgrab 4242 > heap.pprof && go tool pprof -top heap.pprof\n"
     "  heapgrab 4242 --interval 60 --count 5 -o heap.%d.pprof\n"
@@ -76,6 +77,7 @@ static int exit_for(int code)
     case HG_ENOTFOUND: return EXIT_NOTFOUND;
     case HG_EINTR: return EXIT_INTR;
     case HG_EMISMATCH: return EXIT_MISMATCH;
+    case HG_EINCOMPLETE: return EXIT_INCOMPLETE;
     default: return EXIT_FAIL;
     }
 }
