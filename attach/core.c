@@ -178,6 +178,7 @@ static const struct hg_target_ops core_ops = {
     .close = core_close,
     .open_file = core_open_file,
     .concurrent_reads = 1,
+    .no_stop = 1,
 };
 
 /* ------------------------------------------------------ refusing a core */

@@ -70,6 +70,9 @@ struct hg_target_ops {
     int (*open_file)(hg_target *t, const char *path, const char **opened);
     /* read() may be called from a second thread (read-ahead). */
     int concurrent_reads;
+    /* Nothing runs to be stopped (a core) or someone else holds the target
+     * (a debugger's reader): a snapshot has no stop time to report. */
+    int no_stop;
 };
 
 struct hg_dwfl_state;

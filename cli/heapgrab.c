@@ -159,12 +159,11 @@ static void summary(const hg_snapshot *s, FILE *f)
 {
     const hg_totals *t = hg_snapshot_totals(s);
     const hg_timing *tm = hg_snapshot_timing(s);
-    fprintf(f,
-            "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS; "
-            "target stopped %.1f ms",
+    fprintf(f, "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS",
             hg_snapshot_pid(s), (unsigned long long)t->inuse_objects,
-            (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes,
-            tm->stopped_ns / 1e6);
+            (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes);
+    if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
+        fprintf(f, "; target stopped %.1f ms", tm->stopped_ns / 1e6);
     if (hg_snapshot_problem_total(s))
         fprintf(f, "; %llu problems (first: %s)",
                 (unsigned long long)hg_snapshot_problem_total(s),

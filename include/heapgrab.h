@@ -229,8 +229,13 @@ typedef struct hg_problem {
     const char *what;      /* one line */
 } hg_problem;
 
+/* A figure heapgrab cannot know for this target: a core has no RSS, no
+ * page residency and no stop; a debugger's reader has no stop either. */
+#define HG_UNKNOWN UINT64_MAX
+
 typedef struct hg_timing {
-    uint64_t stopped_ns;   /* how long the target was stopped */
+    uint64_t stopped_ns;   /* how long the target was stopped (HG_UNKNOWN:
+                              it was not, a core) */
     uint64_t total_ns;     /* whole hg_snapshot_take() */
 } hg_timing;
 
@@ -242,8 +247,8 @@ uint64_t hg_snapshot_time_ns(const hg_snapshot *s);    /* wall clock, epoch */
 const hg_mallinfo2 *hg_snapshot_mallinfo2(const hg_snapshot *s);
 const hg_totals *hg_snapshot_totals(const hg_snapshot *s);
 const hg_timing *hg_snapshot_timing(const hg_snapshot *s);
-uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* 0 if unknown */
-uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s);
+uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* or HG_UNKNOWN */
+uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s); /* or HG_UNKNOWN */
 
 size_t hg_snapshot_arena_count(const hg_snapshot *s);
 const hg_arena_info *hg_snapshot_arena(const hg_snapshot *s, size_t i);
