@@ -15,6 +15,7 @@
 #include <dwarf.h>
 #include <errno.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "attach/target.h"
 #include "lib/error.h"
@@ -38,6 +40,7 @@ struct hg_module {
 struct hg_dwfl_state {
     Dwfl *dwfl;
     Dwfl_Callbacks cb;
+    const char *root;      /* the target's prefix for files */
     char *debuginfo_path;
     hg_module *mods;
     size_t nmods;
@@ -54,7 +57,8 @@ struct hg_dwfl_state {
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
                     Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-    const char *root = *userdata ? *userdata : "";
+    const struct hg_dwfl_state *st = *userdata;
+    const char *root = st ? st->root : "";
     if (modname[0] == '/') {
         size_t len = strlen(root) + strlen(modname) + 1;
         char *path = malloc(len);
@@ -73,9 +77,205 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
     return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
 }
 
+/* ------------------------------------------------------- debug files
+ *
+ * libdwfl's standard lookup opens debug files by path, with a plain
+ * open(): a FIFO where a debug file is looked for (a build-id path under
+ * a directory the core names, or a .gnu_debuglink name next to an ELF file
+ * it names) would hold heapgrab forever.  So heapgrab finds them itself,
+ * through hg_open_file, in the same places: by build-id under each
+ * directory of the debuginfo path, then by the debuglink name next to the
+ * file, in its .debug directory, and under each directory of the path;
+ * and only takes a file whose build-id (or, without one, CRC) is right.
+ */
+
+/* An open debug file has the build-id bits[0..n). */
+static int has_build_id(int fd, const unsigned char *bits, int n)
+{
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *id = NULL;
+    ssize_t len = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+    int same = n > 0 && len == n && memcmp(id, bits, (size_t)n) == 0;
+    if (elf)
+        elf_end(elf);
+    return same;
+}
+
+/* The CRC-32 of a whole open file (what .gnu_debuglink records). */
+static int has_crc(int fd, GElf_Word crc)
+{
+    unsigned char buf[65536];
+    uLong sum = crc32(0, NULL, 0);
+    off_t at = 0;
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof buf, at)) > 0) {
+        sum = crc32(sum, buf, (uInt)n);
+        at += n;
+    }
+    return n == 0 && (GElf_Word)sum == crc;
+}
+
+/* Open path as a debug file for the given build-id (or CRC); -1 if it is
+ * not one.  *absent is cleared when something is there. */
+static int try_debug(char *path, const unsigned char *bits, int n, GElf_Word crc,
+                     char **name, int *absent)
+{
+    int fd = hg_open_file(path, 1, NULL);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            *absent = 0;
+        free(path);
+        return -1;
+    }
+    *absent = 0;
+    if (n > 0 ? !has_build_id(fd, bits, n) : !has_crc(fd, crc)) {
+        close(fd);
+        free(path);
+        return -1;
+    }
+    *name = path;
+    return fd;
+}
+
+static char *path_of(const char *a, const char *b, const char *c)
+{
+    size_t len = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s%s%s", a, b, c);
+    return p;
+}
+
+/* Each absolute directory of the debuginfo path, in turn (NULL at the
+ * end); *at keeps the place.  Entries may carry a + or - (CRC checking,
+ * in libdwfl's syntax). */
+static const char *next_dir(const char *list, const char **at, size_t *len)
+{
+    const char *p = *at ? *at : list;
+    while (*p) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *d = p;
+        p = end ? end + 1 : p + n;
+        if (n && (*d == '+' || *d == '-'))
+            d++, n--;
+        if (n && *d == '/') {
+            *at = p;
+            *len = n;
+            return d;
+        }
+    }
+    *at = p;
+    return NULL;
+}
+
+/* <dir>/.build-id/xx/yyyy.debug under each directory of the path. */
+static int by_build_id(const char *list, const unsigned char *bits, int n, char **name,
+                       int *absent)
+{
+    char hex[2 * 64 + 1];
+    if (n <= 1 || n > 64)
+        return -1;
+    for (int i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    const char *at = NULL, *dir;
+    size_t len;
+    while ((dir = next_dir(list, &at, &len)) != NULL) {
+        /* dir/.build-id/ + 2 hex + / + the rest + .debug */
+        size_t size = len + 12 + 2 * (size_t)n + 8;
+        char *path = malloc(size);
+        if (!path)
+            return -1;
+        snprintf(path, size, "%.*s/.build-id/%.2s/%s.debug", (int)len, dir, hex, hex + 2);
+        int fd = try_debug(path, bits, n, 0, name, absent);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+/* The build-id of the dwz file that the debug file at path refers to. */
+static ssize_t alt_build_id(const char *path, const void **bits, Dwarf **dwp, Elf **elfp,
+                            int *fdp)
+{
+    *fdp = hg_open_file(path, 1, NULL);
+    *elfp = *fdp >= 0 ? elf_begin(*fdp, ELF_C_READ_MMAP, NULL) : NULL;
+    *dwp = *elfp ? dwarf_begin_elf(*elfp, DWARF_C_READ, NULL) : NULL;
+    const char *name;
+    return *dwp ? dwelf_dwarf_gnu_debugaltlink(*dwp, &name, bits) : -1;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                          Dwarf_Addr base, const char *file_name, const char *debuglink,
+                          GElf_Word crc, char **debuginfo_name)
+{
+    const struct hg_dwfl_state *st = *userdata;
+    const char *list = st ? st->debuginfo_path : ":/usr/lib/debug";
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(mod, &bits, &vaddr), absent = 1, fd = -1;
+    *debuginfo_name = NULL;
+
+    /* libdwfl asks again for a dwz file (debuglink: its name, which is not
+     * the main file's .gnu_debuglink): that one is found by its own
+     * build-id, which the debug file names. */
+    Dwarf_Addr bias;
+    Elf *main_elf = dwfl_module_getelf(mod, &bias);
+    GElf_Word main_crc;
+    const char *main_link = main_elf ? dwelf_elf_gnu_debuglink(main_elf, &main_crc) : NULL;
+    if (debuglink && (!main_link || strcmp(main_link, debuglink) != 0) && file_name) {
+        const void *alt;
+        Dwarf *dw;
+        Elf *elf;
+        int dfd;
+        ssize_t len = alt_build_id(file_name, &alt, &dw, &elf, &dfd);
+        if (len > 0)
+            fd = by_build_id(list, alt, (int)len, debuginfo_name, &absent);
+        if (dw)
+            dwarf_end(dw);
+        if (elf)
+            elf_end(elf);
+        if (dfd >= 0)
+            close(dfd);
+        return fd;
+    }
+    if (n > 0 && (fd = by_build_id(list, bits, n, debuginfo_name, &absent)) >= 0)
+        return fd;
+    /* by the debuglink name: a file name, never a path */
+    if (debuglink && file_name && !strchr(debuglink, '/') && debuglink[0] &&
+        strcmp(debuglink, ".") != 0 && strcmp(debuglink, "..") != 0) {
+        const char *slash = strrchr(file_name, '/');
+        char *dir = slash ? strndup(file_name, (size_t)(slash - file_name) + 1) : strdup("./");
+        if (!dir)
+            return -1;
+        char *cand[] = {path_of(dir, "", debuglink), path_of(dir, ".debug/", debuglink)};
+        for (size_t i = 0; i < 2; i++) {
+            if (fd < 0 && cand[i])
+                fd = try_debug(cand[i], bits, n, crc, debuginfo_name, &absent);
+            else
+                free(cand[i]);
+        }
+        const char *at = NULL, *d;
+        size_t len;
+        while (fd < 0 && (d = next_dir(list, &at, &len)) != NULL) {
+            char *root = strndup(d, len), *sub = root ? path_of(root, dir, debuglink) : NULL;
+            free(root);
+            if (sub)
+                fd = try_debug(sub, bits, n, crc, debuginfo_name, &absent);
+        }
+        free(dir);
+    }
+    /* debuginfod, when asked for, as libdwfl's standard lookup does: only
+     * when nothing at all was where debug files are looked for, so its
+     * own search of the same places opens nothing */
+    if (fd < 0 && absent && n > 0 && getenv("DEBUGINFOD_URLS"))
+        fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink,
+                                          crc, debuginfo_name);
+    return fd;
+}
+
 struct collect {
     struct hg_dwfl_state *st;
-    const char *root;
     size_t cap;
 };
 
@@ -84,7 +284,7 @@ static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
 {
     struct collect *c = arg;
     struct hg_dwfl_state *st = c->st;
-    *userdata = (void *)c->root;
+    *userdata = st;
     if (st->nmods == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 64;
         hg_module *nm = realloc(st->mods, cap * sizeof *nm);
@@ -323,10 +523,11 @@ static struct hg_dwfl_state *state(hg_target *t)
     t->sym = st;
     st->exe = -2;
     const char *root = t->root[0] ? t->root : "";
+    st->root = root;
     if (!(st->debuginfo_path = debuginfo_path(t, root)))
         return NULL;
     st->cb.find_elf = find_elf;
-    st->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    st->cb.find_debuginfo = find_debuginfo;
     st->cb.section_address = dwfl_offline_section_address;
     st->cb.debuginfo_path = &st->debuginfo_path;
     st->dwfl = dwfl_begin(&st->cb);
@@ -340,7 +541,7 @@ static struct hg_dwfl_state *state(hg_target *t)
         report_from_maps(t, st->dwfl);
     }
     dwfl_report_end(st->dwfl, NULL, NULL);
-    struct collect c = {st, root, 0};
+    struct collect c = {st, 0};
     dwfl_getmodules(st->dwfl, collect_module, &c, 0);
     st->by_name = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_name);
     st->by_start = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_start);

@@ -9,6 +9,7 @@ the contents of a file the core names.
 import json
 import os
 import random
+import shutil
 import signal
 import struct
 import subprocess
@@ -31,10 +32,14 @@ class Result:
         self.secs, self.timed_out = secs, timed_out
 
 
-def run(heapgrab, target, args=("stats", "--json"), timeout=60, env=None):
+HIDE_DEBUG = ["unshare", "-m", "sh", "-c",
+              'mount -t tmpfs none /usr/lib/debug && exec "$0" "$@"']
+
+
+def run(heapgrab, target, args=("stats", "--json"), timeout=60, env=None, prefix=()):
     """heapgrab ARGS TARGET, killed (with everything it started) after
-    timeout seconds."""
-    argv = [heapgrab, *args, target]
+    timeout seconds; prefix: a command to run it under (HIDE_DEBUG)."""
+    argv = [*prefix, heapgrab, *args, target]
     t0 = time.monotonic()
     p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, start_new_session=True)
@@ -119,6 +124,27 @@ class Scene:
             "/nonexistent/heapgrab/libc.so.6", "/proc/kcore", "/proc/1/environ"]
         self.secrets = [self.marker]
 
+    def libc_copy(self, libc):
+        """A copy of libc in a tree of its own, with FIFOs where its debug
+        file is looked for: <tree>/usr/lib/debug/.build-id/xx/yyyy.debug,
+        and its .gnu_debuglink name next to it and in .debug/."""
+        tree = os.path.join(self.tmp, "tree")
+        lib = os.path.join(tree, "usr/lib/x86_64-linux-gnu")
+        copy = os.path.join(lib, os.path.basename(libc))
+        if not os.path.exists(copy):
+            os.makedirs(os.path.join(lib, ".debug"))
+            shutil.copy(libc, copy)
+            data = open(copy, "rb").read()
+            bid = build_id(data)
+            d = os.path.join(tree, "usr/lib/debug/.build-id", bid[:2])
+            os.makedirs(d)
+            os.mkfifo(os.path.join(d, bid[2:] + ".debug"))
+            link = debuglink(data)
+            if link:
+                os.mkfifo(os.path.join(lib, link))
+                os.mkfifo(os.path.join(lib, ".debug", link))
+        return copy
+
     def write(self, name, data):
         path = os.path.join(self.tmp, name)
         with open(path, "wb") as f:
@@ -127,6 +153,33 @@ class Scene:
 
 
 # ------------------------------------------------------------------- helpers
+
+def build_id(elf):
+    """The GNU build-id of an ELF image, as hex (from its section headers)."""
+    for name, data in sections(elf):
+        if name == ".note.gnu.build-id":
+            namesz, descsz, _ = struct.unpack_from("<III", data, 0)
+            off = 12 + ((namesz + 3) & ~3)
+            return data[off:off + descsz].hex()
+    return ""
+
+
+def debuglink(elf):
+    for name, data in sections(elf):
+        if name == ".gnu_debuglink":
+            return data.split(b"\0")[0].decode()
+    return None
+
+
+def sections(elf):
+    shoff, = struct.unpack_from("<Q", elf, 40)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 58)
+    hdrs = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    strtab = hdrs[shstrndx]
+    names = elf[strtab[4]:strtab[4] + strtab[5]]
+    for h in hdrs:
+        yield names[h[0]:names.index(b"\0", h[0])].decode(), elf[h[4]:h[4] + h[5]]
+
 
 def replace_note(core, type, desc_fn, every=False):
     notes, done = [], False
@@ -196,9 +249,11 @@ class Case:
     is the set of exit statuses allowed (default: any documented one);
     says, a piece of the message it must give."""
 
-    def __init__(self, name, data=None, path=None, want=None, says=None, figures=False):
+    def __init__(self, name, data=None, path=None, want=None, says=None, figures=False,
+                 hide_debug=False):
         self.name, self.data, self.path = name, data, path
         self.want, self.says, self.figures = want, says, figures
+        self.hide_debug = hide_debug  # run with the host's debug files hidden
 
 
 def crafted(core, kind, scene):
@@ -292,6 +347,13 @@ def crafted(core, kind, scene):
             add(Case(f"{what} named {p!r}", rename_file(core, name, p),
                      want={MISMATCH} if p in scene.present_paths and has_header(core, name)
                      else None))
+    # debug files are looked for where the files the core names are: a
+    # FIFO there must not hold heapgrab (libdwfl would open it)
+    copy = scene.libc_copy(libc)
+    add(Case("libc's debug file (by build-id) a FIFO", rename_file(core, libc, copy),
+             want={OK}, figures=True))
+    add(Case("libc's debug file (by .gnu_debuglink) a FIFO", rename_file(core, libc, copy),
+             want={OK}, figures=True, hide_debug=True))
     add(Case("every file named the secret",
              core.with_files([(s, e, o, scene.secret) for s, e, o, n in files])))
     # many files, threads and segments (item 13): bounded work, right figures

@@ -103,7 +103,8 @@ def with_cores(test):
 
 
 def check_case(case, target, cores, scene, results):
-    r = hostile.run(HEAPGRAB, target, timeout=TIMEOUT)
+    r = hostile.run(HEAPGRAB, target, timeout=TIMEOUT,
+                    prefix=hostile.HIDE_DEBUG if case.hide_debug else ())
     bad = hostile.faults(r, scene.secrets)
     if case.want is not None and r.rc not in case.want:
         bad.append(f"exit {r.rc}, want {sorted(case.want)}")
