@@ -49,6 +49,7 @@ static const struct hg_target_ops reader_ops = {
     .stop = reader_stop,
     .resume = reader_resume,
     .close = reader_close,
+    .no_stop = 1,
 };
 
 int hg_target_from_reader(const hg_reader *reader, hg_target **out)

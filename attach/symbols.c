@@ -6,9 +6,16 @@
  * own libc; debug files are searched by build-id under the target's root
  * and the host's /usr/lib/debug (and debuginfod when DEBUGINFOD_URLS is
  * set, as libdwfl does).
+ *
+ * The paths come from the target (a core names whatever it likes), so
+ * module files are opened by heapgrab, as regular ELF files only
+ * (hg_open_file), and handed to libdwfl as descriptors; and nothing here
+ * makes a pass over all modules or mappings per module or mapping.
  */
 #include <dwarf.h>
+#include <errno.h>
 #include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -17,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "attach/target.h"
 #include "lib/error.h"
@@ -32,32 +40,243 @@ struct hg_module {
 struct hg_dwfl_state {
     Dwfl *dwfl;
     Dwfl_Callbacks cb;
+    const char *root;      /* the target's prefix for files */
     char *debuginfo_path;
     hg_module *mods;
     size_t nmods;
+    /* Lookups without a pass over every module: module numbers sorted by
+     * file base name (then number), and by start address. */
+    size_t *by_name, *by_start;
+    long exe;          /* the main executable's module, -1 none, -2 not looked up */
 };
 
-/* Open module files through the target's root; fall back to libdwfl's own
- * lookup (which can also read an ELF image out of process memory). */
+/* Open module files through the target's root, as regular ELF files only
+ * (a process can map a device; a FIFO must not block us); fall back to
+ * libdwfl's own lookup only for what is not a plain file there (a deleted
+ * file or the vDSO, which it reads out of process memory). */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
                     Dwarf_Addr base, char **file_name, Elf **elfp)
 {
-    const char *root = *userdata;
-    if (root && root[0] && modname[0] == '/') {
-        char path[4200];
-        snprintf(path, sizeof path, "%s%s", root, modname);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const struct hg_dwfl_state *st = *userdata;
+    const char *root = st ? st->root : "";
+    if (modname[0] == '/') {
+        size_t len = strlen(root) + strlen(modname) + 1;
+        char *path = malloc(len);
+        if (!path)
+            return -1;
+        snprintf(path, len, "%s%s", root, modname);
+        int fd = hg_open_file(path, 1, NULL);
         if (fd >= 0) {
-            *file_name = strdup(path);
+            *file_name = path;
             return fd;
         }
+        free(path);
+        if (errno == ENODEV || errno == EISDIR || errno == ENOEXEC)
+            return -1; /* there, and not an ELF file to read */
     }
     return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
 }
 
+/* ------------------------------------------------------- debug files
+ *
+ * libdwfl's standard lookup opens debug files by path, with a plain
+ * open(): a FIFO where a debug file is looked for (a build-id path under
+ * a directory the core names, or a .gnu_debuglink name next to an ELF file
+ * it names) would hold heapgrab forever.  So heapgrab finds them itself,
+ * through hg_open_file, in the same places: by build-id under each
+ * directory of the debuginfo path, then by the debuglink name next to the
+ * file, in its .debug directory, and under each directory of the path;
+ * and only takes a file whose build-id (or, without one, CRC) is right.
+ */
+
+/* An open debug file has the build-id bits[0..n). */
+static int has_build_id(int fd, const unsigned char *bits, int n)
+{
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    const void *id = NULL;
+    ssize_t len = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+    int same = n > 0 && len == n && memcmp(id, bits, (size_t)n) == 0;
+    if (elf)
+        elf_end(elf);
+    return same;
+}
+
+/* The CRC-32 of a whole open file (what .gnu_debuglink records). */
+static int has_crc(int fd, GElf_Word crc)
+{
+    unsigned char buf[65536];
+    uLong sum = crc32(0, NULL, 0);
+    off_t at = 0;
+    ssize_t n;
+    while ((n = pread(fd, buf, sizeof buf, at)) > 0) {
+        sum = crc32(sum, buf, (uInt)n);
+        at += n;
+    }
+    return n == 0 && (GElf_Word)sum == crc;
+}
+
+/* Open path as a debug file for the given build-id (or CRC); -1 if it is
+ * not one.  *absent is cleared when something is there. */
+static int try_debug(char *path, const unsigned char *bits, int n, GElf_Word crc,
+                     char **name, int *absent)
+{
+    int fd = hg_open_file(path, 1, NULL);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            *absent = 0;
+        free(path);
+        return -1;
+    }
+    *absent = 0;
+    if (n > 0 ? !has_build_id(fd, bits, n) : !has_crc(fd, crc)) {
+        close(fd);
+        free(path);
+        return -1;
+    }
+    *name = path;
+    return fd;
+}
+
+static char *path_of(const char *a, const char *b, const char *c)
+{
+    size_t len = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s%s%s", a, b, c);
+    return p;
+}
+
+/* Each absolute directory of the debuginfo path, in turn (NULL at the
+ * end); *at keeps the place.  Entries may carry a + or - (CRC checking,
+ * in libdwfl's syntax). */
+static const char *next_dir(const char *list, const char **at, size_t *len)
+{
+    const char *p = *at ? *at : list;
+    while (*p) {
+        const char *end = strchr(p, ':');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *d = p;
+        p = end ? end + 1 : p + n;
+        if (n && (*d == '+' || *d == '-'))
+            d++, n--;
+        if (n && *d == '/') {
+            *at = p;
+            *len = n;
+            return d;
+        }
+    }
+    *at = p;
+    return NULL;
+}
+
+/* <dir>/.build-id/xx/yyyy.debug under each directory of the path. */
+static int by_build_id(const char *list, const unsigned char *bits, int n, char **name,
+                       int *absent)
+{
+    char hex[2 * 64 + 1];
+    if (n <= 1 || n > 64)
+        return -1;
+    for (int i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+    const char *at = NULL, *dir;
+    size_t len;
+    while ((dir = next_dir(list, &at, &len)) != NULL) {
+        /* dir/.build-id/ + 2 hex + / + the rest + .debug */
+        size_t size = len + 12 + 2 * (size_t)n + 8;
+        char *path = malloc(size);
+        if (!path)
+            return -1;
+        snprintf(path, size, "%.*s/.build-id/%.2s/%s.debug", (int)len, dir, hex, hex + 2);
+        int fd = try_debug(path, bits, n, 0, name, absent);
+        if (fd >= 0)
+            return fd;
+    }
+    return -1;
+}
+
+/* The build-id of the dwz file that the debug file at path refers to. */
+static ssize_t alt_build_id(const char *path, const void **bits, Dwarf **dwp, Elf **elfp,
+                            int *fdp)
+{
+    *fdp = hg_open_file(path, 1, NULL);
+    *elfp = *fdp >= 0 ? elf_begin(*fdp, ELF_C_READ_MMAP, NULL) : NULL;
+    *dwp = *elfp ? dwarf_begin_elf(*elfp, DWARF_C_READ, NULL) : NULL;
+    const char *name;
+    return *dwp ? dwelf_dwarf_gnu_debugaltlink(*dwp, &name, bits) : -1;
+}
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+                          Dwarf_Addr base, const char *file_name, const char *debuglink,
+                          GElf_Word crc, char **debuginfo_name)
+{
+    const struct hg_dwfl_state *st = *userdata;
+    const char *list = st ? st->debuginfo_path : ":/usr/lib/debug";
+    const unsigned char *bits = NULL;
+    GElf_Addr vaddr;
+    int n = dwfl_module_build_id(mod, &bits, &vaddr), absent = 1, fd = -1;
+    *debuginfo_name = NULL;
+
+    /* libdwfl asks again for a dwz file (debuglink: its name, which is not
+     * the main file's .gnu_debuglink): that one is found by its own
+     * build-id, which the debug file names. */
+    Dwarf_Addr bias;
+    Elf *main_elf = dwfl_module_getelf(mod, &bias);
+    GElf_Word main_crc;
+    const char *main_link = main_elf ? dwelf_elf_gnu_debuglink(main_elf, &main_crc) : NULL;
+    if (debuglink && (!main_link || strcmp(main_link, debuglink) != 0) && file_name) {
+        const void *alt;
+        Dwarf *dw;
+        Elf *elf;
+        int dfd;
+        ssize_t len = alt_build_id(file_name, &alt, &dw, &elf, &dfd);
+        if (len > 0)
+            fd = by_build_id(list, alt, (int)len, debuginfo_name, &absent);
+        if (dw)
+            dwarf_end(dw);
+        if (elf)
+            elf_end(elf);
+        if (dfd >= 0)
+            close(dfd);
+        return fd;
+    }
+    if (n > 0 && (fd = by_build_id(list, bits, n, debuginfo_name, &absent)) >= 0)
+        return fd;
+    /* by the debuglink name: a file name, never a path */
+    if (debuglink && file_name && !strchr(debuglink, '/') && debuglink[0] &&
+        strcmp(debuglink, ".") != 0 && strcmp(debuglink, "..") != 0) {
+        const char *slash = strrchr(file_name, '/');
+        char *dir = slash ? strndup(file_name, (size_t)(slash - file_name) + 1) : strdup("./");
+        if (!dir)
+            return -1;
+        char *cand[] = {path_of(dir, "", debuglink), path_of(dir, ".debug/", debuglink)};
+        for (size_t i = 0; i < 2; i++) {
+            if (fd < 0 && cand[i])
+                fd = try_debug(cand[i], bits, n, crc, debuginfo_name, &absent);
+            else
+                free(cand[i]);
+        }
+        const char *at = NULL, *d;
+        size_t len;
+        while (fd < 0 && (d = next_dir(list, &at, &len)) != NULL) {
+            char *root = strndup(d, len), *sub = root ? path_of(root, dir, debuglink) : NULL;
+            free(root);
+            if (sub)
+                fd = try_debug(sub, bits, n, crc, debuginfo_name, &absent);
+        }
+        free(dir);
+    }
+    /* debuginfod, when asked for, as libdwfl's standard lookup does: only
+     * when nothing at all was where debug files are looked for, so its
+     * own search of the same places opens nothing */
+    if (fd < 0 && absent && n > 0 && getenv("DEBUGINFOD_URLS"))
+        fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink,
+                                          crc, debuginfo_name);
+    return fd;
+}
+
 struct collect {
     struct hg_dwfl_state *st;
-    const char *root;
+    size_t cap;
 };
 
 static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
@@ -65,11 +284,15 @@ static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
 {
     struct collect *c = arg;
     struct hg_dwfl_state *st = c->st;
-    *userdata = (void *)c->root;
-    hg_module *nm = realloc(st->mods, (st->nmods + 1) * sizeof *nm);
-    if (!nm)
-        return DWARF_CB_ABORT;
-    st->mods = nm;
+    *userdata = st;
+    if (st->nmods == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        hg_module *nm = realloc(st->mods, cap * sizeof *nm);
+        if (!nm)
+            return DWARF_CB_ABORT;
+        st->mods = nm;
+        c->cap = cap;
+    }
     hg_module *m = &st->mods[st->nmods++];
     memset(m, 0, sizeof *m);
     m->mod = mod;
@@ -81,24 +304,213 @@ static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
     return DWARF_CB_OK;
 }
 
-/* Report modules from the target's mappings (for targets that are not a
- * process we can ask /proc about). */
+/* A set of files by identity (device, inode), of a fixed capacity. */
+struct file_set {
+    struct { dev_t dev; ino_t ino; int used; } *slot;
+    size_t cap;
+};
+
+/* Add a file; 0 if it was there already (or the set is full). */
+static int file_set_add(struct file_set *fs, dev_t dev, ino_t ino)
+{
+    uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
+    for (size_t n = 0, i = (size_t)(h ^ (h >> 29)) & (fs->cap - 1); n < fs->cap;
+         n++, i = (i + 1) & (fs->cap - 1)) {
+        if (!fs->slot[i].used) {
+            fs->slot[i].used = 1;
+            fs->slot[i].dev = dev;
+            fs->slot[i].ino = ino;
+            return 1;
+        }
+        if (fs->slot[i].dev == dev && fs->slot[i].ino == ino)
+            return 0;
+    }
+    return 0;
+}
+
+struct map_ref {
+    const char *path;
+    size_t index;
+};
+
+static int ref_by_path(const void *a, const void *b)
+{
+    const struct map_ref *x = a, *y = b;
+    int r = strcmp(x->path, y->path);
+    return r ? r : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+static int ref_by_index(const void *a, const void *b)
+{
+    const struct map_ref *x = a, *y = b;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Report modules from the target's mappings (for targets that are not a
+ * process we can ask /proc about): each file once, at its first mapping
+ * from offset 0, in mapping order.  A file goes to libdwfl as a descriptor
+ * heapgrab opened and checked (the backend's own for a core, which is the
+ * file its memory was read from), never as a path for libdwfl to open.
+ * Names that are the same file (links, "//", "/./") count once: a core
+ * can name a file a hundred thousand ways, and libdwfl's reporting is
+ * linear in the modules it has.
+ */
 static void report_from_maps(hg_target *t, Dwfl *dwfl)
 {
-    for (size_t i = 0; i < t->nmaps; i++) {
-        const hg_mapping *m = &t->maps[i];
-        if (m->path[0] != '/' || m->offset != 0)
-            continue;
-        int seen = 0;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->maps[j].path, m->path) == 0)
-                seen = 1;
-        if (!seen) {
-            char file[4200];
-            snprintf(file, sizeof file, "%s%s", t->root, m->path);
-            dwfl_report_elf(dwfl, m->path, file, -1, m->start, false);
+    struct map_ref *refs = calloc(t->nmaps ? t->nmaps : 1, sizeof *refs);
+    size_t n = 0;
+    struct file_set fs = {NULL, 1};
+    if (!refs)
+        return;
+    for (size_t i = 0; i < t->nmaps; i++)
+        if (t->maps[i].path[0] == '/' && t->maps[i].offset == 0)
+            refs[n++] = (struct map_ref){t->maps[i].path, i};
+    qsort(refs, n, sizeof *refs, ref_by_path);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || strcmp(refs[u - 1].path, refs[i].path) != 0)
+            refs[u++] = refs[i];
+    qsort(refs, u, sizeof *refs, ref_by_index);
+    while (fs.cap < 2 * u)
+        fs.cap *= 2;
+    fs.slot = calloc(fs.cap, sizeof *fs.slot);
+    size_t rootlen = strlen(t->root);
+    for (size_t i = 0; fs.slot && i < u; i++) {
+        const hg_mapping *m = &t->maps[refs[i].index];
+        const char *opened = NULL;
+        char *file = NULL;
+        int fd;
+        if (t->ops->open_file) {
+            fd = t->ops->open_file(t, m->path, &opened);
+        } else {
+            size_t len = rootlen + strlen(m->path) + 1;
+            if (!(file = malloc(len)))
+                break;
+            snprintf(file, len, "%s%s", t->root, m->path);
+            opened = file;
+            fd = hg_open_file(file, 1, NULL);
         }
+        struct stat sb;
+        if (fd >= 0 && (fstat(fd, &sb) != 0 || !file_set_add(&fs, sb.st_dev, sb.st_ino))) {
+            close(fd);
+            fd = -1;
+        }
+        /* libdwfl keeps the descriptor of a module it accepts */
+        if (fd >= 0 && !dwfl_report_elf(dwfl, m->path, opened, fd, m->start, false))
+            close(fd);
+        free(file);
     }
+    free(fs.slot);
+    free(refs);
+}
+
+struct lib_dir {
+    const char *path;   /* a mapping's path; the directory is its first len bytes */
+    size_t len, index;
+};
+
+static int dir_by_name(const void *a, const void *b)
+{
+    const struct lib_dir *x = a, *y = b;
+    int r = memcmp(x->path, y->path, x->len < y->len ? x->len : y->len);
+    if (r == 0 && x->len != y->len)
+        r = x->len < y->len ? -1 : 1;
+    return r ? r : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+static int dir_by_index(const void *a, const void *b)
+{
+    const struct lib_dir *x = a, *y = b;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * libdwfl's debuginfo path: the target's own debug files first, then
+ * those of any root its files sit in (a core of a chrooted process names
+ * them by their host paths, /srv/root/usr/lib/..., and their debug files
+ * are in that root), then the host's.  Each root once, in the order its
+ * first mapping comes; sorted to find repeats, so the work stays
+ * O(n log n) in the number of mappings.
+ */
+static char *debuginfo_path(const hg_target *t, const char *root)
+{
+    struct lib_dir *dirs = calloc(t->nmaps ? t->nmaps : 1, sizeof *dirs);
+    size_t n = 0, rootlen = strlen(root), cap = rootlen + 64, used;
+    char *out = malloc(cap);
+    if (!dirs || !out) {
+        free(dirs);
+        free(out);
+        return NULL;
+    }
+    if (root[0])
+        used = (size_t)snprintf(out, cap, ":.debug:%s/usr/lib/debug", root);
+    else
+        used = (size_t)snprintf(out, cap, ":.debug");
+    for (size_t i = 0; i < t->nmaps; i++) {
+        const char *p = t->maps[i].path, *lib = p[0] == '/' ? strstr(p, "/usr/lib/") : NULL;
+        if (!lib)
+            lib = p[0] == '/' ? strstr(p, "/lib/") : NULL;
+        if (lib && lib != p)
+            dirs[n++] = (struct lib_dir){p, (size_t)(lib - p), i};
+    }
+    qsort(dirs, n, sizeof *dirs, dir_by_name);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || dirs[u - 1].len != dirs[i].len ||
+            memcmp(dirs[u - 1].path, dirs[i].path, dirs[i].len) != 0)
+            dirs[u++] = dirs[i];
+    qsort(dirs, u, sizeof *dirs, dir_by_index);
+    for (size_t i = 0; i < u; i++) {
+        size_t need = used + dirs[i].len + 32;
+        if (need > cap) {
+            cap = 2 * need;
+            char *grown = realloc(out, cap);
+            if (!grown)
+                break;
+            out = grown;
+        }
+        char *dir = out + used + 1;
+        int len = snprintf(dir, cap - used - 1, "%.*s/usr/lib/debug", (int)dirs[i].len,
+                           dirs[i].path);
+        struct stat sb;
+        if ((dirs[i].len == rootlen && memcmp(dirs[i].path, root, rootlen) == 0) ||
+            stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            continue; /* the target's root itself (first already), or no debug files */
+        out[used] = ':';
+        used += 1 + (size_t)len;
+    }
+    out[used] = '\0';
+    free(dirs);
+    char *grown = realloc(out, used + 32);
+    if (!grown) {
+        free(out);
+        return NULL;
+    }
+    strcpy(grown + used, ":/usr/lib/debug");
+    return grown;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static const hg_module *sort_mods; /* qsort has no context argument */
+
+static int mod_by_name(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int r = strcmp(base_name(sort_mods[x].path), base_name(sort_mods[y].path));
+    return r ? r : (x < y ? -1 : x > y);
+}
+
+static int mod_by_start(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    uint64_t sx = sort_mods[x].start, sy = sort_mods[y].start;
+    return sx != sy ? (sx < sy ? -1 : 1) : (x < y ? -1 : x > y);
 }
 
 static struct hg_dwfl_state *state(hg_target *t)
@@ -109,44 +521,13 @@ static struct hg_dwfl_state *state(hg_target *t)
     if (!st)
         return NULL;
     t->sym = st;
+    st->exe = -2;
     const char *root = t->root[0] ? t->root : "";
-    /* The target's own debug files first, then those of any root its files
-     * sit in (a core of a chrooted process names them by their host paths,
-     * /srv/root/usr/lib/..., and their debug files are in that root), then
-     * the host's. */
-    size_t len = strlen(root) + 64, used;
-    st->debuginfo_path = malloc(len);
-    if (!st->debuginfo_path)
+    st->root = root;
+    if (!(st->debuginfo_path = debuginfo_path(t, root)))
         return NULL;
-    if (root[0])
-        snprintf(st->debuginfo_path, len, ":.debug:%s/usr/lib/debug", root);
-    else
-        snprintf(st->debuginfo_path, len, ":.debug");
-    used = strlen(st->debuginfo_path);
-    for (size_t i = 0; i < t->nmaps && i < 4096; i++) {
-        const char *p = t->maps[i].path, *lib = p[0] == '/' ? strstr(p, "/usr/lib/") : NULL;
-        if (!lib)
-            lib = p[0] == '/' ? strstr(p, "/lib/") : NULL;
-        if (!lib || lib == p)
-            continue;
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%.*s/usr/lib/debug", (int)(lib - p), p);
-        struct stat sb;
-        if (strstr(st->debuginfo_path, dir) || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            continue;
-        char *grown = realloc(st->debuginfo_path, used + strlen(dir) + 64);
-        if (!grown)
-            return NULL;
-        st->debuginfo_path = grown;
-        used += (size_t)sprintf(grown + used, ":%s", dir);
-    }
-    char *grown = realloc(st->debuginfo_path, used + 32);
-    if (!grown)
-        return NULL;
-    st->debuginfo_path = grown;
-    strcpy(grown + used, ":/usr/lib/debug");
     st->cb.find_elf = find_elf;
-    st->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    st->cb.find_debuginfo = find_debuginfo;
     st->cb.section_address = dwfl_offline_section_address;
     st->cb.debuginfo_path = &st->debuginfo_path;
     st->dwfl = dwfl_begin(&st->cb);
@@ -160,8 +541,21 @@ static struct hg_dwfl_state *state(hg_target *t)
         report_from_maps(t, st->dwfl);
     }
     dwfl_report_end(st->dwfl, NULL, NULL);
-    struct collect c = {st, root};
+    struct collect c = {st, 0};
     dwfl_getmodules(st->dwfl, collect_module, &c, 0);
+    st->by_name = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_name);
+    st->by_start = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_start);
+    if (!st->by_name || !st->by_start) {
+        dwfl_end(st->dwfl);
+        st->dwfl = NULL;
+        return NULL;
+    }
+    for (size_t i = 0; i < st->nmods; i++)
+        st->by_name[i] = st->by_start[i] = i;
+    sort_mods = st->mods;
+    qsort(st->by_name, st->nmods, sizeof *st->by_name, mod_by_name);
+    qsort(st->by_start, st->nmods, sizeof *st->by_start, mod_by_start);
+    sort_mods = NULL;
     return st;
 }
 
@@ -173,6 +567,8 @@ void hg_symbols_free(hg_target *t)
     for (size_t i = 0; i < st->nmods; i++)
         free(st->mods[i].path);
     free(st->mods);
+    free(st->by_name);
+    free(st->by_start);
     if (st->dwfl)
         dwfl_end(st->dwfl);
     free(st->debuginfo_path);
@@ -180,24 +576,38 @@ void hg_symbols_free(hg_target *t)
     t->sym = NULL;
 }
 
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 hg_module *hg_module_find(hg_target *t, const char *prefix)
 {
     struct hg_dwfl_state *st = state(t);
     if (!st)
         return NULL;
-    for (size_t i = 0; i < st->nmods; i++) {
-        hg_module *m = &st->mods[i];
-        if (prefix ? strncmp(base_name(m->path), prefix, strlen(prefix)) == 0
-                   : (t->exe[0] && strcmp(m->path, t->exe) == 0))
-            return m;
+    if (!prefix) {
+        if (st->exe == -2) {
+            st->exe = -1;
+            for (size_t i = 0; t->exe[0] && i < st->nmods && st->exe < 0; i++)
+                if (strcmp(st->mods[i].path, t->exe) == 0)
+                    st->exe = (long)i;
+        }
+        return st->exe >= 0 ? &st->mods[st->exe] : NULL;
     }
-    return NULL;
+    /* The names that start with prefix are one run in name order, from
+     * the first name not below it; the module reported first wins. */
+    size_t lo = 0, hi = st->nmods, plen = strlen(prefix), best = st->nmods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(base_name(st->mods[st->by_name[mid]].path), prefix) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < st->nmods; lo++) {
+        size_t i = st->by_name[lo];
+        if (strncmp(base_name(st->mods[i].path), prefix, plen) != 0)
+            break;
+        if (i < best)
+            best = i;
+    }
+    return best < st->nmods ? &st->mods[best] : NULL;
 }
 
 const char *hg_module_path(const hg_module *m) { return m->path; }
@@ -358,13 +768,25 @@ Dwfl *hg_target_dwfl(hg_target *t)
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
 {
     struct hg_dwfl_state *st = state(t);
-    for (size_t i = 0; st && i < st->nmods; i++)
-        if (addr >= st->mods[i].start && addr < st->mods[i].end) {
-            if (path)
-                *path = st->mods[i].path;
-            return hg_module_build_id(&st->mods[i]);
-        }
     if (path)
         *path = NULL;
-    return NULL;
+    if (!st)
+        return NULL;
+    /* the last module starting at or below addr (modules do not overlap) */
+    size_t lo = 0, hi = st->nmods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->mods[st->by_start[mid]].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    hg_module *m = &st->mods[st->by_start[lo - 1]];
+    if (addr >= m->end)
+        return NULL;
+    if (path)
+        *path = m->path;
+    return hg_module_build_id(m);
 }

@@ -1,12 +1,18 @@
 /* target.c -- what every target backend shares: maps, exact reads, clocks. */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <linux/magic.h>
+#include <sys/stat.h>
 #include <sys/user.h>
+#include <sys/vfs.h>
+#include <unistd.h>
 
 #include "attach/target.h"
 #include "lib/error.h"
@@ -76,6 +82,69 @@ int hg_read_spans(hg_target *t, hg_span *spans, size_t n)
         spans[i].got = (size_t)got;
     }
     return 0;
+}
+
+/* errno for a file that is not a regular file. */
+static int kind_error(const struct stat *st)
+{
+    return S_ISDIR(st->st_mode) ? EISDIR : ENODEV;
+}
+
+/* Files of the kernel's own file systems look regular (/proc/kcore is even
+ * an ELF file) but are views of the machine, not files a process mapped
+ * from disk: a core that names one must not make heapgrab read it. */
+static int kernel_view(int fd)
+{
+    static const unsigned long kinds[] = {
+        PROC_SUPER_MAGIC, SYSFS_MAGIC,        DEBUGFS_MAGIC,       TRACEFS_MAGIC,
+        SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
+        EFIVARFS_MAGIC};
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0)
+        return 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if ((unsigned long)fs.f_type == kinds[i])
+            return 1;
+    return 0;
+}
+
+int hg_open_file(const char *path, int elf, struct stat *out)
+{
+    struct stat st;
+    /* Look before opening: opening a device can have effects of its own
+     * (a tape rewinds, a terminal becomes ours), and a FIFO's open waits
+     * for a writer. */
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISREG(st.st_mode)) {
+        errno = kind_error(&st);
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    /* The path may name something else by now: check what was opened. */
+    int err = 0;
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (!S_ISREG(st.st_mode))
+        err = kind_error(&st);
+    else if (kernel_view(fd))
+        err = ENODEV;
+    else if (elf) {
+        unsigned char magic[SELFMAG];
+        if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
+            memcmp(magic, ELFMAG, SELFMAG) != 0)
+            err = ENOEXEC;
+    }
+    if (err) {
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    if (out)
+        *out = st;
+    return fd;
 }
 
 /* Index of the mapping containing addr, or t->nmaps. */

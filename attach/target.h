@@ -75,8 +75,16 @@ struct hg_target_ops {
     /* Optional: a thread's name ("" when unknown). */
     void (*thread_name)(hg_target *t, int tid, char *buf, size_t len);
     void (*close)(hg_target *t);
+    /* Optional: a new descriptor (the caller owns it) for the module file
+     * mapped at path, as the backend found and checked it, and the name it
+     * opened it by (owned by the backend); -1 when it has none.  A core
+     * names its files; this is the one heapgrab read them from. */
+    int (*open_file)(hg_target *t, const char *path, const char **opened);
     /* read() may be called from a second thread (read-ahead). */
     int concurrent_reads;
+    /* Nothing runs to be stopped (a core) or someone else holds the target
+     * (a debugger's reader): a snapshot has no stop time to report. */
+    int no_stop;
 };
 
 struct hg_dwfl_state;
@@ -87,7 +95,8 @@ struct hg_target {
     int pid;                  /* 0 if not a live process */
     int process_id;           /* the process described (a core's too), 0 if unknown */
     char exe[4096];
-    char root[64];            /* "/proc/PID/root" prefix for files, or "" */
+    char root[4096];          /* prefix for files: "/proc/PID/root", a core's
+                                 sysroot, or "" */
 
     hg_mapping *maps;         /* sorted by start; strings owned */
     size_t nmaps;
@@ -112,6 +121,18 @@ int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
 /* Read every span (ops->read_spans, or read one by one): 0, or -1 with
  * the hg error set if the target is gone. */
 int hg_read_spans(hg_target *t, hg_span *spans, size_t n);
+/* Open a file that a target names (a core's mapped files, a module's
+ * path) for reading, the safe way: the path is stat()ed first and only a
+ * regular file is opened, with O_NONBLOCK and O_NOCTTY (a FIFO or a device
+ * swapped in meanwhile can neither block heapgrab nor become its terminal),
+ * then checked again with fstat(); with elf set, the file must also start
+ * with an ELF header.  Files of /proc, /sys and the like are refused
+ * (/proc/kcore is a regular ELF file).  Returns the descriptor (O_CLOEXEC),
+ * or -1 with errno: EISDIR for a directory, ENODEV for any other file that
+ * is not regular or is the kernel's, ENOEXEC for a file that is not ELF, or
+ * open()'s own. */
+struct stat;
+int hg_open_file(const char *path, int elf, struct stat *st);
 /* The mapping containing addr, or NULL. */
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
 /* The end of the run of mappings that starts with the one containing addr

@@ -31,7 +31,8 @@ enum {
     EXIT_UNSUPPORTED = 6,
     EXIT_NOTFOUND = 7,
     EXIT_INTR = 8,
-    EXIT_MISMATCH = 9
+    EXIT_MISMATCH = 9,
+    EXIT_INCOMPLETE = 10  /* a core cut short */
 };
 
 static const char usage[] =
@@ -67,7 +68,8 @@ static const char usage[] =
     "tracer holds the process), 5 not glibc malloc, 6 unsupported glibc or\n"
     "architecture, 7 malloc state not found (no debug symbols), 8 a profile\n"
     "interrupted before its first sample, 9 a core's files are not the ones\n"
-    "the process had.  SIGINT, SIGTERM or SIGHUP: heapgrab lets the process go,\n"
+    "the process had, 10 the core is incomplete (cut short).  SIGINT, SIGTERM\n"
+    "or SIGHUP: heapgrab lets the process go,\n"
     "says so in one line and dies of that signal (status 128+N in the shell).\n"
     "Examples:\n"
     "  heapgrab 4242 > heap.pprof && go tool pprof -top heap.pprof\n"
@@ -86,6 +88,7 @@ static int exit_for(int code)
     case HG_ENOTFOUND: return EXIT_NOTFOUND;
     case HG_EINTR: return EXIT_INTR;
     case HG_EMISMATCH: return EXIT_MISMATCH;
+    case HG_EINCOMPLETE: return EXIT_INCOMPLETE;
     default: return EXIT_FAIL;
     }
 }
@@ -416,12 +419,11 @@ static void summary(const hg_snapshot *s, FILE *f)
 {
     const hg_totals *t = hg_snapshot_totals(s);
     const hg_timing *tm = hg_snapshot_timing(s);
-    fprintf(f,
-            "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS; "
-            "target stopped %.1f ms",
+    fprintf(f, "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS",
             hg_snapshot_pid(s), (unsigned long long)t->inuse_objects,
-            (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes,
-            tm->stopped_ns / 1e6);
+            (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes);
+    if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
+        fprintf(f, "; target stopped %.1f ms", tm->stopped_ns / 1e6);
     if (hg_snapshot_problem_total(s))
         fprintf(f, "; %llu problems (first: %s)",
                 (unsigned long long)hg_snapshot_problem_total(s),

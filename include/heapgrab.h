@@ -39,7 +39,10 @@ enum hg_code {
     HG_EIO = -8,          /* reading the target failed */
     HG_ENOMEM = -9,       /* out of memory in heapgrab itself */
     HG_EINTR = -10,       /* interrupted by a signal (target left running) */
-    HG_EMISMATCH = -11    /* a core's files are not the ones the process had */
+    HG_EMISMATCH = -11,   /* a core's files are not the ones the process had */
+    HG_EINCOMPLETE = -12  /* a core cut short: the file ends before the data its
+                             headers describe (its writer ran out of space or
+                             was killed) */
 };
 
 /* Message and code of the last error on this thread ("" / 0 if none). */
@@ -111,8 +114,12 @@ int hg_target_from_stopped_pid(int pid, const hg_reader_thread *threads, size_t 
  * A core file (from gcore or the kernel).  Parts the core left out are read
  * from the mapped files it names, looked up under sysroot when given (files
  * copied from another machine), else at their recorded paths; exe replaces
- * the executable's recorded path.  A file whose build-id differs from the
- * one the process had is refused (HG_EMISMATCH).
+ * the executable's recorded path.  Only regular ELF files are read; a file
+ * whose build-id differs from the one the process had is refused
+ * (HG_EMISMATCH).  The core itself must be a regular file (HG_EUSAGE if
+ * not, HG_EPERM if it cannot be read); a core whose headers describe more
+ * than the file holds is refused as a whole, wherever it was cut
+ * (HG_EINCOMPLETE); impossible headers are HG_EUSAGE.
  */
 typedef struct hg_core_options {
     const char *sysroot;   /* or NULL */
@@ -222,8 +229,13 @@ typedef struct hg_problem {
     const char *what;      /* one line */
 } hg_problem;
 
+/* A figure heapgrab cannot know for this target: a core has no RSS, no
+ * page residency and no stop; a debugger's reader has no stop either. */
+#define HG_UNKNOWN UINT64_MAX
+
 typedef struct hg_timing {
-    uint64_t stopped_ns;   /* how long the target was stopped */
+    uint64_t stopped_ns;   /* how long the target was stopped (HG_UNKNOWN:
+                              it was not, a core) */
     uint64_t total_ns;     /* whole hg_snapshot_take() */
 } hg_timing;
 
@@ -235,8 +247,8 @@ uint64_t hg_snapshot_time_ns(const hg_snapshot *s);    /* wall clock, epoch */
 const hg_mallinfo2 *hg_snapshot_mallinfo2(const hg_snapshot *s);
 const hg_totals *hg_snapshot_totals(const hg_snapshot *s);
 const hg_timing *hg_snapshot_timing(const hg_snapshot *s);
-uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* 0 if unknown */
-uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s);
+uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* or HG_UNKNOWN */
+uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s); /* or HG_UNKNOWN */
 
 size_t hg_snapshot_arena_count(const hg_snapshot *s);
 const hg_arena_info *hg_snapshot_arena(const hg_snapshot *s, size_t i);

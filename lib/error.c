@@ -1,12 +1,34 @@
 /* error.c -- per-thread last error, in the manner of libgit2. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "heapgrab.h"
 #include "lib/error.h"
+#include "lib/utf8.h"
 
 static _Thread_local int last_code;
 static _Thread_local char last_message[1024];
+
+/* The message is one line of plain text whatever it quotes: a path or a
+ * name from a core can hold newlines, terminal escapes or bytes that are
+ * not UTF-8.  Those become '?'. */
+static void one_line(char *msg)
+{
+    unsigned char *p = (unsigned char *)msg;
+    size_t n = strlen(msg);
+    while (n) {
+        size_t len = hg_utf8_len(p, n);
+        /* C0 and C1 controls (U+0080..U+009F are 0xc2 0x80..0x9f) and DEL */
+        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f)) ||
+            (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f)) {
+            *p = '?'; /* a C1 control's second byte is replaced next */
+            len = 1;
+        }
+        p += len;
+        n -= len;
+    }
+}
 
 int hg_fail(int code, const char *fmt, ...)
 {
@@ -14,6 +36,7 @@ int hg_fail(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
+    one_line(last_message);
     last_code = code;
     return code;
 }
@@ -42,6 +65,7 @@ const char *hg_code_name(int code)
     case HG_ENOMEM: return "ENOMEM";
     case HG_EINTR: return "EINTR";
     case HG_EMISMATCH: return "EMISMATCH";
+    case HG_EINCOMPLETE: return "EINCOMPLETE";
     }
     return "EUNKNOWN";
 }

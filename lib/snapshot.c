@@ -33,6 +33,10 @@ hg_snapshot *hg_snapshot_new(void)
     if (!si)
         return NULL;
     si->pub.locate = "symbols";
+    /* Unknown until the walk measures them (it cannot, on a core). */
+    si->pub.rss_bytes = HG_UNKNOWN;
+    si->pub.heap_resident_bytes = HG_UNKNOWN;
+    si->pub.timing.stopped_ns = HG_UNKNOWN;
     return &si->pub;
 }
 

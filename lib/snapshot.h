@@ -14,8 +14,8 @@ struct hg_snapshot {
     const char *locate;            /* static string */
     uint64_t time_ns;              /* wall clock at the stop, epoch ns */
     hg_timing timing;
-    uint64_t rss_bytes;
-    uint64_t heap_resident_bytes;
+    uint64_t rss_bytes;            /* HG_UNKNOWN unless measured */
+    uint64_t heap_resident_bytes;  /* HG_UNKNOWN unless measured */
 
     hg_mallinfo2 mallinfo2;
     hg_totals totals;

@@ -136,6 +136,15 @@ static void jw_null(struct jw *w, const char *key)
     fputs("null", w->f);
 }
 
+/* A figure that may be unknown (HG_UNKNOWN): null then. */
+static void jw_known(struct jw *w, const char *key, uint64_t v)
+{
+    if (v == HG_UNKNOWN)
+        jw_null(w, key);
+    else
+        jw_u64(w, key, v);
+}
+
 static void jw_totals(struct jw *w, const hg_totals *t)
 {
     jw_u64(w, "sys_bytes", t->sys_bytes);
@@ -188,9 +197,9 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
 
     uint64_t rss = hg_snapshot_rss_bytes(s);
     uint64_t resident = hg_snapshot_heap_resident_bytes(s);
-    jw_u64(&w, "rss_bytes", rss);
-    jw_u64(&w, "heap_resident_bytes", resident);
-    if (rss) {
+    jw_known(&w, "rss_bytes", rss);
+    jw_known(&w, "heap_resident_bytes", resident);
+    if (rss && rss != HG_UNKNOWN && resident != HG_UNKNOWN) {
         jw_item(&w, "heap_share_of_rss");
         fprintf(out, "%.3f", (double)resident / (double)rss);
     } else {
@@ -248,7 +257,7 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
 
     const hg_timing *tm = hg_snapshot_timing(s);
     jw_open(&w, "timing", '{');
-    jw_u64(&w, "stopped_ns", tm->stopped_ns);
+    jw_known(&w, "stopped_ns", tm->stopped_ns);
     jw_u64(&w, "total_ns", tm->total_ns);
     jw_close(&w, '}');
 

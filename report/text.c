@@ -168,7 +168,10 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
     put_clean(out, hg_snapshot_glibc_version(s)[0] ? hg_snapshot_glibc_version(s) : "?", 16);
     fputs(" (located by ", out);
     put_clean(out, hg_snapshot_locate(s) ? hg_snapshot_locate(s) : "?", 16);
-    fprintf(out, "), target stopped %.2f ms\n", (double)tm->stopped_ns / 1e6);
+    fputc(')', out);
+    if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
+        fprintf(out, ", target stopped %.2f ms", (double)tm->stopped_ns / 1e6);
+    fputc('\n', out);
     fputs("exe: ", out);
     put_clean(out, hg_snapshot_exe(s)[0] ? hg_snapshot_exe(s) : "?", WIDTH - 5);
     fputs("\n\n", out);
@@ -237,12 +240,14 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
     uint64_t rss = hg_snapshot_rss_bytes(s);
     uint64_t resident = hg_snapshot_heap_resident_bytes(s);
     fputc('\n', out);
-    if (rss)
-        fprintf(out, "RSS %s, heap resident %s (%.1f%% of RSS)\n",
-                human(rss, h[0], sizeof h[0]), human(resident, h[1], sizeof h[1]),
-                100.0 * (double)resident / (double)rss);
-    else
-        fprintf(out, "RSS unknown, heap resident %s\n", human(resident, h[1], sizeof h[1]));
+    if (rss == 0) /* the process said nothing */
+        rss = HG_UNKNOWN;
+    fprintf(out, "RSS %s, heap resident %s",
+            rss == HG_UNKNOWN ? "n/a" : human(rss, h[0], sizeof h[0]),
+            resident == HG_UNKNOWN ? "n/a" : human(resident, h[1], sizeof h[1]));
+    if (rss != HG_UNKNOWN && resident != HG_UNKNOWN)
+        fprintf(out, " (%.1f%% of RSS)", 100.0 * (double)resident / (double)rss);
+    fputc('\n', out);
 
     /* Problems. */
     uint64_t ptotal = hg_snapshot_problem_total(s);

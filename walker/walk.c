@@ -244,6 +244,7 @@ static int sample_residency(struct walk *w)
     }
     qsort(w->resid, w->nresid, sizeof *w->resid, resid_cmp);
     w->have_pagemap = 1;
+    w->s->heap_resident_bytes = 0; /* known from here on (HG_UNKNOWN before) */
     w->win.holes = hole_run;
     w->win.holes_ctx = w;
     return 0;
@@ -1747,7 +1748,8 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     /* Whatever failed, a target that died under us is the reason. */
     if (rc && t->gone)
         rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
-    s->timing.stopped_ns = t->stopped_ns;
+    if (!t->ops->no_stop)
+        s->timing.stopped_ns = t->stopped_ns;
     if (rc == 0)
         rc = copy_mappings(&w);
     if (rc == 0)

@@ -214,7 +214,10 @@ def _reader_struct(obj, exe):
 
 
 class Snapshot:
-    """One snapshot.  .stats is the dict `heapgrab stats --json` prints."""
+    """One snapshot.  .stats is the dict `heapgrab stats --json` prints.
+    What heapgrab cannot know is None there: a core's rss_bytes,
+    heap_resident_bytes, heap_share_of_rss and timing["stopped_ns"] (a core
+    was never stopped), and the stop time of a reader's target."""
 
     def __init__(self, handle):
         self._h = handle

@@ -87,6 +87,18 @@ def test_core_equals_live(target, tmp_path):
     core = heapgrab.snapshot(f"{base}.{target.pid}")
     assert core.mallinfo2 == live.mallinfo2 == target.state["mallinfo2"]
     assert dict(core.totals, released_bytes=0) == dict(live.totals, released_bytes=0)
+    # what a core cannot know is None, never 0; a live process has it
+    for key in ("rss_bytes", "heap_resident_bytes", "heap_share_of_rss"):
+        assert core.stats[key] is None and live.stats[key] > 0, key
+    assert core.stats["timing"]["stopped_ns"] is None
+    assert live.stats["timing"]["stopped_ns"] > 0
+    # a core cut short, wherever: one error
+    data = open(f"{base}.{target.pid}", "rb").read()
+    for cut in (0, 40, 5000, len(data) // 2, len(data) - 1):
+        (tmp_path / "cut").write_bytes(data[:cut])
+        with pytest.raises(heapgrab.Error) as e:
+            heapgrab.snapshot(str(tmp_path / "cut"))
+        assert e.value.name == "EINCOMPLETE", (cut, e.value.message)
 
 
 def test_reader_object(target):
@@ -119,6 +131,8 @@ def test_reader_object(target):
     finally:
         os.kill(target.pid, 18)
     assert snap.mallinfo2 == target.state["mallinfo2"]
+    # the reader's owner held the process: heapgrab timed no stop
+    assert snap.stats["timing"]["stopped_ns"] is None
 
 
 def test_errors(tmp_path):
@@ -130,6 +144,9 @@ def test_errors(tmp_path):
     with pytest.raises(heapgrab.Error) as e:
         heapgrab.snapshot(str(bad))
     assert e.value.name == "EUSAGE" and "core" in e.value.message
+    with pytest.raises(heapgrab.Error) as e:
+        heapgrab.snapshot(str(tmp_path))
+    assert e.value.name == "EUSAGE" and "directory" in e.value.message
     with pytest.raises(ValueError):
         heapgrab.snapshot(1, locate="guess")
 

@@ -196,7 +196,12 @@ def check_heap(d):
 
 def check_empty(d):
     expect(list(d), TOP_KEYS, "empty: top-level keys")
+    # a new snapshot knows none of these (a core's): null, never 0
+    expect(d["rss_bytes"], None, "empty: rss_bytes")
+    expect(d["heap_resident_bytes"], None, "empty: heap_resident_bytes")
     expect(d["heap_share_of_rss"], None, "empty: heap_share_of_rss")
+    expect(list(d["timing"]), TIMING_KEYS, "empty: timing keys")
+    expect(d["timing"]["stopped_ns"], None, "empty: timing.stopped_ns")
     expect(d["totals"], dict.fromkeys(TOTALS_KEYS, 0), "empty: totals")
     expect(d["mallinfo2"], dict.fromkeys(MALLINFO2_KEYS, 0), "empty: mallinfo2")
     for k in ("arenas", "threads", "problems"):
