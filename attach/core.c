@@ -813,7 +813,7 @@ int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target 
 
     /* notes: threads and mapped files */
     size_t cap = 0;
-    int have_files = 0;
+    int have_files = 0, process_id = 0;
     for (size_t i = 0; i < nph; i++) {
         Elf64_Phdr ph;
         memcpy(&ph, c->map + eh.e_phoff + i * sizeof ph, sizeof ph);
@@ -843,6 +843,11 @@ int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target 
                 th->tid = ps.pr_pid;
                 hg_thread_set_regs(th, &regs);
                 th->stopped = 1;
+            } else if (n.type == NT_PRPSINFO && n.descsz >= sizeof(struct elf_prpsinfo)) {
+                struct elf_prpsinfo pi;
+                memcpy(&pi, n.desc, sizeof pi);
+                if (pi.pr_pid > 0)
+                    process_id = pi.pr_pid;
             } else if (n.type == NT_FILE && !have_files) {
                 have_files = 1;
                 if ((rc = parse_nt_file(t, c, path, n.desc, n.descsz)) != 0)
@@ -872,7 +877,10 @@ int hg_target_open_core(const char *path, const hg_core_options *opt, hg_target 
         rc = hg_fail(HG_EUSAGE, "%s has no threads (NT_PRSTATUS): not a process core", path);
         goto out;
     }
-    t->process_id = c->threads[0].tid; /* the kernel and gcore write the main thread first */
+    /* The process's id is in NT_PRPSINFO.  Not the first thread's: the
+     * kernel writes the thread that dumped the core first (a thread that
+     * called abort() is not always the main one). */
+    t->process_id = process_id ? process_id : c->threads[0].tid;
     rc = open_files(t, c, exe);
 out:
     if (rc) {

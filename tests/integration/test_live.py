@@ -787,8 +787,8 @@ def test_gcore():
 
 
 def kernel_core(cwd, coredump_filter=None):
-    """Run the scenario in a gt_target, let the kernel dump it (SIGABRT);
-    returns (target, its live stats, the core's path)."""
+    """Run the scenario in a gt_target, let the kernel dump it (SIGABRT to
+    a worker thread); returns (target, its live stats, the core's path)."""
     import resource
 
     def unlimited():
@@ -806,7 +806,14 @@ def kernel_core(cwd, coredump_filter=None):
         if coredump_filter is not None:
             with open(f"/proc/{t.pid}/coredump_filter", "w") as f:
                 f.write(coredump_filter)
-        os.kill(t.pid, signal.SIGABRT)
+        # Abort through a worker thread: the kernel then writes that thread
+        # first, and the core must still name the process, not the thread.
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        SYS_tgkill = 234
+        worker = t.state["workers"][0]["tid"]
+        check(libc.syscall(SYS_tgkill, t.pid, worker, signal.SIGABRT) == 0,
+              f"tgkill of thread {worker}")
         p.wait(timeout=30)
     finally:
         if p.poll() is None:
