@@ -25,8 +25,8 @@
 #include <time.h>
 
 #include "heapgrab.h"
-#include "attach/target.h"
-#include "attach/unwind.h"
+#include "target/target.h"
+#include "stacks/unwind.h"
 
 #define MAX_FRAMES 128
 

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 
 #define PAGE 4096
 

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 #include "lib/snapshot.h"
 #include "walker/layout.h"

@@ -9,7 +9,7 @@ add_executable(test_writers ${CMAKE_CURRENT_SOURCE_DIR}/test_writers.c)
 target_link_libraries(test_writers PRIVATE heapgrab_static)
 # lib/snapshot.h to build snapshots; profile.pb-c.h (generated) to decode.
 target_include_directories(test_writers PRIVATE
-  ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/profile)
+  ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
 
 set(WRITERS_OUT ${CMAKE_CURRENT_BINARY_DIR}/writers-out)
 

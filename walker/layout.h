@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 
 typedef struct hg_layout {
     unsigned version;          /* 236 for 2.36 */

@@ -2,7 +2,7 @@
 #ifndef HG_LOCATE_H
 #define HG_LOCATE_H
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "walker/layout.h"
 
 typedef struct hg_located {

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 #include "lib/snapshot.h"
 #include "walker/chunkmap.h"

@@ -3,7 +3,7 @@
 #ifndef HG_WALK_H
 #define HG_WALK_H
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "walker/locate.h"
 
 /* Stop t, walk the heap described by loc, resume t; *out is the snapshot.

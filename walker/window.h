@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 
 #define HG_WINDOW (8u << 20)
 #define HG_WINDOW_TAIL 4096u  /* bytes of the old block carried into the next */

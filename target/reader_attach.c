@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 
 struct reader {

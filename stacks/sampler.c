@@ -16,10 +16,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "attach/target.h"
-#include "attach/unwind.h"
+#include "target/target.h"
+#include "stacks/unwind.h"
 #include "lib/error.h"
-#include "lib/profile.h"
+#include "stacks/profile.h"
 
 #define MAX_FRAMES 256
 

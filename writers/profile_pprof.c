@@ -18,9 +18,9 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
-#include "lib/profile.h"
+#include "stacks/profile.h"
 #include "profile.pb-c.h"
-#include "profile/pbutil.h"
+#include "writers/pprof_builder.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;

@@ -30,7 +30,7 @@
 #include "lib/error.h"
 #include "profile.pb-c.h"
 #include "lib/utf8.h"
-#include "profile/pbutil.h"
+#include "writers/pprof_builder.h"
 
 typedef Perftools__Profiles__Profile pb_profile;
 typedef Perftools__Profiles__ValueType pb_value_type;

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attach/target.h"
-#include "attach/unwind.h"
+#include "target/target.h"
+#include "stacks/unwind.h"
 #include "lib/error.h"
 
 /* ----------------------------------------------------------- stack copies */

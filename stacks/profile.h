@@ -3,7 +3,7 @@
 #ifndef HG_PROFILE_H
 #define HG_PROFILE_H
 
-#include "attach/unwind.h"
+#include "stacks/unwind.h"
 #include "heapgrab.h"
 
 #define HG_PROFILE_MAX_THREADS 65536

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 
 struct live {

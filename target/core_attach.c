@@ -35,7 +35,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 
 struct load {

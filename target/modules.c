@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 
 struct hg_module {

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 
 struct hg_unwinder;
 

@@ -14,7 +14,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "attach/target.h"
+#include "target/target.h"
 #include "lib/error.h"
 
 uint64_t hg_now_ns(void)

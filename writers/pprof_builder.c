@@ -11,7 +11,7 @@
 #include "heapgrab.h"
 #include "lib/error.h"
 #include "lib/utf8.h"
-#include "profile/pbutil.h"
+#include "writers/pprof_builder.h"
 
 /* ------------------------------------------------------------ string table */
 
