@@ -41,6 +41,27 @@ int hg_fail(int code, const char *fmt, ...)
     return code;
 }
 
+int hg_fail_wrap(int code, const char *fmt, ...)
+{
+    char why[sizeof last_message];
+    snprintf(why, sizeof why, "%s", last_message);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
+    va_end(ap);
+    /* ": " and as much of the reason as fits */
+    size_t at = n < 0 ? 0 : (size_t)n, room = sizeof last_message;
+    if (why[0] && at + 3 < room) {
+        memcpy(last_message + at, ": ", 2);
+        size_t keep = strnlen(why, room - at - 3);
+        memcpy(last_message + at + 2, why, keep);
+        last_message[at + 2 + keep] = '\0';
+    }
+    one_line(last_message);
+    last_code = code;
+    return code;
+}
+
 void hg_error_clear(void)
 {
     last_code = 0;

@@ -84,12 +84,6 @@ static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t
     return 0;
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int by_tid(const void *a, const void *b)
 {
@@ -144,7 +138,7 @@ static int first_reading(hg_profile *p, hg_target *t)
 {
     uint64_t pcpu = 0;
     int rc = read_threads(p, t, &p->prev, &p->nprev, &p->have_process_cpu, &pcpu);
-    p->start_ns = p->prev_at = mono_ns();
+    p->start_ns = p->prev_at = hg_now_ns();
     p->time_ns = hg_wall_ns();
     p->process_cpu_at_start = pcpu;
     return rc;
@@ -185,7 +179,7 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
     int rc = read_threads(p, t, &ti, &nti, &have_pcpu, &pcpu);
     if (rc)
         return rc;
-    uint64_t at = mono_ns();
+    uint64_t at = hg_now_ns();
     uint64_t wall = p->hz ? at - p->prev_at : 0;
     if (!stop) {
         int alive = 0;
@@ -393,7 +387,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     t->keep_maps = 1; /* every stop is as short as it can be */
     int rc;
     if (seconds <= 0) {
-        p->start_ns = p->prev_at = mono_ns();
+        p->start_ns = p->prev_at = hg_now_ns();
         rc = sample(p, t, u, 1); /* a dump: one stop */
     } else {
         rc = first_reading(p, t);
@@ -417,7 +411,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     while (rc == 0 && seconds > 0) {
         if (opt && opt->stop && *opt->stop)
             break;
-        uint64_t now = mono_ns(), stopped = p->timing.stopped_ns_total;
+        uint64_t now = hg_now_ns(), stopped = p->timing.stopped_ns_total;
         /* the first moment at which the target will have been stopped at
          * most HG_PROFILE_MAX_STOPPED percent of the time so far, give or
          * take one stop of STOP_BURST_NS */

@@ -17,20 +17,6 @@
 #include "target/target.h"
 #include "lib/error.h"
 
-uint64_t hg_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t hg_wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 hg_target *hg_target_alloc(const struct hg_target_ops *ops)
 {
     hg_target *t = calloc(1, sizeof *t);

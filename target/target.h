@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "heapgrab.h"
+#include "lib/clock.h"
 
 typedef struct hg_thread {
     int tid;
@@ -113,8 +114,6 @@ struct hg_target {
 };
 
 /* ---- common helpers (target.c) ---- */
-uint64_t hg_now_ns(void);
-uint64_t hg_wall_ns(void);
 /* Read exactly len bytes or fail (HG_EIO naming the address). */
 int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len);
 int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);

@@ -7,6 +7,8 @@
 
 #include "lib/array.h"
 #include "lib/hashmap.h"
+#include "lib/error.h"
+#include "heapgrab.h"
 
 static int failed;
 #define CHECK(c)                                                          \
@@ -66,10 +68,32 @@ static void test_map(void)
     CHECK(m.size == 0 && hg_u64map_get(&m, 1 << 20) == NULL);
 }
 
+static void test_fail_wrap(void)
+{
+    hg_error_clear();
+    CHECK(hg_fail_wrap(HG_EIO, "reading %s", "x") == HG_EIO);
+    CHECK(strcmp(hg_error_message(), "reading x") == 0);
+    hg_fail(HG_ENOPROC, "process %d exited", 42);
+    CHECK(hg_fail_wrap(HG_ENOTFOUND, "arena at 0x%x is not readable", 0x10) == HG_ENOTFOUND);
+    CHECK(strcmp(hg_error_message(), "arena at 0x10 is not readable: process 42 exited") == 0);
+    CHECK(hg_error_code() == HG_ENOTFOUND);
+    /* a long reason is cut, never overflows, and stays one line */
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    big[100] = '\n';
+    hg_fail(HG_EIO, "%s", big);
+    hg_fail_wrap(HG_EIO, "outer");
+    CHECK(strncmp(hg_error_message(), "outer: aaa", 10) == 0);
+    CHECK(strchr(hg_error_message(), '\n') == NULL);
+    CHECK(strlen(hg_error_message()) < 1024);
+}
+
 int main(void)
 {
     test_array();
     test_map();
+    test_fail_wrap();
     printf("test_util: %s\n", failed ? "FAILED" : "ok");
     return failed != 0;
 }
