@@ -312,6 +312,9 @@ static int split_maps;
 #define B_SPLIT (B_BASE + 0x8000)
 #define C_SPLIT (C_BASE + 0x10000)
 
+/* Where the walk is told main_arena and mp_ are (what hg_locate found). */
+static uint64_t at_main_arena = MAIN_ARENA, at_mp = MP;
+
 static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems)
 {
     hg_target *t = hg_target_alloc(&fake_ops);
@@ -353,8 +356,8 @@ static hg_snapshot *walk_opts(int *rc_out, long die_after, unsigned max_problems
     loc.how = "symbols";
     snprintf(loc.version, sizeof loc.version, "2.36");
     loc.L = L;
-    loc.main_arena = MAIN_ARENA;
-    loc.mp = MP;
+    loc.main_arena = at_main_arena;
+    loc.mp = at_mp;
     loc.have_tls_offset = 1;
     loc.libc_tls_offset = TLS_OFFSET;
     loc.have_tcache_var = 1;
@@ -1053,6 +1056,44 @@ static void test_fuzz(void)
     report("fuzz: random corruption never crashes or hangs");
 }
 
+/* main_arena or mp_ unreadable at the stop: the walk cannot start, and
+ * says which and why (the target's own reason for the failed read). */
+static void test_unreadable_state(void)
+{
+    build(IMG_FULL);
+    char want[256];
+    int rc;
+    at_mp = UNMAPPED;
+    hg_snapshot *s = walk(&rc);
+    at_mp = MP;
+    EXPECT(s == NULL);
+    EXPECT_EQ(rc, HG_ENOTFOUND);
+    snprintf(want, sizeof want, "cannot read mp_ at 0x%llx: cannot read %zu bytes at 0x%llx",
+             UNMAPPED, L.par_size, UNMAPPED);
+    if (strcmp(hg_error_message(), want) != 0) {
+        printf("    error \"%s\", expected \"%s\"\n", hg_error_message(), want);
+        case_failed = 1;
+    }
+    EXPECT(last_balanced);
+    report("mp_ unreadable: ENOTFOUND, naming mp_ and why");
+
+    /* in the thread heap's reservation (a mapping), but never readable */
+    const uint64_t there = B_BASE + B_LEN + 0x1000;
+    at_main_arena = there;
+    s = walk(&rc);
+    at_main_arena = MAIN_ARENA;
+    EXPECT(s == NULL);
+    EXPECT_EQ(rc, HG_ENOTFOUND);
+    snprintf(want, sizeof want, "arena at 0x%" PRIx64 " is not readable: cannot read %zu bytes at 0x%"
+             PRIx64, there, L.state_size, there);
+    if (strcmp(hg_error_message(), want) != 0) {
+        printf("    error \"%s\", expected \"%s\"\n", hg_error_message(), want);
+        case_failed = 1;
+    }
+    EXPECT(last_balanced);
+    report("main_arena unreadable: ENOTFOUND, naming the arena and why");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1076,6 +1117,7 @@ int main(void)
     test_corruptions();
     test_large_bin();
     test_gone();
+    test_unreadable_state();
     test_fuzz();
     free(img_a);
     free(img_b);

@@ -10,24 +10,22 @@ void cm_init(chunkmap *cm) { memset(cm, 0, sizeof *cm); }
 
 void cm_free(chunkmap *cm)
 {
-    for (size_t i = 0; i < cm->nr; i++)
-        free(cm->r[i].dir);
-    free(cm->r);
-    free(cm->e);
+    for (size_t i = 0; i < cm->r.size; i++)
+        free(cm->r.ptr[i].dir);
+    hg_array_clear(cm->r);
+    hg_array_clear(cm->e);
     memset(cm, 0, sizeof *cm);
 }
 
 int cm_region_begin(chunkmap *cm, uint64_t start, uint64_t end, int arena)
 {
-    cm_region *nr = realloc(cm->r, (cm->nr + 1) * sizeof *nr);
-    if (!nr)
+    cm_region *r = hg_array_push(cm->r);
+    if (!r)
         return -1;
-    cm->r = nr;
-    cm_region *r = &cm->r[cm->nr++];
     memset(r, 0, sizeof *r);
     r->start = start;
     r->end = end;
-    r->first = cm->n;
+    r->first = cm->e.size;
     r->arena = arena;
     cm->open = 1;
     return 0;
@@ -35,26 +33,23 @@ int cm_region_begin(chunkmap *cm, uint64_t start, uint64_t end, int arena)
 
 int cm_add(chunkmap *cm, uint64_t addr, int state, uint64_t val)
 {
-    if (cm->n == cm->cap) {
-        /* Large reallocs are mremap()ed by glibc: growing costs no copy. */
-        size_t cap = cm->cap ? cm->cap * 2 : 1 << 16;
-        cm_entry *ne = realloc(cm->e, cap * sizeof *ne);
-        if (!ne)
-            return -1;
-        cm->e = ne;
-        cm->cap = cap;
-    }
-    cm->e[cm->n].key = addr | (uint64_t)state;
-    cm->e[cm->n].val = val;
-    cm->n++;
+    /* Room is looked at here, not in a call per entry: this runs for most
+     * chunks of the heap.  Large reallocs are mremap()ed by glibc: growing
+     * costs no copy. */
+    if (cm->e.size == cm->e.alloc &&
+        hg_array_reserve(cm->e, cm->e.size < (1u << 16) ? 1u << 16 : cm->e.size + 1) != 0)
+        return -1;
+    cm->e.ptr[cm->e.size].key = addr | (uint64_t)state;
+    cm->e.ptr[cm->e.size].val = val;
+    cm->e.size++;
     return 0;
 }
 
 int cm_region_end(chunkmap *cm)
 {
-    cm_region *r = &cm->r[cm->nr - 1];
+    cm_region *r = &cm->r.ptr[cm->r.size - 1];
     cm->open = 0;
-    r->count = cm->n - r->first;
+    r->count = cm->e.size - r->first;
     size_t npages = (size_t)((r->end - r->start + (1u << PAGE_SHIFT) - 1) >> PAGE_SHIFT);
     r->dir = malloc((npages + 1) * sizeof *r->dir);
     if (!r->dir)
@@ -62,7 +57,7 @@ int cm_region_end(chunkmap *cm)
     size_t j = 0;
     for (size_t pg = 0; pg <= npages; pg++) {
         uint64_t page_start = r->start + ((uint64_t)pg << PAGE_SHIFT);
-        while (j < r->count && CM_ADDR(&cm->e[r->first + j]) < page_start)
+        while (j < r->count && CM_ADDR(&cm->e.ptr[r->first + j]) < page_start)
             j++;
         r->dir[pg] = (uint32_t)j;
     }
@@ -77,21 +72,21 @@ static int region_cmp(const void *a, const void *b)
 
 void cm_finish(chunkmap *cm)
 {
-    if (cm->nr > 1)
-        qsort(cm->r, cm->nr, sizeof *cm->r, region_cmp);
+    if (cm->r.size > 1)
+        qsort(cm->r.ptr, cm->r.size, sizeof *cm->r.ptr, region_cmp);
 }
 
 static const cm_region *region_of(const chunkmap *cm, uint64_t addr)
 {
-    size_t lo = 0, hi = cm->nr;
+    size_t lo = 0, hi = cm->r.size;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (addr < cm->r[mid].start)
+        if (addr < cm->r.ptr[mid].start)
             hi = mid;
-        else if (addr >= cm->r[mid].end)
+        else if (addr >= cm->r.ptr[mid].end)
             lo = mid + 1;
         else
-            return &cm->r[mid];
+            return &cm->r.ptr[mid];
     }
     return NULL;
 }
@@ -111,7 +106,7 @@ cm_entry *cm_find(const chunkmap *cm, uint64_t addr, int *arena)
         return NULL;
     size_t pg = (size_t)((addr - r->start) >> PAGE_SHIFT);
     size_t lo = r->dir[pg], hi = r->dir[pg + 1];
-    cm_entry *base = cm->e + r->first;
+    cm_entry *base = cm->e.ptr + r->first;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         uint64_t a = CM_ADDR(&base[mid]);

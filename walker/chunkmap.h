@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/array.h"
+
 enum {
     CM_CAND = 1,    /* looks in use, but its fd would be a valid free link */
     CM_BIN,         /* free by its neighbour's PREV_INUSE: must be in a bin */
@@ -43,10 +45,8 @@ typedef struct cm_region {
 } cm_region;
 
 typedef struct chunkmap {
-    cm_entry *e;
-    size_t n, cap;
-    cm_region *r;
-    size_t nr;
+    hg_array(cm_entry) e;  /* every region's, one region after the other */
+    hg_array(cm_region) r;
     int open;            /* a region is being filled */
 } chunkmap;
 
