@@ -4,7 +4,8 @@
  *   test_writers OUTDIR
  *
  * Builds a snapshot by hand (lib/snapshot.h), writes OUTDIR/heap.{txt,json,
- * pb.gz} and OUTDIR/empty.{txt,json,pb.gz}, and checks:
+ * pb.gz}, OUTDIR/empty.{txt,json,pb.gz} and OUTDIR/totals_fields.txt (the
+ * library's list of hg_totals' fields, for check_json.py), and checks:
  *   - the pprof file is gzip, decodes with protobuf-c, has the four sample
  *     types, one sample per bucket with the right values, labels and
  *     synthetic stack, deduplicated strings and frames, the executable file
@@ -737,6 +738,24 @@ static void check_write_errors(const hg_snapshot *s)
     }
 }
 
+/* The names of hg_totals' fields as the library lists them, one a line:
+ * check_json.py expects exactly these keys in every totals object. */
+static void write_totals_fields(const char *dir)
+{
+    char *p = path_in(dir, "totals_fields.txt");
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL, "cannot write %s", p);
+    size_t n = hg_totals_field_count();
+    CHECK(n * sizeof(uint64_t) == sizeof(hg_totals), "%zu totals fields for %zu bytes", n,
+          sizeof(hg_totals));
+    for (size_t i = 0; f && i < n; i++)
+        fprintf(f, "%s\n", hg_totals_field_name(i));
+    CHECK(hg_totals_field_name(n) == NULL, "a totals field past the last one");
+    if (f)
+        CHECK(fclose(f) == 0, "writing %s", p);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -767,6 +786,7 @@ int main(int argc, char **argv)
         free(p);
     }
 
+    write_totals_fields(dir);
     char *p = path_in(dir, "heap.pb.gz");
     check_profile(p, s);
     free(p);
