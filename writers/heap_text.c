@@ -1,5 +1,5 @@
 /*
- * text.c -- a snapshot as a readable table ("heapgrab stats").
+ * heap_text.c -- a snapshot as a readable table ("heapgrab stats").
  *
  * In the spirit of Go's runtime.MemStats: what the heap took from the OS,
  * what is in use, what is idle and where (bins, top, tcache, fastbins), what
@@ -17,7 +17,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
-#include "lib/utf8.h"
+#include "writers/text_safe.h"
 
 #define WIDTH 100
 
@@ -40,16 +40,6 @@ static const char *human(uint64_t v, char *buf, size_t len)
     return buf;
 }
 
-/* Length of the printable UTF-8 sequence at p: valid UTF-8 that is not a
- * C1 control (U+0080..U+009F, encoded 0xc2 0x80..0x9f); 0 otherwise. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = hg_utf8_len(p, n);
-    if (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f)
-        return 0;
-    return len;
-}
-
 /*
  * Copy s (a string from the target) into buf for the terminal: control
  * characters and bytes that are not valid UTF-8 become '?'.  Truncated to
@@ -60,12 +50,12 @@ static size_t clean(const char *s, char *buf, size_t size)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = strlen((const char *)p), o = 0, cols = 0;
     while (n) {
-        size_t len = utf8_len(p, n);
-        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
+        size_t len = hg_text_printable(p, n);
+        if (len == 0) {
             if (o + 1 >= size)
                 break;
             buf[o++] = '?';
-            len = len ? len : 1;
+            len = 1;
         } else {
             if (o + len >= size)
                 break;
