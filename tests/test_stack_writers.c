@@ -7,8 +7,8 @@
  * Builds two profiles by hand (stacks/profile.h): one sampled at 100 Hz
  * whose thread names, function names, source files and executable hold
  * control characters and bytes that are not UTF-8, with a frame of unknown
- * function and a thread whose unwind found nothing; and one with no sample
- * at all.  Writes OUTDIR/stacks.{pb.gz,txt} and OUTDIR/stacks_empty.{pb.gz,
+ * function and a thread whose unwind found nothing; one with no sample at
+ * all; and one whose only sample has no frame.  Writes OUTDIR/stacks.{pb.gz,txt} and OUTDIR/stacks_empty.{pb.gz,
  * txt} (go tool pprof reads the profiles: check_pprof_go.sh) and checks:
  *   - the profile decodes, every string valid UTF-8 (bad bytes U+FFFD),
  *     with its sample types, period, duration, comment, the executable's
@@ -16,7 +16,8 @@
  *     level, and each sample's values, labels and frames;
  *   - the text names every thread and frame, with control characters and
  *     invalid UTF-8 shown as '?': no byte of it can move a terminal;
- *   - the empty profile is written and decodes with no sample;
+ *   - the empty profile is written and decodes with no sample, the
+ *     frameless one with its sample and no location;
  *   - both writers return HG_EIO on a full device, a read-only stream, a
  *     stream whose writes fail and a stream already in error, and
  *     HG_EUSAGE without a profile or a stream;
@@ -103,15 +104,19 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-/* A profile as the sampler leaves it (freed by hg_profile_free); empty:
- * no sample, no location, no thread, a one-shot dump. */
-static hg_profile *build_profile(int empty)
+/* A profile as the sampler leaves it (freed by hg_profile_free).  SAMPLED:
+ * every location and stack above; EMPTY: no sample, no location, no
+ * thread, a one-shot dump; FRAMELESS: sampled, but its one thread's unwind
+ * found no frame (no location at all). */
+enum { SAMPLED, EMPTY, FRAMELESS };
+
+static hg_profile *build_profile(int kind)
 {
     hg_profile *p = xcalloc(1, sizeof *p);
     p->pid = 4242;
     snprintf(p->exe, sizeof p->exe, "%s", EXE);
     p->time_ns = 1700000000123456789ull;
-    if (empty)
+    if (kind == EMPTY)
         return p;
     p->hz = 100;
     p->period_ns = 10000000;
@@ -119,8 +124,9 @@ static hg_profile *build_profile(int empty)
                                     .stopped_ns_max = 1200000, .duration_ns = 100000000,
                                     .skipped = 2, .cpu_ns = 500000000,
                                     .process_cpu_ns = 600000000};
-    p->locs = xcalloc(NLOCS, sizeof *p->locs);
-    for (size_t i = 0; i < NLOCS; i++) {
+    size_t nlocs = kind == FRAMELESS ? 0 : NLOCS;
+    p->locs = xcalloc(nlocs, sizeof *p->locs);
+    for (size_t i = 0; i < nlocs; i++) {
         const struct tloc *t = &LOCS[i];
         hg_location *l = &p->locs[i];
         l->pc = t->pc;
@@ -135,11 +141,15 @@ static hg_profile *build_profile(int empty)
                                         t->lines[k].start_line, t->lines[k].inlined};
         l->nlines = t->nlines;
     }
-    p->nlocs = NLOCS;
+    p->nlocs = nlocs;
     p->stacks = xcalloc(NSTACKS, sizeof *p->stacks);
     p->threads = xcalloc(NSTACKS, sizeof *p->threads);
-    for (size_t i = 0; i < NSTACKS; i++) {
-        const struct tstack *t = &STACKS[i];
+    size_t n = 0;
+    for (size_t j = 0; j < NSTACKS; j++) {
+        const struct tstack *t = &STACKS[j];
+        if (kind == FRAMELESS && t->nlocs)
+            continue;
+        size_t i = n++;
         struct hg_prof_stack *s = &p->stacks[i];
         s->tid = t->tid;
         s->name = xstrdup(t->name);
@@ -167,7 +177,7 @@ static hg_profile *build_profile(int empty)
         }
         p->threads[i] = (hg_thread_stack){t->tid, s->name, t->state, o, f, t->why};
     }
-    p->nstacks = p->nthreads = NSTACKS;
+    p->nstacks = p->nthreads = n;
     return p;
 }
 
@@ -336,6 +346,20 @@ static void check_empty_profile(const char *path)
     perftools__profiles__profile__free_unpacked(p, NULL);
 }
 
+static void check_frameless_profile(const char *path)
+{
+    Profile *p = load_profile(path);
+    if (!p)
+        return;
+    check_common(p, 0);
+    CHECK(p->n_sample == 1 && p->sample[0]->n_location_id == 0 && p->sample[0]->n_value == 3 &&
+              p->sample[0]->value[0] == 1 && p->n_location == 0 && p->n_mapping == 0 &&
+              p->n_function == 0,
+          "frameless profile: %zu samples, %zu locations, %zu mappings", p->n_sample,
+          p->n_location, p->n_mapping);
+    perftools__profiles__profile__free_unpacked(p, NULL);
+}
+
 /* ------------------------------------------------------------------- text */
 
 /* Nothing that moves a terminal: printable ASCII, newlines, valid UTF-8
@@ -451,12 +475,15 @@ int main(int argc, char **argv)
     }
     const char *dir = argv[1];
     mkdir(dir, 0777);
-    hg_profile *p = build_profile(0), *empty = build_profile(1);
+    hg_profile *p = build_profile(SAMPLED), *empty = build_profile(EMPTY);
+    hg_profile *frameless = build_profile(FRAMELESS);
 
     write_to(dir, "stacks.pb.gz", hg_write_profile_pprof, p);
     write_to(dir, "stacks.txt", hg_write_stacks_text, p);
     write_to(dir, "stacks_empty.pb.gz", hg_write_profile_pprof, empty);
     write_to(dir, "stacks_empty.txt", hg_write_stacks_text, empty);
+    write_to(dir, "stacks_frameless.pb.gz", hg_write_profile_pprof, frameless);
+    write_to(dir, "stacks_frameless.txt", hg_write_stacks_text, frameless);
 
     char *path = path_in(dir, "stacks.pb.gz");
     check_profile(path);
@@ -464,18 +491,31 @@ int main(int argc, char **argv)
     path = path_in(dir, "stacks_empty.pb.gz");
     check_empty_profile(path);
     free(path);
+    path = path_in(dir, "stacks_frameless.pb.gz");
+    check_frameless_profile(path);
+    free(path);
     path = path_in(dir, "stacks.txt");
     check_text(path);
+    free(path);
+    path = path_in(dir, "stacks_frameless.txt");
+    size_t len;
+    char *txt = (char *)read_file(path, &len);
+    CHECK(txt && strstr(txt, "\nthread 4245 \"lost\" (D disk sleep)\n"
+                             "  (unwinding stopped: no registers)\n"),
+          "frameless text: \"%s\"", txt ? txt : "(unreadable)");
+    free(txt);
     free(path);
     path = path_in(dir, "stacks_empty.txt");
     check_empty_text(path);
     free(path);
     check_write_errors(p, "a sampled");
     check_write_errors(empty, "an empty");
+    check_write_errors(frameless, "a frameless");
     check_builder();
 
     hg_profile_free(p);
     hg_profile_free(empty);
+    hg_profile_free(frameless);
     if (failures) {
         fprintf(stderr, "test_stack_writers: %d check%s failed\n", failures,
                 failures == 1 ? "" : "s");

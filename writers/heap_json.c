@@ -1,5 +1,5 @@
 /*
- * json.c -- a snapshot as one JSON object ("heapgrab stats --json").
+ * heap_json.c -- a snapshot as one JSON object ("heapgrab stats --json").
  *
  * Pretty-printed with a 2-space indent, keys in a fixed order, integers
  * exactly as unsigned 64-bit decimals, addresses as "0x..." strings.

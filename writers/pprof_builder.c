@@ -432,15 +432,18 @@ static void put_main_mapping_first(struct hg_pprof *b)
     b->main_mapping = 1;
 }
 
-/* An array of n pointers to the n elements of items, each size bytes
- * (calloc'd: NULL when out of memory). */
-static void **pointers_to(void *items, size_t n, size_t size)
-{
-    void **p = calloc(n ? n : 1, sizeof *p);
-    for (size_t i = 0; p && i < n; i++)
-        p[i] = (char *)items + i * size;
-    return p;
-}
+/* ptrs = a calloc'd array of pointers to the n elements of items (NULL
+ * when out of memory): protobuf-c takes repeated messages that way. */
+#define POINT_TO(ptrs, items, n)                                   \
+    do {                                                           \
+        (ptrs) = calloc((n) ? (n) : 1, sizeof *(ptrs));            \
+        for (size_t i_ = 0; (ptrs) && i_ < (n); i_++)              \
+            (ptrs)[i_] = &(items)[i_];                             \
+    } while (0)
+
+/* base + off, where base may be NULL for an array nothing was put in (NULL
+ * + 0 is not C). */
+#define AT(base, off) ((base) ? (base) + (off) : NULL)
 
 int hg_pprof_write(struct hg_pprof *b, FILE *out)
 {
@@ -451,15 +454,22 @@ int hg_pprof_write(struct hg_pprof *b, FILE *out)
     size_t ns = b->samples.size, nl = b->locations.size;
     pb_sample *samples = calloc(ns ? ns : 1, sizeof *samples);
     pb_location *locations = calloc(nl ? nl : 1, sizeof *locations);
-    void **sample_ptrs = samples ? pointers_to(samples, ns, sizeof *samples) : NULL;
-    void **label_ptrs = pointers_to(b->labels.ptr, b->labels.size, sizeof *b->labels.ptr);
-    void **location_ptrs = locations ? pointers_to(locations, nl, sizeof *locations) : NULL;
-    void **line_ptrs = pointers_to(b->lines.ptr, b->lines.size, sizeof *b->lines.ptr);
-    void **mapping_ptrs =
-        pointers_to(b->mappings.ptr, b->mappings.size, sizeof *b->mappings.ptr);
-    void **function_ptrs =
-        pointers_to(b->functions.ptr, b->functions.size, sizeof *b->functions.ptr);
-    void **type_ptrs = pointers_to(b->types.ptr, b->types.size, sizeof *b->types.ptr);
+    pb_sample **sample_ptrs = NULL;
+    pb_location **location_ptrs = NULL;
+    pb_label **label_ptrs;
+    pb_line **line_ptrs;
+    pb_mapping **mapping_ptrs;
+    pb_function **function_ptrs;
+    pb_value_type **type_ptrs;
+    if (samples)
+        POINT_TO(sample_ptrs, samples, ns);
+    if (locations)
+        POINT_TO(location_ptrs, locations, nl);
+    POINT_TO(label_ptrs, b->labels.ptr, b->labels.size);
+    POINT_TO(line_ptrs, b->lines.ptr, b->lines.size);
+    POINT_TO(mapping_ptrs, b->mappings.ptr, b->mappings.size);
+    POINT_TO(function_ptrs, b->functions.ptr, b->functions.size);
+    POINT_TO(type_ptrs, b->types.ptr, b->types.size);
     uint8_t *packed = NULL;
     int rc = 0;
     if (!sample_ptrs || !label_ptrs || !location_ptrs || !line_ptrs || !mapping_ptrs ||
@@ -472,11 +482,11 @@ int hg_pprof_write(struct hg_pprof *b, FILE *out)
         const struct sample *s = &b->samples.ptr[i];
         pb_sample sm = PERFTOOLS__PROFILES__SAMPLE__INIT;
         sm.n_location_id = s->nlocs;
-        sm.location_id = b->sample_locations.ptr + s->loc_at;
+        sm.location_id = AT(b->sample_locations.ptr, s->loc_at);
         sm.n_value = b->types.size;
-        sm.value = b->values.ptr + s->value_at;
+        sm.value = AT(b->values.ptr, s->value_at);
         sm.n_label = s->nlabels;
-        sm.label = (pb_label **)label_ptrs + s->label_at;
+        sm.label = label_ptrs + s->label_at; /* never NULL */
         samples[i] = sm;
     }
     for (size_t i = 0; i < nl; i++) {
@@ -486,21 +496,21 @@ int hg_pprof_write(struct hg_pprof *b, FILE *out)
         pl.mapping_id = l->mapping_id;
         pl.address = l->address;
         pl.n_line = l->nlines;
-        pl.line = (pb_line **)line_ptrs + l->line_at;
+        pl.line = line_ptrs + l->line_at; /* never NULL */
         locations[i] = pl;
     }
 
     pb_profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
     p.n_sample_type = b->types.size;
-    p.sample_type = (pb_value_type **)type_ptrs;
+    p.sample_type = type_ptrs;
     p.n_sample = ns;
-    p.sample = (pb_sample **)sample_ptrs;
+    p.sample = sample_ptrs;
     p.n_mapping = b->mappings.size;
-    p.mapping = (pb_mapping **)mapping_ptrs;
+    p.mapping = mapping_ptrs;
     p.n_location = nl;
-    p.location = (pb_location **)location_ptrs;
+    p.location = location_ptrs;
     p.n_function = b->functions.size;
-    p.function = (pb_function **)function_ptrs;
+    p.function = function_ptrs;
     p.n_string_table = b->strings.size;
     p.string_table = b->strings.ptr;
     p.time_nanos = b->time_nanos;

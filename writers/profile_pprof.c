@@ -58,14 +58,17 @@ static int add_mappings(struct hg_pprof *b, const hg_profile *p, uint64_t *map_o
         }
         map_of[i] = m + 1;
     }
+    int have_main = 0;
     for (size_t m = 0; m < mods.size; m++) {
         const hg_location *l = mods.ptr[m].first;
         struct hg_pprof_mapping pm = {mods.ptr[m].start, mods.ptr[m].limit, 0, l->module,
                                       l->build_id, 1};
         uint64_t id = hg_pprof_mapping(b, &pm);
         /* the path as the target has it, before any UTF-8 repair */
-        if (strcmp(l->module, p->exe) == 0)
+        if (!have_main && strcmp(l->module, p->exe) == 0) {
             hg_pprof_main_mapping(b, id);
+            have_main = 1;
+        }
     }
     hg_array_clear(mods);
     return 0;
