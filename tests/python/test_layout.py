@@ -61,3 +61,12 @@ def test_totals_are_the_librarys_list(header):
     names = heapgrab.totals_fields()
     assert names == list(header["hg_totals"]["fields"])
     assert len(names) == len(set(names)) > 0
+
+
+def test_states_are_the_librarys_names():
+    """heapgrab.STATES mirrors enum hg_state: the library names each."""
+    lib = heapgrab._load()
+    lib.hg_state_name.restype = ctypes.c_char_p
+    lib.hg_state_name.argtypes = [ctypes.c_int]
+    names = [lib.hg_state_name(i).decode() for i in range(len(heapgrab.STATES) + 1)]
+    assert names == heapgrab.STATES + ["unknown"]
