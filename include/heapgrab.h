@@ -168,20 +168,61 @@ typedef struct hg_mallinfo2 {
  * inuse_* include the mmapped chunks (they are live allocations);
  * mmapped_* describe those same chunks as glibc does (mallinfo2's hblks and
  * hblkhd: whole mappings).  Per-arena totals have no mmapped chunks.
+ *
+ * The fields are listed once, here, in order: X(name, unit, part, label).
+ * Every field is a uint64_t.  The struct, the JSON "totals" object (and
+ * each arena's), the text report's table, the Python package's mirror
+ * (through hg_totals_field_name()) and the tests' key checks all come from
+ * this list: a new statistic is a line here and the walker code that
+ * counts it.
+ *   unit   HG_TOTALS_BYTES or HG_TOTALS_OBJECTS (a count of chunks)
+ *   part   what the figure is part of; the text report shows the parts in
+ *          the order of enum hg_totals_part, the idle ones under an "idle"
+ *          line that sums them
+ *   label  the figure's row in the text report; an _objects field goes in
+ *          the objects column of the _bytes field with the same label
  */
+enum hg_totals_unit { HG_TOTALS_BYTES, HG_TOTALS_OBJECTS };
+enum hg_totals_part {
+    HG_TOTALS_SYS,       /* taken from the OS */
+    HG_TOTALS_INUSE,     /* live allocations */
+    HG_TOTALS_IDLE,      /* free to the program: bins, top, tcache, fastbins */
+    HG_TOTALS_RELEASED,  /* idle, and not resident */
+    HG_TOTALS_MMAPPED,   /* live, each in a mapping of its own */
+    HG_TOTALS_OVERHEAD,  /* the allocator's own structures */
+    HG_TOTALS_PART_COUNT
+};
+#define HG_TOTALS_FIELDS(X)                                                         \
+    /* arena system_mem (+ mmapped, in totals) */                                   \
+    X(sys_bytes, HG_TOTALS_BYTES, HG_TOTALS_SYS, "from the OS (sys)")               \
+    X(inuse_objects, HG_TOTALS_OBJECTS, HG_TOTALS_INUSE, "in use (usable)")         \
+    X(inuse_bytes, HG_TOTALS_BYTES, HG_TOTALS_INUSE, "in use (usable)")             \
+    /* chunks in bins */                                                            \
+    X(free_objects, HG_TOTALS_OBJECTS, HG_TOTALS_IDLE, "free in bins")              \
+    X(free_bytes, HG_TOTALS_BYTES, HG_TOTALS_IDLE, "free in bins")                  \
+    X(top_bytes, HG_TOTALS_BYTES, HG_TOTALS_IDLE, "top")                            \
+    X(tcache_objects, HG_TOTALS_OBJECTS, HG_TOTALS_IDLE, "tcache")                  \
+    X(tcache_bytes, HG_TOTALS_BYTES, HG_TOTALS_IDLE, "tcache")                      \
+    X(fastbin_objects, HG_TOTALS_OBJECTS, HG_TOTALS_IDLE, "fastbins")               \
+    X(fastbin_bytes, HG_TOTALS_BYTES, HG_TOTALS_IDLE, "fastbins")                   \
+    X(mmapped_objects, HG_TOTALS_OBJECTS, HG_TOTALS_MMAPPED, "mmapped (also in use)") \
+    X(mmapped_bytes, HG_TOTALS_BYTES, HG_TOTALS_MMAPPED, "mmapped (also in use)")   \
+    /* idle bytes whose pages are not resident */                                   \
+    X(released_bytes, HG_TOTALS_BYTES, HG_TOTALS_RELEASED, "released (not resident)") \
+    /* headers of heaps/arenas, fenceposts, tcache structs; chunk headers of        \
+     * live chunks are NOT included */                                              \
+    X(overhead_bytes, HG_TOTALS_BYTES, HG_TOTALS_OVERHEAD, "overhead")
+
 typedef struct hg_totals {
-    uint64_t sys_bytes;       /* arena system_mem (+ mmapped, in totals) */
-    uint64_t inuse_objects, inuse_bytes;
-    uint64_t free_objects, free_bytes;       /* chunks in bins */
-    uint64_t top_bytes;
-    uint64_t tcache_objects, tcache_bytes;
-    uint64_t fastbin_objects, fastbin_bytes;
-    uint64_t mmapped_objects, mmapped_bytes;
-    uint64_t released_bytes;  /* idle bytes whose pages are not resident */
-    uint64_t overhead_bytes;  /* headers of heaps/arenas, fenceposts,
-                                 tcache structs, chunk headers of live
-                                 chunks are NOT included */
+#define HG_TOTALS_MEMBER_(name, unit, part, label) uint64_t name;
+    HG_TOTALS_FIELDS(HG_TOTALS_MEMBER_)
+#undef HG_TOTALS_MEMBER_
 } hg_totals;
+
+/* The list above for bindings that cannot read a macro: the number of
+ * fields, and the name of field i in order (NULL past the end). */
+size_t hg_totals_field_count(void);
+const char *hg_totals_field_name(size_t i);
 
 /* Chunk states, as labelled in profiles. */
 enum hg_state {

@@ -184,6 +184,19 @@ const char *hg_state_name(int state)
     return state >= 0 && state < HG_STATE_COUNT ? names[state] : "unknown";
 }
 
+/* hg_totals' fields by name, from the one list (HG_TOTALS_FIELDS). */
+#define TOTALS_NAME(name, unit, part, label) #name,
+static const char *const totals_names[] = {HG_TOTALS_FIELDS(TOTALS_NAME)};
+#undef TOTALS_NAME
+_Static_assert(sizeof(hg_totals) == sizeof totals_names / sizeof *totals_names * sizeof(uint64_t),
+               "every field of hg_totals is a uint64_t of HG_TOTALS_FIELDS");
+
+size_t hg_totals_field_count(void) { return sizeof totals_names / sizeof *totals_names; }
+const char *hg_totals_field_name(size_t i)
+{
+    return i < hg_totals_field_count() ? totals_names[i] : NULL;
+}
+
 int hg_snapshot_pid(const hg_snapshot *s) { return s->pid; }
 const char *hg_snapshot_exe(const hg_snapshot *s) { return s->exe; }
 const char *hg_snapshot_glibc_version(const hg_snapshot *s) { return s->glibc_version; }

@@ -14,4 +14,13 @@ if(NOT HEAPGRAB_SANITIZE)
   add_test(NAME gdb_heapsnap
     COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_gdb.py)
   set_tests_properties(python_package gdb_heapsnap PROPERTIES ENVIRONMENT "${HG_PY_ENV}" TIMEOUT 300)
+  # The package's ctypes mirrors of C structs against the header as compiled.
+  add_executable(struct_layout ${CMAKE_CURRENT_SOURCE_DIR}/python/struct_layout.c)
+  target_include_directories(struct_layout PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  add_test(NAME python_layout
+    COMMAND ${HG_SYSTEM_PYTHON3} -m pytest -q -p no:cacheprovider
+            ${CMAKE_CURRENT_SOURCE_DIR}/python/test_layout.py)
+  set_tests_properties(python_layout PROPERTIES
+    ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_STRUCT_LAYOUT=$<TARGET_FILE:struct_layout>"
+    TIMEOUT 60)
 endif()

@@ -4,7 +4,8 @@
  *   test_writers OUTDIR
  *
  * Builds a snapshot by hand (lib/snapshot.h), writes OUTDIR/heap.{txt,json,
- * pb.gz} and OUTDIR/empty.{txt,json,pb.gz}, and checks:
+ * pb.gz}, OUTDIR/empty.{txt,json,pb.gz} and OUTDIR/totals_fields.txt (the
+ * library's list of hg_totals' fields, for check_json.py), and checks:
  *   - the pprof file is gzip, decodes with protobuf-c, has the four sample
  *     types, one sample per bucket with the right values, labels and
  *     synthetic stack, deduplicated strings and frames, the executable file
@@ -23,23 +24,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <zlib.h>
-
 #include "heapgrab.h"
 #include "lib/snapshot.h"
-#include "profile.pb-c.h"
+#include "tests/writers/readback.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                          \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            failures++;                                                           \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                         \
-            fputc('\n', stderr);                                                  \
-        }                                                                         \
-    } while (0)
+int failures;
 
 /* ------------------------------------------------------- the synthetic heap */
 
@@ -246,44 +235,6 @@ static hg_snapshot *build_snapshot(void)
 
 /* ----------------------------------------------------------------- helpers */
 
-static char *path_in(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (!p)
-        abort();
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    unsigned char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 typedef int (*writer_fn)(const hg_snapshot *, FILE *);
 
 static int write_to(const char *path, writer_fn fn, const hg_snapshot *s)
@@ -300,56 +251,7 @@ static int write_to(const char *path, writer_fn fn, const hg_snapshot *s)
     return rc;
 }
 
-/* Gunzip a whole buffer; NULL if it is not a complete gzip stream. */
-static unsigned char *gunzip(const unsigned char *in, size_t inlen, size_t *outlen)
-{
-    if (inlen < 18 || in[0] != 0x1f || in[1] != 0x8b)
-        return NULL;
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 15 + 16) != Z_OK) /* gzip only */
-        return NULL;
-    size_t cap = inlen * 4 + 1024, n = 0;
-    unsigned char *out = malloc(cap);
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)inlen;
-    int ret = Z_OK;
-    while (out && ret == Z_OK) {
-        if (n == cap) {
-            unsigned char *no = realloc(out, cap * 2);
-            if (!no) {
-                free(out);
-                out = NULL;
-                break;
-            }
-            out = no;
-            cap *= 2;
-        }
-        z.next_out = out + n;
-        z.avail_out = (uInt)(cap - n);
-        ret = inflate(&z, Z_NO_FLUSH);
-        n = cap - z.avail_out;
-    }
-    int complete = ret == Z_STREAM_END && z.avail_in == 0;
-    inflateEnd(&z);
-    if (!complete) {
-        free(out);
-        return NULL;
-    }
-    *outlen = n;
-    return out;
-}
-
 /* ------------------------------------------------------------------- pprof */
-
-typedef Perftools__Profiles__Profile Profile;
-
-static const char *str_at(const Profile *p, int64_t i)
-{
-    if (i < 0 || (uint64_t)i >= p->n_string_table)
-        return NULL;
-    return p->string_table[i];
-}
 
 static const Perftools__Profiles__Location *location(const Profile *p, uint64_t id)
 {
@@ -377,68 +279,13 @@ static const char *frame_name(const Profile *p, uint64_t id)
     return n ? n : "";
 }
 
-/* Strictly valid UTF-8 (no overlongs, surrogates or values past U+10FFFF)? */
-static int valid_utf8(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        unsigned c = *s, cp, min;
-        int more;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            more = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            more = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            more = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        for (s++; more--; s++) {
-            if ((*s & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*s & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-    }
-    return 1;
-}
-
-static Profile *load_profile(const char *path)
-{
-    size_t zlen = 0, len = 0;
-    unsigned char *z = read_file(path, &zlen);
-    CHECK(z != NULL, "cannot read %s", path);
-    if (!z)
-        return NULL;
-    unsigned char *raw = gunzip(z, zlen, &len);
-    free(z);
-    CHECK(raw != NULL, "%s is not a complete gzip stream", path);
-    if (!raw)
-        return NULL;
-    Profile *p = perftools__profiles__profile__unpack(NULL, len, raw);
-    free(raw);
-    CHECK(p != NULL, "%s does not decode as a perftools.profiles.Profile", path);
-    return p;
-}
-
 static void check_profile_common(const Profile *p, const hg_snapshot *s)
 {
     static const char *const types[4][2] = {
         {"inuse_objects", "count"}, {"inuse_space", "bytes"},
         {"free_objects", "count"}, {"free_space", "bytes"}};
 
-    CHECK(p->n_string_table > 0 && strcmp(p->string_table[0], "") == 0,
-          "string_table[0] must be \"\"");
-    for (size_t i = 0; i < p->n_string_table; i++)
-        CHECK(valid_utf8(p->string_table[i]), "string %zu is not UTF-8", i);
-    for (size_t i = 0; i < p->n_string_table; i++)
-        for (size_t j = i + 1; j < p->n_string_table; j++)
-            CHECK(strcmp(p->string_table[i], p->string_table[j]) != 0,
-                  "string \"%s\" is in the table twice", p->string_table[i]);
+    check_string_table(p);
 
     CHECK(p->n_sample_type == 4, "%zu sample types", p->n_sample_type);
     for (size_t i = 0; i < 4 && i < p->n_sample_type; i++) {
@@ -714,27 +561,39 @@ static void check_write_errors(const hg_snapshot *s)
     } writers[] = {
         {"text", hg_write_text}, {"json", hg_write_json}, {"pprof", hg_write_pprof}};
     for (size_t i = 0; i < 3; i++) {
-        /* A full disk: the error shows at the flush. */
-        FILE *f = fopen("/dev/full", "w");
-        if (f) {
+        for (int kind = 0; kind < BAD_STREAMS; kind++) {
+            FILE *f = bad_stream_open(kind);
+            CHECK(f || kind == BAD_FULL, "cannot make %s", bad_stream_name[kind]);
+            if (!f)
+                continue;
             int rc = writers[i].fn(s, f);
             CHECK(rc == HG_EIO && hg_error_code() == HG_EIO,
-                  "%s writer to /dev/full returned %d (%s)", writers[i].name, rc,
-                  hg_error_message());
-            fclose(f);
-        }
-        /* A stream not open for writing. */
-        f = fopen("/dev/null", "r");
-        if (f) {
-            int rc = writers[i].fn(s, f);
-            CHECK(rc == HG_EIO, "%s writer to a read-only stream returned %d",
-                  writers[i].name, rc);
+                  "%s writer to %s returned %d (%s)", writers[i].name, bad_stream_name[kind],
+                  rc, hg_error_message());
             fclose(f);
         }
         int rc = writers[i].fn(NULL, stdout);
         CHECK(rc == HG_EUSAGE, "%s writer without a snapshot returned %d",
               writers[i].name, rc);
     }
+}
+
+/* The names of hg_totals' fields as the library lists them, one a line:
+ * check_json.py expects exactly these keys in every totals object. */
+static void write_totals_fields(const char *dir)
+{
+    char *p = path_in(dir, "totals_fields.txt");
+    FILE *f = fopen(p, "w");
+    CHECK(f != NULL, "cannot write %s", p);
+    size_t n = hg_totals_field_count();
+    CHECK(n * sizeof(uint64_t) == sizeof(hg_totals), "%zu totals fields for %zu bytes", n,
+          sizeof(hg_totals));
+    for (size_t i = 0; f && i < n; i++)
+        fprintf(f, "%s\n", hg_totals_field_name(i));
+    CHECK(hg_totals_field_name(n) == NULL, "a totals field past the last one");
+    if (f)
+        CHECK(fclose(f) == 0, "writing %s", p);
+    free(p);
 }
 
 int main(int argc, char **argv)
@@ -767,6 +626,7 @@ int main(int argc, char **argv)
         free(p);
     }
 
+    write_totals_fields(dir);
     char *p = path_in(dir, "heap.pb.gz");
     check_profile(p, s);
     free(p);

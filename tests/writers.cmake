@@ -2,19 +2,27 @@
 #
 #   writers_unit      test_writers writes heap/empty .txt .json .pb.gz into
 #                     writers-out/ and checks the text and the decoded pprof
+#   writers_stacks    test_stack_writers does the same for the thread-stack
+#                     writers (stacks, stacks_empty .txt .pb.gz), and their
+#                     errors
 #   writers_json      python3 parses the JSON strictly and checks every value
 #   writers_pprof_go  `go tool pprof` reads the profiles (skipped without go)
 
-add_executable(test_writers ${CMAKE_CURRENT_SOURCE_DIR}/test_writers.c)
-target_link_libraries(test_writers PRIVATE heapgrab_static)
-# lib/snapshot.h to build snapshots; profile.pb-c.h (generated) to decode.
-target_include_directories(test_writers PRIVATE
-  ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
+# lib/snapshot.h and stacks/profile.h to build snapshots and profiles;
+# profile.pb-c.h (generated) to decode.
+foreach(t test_writers test_stack_writers)
+  add_executable(${t} ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/writers/readback.c)
+  target_link_libraries(${t} PRIVATE heapgrab_static)
+  target_include_directories(${t} PRIVATE
+    ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
+endforeach()
 
 set(WRITERS_OUT ${CMAKE_CURRENT_BINARY_DIR}/writers-out)
 
 add_test(NAME writers_unit COMMAND test_writers ${WRITERS_OUT})
-set_tests_properties(writers_unit PROPERTIES
+add_test(NAME writers_stacks COMMAND test_stack_writers ${WRITERS_OUT})
+set_tests_properties(writers_unit writers_stacks PROPERTIES
   FIXTURES_SETUP writers_out TIMEOUT 60)
 
 find_program(PYTHON3 python3)

@@ -1,5 +1,5 @@
 /*
- * json.c -- a snapshot as one JSON object ("heapgrab stats --json").
+ * heap_json.c -- a snapshot as one JSON object ("heapgrab stats --json").
  *
  * Pretty-printed with a 2-space indent, keys in a fixed order, integers
  * exactly as unsigned 64-bit decimals, addresses as "0x..." strings.
@@ -145,22 +145,12 @@ static void jw_known(struct jw *w, const char *key, uint64_t v)
         jw_u64(w, key, v);
 }
 
+/* Every field of hg_totals, in the order of HG_TOTALS_FIELDS. */
 static void jw_totals(struct jw *w, const hg_totals *t)
 {
-    jw_u64(w, "sys_bytes", t->sys_bytes);
-    jw_u64(w, "inuse_objects", t->inuse_objects);
-    jw_u64(w, "inuse_bytes", t->inuse_bytes);
-    jw_u64(w, "free_objects", t->free_objects);
-    jw_u64(w, "free_bytes", t->free_bytes);
-    jw_u64(w, "top_bytes", t->top_bytes);
-    jw_u64(w, "tcache_objects", t->tcache_objects);
-    jw_u64(w, "tcache_bytes", t->tcache_bytes);
-    jw_u64(w, "fastbin_objects", t->fastbin_objects);
-    jw_u64(w, "fastbin_bytes", t->fastbin_bytes);
-    jw_u64(w, "mmapped_objects", t->mmapped_objects);
-    jw_u64(w, "mmapped_bytes", t->mmapped_bytes);
-    jw_u64(w, "released_bytes", t->released_bytes);
-    jw_u64(w, "overhead_bytes", t->overhead_bytes);
+#define JW_TOTAL(name, unit, part, label) jw_u64(w, #name, t->name);
+    HG_TOTALS_FIELDS(JW_TOTAL)
+#undef JW_TOTAL
 }
 
 int hg_write_json(const hg_snapshot *s, FILE *out)

@@ -1,5 +1,5 @@
 /*
- * pprof.c -- a snapshot as a gzipped pprof profile (profile.proto).
+ * heap_pprof.c -- a snapshot as a gzipped pprof profile (profile.proto).
  *
  * The profile has four sample types, like a Go heap profile:
  *   inuse_objects/count, inuse_space/bytes, free_objects/count, free_space/bytes
@@ -12,90 +12,22 @@
  *     "arena main" | "arena 1 0x7f..." | "mmapped chunks"
  *       -> "state inuse" -> "size 48" | "size 4-6 KiB"
  * The leaf is the chunk's size class (size_class below).  Each distinct
- * frame name is one Function and one Location (same id, no mapping,
- * address 0).  Samples also carry the labels bytes (numeric, the exact
+ * frame name is one Function and one Location (no mapping, address 0).  Samples also carry the labels bytes (numeric, the exact
  * object size), arena and state, so -tagfocus / -tagshow work.
  *
  * The default sample type is inuse_space, so that a plain
  * `go tool pprof -top` ranks what the program holds.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "heapgrab.h"
 #include "lib/error.h"
-#include "profile.pb-c.h"
-#include "lib/utf8.h"
 #include "writers/pprof_builder.h"
 
-typedef Perftools__Profiles__Profile pb_profile;
-typedef Perftools__Profiles__ValueType pb_value_type;
-typedef Perftools__Profiles__Sample pb_sample;
-typedef Perftools__Profiles__Label pb_label;
-typedef Perftools__Profiles__Mapping pb_mapping;
-typedef Perftools__Profiles__Location pb_location;
-typedef Perftools__Profiles__Line pb_line;
-typedef Perftools__Profiles__Function pb_function;
-
-/* ------------------------------------------------------------------ frames */
-
-/* Synthetic frames: frame id i+1 has the name string name[i].  Function and
- * Location share that id. */
-struct frames {
-    int64_t *name;
-    size_t n, cap;
-    uint64_t *id_of_str;  /* string index -> frame id (0 = none) */
-    size_t nids;
-};
-
-static uint64_t frame_id(struct frames *f, struct hg_strtab *st, const char *name)
-{
-    int64_t si = hg_strtab_intern(st, name);
-    if (si < 0)
-        return 0;
-    size_t idx = (size_t)si;
-    if (idx >= f->nids) {
-        size_t nids = f->nids ? f->nids : 64;
-        while (nids <= idx)
-            nids *= 2;
-        uint64_t *ids = realloc(f->id_of_str, nids * sizeof *ids);
-        if (!ids)
-            return 0;
-        memset(ids + f->nids, 0, (nids - f->nids) * sizeof *ids);
-        f->id_of_str = ids;
-        f->nids = nids;
-    }
-    if (f->id_of_str[idx])
-        return f->id_of_str[idx];
-    if (f->n == f->cap) {
-        size_t cap = f->cap ? f->cap * 2 : 64;
-        int64_t *nm = realloc(f->name, cap * sizeof *nm);
-        if (!nm)
-            return 0;
-        f->name = nm;
-        f->cap = cap;
-    }
-    f->name[f->n++] = si;
-    f->id_of_str[idx] = f->n;
-    return f->n;
-}
-
-static void frames_free(struct frames *f)
-{
-    free(f->name);
-    free(f->id_of_str);
-}
-
 /* ---------------------------------------------------------------- helpers */
-
-static int64_t i64(uint64_t v)
-{
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
 
 static const hg_arena_info *find_arena(const hg_snapshot *s, int index)
 {
@@ -197,248 +129,90 @@ static int is_live(int state)
 enum { V_INUSE_OBJECTS, V_INUSE_SPACE, V_FREE_OBJECTS, V_FREE_SPACE, NVALUES };
 enum { FRAMES_PER_SAMPLE = 3, LABELS_PER_SAMPLE = 3 };
 
+/* The location of a synthetic frame: a function of that name alone. */
+static uint64_t frame(struct hg_pprof *b, const char *name)
+{
+    return hg_pprof_function_location(b, hg_pprof_function(b, name, NULL, 0));
+}
+
 int hg_write_pprof(const hg_snapshot *s, FILE *out)
 {
     if (!s || !out)
         return hg_fail(HG_EUSAGE, "hg_write_pprof: no snapshot or stream");
+    struct hg_pprof *b = hg_pprof_new();
+    if (!b)
+        return hg_fail(HG_ENOMEM, "out of memory");
 
-    int rc = 0;
-    struct hg_strtab st = {0};
-    struct frames fr = {0};
-    size_t nb = hg_snapshot_bucket_count(s);
-    size_t nmap_all = hg_snapshot_mapping_count(s);
-
-    /* Everything below is freed at 'done'. */
-    pb_sample *samples = calloc(nb ? nb : 1, sizeof *samples);
-    pb_sample **sample_ptrs = calloc(nb ? nb : 1, sizeof *sample_ptrs);
-    uint64_t *loc_ids = calloc(nb ? nb * FRAMES_PER_SAMPLE : 1, sizeof *loc_ids);
-    int64_t *values = calloc(nb ? nb * NVALUES : 1, sizeof *values);
-    pb_label *labels = calloc(nb ? nb * LABELS_PER_SAMPLE : 1, sizeof *labels);
-    pb_label **label_ptrs = calloc(nb ? nb * LABELS_PER_SAMPLE : 1, sizeof *label_ptrs);
-    pb_mapping *mappings = calloc(nmap_all ? nmap_all : 1, sizeof *mappings);
-    pb_mapping **mapping_ptrs = calloc(nmap_all ? nmap_all : 1, sizeof *mapping_ptrs);
-    pb_function *functions = NULL;
-    pb_function **function_ptrs = NULL;
-    pb_location *locations = NULL;
-    pb_location **location_ptrs = NULL;
-    pb_line *lines = NULL;
-    pb_line **line_ptrs = NULL;
-    uint8_t *packed = NULL;
-
-    if (!samples || !sample_ptrs || !loc_ids || !values || !labels || !label_ptrs ||
-        !mappings || !mapping_ptrs)
-        goto nomem;
-
-    if (hg_strtab_intern(&st, "") != 0)
-        goto nomem;
-
-    /* Sample types, in the order of the values. */
-    static const char *const type_names[NVALUES][2] = {
-        {"inuse_objects", "count"},
-        {"inuse_space", "bytes"},
-        {"free_objects", "count"},
-        {"free_space", "bytes"},
-    };
-    pb_value_type types[NVALUES];
-    pb_value_type *type_ptrs[NVALUES];
-    for (int i = 0; i < NVALUES; i++) {
-        pb_value_type vt = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-        int64_t t = hg_strtab_intern(&st, type_names[i][0]);
-        int64_t u = hg_strtab_intern(&st, type_names[i][1]);
-        if (t < 0 || u < 0)
-            goto nomem;
-        vt.type = t;
-        vt.unit = u;
-        types[i] = vt;
-        type_ptrs[i] = &types[i];
-    }
-    pb_value_type period_type = PERFTOOLS__PROFILES__VALUE_TYPE__INIT;
-    int64_t k_space = hg_strtab_intern(&st, "space");
-    int64_t k_bytes_unit = hg_strtab_intern(&st, "bytes");
-    int64_t k_bytes = k_bytes_unit;                 /* label key "bytes" */
-    int64_t k_arena = hg_strtab_intern(&st, "arena");
-    int64_t k_state = hg_strtab_intern(&st, "state");
-    int64_t k_default = hg_strtab_intern(&st, "inuse_space");
-    if (k_space < 0 || k_bytes_unit < 0 || k_arena < 0 || k_state < 0 || k_default < 0)
-        goto nomem;
-    period_type.type = k_space;
-    period_type.unit = k_bytes_unit;
+    /* Sample types, in the order of the values.  The strings go into the
+     * table in the order they are first used here. */
+    hg_pprof_sample_type(b, "inuse_objects", "count");
+    hg_pprof_sample_type(b, "inuse_space", "bytes");
+    hg_pprof_sample_type(b, "free_objects", "count");
+    hg_pprof_sample_type(b, "free_space", "bytes");
+    hg_pprof_period(b, "space", "bytes", 1); /* nothing is sampled */
+    int64_t k_bytes = hg_pprof_string(b, "bytes");
+    int64_t k_arena = hg_pprof_string(b, "arena");
+    int64_t k_state = hg_pprof_string(b, "state");
+    hg_pprof_default_sample_type(b, "inuse_space");
 
     /* One sample per bucket. */
-    for (size_t i = 0; i < nb; i++) {
-        const hg_bucket *b = hg_snapshot_bucket(s, i);
+    for (size_t i = 0, nb = hg_snapshot_bucket_count(s); i < nb; i++) {
+        const hg_bucket *bk = hg_snapshot_bucket(s, i);
         char name[96];
-        pb_sample sm = PERFTOOLS__PROFILES__SAMPLE__INIT;
-        uint64_t *ids = &loc_ids[i * FRAMES_PER_SAMPLE];
-        int64_t *v = &values[i * NVALUES];
+        uint64_t ids[FRAMES_PER_SAMPLE];
+        int64_t v[NVALUES] = {0};
 
         /* Leaf first: size, state, arena. */
-        size_class(b->chunk_size, name, sizeof name);
-        ids[0] = frame_id(&fr, &st, name);
-        snprintf(name, sizeof name, "state %s", hg_state_name(b->state));
-        ids[1] = frame_id(&fr, &st, name);
-        arena_frame(s, b->arena, name, sizeof name);
-        ids[2] = frame_id(&fr, &st, name);
-        if (!ids[0] || !ids[1] || !ids[2])
-            goto nomem;
+        size_class(bk->chunk_size, name, sizeof name);
+        ids[0] = frame(b, name);
+        snprintf(name, sizeof name, "state %s", hg_state_name(bk->state));
+        ids[1] = frame(b, name);
+        arena_frame(s, bk->arena, name, sizeof name);
+        ids[2] = frame(b, name);
 
         uint64_t object_bytes;
-        if (is_live(b->state)) {
-            v[V_INUSE_OBJECTS] = i64(b->count);
-            v[V_INUSE_SPACE] = i64(b->usable_bytes);
-            object_bytes = b->count ? b->usable_bytes / b->count : 0;
+        if (is_live(bk->state)) {
+            v[V_INUSE_OBJECTS] = hg_pprof_i64(bk->count);
+            v[V_INUSE_SPACE] = hg_pprof_i64(bk->usable_bytes);
+            object_bytes = bk->count ? bk->usable_bytes / bk->count : 0;
         } else {
-            v[V_FREE_OBJECTS] = i64(b->count);
-            v[V_FREE_SPACE] = i64(b->bytes);
-            object_bytes = b->chunk_size;
+            v[V_FREE_OBJECTS] = hg_pprof_i64(bk->count);
+            v[V_FREE_SPACE] = hg_pprof_i64(bk->bytes);
+            object_bytes = bk->chunk_size;
         }
 
-        pb_label *lb = &labels[i * LABELS_PER_SAMPLE];
-        pb_label **lp = &label_ptrs[i * LABELS_PER_SAMPLE];
-        for (int j = 0; j < LABELS_PER_SAMPLE; j++) {
-            pb_label init = PERFTOOLS__PROFILES__LABEL__INIT;
-            lb[j] = init;
-            lp[j] = &lb[j];
-        }
-        lb[0].key = k_bytes;
-        lb[0].num = i64(object_bytes);
-        arena_label(b->arena, name, sizeof name);
-        lb[1].key = k_arena;
-        lb[1].str = hg_strtab_intern(&st, name);
-        lb[2].key = k_state;
-        lb[2].str = hg_strtab_intern(&st, hg_state_name(b->state));
-        if (lb[1].str < 0 || lb[2].str < 0)
-            goto nomem;
-
-        sm.n_location_id = FRAMES_PER_SAMPLE;
-        sm.location_id = ids;
-        sm.n_value = NVALUES;
-        sm.value = v;
-        sm.n_label = LABELS_PER_SAMPLE;
-        sm.label = lp;
-        samples[i] = sm;
-        sample_ptrs[i] = &samples[i];
+        struct hg_pprof_label lb[LABELS_PER_SAMPLE] = {
+            {.key = k_bytes, .num = hg_pprof_i64(object_bytes)}};
+        arena_label(bk->arena, name, sizeof name);
+        lb[1] = (struct hg_pprof_label){.key = k_arena, .str = hg_pprof_string(b, name)};
+        lb[2] = (struct hg_pprof_label){.key = k_state,
+                                        .str = hg_pprof_string(b, hg_state_name(bk->state))};
+        hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE, v, lb, LABELS_PER_SAMPLE);
     }
 
     /* Executable file mappings. */
-    size_t nmap = 0;
-    for (size_t i = 0; i < nmap_all; i++) {
+    for (size_t i = 0, n = hg_snapshot_mapping_count(s); i < n; i++) {
         const hg_mapping *m = hg_snapshot_mapping(s, i);
         if (!m || !m->path || !m->path[0] || m->perms[2] != 'x')
             continue;
-        pb_mapping pm = PERFTOOLS__PROFILES__MAPPING__INIT;
-        pm.id = nmap + 1;
-        pm.memory_start = m->start;
-        pm.memory_limit = m->end;
-        pm.file_offset = m->offset;
-        pm.filename = hg_strtab_intern(&st, m->path);
-        pm.build_id = m->build_id ? hg_strtab_intern(&st, m->build_id) : 0;
-        if (pm.filename < 0 || pm.build_id < 0)
-            goto nomem;
-        mappings[nmap] = pm;
-        mapping_ptrs[nmap] = &mappings[nmap];
-        nmap++;
+        struct hg_pprof_mapping pm = {m->start, m->end, m->offset, m->path, m->build_id, 0};
+        hg_pprof_mapping(b, &pm);
     }
 
     /* Comments. */
     char comment[4096 + 128];
-    int64_t comments[2];
     const char *exe = hg_snapshot_exe(s);
     const char *glibc = hg_snapshot_glibc_version(s);
     const char *locate = hg_snapshot_locate(s);
     snprintf(comment, sizeof comment, "heapgrab %s heap snapshot of pid %d (%s)",
              HEAPGRAB_VERSION, hg_snapshot_pid(s), exe && exe[0] ? exe : "?");
-    comments[0] = hg_strtab_intern(&st, comment);
+    hg_pprof_comment(b, comment);
     snprintf(comment, sizeof comment, "glibc %s, located by %s",
              glibc && glibc[0] ? glibc : "?", locate && locate[0] ? locate : "?");
-    comments[1] = hg_strtab_intern(&st, comment);
-    if (comments[0] < 0 || comments[1] < 0)
-        goto nomem;
+    hg_pprof_comment(b, comment);
 
-    /* Functions and locations, one of each per frame. */
-    size_t nf = fr.n;
-    functions = calloc(nf ? nf : 1, sizeof *functions);
-    function_ptrs = calloc(nf ? nf : 1, sizeof *function_ptrs);
-    locations = calloc(nf ? nf : 1, sizeof *locations);
-    location_ptrs = calloc(nf ? nf : 1, sizeof *location_ptrs);
-    lines = calloc(nf ? nf : 1, sizeof *lines);
-    line_ptrs = calloc(nf ? nf : 1, sizeof *line_ptrs);
-    if (!functions || !function_ptrs || !locations || !location_ptrs || !lines ||
-        !line_ptrs)
-        goto nomem;
-    for (size_t i = 0; i < nf; i++) {
-        pb_function fn = PERFTOOLS__PROFILES__FUNCTION__INIT;
-        pb_line ln = PERFTOOLS__PROFILES__LINE__INIT;
-        pb_location loc = PERFTOOLS__PROFILES__LOCATION__INIT;
-        fn.id = i + 1;
-        fn.name = fr.name[i];
-        fn.system_name = fr.name[i];
-        functions[i] = fn;
-        function_ptrs[i] = &functions[i];
-        ln.function_id = i + 1;
-        lines[i] = ln;
-        line_ptrs[i] = &lines[i];
-        loc.id = i + 1;
-        loc.n_line = 1;
-        loc.line = &line_ptrs[i];
-        locations[i] = loc;
-        location_ptrs[i] = &locations[i];
-    }
-
-    pb_profile p = PERFTOOLS__PROFILES__PROFILE__INIT;
-    p.n_sample_type = NVALUES;
-    p.sample_type = type_ptrs;
-    p.n_sample = nb;
-    p.sample = sample_ptrs;
-    p.n_mapping = nmap;
-    p.mapping = mapping_ptrs;
-    p.n_location = nf;
-    p.location = location_ptrs;
-    p.n_function = nf;
-    p.function = function_ptrs;
-    p.n_string_table = st.n;
-    p.string_table = st.v;
-    p.time_nanos = i64(hg_snapshot_time_ns(s));
-    p.duration_nanos = 0;
-    p.period_type = &period_type;
-    p.period = 1; /* nothing is sampled */
-    p.n_comment = 2;
-    p.comment = comments;
-    p.default_sample_type = k_default;
-
-    size_t len = perftools__profiles__profile__get_packed_size(&p);
-    packed = malloc(len ? len : 1);
-    if (!packed)
-        goto nomem;
-    if (perftools__profiles__profile__pack(&p, packed) != len) {
-        rc = hg_fail(HG_EINTERNAL, "protobuf-c packed a profile of unexpected size");
-        goto done;
-    }
-    rc = hg_gzip_write(packed, len, out);
-    errno = 0;
-    if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-        rc = hg_fail(HG_EIO, "writing profile: %s", errno ? strerror(errno) : "I/O error");
-    goto done;
-
-nomem:
-    rc = hg_fail(HG_ENOMEM, "out of memory");
-done:
-    free(packed);
-    free(line_ptrs);
-    free(lines);
-    free(location_ptrs);
-    free(locations);
-    free(function_ptrs);
-    free(functions);
-    free(mapping_ptrs);
-    free(mappings);
-    free(label_ptrs);
-    free(labels);
-    free(values);
-    free(loc_ids);
-    free(sample_ptrs);
-    free(samples);
-    frames_free(&fr);
-    hg_strtab_free(&st);
+    hg_pprof_time(b, hg_pprof_i64(hg_snapshot_time_ns(s)), 0);
+    int rc = hg_pprof_write(b, out);
+    hg_pprof_free(b);
     return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * text.c -- a snapshot as a readable table ("heapgrab stats").
+ * heap_text.c -- a snapshot as a readable table ("heapgrab stats").
  *
  * In the spirit of Go's runtime.MemStats: what the heap took from the OS,
  * what is in use, what is idle and where (bins, top, tcache, fastbins), what
@@ -9,6 +9,7 @@
  * characters and invalid UTF-8 replaced by '?'.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
-#include "lib/utf8.h"
+#include "writers/text_safe.h"
 
 #define WIDTH 100
 
@@ -39,16 +40,6 @@ static const char *human(uint64_t v, char *buf, size_t len)
     return buf;
 }
 
-/* Length of the printable UTF-8 sequence at p: valid UTF-8 that is not a
- * C1 control (U+0080..U+009F, encoded 0xc2 0x80..0x9f); 0 otherwise. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = hg_utf8_len(p, n);
-    if (len == 2 && p[0] == 0xc2 && p[1] <= 0x9f)
-        return 0;
-    return len;
-}
-
 /*
  * Copy s (a string from the target) into buf for the terminal: control
  * characters and bytes that are not valid UTF-8 become '?'.  Truncated to
@@ -59,12 +50,12 @@ static size_t clean(const char *s, char *buf, size_t size)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     size_t n = strlen((const char *)p), o = 0, cols = 0;
     while (n) {
-        size_t len = utf8_len(p, n);
-        if (len == 0 || (len == 1 && (*p < 0x20 || *p == 0x7f))) {
+        size_t len = hg_text_printable(p, n);
+        if (len == 0) {
             if (o + 1 >= size)
                 break;
             buf[o++] = '?';
-            len = len ? len : 1;
+            len = 1;
         } else {
             if (o + len >= size)
                 break;
@@ -154,6 +145,57 @@ static void total_row(FILE *f, const char *label, uint64_t bytes, int has_object
     fputc('\n', f);
 }
 
+/* hg_totals' fields, from the one list (HG_TOTALS_FIELDS in heapgrab.h). */
+struct total_field {
+    const char *label;
+    int unit, part;
+    size_t offset;
+};
+#define TOTAL_FIELD(name, unit, part, label) {label, unit, part, offsetof(hg_totals, name)},
+static const struct total_field total_fields[] = {HG_TOTALS_FIELDS(TOTAL_FIELD)};
+#undef TOTAL_FIELD
+#define NTOTAL_FIELDS (sizeof total_fields / sizeof *total_fields)
+
+static uint64_t total_value(const hg_totals *t, const struct total_field *f)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)t + f->offset, sizeof v);
+    return v;
+}
+
+/* The totals table: a row per byte figure, part by part, with the count of
+ * the same label beside it; the idle parts under a line that sums them. */
+static void total_rows(FILE *out, const hg_totals *t)
+{
+    for (int part = 0; part < HG_TOTALS_PART_COUNT; part++) {
+        int idle = part == HG_TOTALS_IDLE;
+        if (idle) {
+            uint64_t bytes = 0, objects = 0;
+            for (size_t i = 0; i < NTOTAL_FIELDS; i++)
+                if (total_fields[i].part == part)
+                    *(total_fields[i].unit == HG_TOTALS_BYTES ? &bytes : &objects) +=
+                        total_value(t, &total_fields[i]);
+            total_row(out, "idle", bytes, 1, objects);
+        }
+        for (size_t i = 0; i < NTOTAL_FIELDS; i++) {
+            const struct total_field *f = &total_fields[i];
+            if (f->part != part || f->unit != HG_TOTALS_BYTES)
+                continue;
+            int has_objects = 0;
+            uint64_t objects = 0;
+            for (size_t j = 0; j < NTOTAL_FIELDS; j++)
+                if (total_fields[j].unit == HG_TOTALS_OBJECTS &&
+                    strcmp(total_fields[j].label, f->label) == 0) {
+                    has_objects = 1;
+                    objects = total_value(t, &total_fields[j]);
+                }
+            char label[64];
+            snprintf(label, sizeof label, "%s%s", idle ? "  " : "", f->label);
+            total_row(out, label, total_value(t, f), has_objects, objects);
+        }
+    }
+}
+
 int hg_write_text(const hg_snapshot *s, FILE *out)
 {
     if (!s || !out)
@@ -177,19 +219,8 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
     fputs("\n\n", out);
 
     /* Totals. */
-    uint64_t idle = t->free_bytes + t->top_bytes + t->tcache_bytes + t->fastbin_bytes;
-    uint64_t idle_objects = t->free_objects + t->tcache_objects + t->fastbin_objects;
     fprintf(out, "%-28s %11s %20s %14s\n", "heap", "size", "bytes", "objects");
-    total_row(out, "from the OS (sys)", t->sys_bytes, 0, 0);
-    total_row(out, "in use (usable)", t->inuse_bytes, 1, t->inuse_objects);
-    total_row(out, "idle", idle, 1, idle_objects);
-    total_row(out, "  free in bins", t->free_bytes, 1, t->free_objects);
-    total_row(out, "  top", t->top_bytes, 0, 0);
-    total_row(out, "  tcache", t->tcache_bytes, 1, t->tcache_objects);
-    total_row(out, "  fastbins", t->fastbin_bytes, 1, t->fastbin_objects);
-    total_row(out, "released (not resident)", t->released_bytes, 0, 0);
-    total_row(out, "mmapped (also in use)", t->mmapped_bytes, 1, t->mmapped_objects);
-    total_row(out, "overhead", t->overhead_bytes, 0, 0);
+    total_rows(out, t);
 
     /* Arenas: 2+5+2+14+1+5 + 6*11 + 1+4 = 100 columns. */
     size_t na = hg_snapshot_arena_count(s);

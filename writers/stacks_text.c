@@ -4,13 +4,18 @@
  *     #0  0x0000556b1c2a1189 spin_leaf+0x19 at /src/stack_target.c:31
  *     #1  0x0000556b1c2a11b0 spin_mid (inlined) at /src/stack_target.c:37
  *     ...
+ *
+ * Names, paths and function names come from the target: control characters
+ * and bytes that are not UTF-8 in them are printed as '?' (text_safe.h).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "heapgrab.h"
 #include "lib/error.h"
+#include "writers/text_safe.h"
 
 static const char *state_word(char s)
 {
@@ -35,25 +40,41 @@ int hg_write_stacks_text(const hg_profile *p, FILE *out)
             tm->stopped_ns_max / 1e6);
     for (size_t i = 0; i < hg_profile_thread_count(p); i++) {
         const hg_thread_stack *t = hg_profile_thread(p, i);
-        fprintf(out, "\nthread %d \"%s\" (%c %s)\n", t->tid, t->name ? t->name : "", t->state,
-                state_word(t->state));
+        fprintf(out, "\nthread %d \"", t->tid);
+        hg_text_put(out, t->name);
+        fprintf(out, "\" (%c %s)\n", hg_text_printable((const unsigned char *)&t->state, 1)
+                                          ? t->state : '?', state_word(t->state));
         for (size_t k = 0; k < t->nframes; k++) {
             const hg_stack_frame *f = &t->frames[k];
             fprintf(out, "  #%-3zu 0x%016" PRIx64 " ", k, f->pc);
-            if (!f->function)
-                fprintf(out, "??");
-            else if (f->inlined)
-                fprintf(out, "%s (inlined)", f->function);
-            else
-                fprintf(out, "%s+0x%" PRIx64, f->function, f->offset);
-            if (f->file)
-                fprintf(out, " at %s:%d", f->file, f->line);
-            else if (f->module)
-                fprintf(out, " in %s", f->module);
+            if (!f->function) {
+                fputs("??", out);
+            } else {
+                hg_text_put(out, f->function);
+                if (f->inlined)
+                    fputs(" (inlined)", out);
+                else
+                    fprintf(out, "+0x%" PRIx64, f->offset);
+            }
+            if (f->file) {
+                fputs(" at ", out);
+                hg_text_put(out, f->file);
+                fprintf(out, ":%d", f->line);
+            } else if (f->module) {
+                fputs(" in ", out);
+                hg_text_put(out, f->module);
+            }
             fputc('\n', out);
         }
-        if (t->error)
-            fprintf(out, "  (unwinding stopped: %s)\n", t->error);
+        if (t->error) {
+            fputs("  (unwinding stopped: ", out);
+            hg_text_put(out, t->error);
+            fputs(")\n", out);
+        }
     }
-    return ferror(out) ? hg_fail(HG_EIO, "writing stacks failed") : 0;
+    /* The stream buffers: what did not reach the file shows only now. */
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out))
+        return hg_fail(HG_EIO, "writing stacks: %s", errno ? strerror(errno) : "I/O error");
+    return 0;
 }

@@ -24,7 +24,8 @@ import json
 import os
 from collections import namedtuple
 
-__all__ = ["snapshot", "Snapshot", "Chunk", "Error", "StoppedProcess", "library_path"]
+__all__ = ["snapshot", "Snapshot", "Chunk", "Error", "StoppedProcess", "library_path",
+           "totals_fields"]
 
 STATES = ["inuse", "tcache", "fastbin", "bin", "top", "overhead", "mmapped"]
 LOCATE = {"auto": 0, "symbols": 1, "heuristic": 2}
@@ -40,13 +41,18 @@ class Error(Exception):
         self.code, self.name, self.message = code, name, message
 
 
+# Mirrors of the C structs of heapgrab.h.  Each names its C struct
+# (_c_struct_): tests/python/test_layout.py checks every mirror's size and
+# field offsets against the header, as compiled.
 class _Mapping(ctypes.Structure):
+    _c_struct_ = "hg_mapping"
     _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64),
                 ("offset", ctypes.c_uint64), ("perms", ctypes.c_char * 5),
                 ("path", ctypes.c_char_p), ("build_id", ctypes.c_char_p)]
 
 
 class _Thread(ctypes.Structure):
+    _c_struct_ = "hg_reader_thread"
     _fields_ = [("tid", ctypes.c_int), ("fs_base", ctypes.c_uint64)]
 
 
@@ -55,6 +61,7 @@ _READ = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_void_p, ctypes.c_uint64, ctypes
 
 
 class _Reader(ctypes.Structure):
+    _c_struct_ = "hg_reader"
     _fields_ = [("ctx", ctypes.c_void_p), ("read", _READ),
                 ("nmappings", ctypes.c_size_t), ("mappings", ctypes.POINTER(_Mapping)),
                 ("nthreads", ctypes.c_size_t), ("threads", ctypes.POINTER(_Thread)),
@@ -62,15 +69,18 @@ class _Reader(ctypes.Structure):
 
 
 class _CoreOptions(ctypes.Structure):
+    _c_struct_ = "hg_core_options"
     _fields_ = [("sysroot", ctypes.c_char_p), ("exe", ctypes.c_char_p)]
 
 
 class _SnapshotOptions(ctypes.Structure):
+    _c_struct_ = "hg_snapshot_options"
     _fields_ = [("locate", ctypes.c_int), ("max_problems", ctypes.c_uint),
                 ("keep_chunks", ctypes.c_int)]
 
 
 class _Chunk(ctypes.Structure):
+    _c_struct_ = "hg_chunk"
     _fields_ = [("address", ctypes.c_uint64), ("size", ctypes.c_uint64),
                 ("usable", ctypes.c_uint64), ("arena", ctypes.c_int), ("state", ctypes.c_int)]
 
@@ -94,11 +104,30 @@ def library_path():
     return ctypes.util.find_library("heapgrab") or "libheapgrab.so.0"
 
 
+# hg_totals is not written out here: its fields are the library's list
+# (HG_TOTALS_FIELDS in heapgrab.h, every one a uint64_t), read when the
+# library is loaded.  A statistic added there shows up here by itself.
+_Totals = None
+
+
+def _totals_struct(lib):
+    names = [lib.hg_totals_field_name(i).decode() for i in range(lib.hg_totals_field_count())]
+    return type("_Totals", (ctypes.Structure,),
+                {"_c_struct_": "hg_totals", "_fields_": [(n, ctypes.c_uint64) for n in names]})
+
+
+def totals_fields():
+    """The names of the totals figures, in order: the keys of
+    Snapshot.totals and of stats["totals"] (and of each arena's figures)."""
+    _load()
+    return [name for name, _ in _Totals._fields_]
+
+
 _lib = None
 
 
 def _load():
-    global _lib
+    global _lib, _Totals
     if _lib is not None:
         return _lib
     path = library_path()
@@ -123,6 +152,8 @@ def _load():
         "hg_snapshot_free": (None, [p]),
         "hg_snapshot_chunk_count": (sz, [p]),
         "hg_snapshot_chunk": (ctypes.POINTER(_Chunk), [p, sz]),
+        "hg_totals_field_count": (sz, []),
+        "hg_totals_field_name": (ctypes.c_char_p, [sz]),
         "hg_write_json_string": (c_int, [p, ctypes.POINTER(p)]),
         "hg_write_text": (c_int, [p, p]),
         "hg_write_pprof": (c_int, [p, p]),
@@ -131,6 +162,9 @@ def _load():
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
+    _Totals = _totals_struct(lib)
+    lib.hg_snapshot_totals.restype = ctypes.POINTER(_Totals)
+    lib.hg_snapshot_totals.argtypes = [p]
     _lib = lib
     return lib
 
@@ -228,6 +262,8 @@ class Snapshot:
             self.stats = json.loads(ctypes.string_at(out.value).decode())
         finally:
             lib.hg_free(out)
+        t = lib.hg_snapshot_totals(handle).contents
+        self._totals = {name: getattr(t, name) for name, _ in t._fields_}
 
     @property
     def mallinfo2(self):
@@ -235,7 +271,9 @@ class Snapshot:
 
     @property
     def totals(self):
-        return self.stats["totals"]
+        """The totals figures (hg_totals), by name in the library's order:
+        the same as stats["totals"]."""
+        return dict(self._totals)
 
     def _write(self, fn, path):
         f = _libc.fopen(os.fsencode(path), b"wb")

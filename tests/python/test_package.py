@@ -42,6 +42,11 @@ def test_pid_equals_target_and_cli(target):
     assert set(snap.stats) == set(cli)          # exactly the keys of stats --json
     assert snap.mallinfo2 == cli["mallinfo2"]
     assert snap.totals == cli["totals"]
+    # the totals' fields, in order, are the library's list everywhere
+    fields = heapgrab.totals_fields()
+    assert list(snap.totals) == list(snap.stats["totals"]) == list(cli["totals"]) == fields
+    for a in cli["arenas"]:
+        assert [k for k in a if k in fields] == fields
     tc = {t["tid"]: t["tcache_objects"] for t in snap.stats["threads"]}
     assert tc[target.state["main_tid"]] == 7
     assert tc[target.state["workers"][0]["tid"]] == 6   # warm-up chunk + 5

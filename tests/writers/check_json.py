@@ -5,6 +5,9 @@ OUTDIR/heap.json must describe the synthetic snapshot of tests/test_writers.c
 (the bucket table below is a copy of its BUCKETS; the expected figures are
 recomputed here, independently of the C code) and OUTDIR/empty.json an empty
 snapshot.  Both must be strict JSON with the keys in the documented order.
+The keys of every totals object are hg_totals' fields as the library lists
+them (HG_TOTALS_FIELDS, through hg_totals_field_name()), which test_writers
+wrote to OUTDIR/totals_fields.txt.
 """
 import json
 import sys
@@ -37,11 +40,8 @@ TOP_KEYS = ["heapgrab_version", "pid", "exe", "glibc", "locate", "time_nanos",
             "timing"]
 MALLINFO2_KEYS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                   "fsmblks", "uordblks", "fordblks", "keepcost"]
-TOTALS_KEYS = ["sys_bytes", "inuse_objects", "inuse_bytes", "free_objects",
-               "free_bytes", "top_bytes", "tcache_objects", "tcache_bytes",
-               "fastbin_objects", "fastbin_bytes", "mmapped_objects", "mmapped_bytes",
-               "released_bytes", "overhead_bytes"]
-ARENA_KEYS = ["index", "address", "main", "mutex_held", "heaps", "system_mem"] + TOTALS_KEYS
+TOTALS_KEYS = []  # from the library: see load_totals_keys()
+ARENA_HEAD_KEYS = ["index", "address", "main", "mutex_held", "heaps", "system_mem"]
 THREAD_KEYS = ["tid", "tcache", "arena", "tcache_objects", "tcache_bytes"]
 PROBLEM_KEYS = ["arena", "address", "what"]
 TIMING_KEYS = ["stopped_ns", "total_ns"]
@@ -77,6 +77,18 @@ def load(path):
         check(not line.endswith(" "), "%s:%d: trailing space" % (path, n))
     # strict=True rejects raw control characters inside strings.
     return json.loads(text, strict=True, parse_constant=no_constant)
+
+
+def load_totals_keys(outdir):
+    """hg_totals' field names in order, as the library lists them."""
+    with open(outdir + "/totals_fields.txt") as f:
+        keys = f.read().split("\n")
+    check(keys[-1] == "", "totals_fields.txt: no newline at the end")
+    keys = keys[:-1]
+    check(keys and len(set(keys)) == len(keys) and all(k.isidentifier() for k in keys),
+          "totals_fields.txt: %r" % keys)
+    # (a figure totals_of() computes that the list lacks is a KeyError there)
+    TOTALS_KEYS[:] = keys
 
 
 def totals_of(buckets, arena=None):
@@ -153,7 +165,7 @@ def check_heap(d):
     expect(len(arenas), 2, "number of arenas")
     addrs = ["0x7ffff7f9ac80", "0x7fffe8000030"]
     for i, a in enumerate(arenas[:2]):
-        expect(list(a), ARENA_KEYS, "arenas[%d] keys" % i)
+        expect(list(a), ARENA_HEAD_KEYS + TOTALS_KEYS, "arenas[%d] keys" % i)
         expect(a["index"], i, "arenas[%d].index" % i)
         expect(a["address"], addrs[i], "arenas[%d].address" % i)
         expect(a["main"], i == 0, "arenas[%d].main" % i)
@@ -214,6 +226,10 @@ def main():
         print("usage: check_json.py OUTDIR", file=sys.stderr)
         return 2
     outdir = sys.argv[1]
+    try:
+        load_totals_keys(outdir)
+    except OSError as e:
+        check(False, "%s: %s" % (outdir, e))
     for name, fn in (("heap.json", check_heap), ("empty.json", check_empty)):
         path = outdir + "/" + name
         try:

@@ -2,7 +2,9 @@
 # Read the profiles written by test_writers with `go tool pprof`:
 #   check_pprof_go.sh GO OUTDIR
 # Every command must succeed and show the sample types, totals, labels and
-# synthetic frames of the synthetic snapshot in tests/test_writers.c.
+# synthetic frames of the synthetic snapshot in tests/test_writers.c, and
+# the threads, frames and main binary of the synthetic CPU profile in
+# tests/test_stack_writers.c.
 set -u
 go=$1
 dir=$2
@@ -84,6 +86,20 @@ want tags '^ *bytes: Total'
 
 run empty -top "$empty"
 want empty 'of 0 total'
+
+stacks="$dir/stacks.pb.gz"
+run stacks-top -top "$stacks"
+want stacks-top '^File: app'          # the executable's mapping is the first
+want stacks-top '^Type: cpu$'
+want stacks-top 'of 51ms total'
+want stacks-top ' spin_leaf$'
+want stacks-top ' spin_step.* \(inline\)$'
+run stacks-traces -traces "$stacks"
+want stacks-traces 'thread_name: +spinner-'
+want stacks-traces 'thread_id: +4243'
+run stacks-empty -top "$dir/stacks_empty.pb.gz"
+want stacks-empty '^Type: samples$'
+want stacks-empty 'of 0 total'
 
 if [ "$fail" != 0 ]; then
     echo "check_pprof_go: FAILED" >&2

@@ -1,0 +1,88 @@
+/*
+ * struct_layout -- the layout of heapgrab.h's structs as this compiler lays
+ * them out, as one JSON object:
+ *
+ *   {"hg_mapping": {"size": 48, "fields": {"start": [0, 8], ...}}, ...}
+ *
+ * (each field: [offset, size]).  test_layout.py checks the Python
+ * package's ctypes mirrors against it: a struct changed in the header and
+ * not in its mirror fails there instead of reading the wrong bytes.  Every
+ * struct the package mirrors must be here; hg_totals is listed through
+ * HG_TOTALS_FIELDS, as the struct itself is.
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "heapgrab.h"
+
+static const char *sep;
+
+static void begin(const char *name, size_t size)
+{
+    printf("%s\n  \"%s\": {\"size\": %zu, \"fields\": {", sep, name, size);
+    sep = "";
+}
+
+static void field(const char *name, size_t offset, size_t size)
+{
+    printf("%s\"%s\": [%zu, %zu]", sep, name, offset, size);
+    sep = ", ";
+}
+
+static void end(void)
+{
+    printf("}}");
+    sep = ",";
+}
+
+#define BEGIN(T) begin(#T, sizeof(T))
+#define FIELD(T, f) field(#f, offsetof(T, f), sizeof(((T *)0)->f))
+#define TOTALS_FIELD(name, unit, part, label) FIELD(hg_totals, name);
+
+int main(void)
+{
+    sep = "{";
+    BEGIN(hg_mapping);
+    FIELD(hg_mapping, start);
+    FIELD(hg_mapping, end);
+    FIELD(hg_mapping, offset);
+    FIELD(hg_mapping, perms);
+    FIELD(hg_mapping, path);
+    FIELD(hg_mapping, build_id);
+    end();
+    BEGIN(hg_reader_thread);
+    FIELD(hg_reader_thread, tid);
+    FIELD(hg_reader_thread, fs_base);
+    end();
+    BEGIN(hg_reader);
+    FIELD(hg_reader, ctx);
+    FIELD(hg_reader, read);
+    FIELD(hg_reader, nmappings);
+    FIELD(hg_reader, mappings);
+    FIELD(hg_reader, nthreads);
+    FIELD(hg_reader, threads);
+    FIELD(hg_reader, pid);
+    FIELD(hg_reader, exe);
+    end();
+    BEGIN(hg_core_options);
+    FIELD(hg_core_options, sysroot);
+    FIELD(hg_core_options, exe);
+    end();
+    BEGIN(hg_snapshot_options);
+    FIELD(hg_snapshot_options, locate);
+    FIELD(hg_snapshot_options, max_problems);
+    FIELD(hg_snapshot_options, keep_chunks);
+    end();
+    BEGIN(hg_chunk);
+    FIELD(hg_chunk, address);
+    FIELD(hg_chunk, size);
+    FIELD(hg_chunk, usable);
+    FIELD(hg_chunk, arena);
+    FIELD(hg_chunk, state);
+    end();
+    BEGIN(hg_totals);
+    HG_TOTALS_FIELDS(TOTALS_FIELD)
+    end();
+    printf("\n}\n");
+    return ferror(stdout) ? 1 : 0;
+}
