@@ -202,14 +202,20 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
             return 0;
         }
     }
-    rc = t->ops->stop(t);
+    /* Every stop is as short as it can be: the unwinder asks libdwfl
+     * where the code is, and the mappings read at attach say where the
+     * stacks are. */
+    rc = t->ops->stop(t, HG_STOP_KEEP_MAPS);
     if (rc) {
         free(ti);
         return rc;
     }
     /* Copy what the walks need and let the target go; walk afterwards. */
     rc = hg_unwinder_capture(u);
-    t->ops->resume(t);
+    uint64_t held = HG_UNKNOWN;
+    int gone = t->ops->resume(t, &held);
+    if (rc == 0)
+        rc = gone;
     uint64_t pcs[MAX_FRAMES];
     p->nlast = 0;
     size_t nthreads = hg_unwinder_count(u);
@@ -241,9 +247,11 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
     }
     reading_done(p, ti, nti, at, have_pcpu, pcpu);
     p->timing.samples++;
-    p->timing.stopped_ns_total += t->stopped_ns;
-    if (t->stopped_ns > p->timing.stopped_ns_max)
-        p->timing.stopped_ns_max = t->stopped_ns;
+    if (held != HG_UNKNOWN) { /* a core is never stopped */
+        p->timing.stopped_ns_total += held;
+        if (held > p->timing.stopped_ns_max)
+            p->timing.stopped_ns_max = held;
+    }
     return rc;
 }
 
@@ -370,7 +378,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     hg_profile *p = calloc(1, sizeof *p);
     if (!p)
         return hg_fail(HG_ENOMEM, "out of memory");
-    p->pid = t->process_id ? t->process_id : t->pid;
+    p->pid = t->process_id;
     snprintf(p->exe, sizeof p->exe, "%s", t->exe);
     p->hz = seconds > 0 ? hz : 0;
     p->period_ns = 1000000000ull / hz;
@@ -383,8 +391,6 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         hg_profile_free(p);
         return rc ? rc : HG_EINTERNAL;
     }
-    int keep_maps = t->keep_maps;
-    t->keep_maps = 1; /* every stop is as short as it can be */
     int rc;
     if (seconds <= 0) {
         p->start_ns = p->prev_at = hg_now_ns();
@@ -455,7 +461,6 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         if (last)
             break;
     }
-    t->keep_maps = keep_maps;
     p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
     /* ended before its first sample (the first stop comes one period after

@@ -40,9 +40,9 @@ static const char *foreign_allocator(hg_target *t)
  * 0, or -1 if the file cannot be read there. */
 static int file_u64(hg_target *t, hg_module *m, uint64_t addr, uint64_t *out)
 {
-    char path[sizeof t->root + 4096];
-    snprintf(path, sizeof path, "%s%s", t->root, hg_module_path(m));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *path = hg_target_path(t, hg_module_path(m));
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    free(path);
     if (fd < 0 && (fd = open(t->exe, O_RDONLY | O_CLOEXEC)) < 0)
         return -1;
     Elf64_Ehdr eh;
