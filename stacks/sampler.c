@@ -1,11 +1,11 @@
 /*
- * profile.c -- thread stacks: one stop (a dump) or a stop every 1/hz
+ * sampler.c -- thread stacks: one stop (a dump) or a stop every 1/hz
  * seconds (a sampling profile), aggregated by thread and call stack.
  *
- * Each tick: ask the target which threads are running (the live backend
- * reads /proc/PID/task/TID/stat), before the stop, so the stop does not
- * count; stop the target, copy every thread's registers and live stack,
- * resume; then unwind the copies.  Names, source lines and
+ * Each tick: read the threads' CPU times (the live backend reads
+ * /proc/PID/task/TID/schedstat) before the stop, so the stop does not
+ * count; stop the target, copy every thread's registers and
+ * live stack, resume; then unwind the copies.  Names, source lines and
  * inlined frames are looked up only when the profile is finished, with
  * the target running, once per distinct address.
  */
@@ -17,9 +17,12 @@
 #include <time.h>
 
 #include "target/target.h"
-#include "stacks/unwind.h"
-#include "lib/error.h"
+#include "target/symbolize.h"
 #include "stacks/profile.h"
+#include "stacks/unwind.h"
+#include "lib/array.h"
+#include "lib/error.h"
+#include "lib/hashmap.h"
 
 #define MAX_FRAMES 256
 
@@ -35,55 +38,36 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
 
 /* ---------------------------------------------------------- aggregation */
 
+/* The stack (tid, pcs) in p->stacks, added if new.  stack_of_hash leads
+ * from a stack's hash to it; two stacks that hash alike take the next
+ * keys on. */
 static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t n, size_t *out)
 {
-    if ((p->nstacks + 1) * 2 > p->nslots) {
-        size_t ns = p->nslots ? p->nslots * 2 : 1024;
-        size_t *slots = calloc(ns, sizeof *slots);
-        if (!slots)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        for (size_t i = 0; i < p->nstacks; i++) {
-            size_t j = p->stacks[i].hash & (ns - 1);
-            while (slots[j])
-                j = (j + 1) & (ns - 1);
-            slots[j] = i + 1;
-        }
-        free(p->slots);
-        p->slots = slots;
-        p->nslots = ns;
-    }
-    uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n);
-    size_t j = h & (p->nslots - 1);
-    while (p->slots[j]) {
-        struct hg_prof_stack *s = &p->stacks[p->slots[j] - 1];
+    uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n), key = h;
+    for (const uint64_t *v; (v = hg_u64map_get(&p->stack_of_hash, key)) != NULL; key++) {
+        const struct hg_prof_stack *s = &p->stacks[*v];
         if (s->hash == h && s->tid == tid && s->npcs == n && memcmp(s->pcs, pcs, n * 8) == 0) {
-            *out = p->slots[j] - 1;
+            *out = (size_t)*v;
             return 0;
         }
-        j = (j + 1) & (p->nslots - 1);
     }
-    if (p->nstacks == p->capstacks) {
-        size_t cap = p->capstacks ? p->capstacks * 2 : 256;
-        struct hg_prof_stack *v = realloc(p->stacks, cap * sizeof *v);
-        if (!v)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        p->stacks = v;
-        p->capstacks = cap;
-    }
+    if (hg_array_reserve_((void **)&p->stacks, &p->capstacks, sizeof *p->stacks,
+                          p->nstacks + 1) != 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
     struct hg_prof_stack *s = &p->stacks[p->nstacks];
     memset(s, 0, sizeof *s);
     s->pcs = malloc((n ? n : 1) * sizeof *s->pcs);
-    if (!s->pcs)
+    if (!s->pcs || hg_u64map_put(&p->stack_of_hash, key, p->nstacks) != 0) {
+        free(s->pcs);
         return hg_fail(HG_ENOMEM, "out of memory");
+    }
     memcpy(s->pcs, pcs, n * sizeof *pcs);
     s->npcs = n;
     s->tid = tid;
     s->hash = h;
-    p->slots[j] = ++p->nstacks;
-    *out = p->nstacks - 1;
+    *out = p->nstacks++;
     return 0;
 }
-
 
 static int by_tid(const void *a, const void *b)
 {
@@ -257,42 +241,19 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
 
 /* ---------------------------------------------------------- symbolizing */
 
+/* The location of pc in p->locs, symbolized the first time. */
 static int location_of(hg_profile *p, hg_target *t, uint64_t pc, size_t *out)
 {
-    if ((p->nlocs + 1) * 2 > p->nlslots) {
-        size_t ns = p->nlslots ? p->nlslots * 2 : 1024;
-        size_t *slots = calloc(ns, sizeof *slots);
-        if (!slots)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        for (size_t i = 0; i < p->nlocs; i++) {
-            size_t j = hash_words(0, &p->locs[i].pc, 1) & (ns - 1);
-            while (slots[j])
-                j = (j + 1) & (ns - 1);
-            slots[j] = i + 1;
-        }
-        free(p->lslots);
-        p->lslots = slots;
-        p->nlslots = ns;
+    const uint64_t *known = hg_u64map_get(&p->loc_of_pc, pc);
+    if (known) {
+        *out = (size_t)*known;
+        return 0;
     }
-    size_t j = hash_words(0, &pc, 1) & (p->nlslots - 1);
-    while (p->lslots[j]) {
-        if (p->locs[p->lslots[j] - 1].pc == pc) {
-            *out = p->lslots[j] - 1;
-            return 0;
-        }
-        j = (j + 1) & (p->nlslots - 1);
-    }
-    if (p->nlocs == p->caplocs) {
-        size_t cap = p->caplocs ? p->caplocs * 2 : 256;
-        hg_location *v = realloc(p->locs, cap * sizeof *v);
-        if (!v)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        p->locs = v;
-        p->caplocs = cap;
-    }
+    if (hg_array_reserve_((void **)&p->locs, &p->caplocs, sizeof *p->locs, p->nlocs + 1) != 0 ||
+        hg_u64map_put(&p->loc_of_pc, pc, p->nlocs) != 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
     hg_symbolize(t, pc, &p->locs[p->nlocs]);
-    p->lslots[j] = ++p->nlocs;
-    *out = p->nlocs - 1;
+    *out = p->nlocs++;
     return 0;
 }
 
@@ -487,12 +448,12 @@ void hg_profile_free(hg_profile *p)
         free(p->stacks[i].name);
     }
     free(p->stacks);
-    free(p->slots);
+    hg_u64map_free(&p->stack_of_hash);
     free(p->prev);
     for (size_t i = 0; i < p->nlocs; i++)
         hg_location_free(&p->locs[i]);
     free(p->locs);
-    free(p->lslots);
+    hg_u64map_free(&p->loc_of_pc);
     for (size_t i = 0; p->threads && i < p->nthreads; i++)
         free((void *)p->threads[i].frames);
     free(p->threads);
