@@ -2,9 +2,9 @@
  * sampler.c -- thread stacks: one stop (a dump) or a stop every 1/hz
  * seconds (a sampling profile), aggregated by thread and call stack.
  *
- * Each tick: read the threads' CPU times (the live backend reads
- * /proc/PID/task/TID/schedstat) before the stop, so the stop does not
- * count; stop the target, copy every thread's registers and
+ * Each tick (stacks/ticks.c says when): read the threads' CPU times (the
+ * live backend reads /proc/PID/task/TID/schedstat) before the stop, so the
+ * stop does not count; stop the target, copy every thread's registers and
  * live stack, resume; then unwind the copies.  Names, source lines and
  * inlined frames are looked up only when the profile is finished, with
  * the target running, once per distinct address.
@@ -19,6 +19,7 @@
 #include "target/target.h"
 #include "target/symbolize.h"
 #include "stacks/profile.h"
+#include "stacks/ticks.h"
 #include "stacks/unwind.h"
 #include "lib/array.h"
 #include "lib/error.h"
@@ -327,8 +328,6 @@ static int finish(hg_profile *p, hg_target *t)
 
 /* ---------------------------------------------------------------- API */
 
-#define STOP_BURST_NS 20000000ull
-
 int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **out)
 {
     *out = NULL;
@@ -359,55 +358,27 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     } else {
         rc = first_reading(p, t);
     }
-    /*
-     * Ticks 1, 2, ... lie on a grid of 1/hz from the first reading; the
-     * last one is at the end, `seconds` after it.  A tick is skipped when
-     * heapgrab is a whole tick late for it (a tick late by less is taken at
-     * once), and when taking it would have kept the target stopped more
-     * than a tenth of the time since the start, give or take one stop of
-     * 20 ms.  (A thousand threads take 25 ms to stop; at 100 Hz they would
-     * be stopped most of the time.)  Each sample stands for the time since
-     * the previous one, so skipped ticks still count.  The last tick is
-     * always waited for; if the target may not be stopped then, the last
-     * sample stands for the time up to the end (see sample()).
-     */
-    uint64_t period = p->period_ns, start = p->start_ns;
-    uint64_t span = (uint64_t)(seconds * 1e9), end = start + span;
-    uint64_t nticks = (span + period - 1) / period;
-    uint64_t k = 0; /* the last tick taken or skipped */
+    /* The ticks lie on a grid of 1/hz from the first reading (ticks.h) */
+    hg_ticks grid;
+    hg_ticks_init(&grid, p->start_ns, (uint64_t)(seconds * 1e9), p->period_ns);
     while (rc == 0 && seconds > 0) {
         if (opt && opt->stop && *opt->stop)
             break;
-        uint64_t now = hg_now_ns(), stopped = p->timing.stopped_ns_total;
-        /* the first moment at which the target will have been stopped at
-         * most HG_PROFILE_MAX_STOPPED percent of the time so far, give or
-         * take one stop of STOP_BURST_NS */
-        uint64_t not_before = stopped > STOP_BURST_NS
-                                  ? start + (stopped - STOP_BURST_NS) / HG_PROFILE_MAX_STOPPED * 100
-                                  : start;
-        uint64_t next = k + 1;
-        if (start + next * period < not_before) /* let the target run */
-            next = (not_before - start + period - 1) / period;
-        else if (start + (next + 1) * period <= now) /* a whole tick late */
-            next = (now - start + period - 1) / period;
-        int last = next >= nticks;
-        if (last)
-            next = nticks;
-        uint64_t due = last ? end : start + next * period;
-        if (due > now) {
-            struct timespec ts = {(time_t)((due - now) / 1000000000ull),
-                                  (long)((due - now) % 1000000000ull)};
+        uint64_t now = hg_now_ns();
+        hg_tick tk = hg_ticks_next(&grid, now, p->timing.stopped_ns_total);
+        if (tk.due > now) {
+            struct timespec ts = {(time_t)((tk.due - now) / 1000000000ull),
+                                  (long)((tk.due - now) % 1000000000ull)};
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !(opt && opt->stop && *opt->stop))
                 ;
             if (opt && opt->stop && *opt->stop)
                 break;
         }
-        p->timing.skipped += next - k - 1;
-        k = next;
         uint64_t samples = p->timing.samples;
-        rc = sample(p, t, u, due >= not_before);
-        if (rc == 0 && p->timing.samples == samples)
-            p->timing.skipped++; /* the last tick, which the last sample stands for */
+        rc = sample(p, t, u, tk.may_stop);
+        /* the last tick, when the last sample stands for it, is skipped */
+        hg_ticks_done(&grid, &tk, rc == 0 && p->timing.samples == samples);
+        p->timing.skipped = grid.skipped;
         if (rc == HG_ENOPROC && p->timing.samples > 0) {
             p->target_exited = 1; /* keep what was sampled */
             rc = 0;
@@ -419,7 +390,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
             rc = 0;
             break;
         }
-        if (last)
+        if (tk.last)
             break;
     }
     p->copied = hg_unwinder_copied(u);
