@@ -221,7 +221,6 @@ int main(int argc, char **argv)
         return 1;
     }
     unw_set_caching_policy(as, UNW_CACHE_GLOBAL);
-    t->keep_maps = 1;
 
     struct tally hg = {0}, dw = {0}, un = {0};
     uint64_t same_hg = 0;
@@ -230,15 +229,18 @@ int main(int argc, char **argv)
     double copy_s = 0, stopped_s = 0;
     static uint64_t a[MAX_FRAMES], b[MAX_FRAMES];
     for (int s = 0; s < stops; s++) {
-        if (t->ops->stop(t) != 0) {
+        /* as a profile stops: the mappings read at attach will do */
+        if (t->ops->stop(t, HG_STOP_KEEP_MAPS) != 0) {
             fprintf(stderr, "unwinders: stop: %s\n", hg_error_message());
             return 1;
         }
         double c0 = now_s();
         int rc = hg_unwinder_capture(u);
         copy_s += now_s() - c0;
-        t->ops->resume(t);
-        stopped_s += (double)t->stopped_ns / 1e9;
+        uint64_t held = 0;
+        if (t->ops->resume(t, &held) != 0 && rc == 0)
+            rc = hg_error_code();
+        stopped_s += (double)held / 1e9;
         if (rc != 0) {
             fprintf(stderr, "unwinders: copying the stacks: %s\n", hg_error_message());
             return 1;

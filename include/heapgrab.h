@@ -77,7 +77,9 @@ typedef struct hg_reader_thread {
  * or -1 where memory is unreadable).  Mappings (sorted by start) let the
  * walker validate pointers and find the modules; threads let it find each
  * thread's tcache (without them tcache chunks count as in use, as glibc's
- * own mallinfo2 counts them).  The caller keeps the target stopped.
+ * own mallinfo2 counts them).  A mapping's build_id may be given; where it
+ * is NULL, heapgrab reads it from the file at path (under /proc/PID/root
+ * when pid is given).  The caller keeps the target stopped.
  */
 typedef struct hg_reader {
     void *ctx;

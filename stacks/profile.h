@@ -1,10 +1,11 @@
-/* profile.h -- thread stacks as profile.c collects them and the writers
+/* profile.h -- thread stacks as sampler.c collects them and the writers
  * read them.  Internal: frontends use the accessors in heapgrab.h. */
 #ifndef HG_PROFILE_H
 #define HG_PROFILE_H
 
-#include "stacks/unwind.h"
 #include "heapgrab.h"
+#include "target/symbolize.h"
+#include "lib/hashmap.h"
 
 #define HG_PROFILE_MAX_THREADS 65536
 
@@ -39,13 +40,11 @@ struct hg_profile {
 
     struct hg_prof_stack *stacks;
     size_t nstacks, capstacks;
-    size_t *slots;         /* hash of stacks: index + 1 */
-    size_t nslots;
+    hg_u64map stack_of_hash; /* a stack's hash -> its index */
 
     hg_location *locs;     /* distinct pcs, symbolized */
     size_t nlocs, caplocs;
-    size_t *lslots;
-    size_t nlslots;
+    hg_u64map loc_of_pc;   /* pc -> its index in locs */
 
     struct {               /* the last sample, for the dump */
         size_t stack;

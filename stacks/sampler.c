@@ -1,11 +1,11 @@
 /*
- * profile.c -- thread stacks: one stop (a dump) or a stop every 1/hz
+ * sampler.c -- thread stacks: one stop (a dump) or a stop every 1/hz
  * seconds (a sampling profile), aggregated by thread and call stack.
  *
- * Each tick: ask the target which threads are running (the live backend
- * reads /proc/PID/task/TID/stat), before the stop, so the stop does not
- * count; stop the target, copy every thread's registers and live stack,
- * resume; then unwind the copies.  Names, source lines and
+ * Each tick (stacks/ticks.c says when): read the threads' CPU times (the
+ * live backend reads /proc/PID/task/TID/schedstat) before the stop, so the
+ * stop does not count; stop the target, copy every thread's registers and
+ * live stack, resume; then unwind the copies.  Names, source lines and
  * inlined frames are looked up only when the profile is finished, with
  * the target running, once per distinct address.
  */
@@ -17,9 +17,13 @@
 #include <time.h>
 
 #include "target/target.h"
-#include "stacks/unwind.h"
-#include "lib/error.h"
+#include "target/symbolize.h"
 #include "stacks/profile.h"
+#include "stacks/ticks.h"
+#include "stacks/unwind.h"
+#include "lib/array.h"
+#include "lib/error.h"
+#include "lib/hashmap.h"
 
 #define MAX_FRAMES 256
 
@@ -35,55 +39,36 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
 
 /* ---------------------------------------------------------- aggregation */
 
+/* The stack (tid, pcs) in p->stacks, added if new.  stack_of_hash leads
+ * from a stack's hash to it; two stacks that hash alike take the next
+ * keys on. */
 static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t n, size_t *out)
 {
-    if ((p->nstacks + 1) * 2 > p->nslots) {
-        size_t ns = p->nslots ? p->nslots * 2 : 1024;
-        size_t *slots = calloc(ns, sizeof *slots);
-        if (!slots)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        for (size_t i = 0; i < p->nstacks; i++) {
-            size_t j = p->stacks[i].hash & (ns - 1);
-            while (slots[j])
-                j = (j + 1) & (ns - 1);
-            slots[j] = i + 1;
-        }
-        free(p->slots);
-        p->slots = slots;
-        p->nslots = ns;
-    }
-    uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n);
-    size_t j = h & (p->nslots - 1);
-    while (p->slots[j]) {
-        struct hg_prof_stack *s = &p->stacks[p->slots[j] - 1];
+    uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n), key = h;
+    for (const uint64_t *v; (v = hg_u64map_get(&p->stack_of_hash, key)) != NULL; key++) {
+        const struct hg_prof_stack *s = &p->stacks[*v];
         if (s->hash == h && s->tid == tid && s->npcs == n && memcmp(s->pcs, pcs, n * 8) == 0) {
-            *out = p->slots[j] - 1;
+            *out = (size_t)*v;
             return 0;
         }
-        j = (j + 1) & (p->nslots - 1);
     }
-    if (p->nstacks == p->capstacks) {
-        size_t cap = p->capstacks ? p->capstacks * 2 : 256;
-        struct hg_prof_stack *v = realloc(p->stacks, cap * sizeof *v);
-        if (!v)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        p->stacks = v;
-        p->capstacks = cap;
-    }
+    if (hg_array_reserve_((void **)&p->stacks, &p->capstacks, sizeof *p->stacks,
+                          p->nstacks + 1) != 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
     struct hg_prof_stack *s = &p->stacks[p->nstacks];
     memset(s, 0, sizeof *s);
     s->pcs = malloc((n ? n : 1) * sizeof *s->pcs);
-    if (!s->pcs)
+    if (!s->pcs || hg_u64map_put(&p->stack_of_hash, key, p->nstacks) != 0) {
+        free(s->pcs);
         return hg_fail(HG_ENOMEM, "out of memory");
+    }
     memcpy(s->pcs, pcs, n * sizeof *pcs);
     s->npcs = n;
     s->tid = tid;
     s->hash = h;
-    p->slots[j] = ++p->nstacks;
-    *out = p->nstacks - 1;
+    *out = p->nstacks++;
     return 0;
 }
-
 
 static int by_tid(const void *a, const void *b)
 {
@@ -202,14 +187,20 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
             return 0;
         }
     }
-    rc = t->ops->stop(t);
+    /* Every stop is as short as it can be: the unwinder asks libdwfl
+     * where the code is, and the mappings read at attach say where the
+     * stacks are. */
+    rc = t->ops->stop(t, HG_STOP_KEEP_MAPS);
     if (rc) {
         free(ti);
         return rc;
     }
     /* Copy what the walks need and let the target go; walk afterwards. */
     rc = hg_unwinder_capture(u);
-    t->ops->resume(t);
+    uint64_t held = HG_UNKNOWN;
+    int gone = t->ops->resume(t, &held);
+    if (rc == 0)
+        rc = gone;
     uint64_t pcs[MAX_FRAMES];
     p->nlast = 0;
     size_t nthreads = hg_unwinder_count(u);
@@ -241,50 +232,29 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
     }
     reading_done(p, ti, nti, at, have_pcpu, pcpu);
     p->timing.samples++;
-    p->timing.stopped_ns_total += t->stopped_ns;
-    if (t->stopped_ns > p->timing.stopped_ns_max)
-        p->timing.stopped_ns_max = t->stopped_ns;
+    if (held != HG_UNKNOWN) { /* a core is never stopped */
+        p->timing.stopped_ns_total += held;
+        if (held > p->timing.stopped_ns_max)
+            p->timing.stopped_ns_max = held;
+    }
     return rc;
 }
 
 /* ---------------------------------------------------------- symbolizing */
 
+/* The location of pc in p->locs, symbolized the first time. */
 static int location_of(hg_profile *p, hg_target *t, uint64_t pc, size_t *out)
 {
-    if ((p->nlocs + 1) * 2 > p->nlslots) {
-        size_t ns = p->nlslots ? p->nlslots * 2 : 1024;
-        size_t *slots = calloc(ns, sizeof *slots);
-        if (!slots)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        for (size_t i = 0; i < p->nlocs; i++) {
-            size_t j = hash_words(0, &p->locs[i].pc, 1) & (ns - 1);
-            while (slots[j])
-                j = (j + 1) & (ns - 1);
-            slots[j] = i + 1;
-        }
-        free(p->lslots);
-        p->lslots = slots;
-        p->nlslots = ns;
+    const uint64_t *known = hg_u64map_get(&p->loc_of_pc, pc);
+    if (known) {
+        *out = (size_t)*known;
+        return 0;
     }
-    size_t j = hash_words(0, &pc, 1) & (p->nlslots - 1);
-    while (p->lslots[j]) {
-        if (p->locs[p->lslots[j] - 1].pc == pc) {
-            *out = p->lslots[j] - 1;
-            return 0;
-        }
-        j = (j + 1) & (p->nlslots - 1);
-    }
-    if (p->nlocs == p->caplocs) {
-        size_t cap = p->caplocs ? p->caplocs * 2 : 256;
-        hg_location *v = realloc(p->locs, cap * sizeof *v);
-        if (!v)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        p->locs = v;
-        p->caplocs = cap;
-    }
+    if (hg_array_reserve_((void **)&p->locs, &p->caplocs, sizeof *p->locs, p->nlocs + 1) != 0 ||
+        hg_u64map_put(&p->loc_of_pc, pc, p->nlocs) != 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
     hg_symbolize(t, pc, &p->locs[p->nlocs]);
-    p->lslots[j] = ++p->nlocs;
-    *out = p->nlocs - 1;
+    *out = p->nlocs++;
     return 0;
 }
 
@@ -358,8 +328,6 @@ static int finish(hg_profile *p, hg_target *t)
 
 /* ---------------------------------------------------------------- API */
 
-#define STOP_BURST_NS 20000000ull
-
 int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **out)
 {
     *out = NULL;
@@ -370,7 +338,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     hg_profile *p = calloc(1, sizeof *p);
     if (!p)
         return hg_fail(HG_ENOMEM, "out of memory");
-    p->pid = t->process_id ? t->process_id : t->pid;
+    p->pid = t->process_id;
     snprintf(p->exe, sizeof p->exe, "%s", t->exe);
     p->hz = seconds > 0 ? hz : 0;
     p->period_ns = 1000000000ull / hz;
@@ -383,8 +351,6 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         hg_profile_free(p);
         return rc ? rc : HG_EINTERNAL;
     }
-    int keep_maps = t->keep_maps;
-    t->keep_maps = 1; /* every stop is as short as it can be */
     int rc;
     if (seconds <= 0) {
         p->start_ns = p->prev_at = hg_now_ns();
@@ -392,55 +358,27 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     } else {
         rc = first_reading(p, t);
     }
-    /*
-     * Ticks 1, 2, ... lie on a grid of 1/hz from the first reading; the
-     * last one is at the end, `seconds` after it.  A tick is skipped when
-     * heapgrab is a whole tick late for it (a tick late by less is taken at
-     * once), and when taking it would have kept the target stopped more
-     * than a tenth of the time since the start, give or take one stop of
-     * 20 ms.  (A thousand threads take 25 ms to stop; at 100 Hz they would
-     * be stopped most of the time.)  Each sample stands for the time since
-     * the previous one, so skipped ticks still count.  The last tick is
-     * always waited for; if the target may not be stopped then, the last
-     * sample stands for the time up to the end (see sample()).
-     */
-    uint64_t period = p->period_ns, start = p->start_ns;
-    uint64_t span = (uint64_t)(seconds * 1e9), end = start + span;
-    uint64_t nticks = (span + period - 1) / period;
-    uint64_t k = 0; /* the last tick taken or skipped */
+    /* The ticks lie on a grid of 1/hz from the first reading (ticks.h) */
+    hg_ticks grid;
+    hg_ticks_init(&grid, p->start_ns, (uint64_t)(seconds * 1e9), p->period_ns);
     while (rc == 0 && seconds > 0) {
         if (opt && opt->stop && *opt->stop)
             break;
-        uint64_t now = hg_now_ns(), stopped = p->timing.stopped_ns_total;
-        /* the first moment at which the target will have been stopped at
-         * most HG_PROFILE_MAX_STOPPED percent of the time so far, give or
-         * take one stop of STOP_BURST_NS */
-        uint64_t not_before = stopped > STOP_BURST_NS
-                                  ? start + (stopped - STOP_BURST_NS) / HG_PROFILE_MAX_STOPPED * 100
-                                  : start;
-        uint64_t next = k + 1;
-        if (start + next * period < not_before) /* let the target run */
-            next = (not_before - start + period - 1) / period;
-        else if (start + (next + 1) * period <= now) /* a whole tick late */
-            next = (now - start + period - 1) / period;
-        int last = next >= nticks;
-        if (last)
-            next = nticks;
-        uint64_t due = last ? end : start + next * period;
-        if (due > now) {
-            struct timespec ts = {(time_t)((due - now) / 1000000000ull),
-                                  (long)((due - now) % 1000000000ull)};
+        uint64_t now = hg_now_ns();
+        hg_tick tk = hg_ticks_next(&grid, now, p->timing.stopped_ns_total);
+        if (tk.due > now) {
+            struct timespec ts = {(time_t)((tk.due - now) / 1000000000ull),
+                                  (long)((tk.due - now) % 1000000000ull)};
             while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !(opt && opt->stop && *opt->stop))
                 ;
             if (opt && opt->stop && *opt->stop)
                 break;
         }
-        p->timing.skipped += next - k - 1;
-        k = next;
         uint64_t samples = p->timing.samples;
-        rc = sample(p, t, u, due >= not_before);
-        if (rc == 0 && p->timing.samples == samples)
-            p->timing.skipped++; /* the last tick, which the last sample stands for */
+        rc = sample(p, t, u, tk.may_stop);
+        /* the last tick, when the last sample stands for it, is skipped */
+        hg_ticks_done(&grid, &tk, rc == 0 && p->timing.samples == samples);
+        p->timing.skipped = grid.skipped;
         if (rc == HG_ENOPROC && p->timing.samples > 0) {
             p->target_exited = 1; /* keep what was sampled */
             rc = 0;
@@ -452,10 +390,9 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
             rc = 0;
             break;
         }
-        if (last)
+        if (tk.last)
             break;
     }
-    t->keep_maps = keep_maps;
     p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
     /* ended before its first sample (the first stop comes one period after
@@ -482,12 +419,12 @@ void hg_profile_free(hg_profile *p)
         free(p->stacks[i].name);
     }
     free(p->stacks);
-    free(p->slots);
+    hg_u64map_free(&p->stack_of_hash);
     free(p->prev);
     for (size_t i = 0; i < p->nlocs; i++)
         hg_location_free(&p->locs[i]);
     free(p->locs);
-    free(p->lslots);
+    hg_u64map_free(&p->loc_of_pc);
     for (size_t i = 0; p->threads && i < p->nthreads; i++)
         free((void *)p->threads[i].frames);
     free(p->threads);

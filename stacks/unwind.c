@@ -1,18 +1,13 @@
 /*
- * unwind.c -- call stacks of a stopped target's threads, and what their
- * addresses mean (function, source line, inlined calls).
+ * unwind.c -- call stacks of a stopped target's threads.
  *
- * The stop copies each thread's registers and live stack (one bulk read
- * for all of them) and the walks happen after the target is resumed, on
- * those copies.  A walk first tries CFA rules cached per pc (fast_walk);
- * libdwfl's unwinder (CFI from .eh_frame/.debug_frame, with elfutils'
- * x86_64 frame-pointer fallback) takes any thread those cannot do.
- *
- * Symbolizing happens after the target is resumed: addresses are turned
- * into frames once and cached for the life of the target (a profile asks
- * about the same few hundred addresses thousands of times).
+ * The stop copies each thread's registers and live stack (capture.c: one
+ * bulk read for all of them) and the walks happen after the target is
+ * resumed, on those copies.  A walk first tries CFA rules cached per pc
+ * (fast_walk); libdwfl's unwinder (CFI from .eh_frame/.debug_frame, with
+ * elfutils' x86_64 frame-pointer fallback) takes any thread those cannot
+ * do.  What the addresses mean is target/symbolize.c's.
  */
-#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -22,89 +17,51 @@
 #include <string.h>
 
 #include "target/target.h"
+#include "stacks/capture.h"
 #include "stacks/unwind.h"
 #include "lib/error.h"
+#include "lib/array.h"
+#include "lib/hashmap.h"
 
-/* ----------------------------------------------------------- stack copies */
-
-/* Red zone: a leaf function may keep data in the 128 bytes below rsp. */
-#define RED_ZONE 128
-/* Where the stack's mapping is not known (a thread born after the mappings
- * were read), copy this much and take what is readable. */
-#define UNKNOWN_STACK (64 * 1024)
-
-/* One thread as the stop found it: registers and the live part of its
- * stack, [base, base + len), at data_off in u->buf. */
-struct capture {
-    int tid;
-    int have_regs;
-    uint64_t regs[17];
-    uint64_t base;
-    size_t len, data_off;
-    uint64_t map_end;   /* end of the memory the stack is in (or base + len) */
-    int unknown_map;    /* no known mapping holds the stack pointer */
-};
+struct rule;
 
 struct hg_unwinder {
     hg_target *t;
     Dwfl *dwfl;
     int attached;
-    size_t max_copy;        /* bytes of stack copied per thread, at most */
-    struct capture *caps;   /* the last stop's threads */
-    size_t ncaps, capcaps;
-    unsigned char *buf;     /* their stack bytes */
-    size_t buflen, bufcap;
-    hg_span *spans;         /* the reads that fill buf */
-    const struct capture *cur;  /* the thread being unwound */
-    int ran_off;            /* cur's walk wanted stack beyond the copy */
-    uint64_t copied;        /* stack bytes copied, over all stops */
-    struct rule *rules;     /* the fast walk's rules, by pc (open addressing) */
-    size_t nrules, rule_slots;
-    uint64_t fast, slow;    /* threads walked each way */
+    hg_stack_copies copies;     /* the last stop's threads */
+    const hg_thread_copy *cur;  /* the thread being unwound */
+    int ran_off;                /* cur's walk wanted stack beyond the copy */
+    hg_u64map rule_of_pc;       /* the fast walk's rules: pc -> index in rules */
+    struct rule *rules;
+    size_t nrules, caprules;
+    uint64_t fast, slow;        /* threads walked each way */
 };
 
-/* A word of cur's stack copy (1), or 0 if it is outside the copy. */
-static int copied_word(struct hg_unwinder *u, const struct capture *c, uint64_t addr,
+/* A word of th's stack copy (1), or 0 if it is outside the copy. */
+static int copied_word(struct hg_unwinder *u, const hg_thread_copy *th, uint64_t addr,
                        uint64_t *out)
 {
-    if (addr < c->base || addr - c->base > c->len || c->len - (addr - c->base) < 8) {
-        if (addr >= c->base + c->len && addr < c->map_end)
-            u->ran_off = 1;
-        return 0;
-    }
-    memcpy(out, u->buf + c->data_off + (addr - c->base), 8);
-    return 1;
-}
-
-static int grow_buf(struct hg_unwinder *u, size_t need)
-{
-    if (need <= u->bufcap)
-        return 0;
-    size_t cap = u->bufcap ? u->bufcap : 256 * 1024;
-    while (cap < need)
-        cap *= 2;
-    unsigned char *b = realloc(u->buf, cap);
-    if (!b)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    u->buf = b;
-    u->bufcap = cap;
-    return 0;
+    int r = hg_copy_word(&u->copies, th, addr, out);
+    if (r < 0)
+        u->ran_off = 1;
+    return r > 0;
 }
 
 /* ------------------------------------------------------ libdwfl callbacks */
 
-/* The thread argument libdwfl passes around is the thread's capture, so
+/* The thread argument libdwfl passes around is the thread's copy, so
  * set_initial_registers needs nothing else. */
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp)
 {
     (void)dwfl;
     struct hg_unwinder *u = arg;
-    struct capture *prev = *thread_argp;
-    size_t i = prev ? (size_t)(prev - u->caps) + 1 : 0;
-    if (i >= u->ncaps)
+    hg_thread_copy *prev = *thread_argp;
+    size_t i = prev ? (size_t)(prev - u->copies.threads) + 1 : 0;
+    if (i >= u->copies.n)
         return 0;
-    *thread_argp = &u->caps[i];
-    return u->caps[i].tid;
+    *thread_argp = &u->copies.threads[i];
+    return u->copies.threads[i].tid;
 }
 
 /* Only the thread being unwound is asked for (hg_unwind_thread). */
@@ -131,7 +88,7 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 
 static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
 {
-    const struct capture *c = thread_arg;
+    const hg_thread_copy *c = thread_arg;
     if (!c->have_regs)
         return false;
     Dwarf_Word regs[17];
@@ -155,7 +112,7 @@ struct hg_unwinder *hg_unwinder_new(hg_target *t, size_t max_copy)
         return NULL;
     }
     u->t = t;
-    u->max_copy = max_copy ? max_copy : HG_STACK_COPY_PROFILE;
+    u->copies.max_copy = max_copy ? max_copy : HG_STACK_COPY_PROFILE;
     u->dwfl = hg_target_dwfl(t); /* modules reported while the target runs */
     if (!u->dwfl) {
         hg_unwinder_free(u);
@@ -169,108 +126,38 @@ void hg_unwinder_free(struct hg_unwinder *u)
 {
     if (!u)
         return;
-    free(u->caps);
+    hg_stack_copies_free(&u->copies);
+    hg_u64map_free(&u->rule_of_pc);
     free(u->rules);
-    free(u->spans);
-    free(u->buf);
     free(u);
 }
 
-uint64_t hg_unwinder_copied(const struct hg_unwinder *u) { return u->copied; }
+uint64_t hg_unwinder_copied(const struct hg_unwinder *u) { return u->copies.copied; }
 void hg_unwinder_walks(const struct hg_unwinder *u, uint64_t *fast, uint64_t *dwfl)
 {
     *fast = u->fast;
     *dwfl = u->slow;
 }
-size_t hg_unwinder_count(const struct hg_unwinder *u) { return u->ncaps; }
-int hg_unwinder_tid(const struct hg_unwinder *u, size_t i) { return i < u->ncaps ? u->caps[i].tid : 0; }
+size_t hg_unwinder_count(const struct hg_unwinder *u) { return u->copies.n; }
+int hg_unwinder_tid(const struct hg_unwinder *u, size_t i)
+{
+    return i < u->copies.n ? u->copies.threads[i].tid : 0;
+}
 
 int hg_unwinder_word(struct hg_unwinder *u, size_t i, uint64_t addr, uint64_t *out)
 {
-    return i < u->ncaps && copied_word(u, &u->caps[i], addr, out);
+    return i < u->copies.n && hg_copy_word(&u->copies, &u->copies.threads[i], addr, out) > 0;
 }
 
 const uint64_t *hg_unwinder_regs(const struct hg_unwinder *u, size_t i)
 {
-    return i < u->ncaps && u->caps[i].have_regs ? u->caps[i].regs : NULL;
+    return i < u->copies.n && u->copies.threads[i].have_regs ? u->copies.threads[i].regs : NULL;
 }
 
-/*
- * The stop's part: registers and the live stack of every thread, from the
- * stack pointer (less the red zone) to the end of the mapping it is in,
- * which for a thread's stack is its outermost frame and for the main
- * thread's the environment above it; at most max_copy.  That is all a CFI
- * or frame-pointer walk reads, so the walk can wait until the target runs
- * again: unwinding 18 threads with libdwfl inside the stop took 0.1-0.2
- * ms; copying them takes 0.03 ms.  A walk that wants stack above the copy
- * stops there, and says so.
- */
 int hg_unwinder_capture(struct hg_unwinder *u)
 {
-    hg_target *t = u->t;
-    u->ncaps = 0;
-    u->buflen = 0;
     u->cur = NULL;
-    if (t->nthreads > u->capcaps) {
-        struct capture *c = realloc(u->caps, t->nthreads * sizeof *c);
-        hg_span *sp = realloc(u->spans, t->nthreads * sizeof *sp);
-        if (c)
-            u->caps = c;
-        if (sp)
-            u->spans = sp;
-        if (!c || !sp)
-            return hg_fail(HG_ENOMEM, "out of memory");
-        u->capcaps = t->nthreads;
-    }
-    /* Where each stack is, then one read for all of them. */
-    size_t nspans = 0;
-    for (size_t i = 0; i < t->nthreads; i++) {
-        const hg_thread *th = &t->threads[i];
-        struct capture *c = &u->caps[u->ncaps++];
-        memset(c, 0, sizeof *c);
-        c->tid = th->tid;
-        c->have_regs = th->have_regs;
-        memcpy(c->regs, th->regs, sizeof c->regs);
-        if (!th->have_regs)
-            continue;
-        uint64_t sp = th->regs[7];
-        const hg_mapping *m = hg_find_mapping(t, sp);
-        uint64_t lo = sp, hi;
-        if (m) {
-            lo = sp - m->start >= RED_ZONE ? sp - RED_ZONE : m->start;
-            hi = m->end;
-        } else {
-            hi = sp + UNKNOWN_STACK < sp ? UINT64_MAX : sp + UNKNOWN_STACK;
-        }
-        c->map_end = hi;
-        if (hi - lo > u->max_copy)
-            hi = lo + u->max_copy;
-        c->base = lo;
-        c->data_off = u->buflen;
-        c->len = (size_t)(hi - lo); /* asked for; what was read, below */
-        c->unknown_map = !m;
-        u->buflen += c->len;
-        u->spans[nspans++] = (hg_span){.addr = lo, .len = c->len};
-    }
-    int rc = grow_buf(u, u->buflen);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0, k = 0; i < u->ncaps; i++)
-        if (u->caps[i].have_regs)
-            u->spans[k++].buf = u->buf + u->caps[i].data_off;
-    if (hg_read_spans(t, u->spans, nspans) < 0)
-        return hg_error_code() ? hg_error_code() : HG_EIO;
-    for (size_t i = 0, k = 0; i < u->ncaps; i++) {
-        struct capture *c = &u->caps[i];
-        if (!c->have_regs)
-            continue;
-        size_t got = u->spans[k++].got;
-        if (c->unknown_map && got < c->len)
-            c->map_end = c->base + got; /* what could be read is all there is */
-        c->len = got;
-        u->copied += got;
-    }
-    return 0;
+    return hg_copy_stacks(&u->copies, u->t);
 }
 
 struct collect {
@@ -310,7 +197,6 @@ const char hg_unwind_cut[] = "stack deeper than the part copied at the stop";
 enum { RULE_SIMPLE = 1, RULE_END, RULE_OTHER }; /* END: the outermost frame */
 
 struct rule {
-    uint64_t pc;              /* the pc looked up, + 1 (0: empty slot) */
     int kind;
     int cfa_reg;              /* 7 rsp, 6 rbp */
     int64_t cfa_off, ra_off;
@@ -367,40 +253,19 @@ static void rule_from_cfi(Dwarf_CFI *cfi, Dwarf_Addr addr, struct rule *r)
     free(f);
 }
 
-/* The first slot to probe for a key (pc + 1) in a table of n slots. */
-static size_t rule_slot(uint64_t key, size_t n)
-{
-    return (size_t)(key * 0x9e3779b97f4a7c15ull >> 40) & (n - 1);
-}
-
+/* The rule for pc, looked up the first time; NULL when out of memory.
+ * Valid until the next call. */
 static const struct rule *rule_for(struct hg_unwinder *u, uint64_t pc)
 {
-    if ((u->nrules + 1) * 2 > u->rule_slots) {
-        size_t ns = u->rule_slots ? u->rule_slots * 2 : 1024;
-        struct rule *v = calloc(ns, sizeof *v);
-        if (!v)
-            return NULL;
-        for (size_t i = 0; i < u->rule_slots; i++) {
-            if (!u->rules[i].pc)
-                continue;
-            size_t j = rule_slot(u->rules[i].pc, ns);
-            while (v[j].pc)
-                j = (j + 1) & (ns - 1);
-            v[j] = u->rules[i];
-        }
-        free(u->rules);
-        u->rules = v;
-        u->rule_slots = ns;
-    }
-    size_t j = rule_slot(pc + 1, u->rule_slots);
-    while (u->rules[j].pc && u->rules[j].pc != pc + 1)
-        j = (j + 1) & (u->rule_slots - 1);
-    struct rule *r = &u->rules[j];
-    if (r->pc)
-        return r;
+    const uint64_t *known = hg_u64map_get(&u->rule_of_pc, pc);
+    if (known)
+        return &u->rules[*known];
+    if (hg_array_reserve_((void **)&u->rules, &u->caprules, sizeof *u->rules, u->nrules + 1) != 0 ||
+        hg_u64map_put(&u->rule_of_pc, pc, u->nrules) != 0)
+        return NULL;
+    struct rule *r = &u->rules[u->nrules++];
     /* As libdwfl looks: .eh_frame, then .debug_frame. */
     memset(r, 0, sizeof *r);
-    r->pc = pc + 1;
     r->kind = RULE_OTHER;
     Dwfl_Module *m = dwfl_addrmodule(u->dwfl, pc);
     if (m) {
@@ -415,12 +280,11 @@ static const struct rule *rule_for(struct hg_unwinder *u, uint64_t pc)
         if (!r->kind)
             r->kind = RULE_OTHER; /* no CFI: libdwfl's frame-pointer fallback */
     }
-    u->nrules++;
     return r;
 }
 
 /* The fast walk of cap: 1 done, 0 leave it to libdwfl. */
-static int fast_walk(struct hg_unwinder *u, const struct capture *cap, uint64_t *pcs, size_t max,
+static int fast_walk(struct hg_unwinder *u, const hg_thread_copy *cap, uint64_t *pcs, size_t max,
                      size_t *n)
 {
     uint64_t pc = cap->regs[16], sp = cap->regs[7], bp = cap->regs[6];
@@ -460,9 +324,9 @@ int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max
 {
     *n = 0;
     *why = NULL;
-    if (ti >= u->ncaps)
+    if (ti >= u->copies.n)
         return hg_fail(HG_EINTERNAL, "unwind: no thread %zu in the last capture", ti);
-    const struct capture *cap = &u->caps[ti];
+    const hg_thread_copy *cap = &u->copies.threads[ti];
     if (cap->have_regs && max > 0) {
         u->ran_off = 0;
         if (fast_walk(u, cap, pcs, max, n)) {
@@ -481,7 +345,7 @@ int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_
     hg_target *t = u->t;
     *n = 0;
     *why = NULL;
-    if (ti >= u->ncaps)
+    if (ti >= u->copies.n)
         return hg_fail(HG_EINTERNAL, "unwind: no thread %zu in the last capture", ti);
     if (!u->attached) {
         /* Once per session: libdwfl keeps the callbacks. */
@@ -491,7 +355,7 @@ int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_
         }
         u->attached = 1;
     }
-    const struct capture *cap = &u->caps[ti];
+    const hg_thread_copy *cap = &u->copies.threads[ti];
     if (!cap->have_regs) {
         *why = "no registers";
         return 0;
@@ -513,196 +377,4 @@ int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_
     u->cur = NULL;
     *n = c.n;
     return 0;
-}
-
-/* ----------------------------------------------------------- symbolizing */
-
-typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
-
-/* C++ names demangled with libstdc++'s __cxa_demangle when the process
- * running heapgrab can load it; otherwise shown as they are. */
-static char *demangle(const char *name)
-{
-    static demangle_fn fn;
-    static int tried;
-    if (!name || name[0] != '_' || name[1] != 'Z')
-        return NULL;
-    if (!tried) {
-        tried = 1;
-        fn = (demangle_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "__cxa_demangle");
-        if (!fn) {
-            void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
-            if (h)
-                fn = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
-        }
-    }
-    if (!fn)
-        return NULL;
-    int status = -1;
-    char *out = fn(name, NULL, NULL, &status);
-    if (status != 0) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-static char *dup_name(const char *raw)
-{
-    char *d = demangle(raw);
-    return d ? d : strdup(raw ? raw : "");
-}
-
-static const char *die_name(Dwarf_Die *die)
-{
-    Dwarf_Attribute attr;
-    const char *n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
-    if (!n)
-        n = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
-    if (!n)
-        n = dwarf_diename(die);
-    if (!n && dwarf_attr_integrate(die, DW_AT_name, &attr))
-        n = dwarf_formstring(&attr);
-    return n;
-}
-
-static int decl_line(Dwarf_Die *die)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word w;
-    if (dwarf_formudata(dwarf_attr_integrate(die, DW_AT_decl_line, &attr), &w) == 0)
-        return (int)w;
-    return 0;
-}
-
-/* File name of a DW_AT_call_file index in the CU. */
-static const char *call_file(Dwarf_Die *cu, Dwarf_Die *inl)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word idx;
-    Dwarf_Files *files;
-    size_t nfiles;
-    if (dwarf_formudata(dwarf_attr(inl, DW_AT_call_file, &attr), &idx) != 0 ||
-        dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || idx >= nfiles)
-        return NULL;
-    return dwarf_filesrc(files, idx, NULL, NULL);
-}
-
-static int call_line(Dwarf_Die *inl)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word w;
-    return dwarf_formudata(dwarf_attr(inl, DW_AT_call_line, &attr), &w) == 0 ? (int)w : 0;
-}
-
-/* A file name from the line table is relative to the compilation
- * directory when the compiler was given a relative path. */
-static char *absolute(Dwarf_Die *cu, const char *file)
-{
-    if (!file)
-        return NULL;
-    Dwarf_Attribute attr;
-    const char *dir = cu && file[0] != '/' ? dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr))
-                                           : NULL;
-    if (!dir)
-        return strdup(file);
-    char *out = malloc(strlen(dir) + strlen(file) + 2);
-    if (out)
-        sprintf(out, "%s/%s", dir, file);
-    return out;
-}
-
-static void add_line(hg_location *loc, char *function, char *file, int line, int start_line,
-                     int inlined)
-{
-    hg_loc_line *nl = realloc(loc->lines, (loc->nlines + 1) * sizeof *nl);
-    if (!nl) {
-        free(function);
-        free(file);
-        return;
-    }
-    loc->lines = nl;
-    nl[loc->nlines++] = (hg_loc_line){function, file, line, start_line, inlined};
-}
-
-int hg_symbolize(hg_target *t, uint64_t pc, hg_location *loc)
-{
-    memset(loc, 0, sizeof *loc);
-    loc->pc = pc;
-    Dwfl *dwfl = hg_target_dwfl(t);
-    Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, pc) : NULL;
-    if (!mod)
-        return 0;
-    Dwarf_Addr start;
-    const char *mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
-    loc->module_start = start;
-    const char *path = NULL;
-    const char *bid = hg_module_build_id_at(t, pc, &path);
-    loc->module = strdup(path ? path : mname ? mname : "");
-    loc->build_id = bid ? strdup(bid) : NULL;
-
-    GElf_Off off = 0;
-    GElf_Sym sym;
-    const char *sname = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
-    loc->offset = sname ? off : 0;
-
-    /* Source line of pc itself. */
-    const char *file = NULL;
-    int line = 0;
-    Dwfl_Line *dl = dwfl_module_getsrc(mod, pc);
-    if (dl)
-        file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
-
-    /* Inlined calls, innermost first.  dwarf_getscopes gives the scopes of
-     * pc; from an inlined subroutine on, the scopes that physically hold
-     * it (its caller) come from dwarf_getscopes_die on that DIE.  Each
-     * level is a frame at the line of pc (innermost) or of the call it
-     * makes to the level inside it. */
-    Dwarf_Addr bias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(mod, pc, &bias);
-    Dwarf_Die *scopes = NULL;
-    int nscopes = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-    const char *at_file = file;
-    int at_line = line, i = 0;
-    for (int depth = 0; depth < 64 && scopes; depth++) {
-        while (i < nscopes && dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine &&
-               dwarf_tag(&scopes[i]) != DW_TAG_subprogram)
-            i++;
-        if (i >= nscopes)
-            break;
-        Dwarf_Die die = scopes[i], origin, *d = &die;
-        int tag = dwarf_tag(&die);
-        Dwarf_Attribute attr;
-        if (dwarf_attr(&die, DW_AT_abstract_origin, &attr) && dwarf_formref_die(&attr, &origin))
-            d = &origin;
-        const char *n = die_name(d);
-        add_line(loc, dup_name(n ? n : sname), absolute(cu, at_file), at_line, decl_line(d),
-                 tag == DW_TAG_inlined_subroutine);
-        if (tag != DW_TAG_inlined_subroutine)
-            break;
-        at_file = call_file(cu, &die);
-        at_line = call_line(&die);
-        Dwarf_Die *outer = NULL;
-        int nouter = dwarf_getscopes_die(&die, &outer);
-        free(scopes);
-        scopes = outer;
-        nscopes = nouter;
-        i = 1; /* outer[0] is the inlined instance itself */
-    }
-    free(scopes);
-    if (!loc->nlines) /* no DWARF: the symbol table's name */
-        add_line(loc, sname ? dup_name(sname) : NULL, absolute(cu, file), line, 0, 0);
-    return 0;
-}
-
-void hg_location_free(hg_location *loc)
-{
-    for (size_t i = 0; i < loc->nlines; i++) {
-        free(loc->lines[i].function);
-        free(loc->lines[i].file);
-    }
-    free(loc->lines);
-    free(loc->module);
-    free(loc->build_id);
-    memset(loc, 0, sizeof *loc);
 }

@@ -1,4 +1,4 @@
-/* unwind.h -- call stacks of a stopped target, and symbolized addresses. */
+/* unwind.h -- call stacks of a stopped target's threads. */
 #ifndef HG_UNWIND_H
 #define HG_UNWIND_H
 
@@ -15,7 +15,8 @@ struct hg_unwinder;
 struct hg_unwinder *hg_unwinder_new(hg_target *t, size_t max_copy);
 void hg_unwinder_free(struct hg_unwinder *u);
 /* While the target is stopped: copy every thread's registers and live
- * stack.  Everything below works on that copy, after the target runs on. */
+ * stack (capture.c).  Everything below works on that copy, after the
+ * target runs on. */
 int hg_unwinder_capture(struct hg_unwinder *u);
 size_t hg_unwinder_count(const struct hg_unwinder *u);
 int hg_unwinder_tid(const struct hg_unwinder *u, size_t i);
@@ -40,28 +41,5 @@ uint64_t hg_unwinder_copied(const struct hg_unwinder *u);
  * unwinder the same copy. */
 int hg_unwinder_word(struct hg_unwinder *u, size_t i, uint64_t addr, uint64_t *out);
 const uint64_t *hg_unwinder_regs(const struct hg_unwinder *u, size_t i);
-
-/* One source position of an address: a function, and for inlined calls one
- * entry per level, innermost first. */
-typedef struct hg_loc_line {
-    char *function;     /* demangled; NULL if unknown */
-    char *file;
-    int line, start_line;
-    int inlined;        /* inlined into the next entry */
-} hg_loc_line;
-
-typedef struct hg_location {
-    uint64_t pc;
-    char *module;       /* path, NULL if the address is in no module */
-    char *build_id;
-    uint64_t module_start;
-    uint64_t offset;    /* from the symbol's start */
-    hg_loc_line *lines;
-    size_t nlines;
-} hg_location;
-
-/* Symbolize pc (the target may be running). */
-int hg_symbolize(hg_target *t, uint64_t pc, hg_location *loc);
-void hg_location_free(hg_location *loc);
 
 #endif

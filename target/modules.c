@@ -1,5 +1,5 @@
 /*
- * symbols.c -- modules, symbols and struct layouts through libdwfl.
+ * modules.c -- modules, symbols and struct layouts through libdwfl.
  *
  * Files are opened through the target's own root (/proc/PID/root), never
  * by the host path alone, so a process in a container is described by its
@@ -19,15 +19,19 @@
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "target/target.h"
+#include "target/files.h"
+#include "target/modules.h"
+#include "lib/array.h"
 #include "lib/error.h"
+#include "lib/hashmap.h"
 
 struct hg_module {
     Dwfl_Module *mod;
@@ -40,10 +44,10 @@ struct hg_module {
 struct hg_dwfl_state {
     Dwfl *dwfl;
     Dwfl_Callbacks cb;
-    const char *root;      /* the target's prefix for files */
+    const char *root;      /* the target's sysroot */
     char *debuginfo_path;
     hg_module *mods;
-    size_t nmods;
+    size_t nmods, capmods;
     /* Lookups without a pass over every module: module numbers sorted by
      * file base name (then number), and by start address. */
     size_t *by_name, *by_start;
@@ -75,123 +79,6 @@ static int find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
             return -1; /* there, and not an ELF file to read */
     }
     return dwfl_linux_proc_find_elf(mod, userdata, modname, base, file_name, elfp);
-}
-
-/* ------------------------------------------------------- debug files
- *
- * libdwfl's standard lookup opens debug files by path, with a plain
- * open(): a FIFO where a debug file is looked for (a build-id path under
- * a directory the core names, or a .gnu_debuglink name next to an ELF file
- * it names) would hold heapgrab forever.  So heapgrab finds them itself,
- * through hg_open_file, in the same places: by build-id under each
- * directory of the debuginfo path, then by the debuglink name next to the
- * file, in its .debug directory, and under each directory of the path;
- * and only takes a file whose build-id (or, without one, CRC) is right.
- */
-
-/* An open debug file has the build-id bits[0..n). */
-static int has_build_id(int fd, const unsigned char *bits, int n)
-{
-    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    const void *id = NULL;
-    ssize_t len = elf ? dwelf_elf_gnu_build_id(elf, &id) : -1;
-    int same = n > 0 && len == n && memcmp(id, bits, (size_t)n) == 0;
-    if (elf)
-        elf_end(elf);
-    return same;
-}
-
-/* The CRC-32 of a whole open file (what .gnu_debuglink records). */
-static int has_crc(int fd, GElf_Word crc)
-{
-    unsigned char buf[65536];
-    uLong sum = crc32(0, NULL, 0);
-    off_t at = 0;
-    ssize_t n;
-    while ((n = pread(fd, buf, sizeof buf, at)) > 0) {
-        sum = crc32(sum, buf, (uInt)n);
-        at += n;
-    }
-    return n == 0 && (GElf_Word)sum == crc;
-}
-
-/* Open path as a debug file for the given build-id (or CRC); -1 if it is
- * not one.  *absent is cleared when something is there. */
-static int try_debug(char *path, const unsigned char *bits, int n, GElf_Word crc,
-                     char **name, int *absent)
-{
-    int fd = hg_open_file(path, 1, NULL);
-    if (fd < 0) {
-        if (errno != ENOENT && errno != ENOTDIR)
-            *absent = 0;
-        free(path);
-        return -1;
-    }
-    *absent = 0;
-    if (n > 0 ? !has_build_id(fd, bits, n) : !has_crc(fd, crc)) {
-        close(fd);
-        free(path);
-        return -1;
-    }
-    *name = path;
-    return fd;
-}
-
-static char *path_of(const char *a, const char *b, const char *c)
-{
-    size_t len = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *p = malloc(len);
-    if (p)
-        snprintf(p, len, "%s%s%s", a, b, c);
-    return p;
-}
-
-/* Each absolute directory of the debuginfo path, in turn (NULL at the
- * end); *at keeps the place.  Entries may carry a + or - (CRC checking,
- * in libdwfl's syntax). */
-static const char *next_dir(const char *list, const char **at, size_t *len)
-{
-    const char *p = *at ? *at : list;
-    while (*p) {
-        const char *end = strchr(p, ':');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *d = p;
-        p = end ? end + 1 : p + n;
-        if (n && (*d == '+' || *d == '-'))
-            d++, n--;
-        if (n && *d == '/') {
-            *at = p;
-            *len = n;
-            return d;
-        }
-    }
-    *at = p;
-    return NULL;
-}
-
-/* <dir>/.build-id/xx/yyyy.debug under each directory of the path. */
-static int by_build_id(const char *list, const unsigned char *bits, int n, char **name,
-                       int *absent)
-{
-    char hex[2 * 64 + 1];
-    if (n <= 1 || n > 64)
-        return -1;
-    for (int i = 0; i < n; i++)
-        snprintf(hex + 2 * i, 3, "%02x", bits[i]);
-    const char *at = NULL, *dir;
-    size_t len;
-    while ((dir = next_dir(list, &at, &len)) != NULL) {
-        /* dir/.build-id/ + 2 hex + / + the rest + .debug */
-        size_t size = len + 12 + 2 * (size_t)n + 8;
-        char *path = malloc(size);
-        if (!path)
-            return -1;
-        snprintf(path, size, "%.*s/.build-id/%.2s/%s.debug", (int)len, dir, hex, hex + 2);
-        int fd = try_debug(path, bits, n, 0, name, absent);
-        if (fd >= 0)
-            return fd;
-    }
-    return -1;
 }
 
 /* The build-id of the dwz file that the debug file at path refers to. */
@@ -230,7 +117,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
         int dfd;
         ssize_t len = alt_build_id(file_name, &alt, &dw, &elf, &dfd);
         if (len > 0)
-            fd = by_build_id(list, alt, (int)len, debuginfo_name, &absent);
+            fd = hg_find_debug_by_build_id(list, alt, (int)len, debuginfo_name, &absent);
         if (dw)
             dwarf_end(dw);
         if (elf)
@@ -239,32 +126,7 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
             close(dfd);
         return fd;
     }
-    if (n > 0 && (fd = by_build_id(list, bits, n, debuginfo_name, &absent)) >= 0)
-        return fd;
-    /* by the debuglink name: a file name, never a path */
-    if (debuglink && file_name && !strchr(debuglink, '/') && debuglink[0] &&
-        strcmp(debuglink, ".") != 0 && strcmp(debuglink, "..") != 0) {
-        const char *slash = strrchr(file_name, '/');
-        char *dir = slash ? strndup(file_name, (size_t)(slash - file_name) + 1) : strdup("./");
-        if (!dir)
-            return -1;
-        char *cand[] = {path_of(dir, "", debuglink), path_of(dir, ".debug/", debuglink)};
-        for (size_t i = 0; i < 2; i++) {
-            if (fd < 0 && cand[i])
-                fd = try_debug(cand[i], bits, n, crc, debuginfo_name, &absent);
-            else
-                free(cand[i]);
-        }
-        const char *at = NULL, *d;
-        size_t len;
-        while (fd < 0 && (d = next_dir(list, &at, &len)) != NULL) {
-            char *root = strndup(d, len), *sub = root ? path_of(root, dir, debuglink) : NULL;
-            free(root);
-            if (sub)
-                fd = try_debug(sub, bits, n, crc, debuginfo_name, &absent);
-        }
-        free(dir);
-    }
+    fd = hg_find_debug_file(list, bits, n, file_name, debuglink, crc, debuginfo_name, &absent);
     /* debuginfod, when asked for, as libdwfl's standard lookup does: only
      * when nothing at all was where debug files are looked for, so its
      * own search of the same places opens nothing */
@@ -274,25 +136,13 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
     return fd;
 }
 
-struct collect {
-    struct hg_dwfl_state *st;
-    size_t cap;
-};
-
 static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
                           Dwarf_Addr start, void *arg)
 {
-    struct collect *c = arg;
-    struct hg_dwfl_state *st = c->st;
+    struct hg_dwfl_state *st = arg;
     *userdata = st;
-    if (st->nmods == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        hg_module *nm = realloc(st->mods, cap * sizeof *nm);
-        if (!nm)
-            return DWARF_CB_ABORT;
-        st->mods = nm;
-        c->cap = cap;
-    }
+    if (hg_array_reserve_((void **)&st->mods, &st->capmods, sizeof *st->mods, st->nmods + 1) != 0)
+        return DWARF_CB_ABORT;
     hg_module *m = &st->mods[st->nmods++];
     memset(m, 0, sizeof *m);
     m->mod = mod;
@@ -304,28 +154,28 @@ static int collect_module(Dwfl_Module *mod, void **userdata, const char *name,
     return DWARF_CB_OK;
 }
 
-/* A set of files by identity (device, inode), of a fixed capacity. */
+/* Files by identity (device, inode), to report each once: the hash of
+ * the pair leads to the pair's index in ids (the next keys on, where two
+ * pairs hash alike). */
 struct file_set {
-    struct { dev_t dev; ino_t ino; int used; } *slot;
-    size_t cap;
+    hg_u64map by_hash;
+    struct file_id { dev_t dev; ino_t ino; } *ids;
+    size_t n, cap;
 };
 
-/* Add a file; 0 if it was there already (or the set is full). */
+/* Add a file: 1 if it is new, 0 if it was there already (or heapgrab is
+ * out of memory: the file is then not reported, as when it is there). */
 static int file_set_add(struct file_set *fs, dev_t dev, ino_t ino)
 {
-    uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4Full);
-    for (size_t n = 0, i = (size_t)(h ^ (h >> 29)) & (fs->cap - 1); n < fs->cap;
-         n++, i = (i + 1) & (fs->cap - 1)) {
-        if (!fs->slot[i].used) {
-            fs->slot[i].used = 1;
-            fs->slot[i].dev = dev;
-            fs->slot[i].ino = ino;
-            return 1;
-        }
-        if (fs->slot[i].dev == dev && fs->slot[i].ino == ino)
+    uint64_t key = hg_hash64((uint64_t)dev) ^ (uint64_t)ino;
+    for (const uint64_t *v; (v = hg_u64map_get(&fs->by_hash, key)) != NULL; key++)
+        if (fs->ids[*v].dev == dev && fs->ids[*v].ino == ino)
             return 0;
-    }
-    return 0;
+    if (hg_array_reserve_((void **)&fs->ids, &fs->cap, sizeof *fs->ids, fs->n + 1) != 0 ||
+        hg_u64map_put(&fs->by_hash, key, fs->n) != 0)
+        return 0;
+    fs->ids[fs->n++] = (struct file_id){dev, ino};
+    return 1;
 }
 
 struct map_ref {
@@ -360,7 +210,7 @@ static void report_from_maps(hg_target *t, Dwfl *dwfl)
 {
     struct map_ref *refs = calloc(t->nmaps ? t->nmaps : 1, sizeof *refs);
     size_t n = 0;
-    struct file_set fs = {NULL, 1};
+    struct file_set fs = {0};
     if (!refs)
         return;
     for (size_t i = 0; i < t->nmaps; i++)
@@ -372,25 +222,10 @@ static void report_from_maps(hg_target *t, Dwfl *dwfl)
         if (u == 0 || strcmp(refs[u - 1].path, refs[i].path) != 0)
             refs[u++] = refs[i];
     qsort(refs, u, sizeof *refs, ref_by_index);
-    while (fs.cap < 2 * u)
-        fs.cap *= 2;
-    fs.slot = calloc(fs.cap, sizeof *fs.slot);
-    size_t rootlen = strlen(t->root);
-    for (size_t i = 0; fs.slot && i < u; i++) {
+    for (size_t i = 0; i < u; i++) {
         const hg_mapping *m = &t->maps[refs[i].index];
-        const char *opened = NULL;
-        char *file = NULL;
-        int fd;
-        if (t->ops->open_file) {
-            fd = t->ops->open_file(t, m->path, &opened);
-        } else {
-            size_t len = rootlen + strlen(m->path) + 1;
-            if (!(file = malloc(len)))
-                break;
-            snprintf(file, len, "%s%s", t->root, m->path);
-            opened = file;
-            fd = hg_open_file(file, 1, NULL);
-        }
+        char *opened = NULL;
+        int fd = hg_target_open_file(t, m->path, &opened);
         struct stat sb;
         if (fd >= 0 && (fstat(fd, &sb) != 0 || !file_set_add(&fs, sb.st_dev, sb.st_ino))) {
             close(fd);
@@ -399,9 +234,10 @@ static void report_from_maps(hg_target *t, Dwfl *dwfl)
         /* libdwfl keeps the descriptor of a module it accepts */
         if (fd >= 0 && !dwfl_report_elf(dwfl, m->path, opened, fd, m->start, false))
             close(fd);
-        free(file);
+        free(opened);
     }
-    free(fs.slot);
+    hg_u64map_free(&fs.by_hash);
+    free(fs.ids);
     free(refs);
 }
 
@@ -433,20 +269,36 @@ static int dir_by_index(const void *a, const void *b)
  * first mapping comes; sorted to find repeats, so the work stays
  * O(n log n) in the number of mappings.
  */
+typedef hg_array(char) text;
+
+/* Append to a NUL-terminated text: 0, or -1 when out of memory. */
+static int append(text *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int append(text *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || hg_array_reserve(*s, s->size + (size_t)n + 1) != 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(s->ptr + s->size, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    s->size += (size_t)n;
+    return 0;
+}
+
 static char *debuginfo_path(const hg_target *t, const char *root)
 {
     struct lib_dir *dirs = calloc(t->nmaps ? t->nmaps : 1, sizeof *dirs);
-    size_t n = 0, rootlen = strlen(root), cap = rootlen + 64, used;
-    char *out = malloc(cap);
-    if (!dirs || !out) {
+    size_t n = 0, rootlen = strlen(root);
+    text out = HG_ARRAY_INIT;
+    if (!dirs || (root[0] ? append(&out, ":.debug:%s/usr/lib/debug", root)
+                          : append(&out, ":.debug")) != 0) {
         free(dirs);
-        free(out);
+        hg_array_clear(out);
         return NULL;
     }
-    if (root[0])
-        used = (size_t)snprintf(out, cap, ":.debug:%s/usr/lib/debug", root);
-    else
-        used = (size_t)snprintf(out, cap, ":.debug");
     for (size_t i = 0; i < t->nmaps; i++) {
         const char *p = t->maps[i].path, *lib = p[0] == '/' ? strstr(p, "/usr/lib/") : NULL;
         if (!lib)
@@ -462,33 +314,23 @@ static char *debuginfo_path(const hg_target *t, const char *root)
             dirs[u++] = dirs[i];
     qsort(dirs, u, sizeof *dirs, dir_by_index);
     for (size_t i = 0; i < u; i++) {
-        size_t need = used + dirs[i].len + 32;
-        if (need > cap) {
-            cap = 2 * need;
-            char *grown = realloc(out, cap);
-            if (!grown)
-                break;
-            out = grown;
-        }
-        char *dir = out + used + 1;
-        int len = snprintf(dir, cap - used - 1, "%.*s/usr/lib/debug", (int)dirs[i].len,
-                           dirs[i].path);
+        if (dirs[i].len == rootlen && memcmp(dirs[i].path, root, rootlen) == 0)
+            continue; /* the target's root itself: first already */
+        size_t was = out.size;
+        if (append(&out, ":%.*s/usr/lib/debug", (int)dirs[i].len, dirs[i].path) != 0)
+            break;
         struct stat sb;
-        if ((dirs[i].len == rootlen && memcmp(dirs[i].path, root, rootlen) == 0) ||
-            stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            continue; /* the target's root itself (first already), or no debug files */
-        out[used] = ':';
-        used += 1 + (size_t)len;
+        if (stat(out.ptr + was + 1, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            out.size = was; /* no debug files there */
+            out.ptr[was] = '\0';
+        }
     }
-    out[used] = '\0';
     free(dirs);
-    char *grown = realloc(out, used + 32);
-    if (!grown) {
-        free(out);
+    if (append(&out, ":/usr/lib/debug") != 0) {
+        hg_array_clear(out);
         return NULL;
     }
-    strcpy(grown + used, ":/usr/lib/debug");
-    return grown;
+    return out.ptr;
 }
 
 static const char *base_name(const char *path)
@@ -522,7 +364,7 @@ static struct hg_dwfl_state *state(hg_target *t)
         return NULL;
     t->sym = st;
     st->exe = -2;
-    const char *root = t->root[0] ? t->root : "";
+    const char *root = t->sysroot;
     st->root = root;
     if (!(st->debuginfo_path = debuginfo_path(t, root)))
         return NULL;
@@ -534,15 +376,14 @@ static struct hg_dwfl_state *state(hg_target *t)
     if (!st->dwfl)
         return NULL;
     dwfl_report_begin(st->dwfl);
-    if (t->pid > 0) {
-        if (dwfl_linux_proc_report(st->dwfl, t->pid) != 0)
+    if (t->proc_pid > 0) {
+        if (dwfl_linux_proc_report(st->dwfl, t->proc_pid) != 0)
             report_from_maps(t, st->dwfl);
     } else {
         report_from_maps(t, st->dwfl);
     }
     dwfl_report_end(st->dwfl, NULL, NULL);
-    struct collect c = {st, 0};
-    dwfl_getmodules(st->dwfl, collect_module, &c, 0);
+    dwfl_getmodules(st->dwfl, collect_module, st, 0);
     st->by_name = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_name);
     st->by_start = malloc((st->nmods ? st->nmods : 1) * sizeof *st->by_start);
     if (!st->by_name || !st->by_start) {
@@ -611,6 +452,7 @@ hg_module *hg_module_find(hg_target *t, const char *prefix)
 }
 
 const char *hg_module_path(const hg_module *m) { return m->path; }
+Dwfl_Module *hg_module_dwfl(const hg_module *m) { return m->mod; }
 
 uint64_t hg_module_bias(const hg_module *m)
 {
@@ -667,6 +509,29 @@ uint64_t hg_module_tls_align(hg_module *m)
     return tls_phdr(m, &ph) ? ph.p_align : 0;
 }
 
+int hg_module_file_read(hg_module *m, uint64_t addr, void *buf, size_t len)
+{
+    Dwarf_Addr bias;
+    Elf *elf = dwfl_module_getelf(m->mod, &bias);
+    size_t n, filesize = 0;
+    const char *image = elf ? elf_rawfile(elf, &filesize) : NULL;
+    if (!image || elf_getphdrnum(elf, &n) != 0 || addr < bias)
+        return HG_ENOTFOUND;
+    uint64_t va = addr - bias;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD || va < ph.p_vaddr ||
+            va - ph.p_vaddr > ph.p_filesz || len > ph.p_filesz - (va - ph.p_vaddr))
+            continue;
+        uint64_t at = ph.p_offset + (va - ph.p_vaddr);
+        if (at > filesize || len > filesize - at)
+            return HG_ENOTFOUND;
+        memcpy(buf, image + at, len);
+        return 0;
+    }
+    return HG_ENOTFOUND;
+}
+
 int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,
                      uint64_t *size, int *is_tls)
 {
@@ -687,76 +552,6 @@ int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,
         return 0;
     }
     return HG_ENOTFOUND;
-}
-
-/* Search the top level of one CU for a complete struct definition. */
-static int find_struct_in_cu(Dwarf_Die *cu, const char *name, Dwarf_Die *out)
-{
-    Dwarf_Die child;
-    if (dwarf_child(cu, &child) != 0)
-        return 0;
-    do {
-        if (dwarf_tag(&child) == DW_TAG_structure_type && dwarf_hasattr(&child, DW_AT_name) &&
-            !dwarf_hasattr(&child, DW_AT_declaration)) {
-            const char *n = dwarf_diename(&child);
-            if (n && strcmp(n, name) == 0) {
-                *out = child;
-                return 1;
-            }
-        }
-    } while (dwarf_siblingof(&child, &child) == 0);
-    return 0;
-}
-
-int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
-                     const char *const *members, long *offsets, size_t n)
-{
-    Dwarf_Addr bias;
-    Dwarf *dw = dwfl_module_getdwarf(m->mod, &bias);
-    if (!dw)
-        return HG_ENOTFOUND;
-    Dwarf_Die type, cudie;
-    int found = 0;
-    /* malloc's own compilation unit describes all of malloc's structs:
-     * look there first, then everywhere. */
-    uint64_t addr;
-    if (hg_module_symbol(m, "__libc_malloc", &addr, NULL, NULL) == 0) {
-        Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &bias);
-        if (cu)
-            found = find_struct_in_cu(cu, struct_name, &type);
-    }
-    Dwarf_Off off = 0, next;
-    size_t hsize;
-    while (!found && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        if (dwarf_offdie(dw, off + hsize, &cudie))
-            found = find_struct_in_cu(&cudie, struct_name, &type);
-        off = next;
-    }
-    if (!found)
-        return HG_ENOTFOUND;
-    if (size) {
-        int bs = dwarf_bytesize(&type);
-        *size = bs > 0 ? (size_t)bs : 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        offsets[i] = -1;
-    Dwarf_Die member;
-    if (dwarf_child(&type, &member) != 0)
-        return 0;
-    do {
-        if (dwarf_tag(&member) != DW_TAG_member)
-            continue;
-        const char *mn = dwarf_diename(&member);
-        Dwarf_Attribute attr;
-        Dwarf_Word loc;
-        if (!mn || !dwarf_attr(&member, DW_AT_data_member_location, &attr) ||
-            dwarf_formudata(&attr, &loc) != 0)
-            continue;
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(members[i], mn) == 0)
-                offsets[i] = (long)loc;
-    } while (dwarf_siblingof(&member, &member) == 0);
-    return 0;
 }
 
 Dwfl *hg_target_dwfl(hg_target *t)

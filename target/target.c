@@ -1,28 +1,49 @@
-/* target.c -- what every target backend shares: maps, exact reads, clocks. */
-#include <elf.h>
+/* target.c -- what every target backend shares: exact reads, spans,
+ * mapping lookups, the files a target names. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <linux/magic.h>
-#include <sys/stat.h>
 #include <sys/user.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "target/target.h"
+#include "target/files.h"
 #include "lib/error.h"
 
 hg_target *hg_target_alloc(const struct hg_target_ops *ops)
 {
+    if (!ops || ops->version != HG_TARGET_OPS_VERSION) {
+        hg_fail(HG_EINTERNAL, "target backend of contract version %d, not %d",
+                ops ? ops->version : -1, HG_TARGET_OPS_VERSION);
+        return NULL;
+    }
+    if (!ops->read || !ops->stop || !ops->resume) {
+        hg_fail(HG_EINTERNAL, "target backend without read, stop or resume");
+        return NULL;
+    }
     hg_target *t = calloc(1, sizeof *t);
-    if (t)
-        t->ops = ops;
+    if (t && !(t->sysroot = strdup(""))) {
+        free(t);
+        t = NULL;
+    }
+    if (!t) {
+        hg_fail(HG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    t->ops = ops;
     return t;
+}
+
+int hg_target_set_sysroot(hg_target *t, const char *root)
+{
+    char *copy = strdup(root ? root : "");
+    if (!copy)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    free(t->sysroot);
+    t->sysroot = copy;
+    return 0;
 }
 
 int hg_target_set_threads(hg_target *t, const hg_thread *threads, size_t n)
@@ -70,67 +91,72 @@ int hg_read_spans(hg_target *t, hg_span *spans, size_t n)
     return 0;
 }
 
-/* errno for a file that is not a regular file. */
-static int kind_error(const struct stat *st)
+int hg_target_check_alive(hg_target *t)
 {
-    return S_ISDIR(st->st_mode) ? EISDIR : ENODEV;
-}
-
-/* Files of the kernel's own file systems look regular (/proc/kcore is even
- * an ELF file) but are views of the machine, not files a process mapped
- * from disk: a core that names one must not make heapgrab read it. */
-static int kernel_view(int fd)
-{
-    static const unsigned long kinds[] = {
-        PROC_SUPER_MAGIC, SYSFS_MAGIC,        DEBUGFS_MAGIC,       TRACEFS_MAGIC,
-        SECURITYFS_MAGIC, CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC, BPF_FS_MAGIC,
-        EFIVARFS_MAGIC};
-    struct statfs fs;
-    if (fstatfs(fd, &fs) != 0)
-        return 1;
-    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
-        if ((unsigned long)fs.f_type == kinds[i])
-            return 1;
+    /* Any address will do: read returns -1 for nothing but a target that
+     * is gone, wherever it reads. */
+    unsigned char byte;
+    if (t->nmaps && t->ops->read(t, t->maps[0].start, &byte, 1) < 0)
+        return hg_error_code() ? hg_error_code() : HG_ENOPROC;
     return 0;
 }
 
-int hg_open_file(const char *path, int elf, struct stat *out)
+char *hg_target_path(const hg_target *t, const char *path)
 {
-    struct stat st;
-    /* Look before opening: opening a device can have effects of its own
-     * (a tape rewinds, a terminal becomes ours), and a FIFO's open waits
-     * for a writer. */
-    if (stat(path, &st) != 0)
-        return -1;
-    if (!S_ISREG(st.st_mode)) {
-        errno = kind_error(&st);
-        return -1;
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    /* The path may name something else by now: check what was opened. */
-    int err = 0;
-    if (fstat(fd, &st) != 0)
-        err = errno;
-    else if (!S_ISREG(st.st_mode))
-        err = kind_error(&st);
-    else if (kernel_view(fd))
-        err = ENODEV;
-    else if (elf) {
-        unsigned char magic[SELFMAG];
-        if (pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
-            memcmp(magic, ELFMAG, SELFMAG) != 0)
-            err = ENOEXEC;
-    }
-    if (err) {
-        close(fd);
-        errno = err;
-        return -1;
-    }
+    size_t len = strlen(t->sysroot) + strlen(path) + 1;
+    char *out = malloc(len);
     if (out)
-        *out = st;
+        snprintf(out, len, "%s%s", t->sysroot, path);
+    return out;
+}
+
+int hg_target_open_file(hg_target *t, const char *path, char **opened)
+{
+    if (opened)
+        *opened = NULL;
+    if (t->ops->open_file) {
+        const char *name = NULL;
+        int fd = t->ops->open_file(t, path, &name);
+        if (fd >= 0 && opened && !(*opened = strdup(name ? name : path))) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    char *file = hg_target_path(t, path);
+    int fd = file ? hg_open_file(file, 1, NULL) : -1;
+    if (fd >= 0 && opened)
+        *opened = file;
+    else
+        free(file);
     return fd;
+}
+
+void hg_target_fill_build_ids(hg_target *t)
+{
+    /* A library's mappings are usually next to one another: remember the
+     * last file looked at.  (A file seen again further on is looked at
+     * again: a few system calls, outside any stop.) */
+    const char *last = NULL, *last_id = NULL;
+    for (size_t i = 0; i < t->nmaps; i++) {
+        hg_mapping *m = &t->maps[i];
+        if (m->build_id || m->path[0] != '/' || m->perms[2] != 'x')
+            continue;
+        if (!last || strcmp(last, m->path) != 0) {
+            char hex[HG_BUILD_ID_HEX];
+            int fd = hg_target_open_file(t, m->path, NULL);
+            last = m->path;
+            last_id = NULL;
+            if (fd >= 0 && hg_file_build_id(fd, hex))
+                last_id = strdup(hex);
+            if (fd >= 0)
+                close(fd);
+            m->build_id = last_id;
+            continue;
+        }
+        if (last_id)
+            m->build_id = strdup(last_id);
+    }
 }
 
 /* Index of the mapping containing addr, or t->nmaps. */
@@ -181,46 +207,6 @@ void hg_free_maps(hg_target *t)
     t->nmaps = 0;
 }
 
-int hg_parse_maps(hg_target *t, const char *text)
-{
-    hg_free_maps(t);
-    size_t cap = 64;
-    t->maps = calloc(cap, sizeof *t->maps);
-    if (!t->maps)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    const char *line = text;
-    while (*line) {
-        const char *eol = strchr(line, '\n');
-        size_t len = eol ? (size_t)(eol - line) : strlen(line);
-        unsigned long long start, end, off;
-        char perms[5] = "";
-        int pathpos = 0;
-        /* "start-end perms offset dev inode   path" */
-        if (sscanf(line, "%llx-%llx %4s %llx %*s %*s %n", &start, &end, perms,
-                   &off, &pathpos) >= 4) {
-            if (t->nmaps == cap) {
-                cap *= 2;
-                hg_mapping *nm = realloc(t->maps, cap * sizeof *nm);
-                if (!nm)
-                    return hg_fail(HG_ENOMEM, "out of memory");
-                t->maps = nm;
-            }
-            hg_mapping *m = &t->maps[t->nmaps++];
-            memset(m, 0, sizeof *m);
-            m->start = start;
-            m->end = end;
-            m->offset = off;
-            memcpy(m->perms, perms, sizeof m->perms);
-            size_t plen = pathpos > 0 && (size_t)pathpos <= len ? len - (size_t)pathpos : 0;
-            m->path = strndup(pathpos > 0 ? line + pathpos : "", plen);
-            if (!m->path)
-                return hg_fail(HG_ENOMEM, "out of memory");
-        }
-        line += len + (eol ? 1 : 0);
-    }
-    return 0;
-}
-
 void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r)
 {
     const uint64_t v[17] = {r->rax, r->rdx, r->rcx, r->rbx, r->rsi, r->rdi, r->rbp, r->rsp,
@@ -230,3 +216,18 @@ void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r)
     th->have_regs = 1;
     th->fs_base = r->fs_base;
 }
+
+void hg_target_close(hg_target *t)
+{
+    if (!t)
+        return;
+    if (t->ops->close)
+        t->ops->close(t);
+    hg_symbols_free(t);
+    hg_free_maps(t);
+    free(t->threads);
+    free(t->sysroot);
+    free(t);
+}
+
+int hg_target_pid(const hg_target *t) { return t ? t->proc_pid : 0; }

@@ -1,7 +1,25 @@
 /*
- * target.h -- one interface over every kind of target (live process,
- * caller-supplied memory reader; core files later), in the spirit of
- * libdwfl's callbacks.  The walker sees only this.
+ * target.h -- the contract between a target backend and everything that
+ * reads a target (the walker, the stack sampler, modules and symbols).
+ *
+ * A backend is named after what it attaches to: pid_attach.c (a live
+ * process, through ptrace), core_attach.c (a core file), reader_attach.c
+ * (memory a caller reads for us: how a debugger plugs in).  Each fills a
+ * struct hg_target_ops, member by member as written below, in the manner of
+ * libdwfl's Dwfl_Thread_Callbacks, with a version field as libgit2's
+ * git_odb_backend has.  A new kind of target is a new <what>_attach.c that
+ * does the same; nothing outside target/ learns about it.
+ *
+ * Everything a backend has to say comes back through the return codes and
+ * arguments below: that the target died (read fails with HG_ENOPROC, and
+ * so does resume), how long a stop lasted (resume's argument), what a stop
+ * must do (stop's flags).  struct hg_target holds what the
+ * target is, set once when it is opened, and what the last stop found.
+ *
+ * Threads: a target is used by one thread at a time, the one that opened
+ * it, except that read and read_spans may also be called from one more
+ * thread at once (the walker's read-ahead) when concurrent_reads is set.
+ * hg_emergency_detach() (heapgrab.h) may be called from a signal handler.
  */
 #ifndef HG_TARGET_H
 #define HG_TARGET_H
@@ -16,7 +34,8 @@
 typedef struct hg_thread {
     int tid;
     int stopped;          /* in a ptrace-stop we caused */
-    int pending_signal;   /* signal to re-inject when detaching */
+    int pending_signal;   /* the live backend's: a signal to re-inject when
+                             detaching */
     uint64_t fs_base;     /* thread pointer (x86_64) */
     /* General registers in DWARF order (rax rdx rcx rbx rsi rdi rbp rsp
      * r8-r15 rip), for unwinding; have_regs 0 when the backend has none. */
@@ -49,89 +68,182 @@ struct user_regs_struct;
 /* Fill th->regs from a ptrace/NT_PRSTATUS register set. */
 void hg_thread_set_regs(hg_thread *th, const struct user_regs_struct *r);
 
+/* What a target is (hg_target_ops.kind). */
+enum hg_target_kind {
+    HG_TARGET_PROCESS = 1, /* a live process of this machine */
+    HG_TARGET_CORE,        /* a core file: memory as it was, nothing runs */
+    HG_TARGET_READER       /* memory a caller reads for us (a debugger's) */
+};
+
+/* stop()'s flags. */
+#define HG_STOP_KEEP_MAPS 1u /* t->maps as they are will do: do not read the
+                                mappings again (a profile's ticks, whose
+                                unwinder asks libdwfl, not t->maps) */
+
+/* The version of struct hg_target_ops below.  hg_target_alloc() refuses
+ * ops of any other version, so a backend written against an older contract
+ * fails at once instead of being called the wrong way. */
+#define HG_TARGET_OPS_VERSION 2
+
 struct hg_target_ops {
-    /* Copy len bytes at addr; returns bytes copied (short at unreadable
-     * memory), or -1 with the hg error set if the target is gone. */
+    /* HG_TARGET_OPS_VERSION. */
+    int version;
+    /* enum hg_target_kind: what the target is, for messages and for the
+     * choices that depend on it (a core's missing memory is the core's). */
+    int kind;
+
+    /* Required.  Copy len bytes at addr into buf.  May be called whether
+     * the target is stopped or running (symbols are read before a stop).
+     * Returns the number of bytes copied: len, or fewer where the memory
+     * stops being readable (the backend may say why with hg_fail;
+     * hg_read_exact() then reports that reason).  Returns a negative
+     * number, with HG_ENOPROC set, when the target is gone (a process that
+     * exited), and from then on for every call: nothing else is negative.
+     * Never changes the target's memory. */
     long (*read)(hg_target *t, uint64_t addr, void *buf, size_t len);
-    /* Optional: read several ranges at once (a live process: one system
-     * call for all of them), each as read() would; 0, or -1 with the hg
-     * error set if the target is gone.  hg_read_spans falls back to read. */
+
+    /* Optional; NULL: hg_read_spans() calls read for each span.  Read
+     * several ranges at once (a live process: one system call for many),
+     * each as read would, setting spans[i].got.  Returns 0, or a negative
+     * number with HG_ENOPROC set when the target is gone. */
     int (*read_spans)(hg_target *t, hg_span *spans, size_t n);
-    /* Stop every thread and fill t->threads; resume undoes it. */
-    int (*stop)(hg_target *t);
-    void (*resume)(hg_target *t);
-    /* Optional: present[i] = 1 if page i of [addr, addr + n*page) is
-     * resident, 2 if swapped out, 0 if neither (never touched or released:
-     * it reads as zeros).  Returns 0, or -1 if residency is unknown. */
+
+    /* Required.  Stop every thread of the target and fill t->threads and
+     * t->nthreads (registers where the backend has them: have_regs); a
+     * target that does not run (a core) or that someone else keeps still
+     * (a debugger's) only fills them.  Unless flags has HG_STOP_KEEP_MAPS,
+     * bring t->maps up to date first (a process maps and unmaps memory
+     * between stops).  Returns 0, or a negative HG_E* code with the error
+     * set: HG_ENOPROC (the process is gone), HG_EPERM (a thread is traced
+     * by someone else, or may not be), HG_EINTR (a signal cut the stop
+     * short).  On failure nothing is held and resume must not be called;
+     * on success resume must be, before the next stop. */
+    int (*stop)(hg_target *t, unsigned flags);
+
+    /* Required.  Undo stop: every thread runs again as it was, any signal
+     * that arrived for it meanwhile re-delivered.  t->threads is not valid
+     * afterwards.  If stopped_ns is not NULL it gets how long the target
+     * was held, from the first thread's interrupt to the last one's
+     * release, or HG_UNKNOWN for a backend that stops nothing (a core, a
+     * reader).  Returns 0, or HG_ENOPROC with the error set when the
+     * target was found gone while it was held (a read failed so): the
+     * caller takes that as the reason for whatever else failed. */
+    int (*resume)(hg_target *t, uint64_t *stopped_ns);
+
+    /* Optional; NULL: residency unknown (a core), as -1.  present[i] = 1 if
+     * page i of [addr, addr + npages * 4096) is resident, 2 if swapped out,
+     * 0 if neither (never touched or released: it reads as zeros).  Called
+     * while stopped.  Returns 0, or -1 if residency is unknown. */
     int (*resident)(hg_target *t, uint64_t addr, size_t npages, uint8_t *present);
-    /* Optional: resident set size in bytes, 0 if unknown. */
+
+    /* Optional; NULL: unknown (a core), and the snapshot says so.  The
+     * resident set size in bytes now, 0 if it cannot be read. */
     uint64_t (*rss)(hg_target *t);
-    /* Optional, for running targets: each thread's run state ('R', 'S',
-     * ...) and/or CPU time now (what: HG_THREAD_*), without stopping it.
-     * *out is malloc'd. */
+
+    /* Optional; NULL: no thread is known between stops, and samples carry
+     * no run state or CPU time.  For a running target, without stopping
+     * it: each thread's run state ('R', 'S', ...) and/or CPU time (what:
+     * HG_THREAD_*).  *out is malloc'd, the caller frees it.  Returns 0, or
+     * a negative HG_E* code with the error set (HG_ENOPROC: gone). */
     int (*thread_states)(hg_target *t, unsigned what, hg_thread_state **out, size_t *n);
-    /* Optional: the CPU time of the whole process so far, threads that have
-     * ended included; 0 and *ns set, or -1 if unknown. */
+
+    /* Optional; NULL: unknown.  The CPU time of the whole process so far,
+     * threads that have ended included: 0 and *ns set, or -1 if unknown. */
     int (*process_cpu)(hg_target *t, uint64_t *ns);
-    /* Optional: a thread's name ("" when unknown). */
+
+    /* Optional; NULL: threads have no names (a core).  Thread tid's name
+     * into buf, "" when unknown. */
     void (*thread_name)(hg_target *t, int tid, char *buf, size_t len);
-    void (*close)(hg_target *t);
-    /* Optional: a new descriptor (the caller owns it) for the module file
-     * mapped at path, as the backend found and checked it, and the name it
-     * opened it by (owned by the backend); -1 when it has none.  A core
-     * names its files; this is the one heapgrab read them from. */
+
+    /* Optional; NULL: hg_target_open_file() opens the file under
+     * t->sysroot with hg_open_file().  A new descriptor (the caller owns
+     * it) for the file the target maps at path, as the backend found and
+     * checked it, and in *opened the name it opened it by (the backend
+     * owns that string); -1 when it has none.  A core names its files;
+     * this is the one heapgrab read their memory from. */
     int (*open_file)(hg_target *t, const char *path, const char **opened);
-    /* read() may be called from a second thread (read-ahead). */
+
+    /* Optional.  Release the backend's state (t->backend); a live target
+     * still stopped is resumed first.  hg_target_close() calls it before
+     * freeing what struct hg_target holds. */
+    void (*close)(hg_target *t);
+
+    /* read and read_spans may be called from a second thread while the
+     * first also calls them (the walker's read-ahead). */
     int concurrent_reads;
-    /* Nothing runs to be stopped (a core) or someone else holds the target
-     * (a debugger's reader): a snapshot has no stop time to report. */
-    int no_stop;
 };
 
 struct hg_dwfl_state;
 
 struct hg_target {
     const struct hg_target_ops *ops;
-    void *backend;            /* backend's private state */
-    int pid;                  /* 0 if not a live process */
-    int process_id;           /* the process described (a core's too), 0 if unknown */
-    char exe[4096];
-    char root[4096];          /* prefix for files: "/proc/PID/root", a core's
-                                 sysroot, or "" */
+    void *backend;            /* the backend's own state; no one else reads it */
 
-    hg_mapping *maps;         /* sorted by start; strings owned */
+    /* Set when the target is opened, never changed after. */
+    int process_id;           /* the process described (a core's and a
+                                 reader's too), 0 if unknown */
+    int proc_pid;             /* a process of this machine whose /proc files
+                                 describe the target (its modules): a live
+                                 target's (a thread of it that has not
+                                 exited), a reader's given pid; 0 for none */
+    char exe[4096];           /* the main executable, as the target names it */
+    char *sysroot;            /* owned, never NULL once opened, any length:
+                                 the directory the target's paths are under
+                                 -- "/proc/PID/root" for a live process (its
+                                 own view of the file system, a container's
+                                 included), a core's --sysroot, "" for the
+                                 paths as they are */
+
+    /* Sorted by start; strings owned.  Set when the target is opened, and
+     * by each stop without HG_STOP_KEEP_MAPS.  The backend fills build_id
+     * for every executable file mapping whose file it can name (the
+     * build-id the process's file had), by the time resume returns; the
+     * walker copies them. */
+    hg_mapping *maps;
     size_t nmaps;
 
-    int gone;                 /* the process died: stop working on it */
-    int keep_maps;            /* stops need not re-read the mappings (the
-                                 unwinder asks libdwfl, not t->maps) */
-
-    hg_thread *threads;       /* valid while stopped */
+    /* Filled by stop, valid until resume. */
+    hg_thread *threads;
     size_t nthreads;
-    uint64_t stopped_at_ns, stopped_ns;
 
-    struct hg_dwfl_state *sym; /* modules and symbols, lazily built */
+    struct hg_dwfl_state *sym; /* modules and symbols (modules.c), built on
+                                  first use */
 };
 
-/* ---- common helpers (target.c) ---- */
-/* Read exactly len bytes or fail (HG_EIO naming the address). */
+/* ---- what every backend shares (target.c) ---- */
+/* A target for ops, with sysroot "": NULL (error set) if ops is not of
+ * this contract's version or lacks a required member. */
+hg_target *hg_target_alloc(const struct hg_target_ops *ops);
+/* Replace t->sysroot with a copy of root: 0, or HG_ENOMEM. */
+int hg_target_set_sysroot(hg_target *t, const char *root);
+/* For backends whose threads are known in advance (core, reader): make
+ * t->threads a copy of them, as a stop does. */
+int hg_target_set_threads(hg_target *t, const hg_thread *threads, size_t n);
+/* Read exactly len bytes or fail (HG_EIO naming the address, or the
+ * backend's reason; HG_ENOPROC if the target is gone). */
 int hg_read_exact(hg_target *t, uint64_t addr, void *buf, size_t len);
 int hg_read_u64(hg_target *t, uint64_t addr, uint64_t *out);
-/* Read every span (ops->read_spans, or read one by one): 0, or -1 with
- * the hg error set if the target is gone. */
+/* Read every span (ops->read_spans, or read one by one): 0, or a negative
+ * number with HG_ENOPROC set if the target is gone. */
 int hg_read_spans(hg_target *t, hg_span *spans, size_t n);
-/* Open a file that a target names (a core's mapped files, a module's
- * path) for reading, the safe way: the path is stat()ed first and only a
- * regular file is opened, with O_NONBLOCK and O_NOCTTY (a FIFO or a device
- * swapped in meanwhile can neither block heapgrab nor become its terminal),
- * then checked again with fstat(); with elf set, the file must also start
- * with an ELF header.  Files of /proc, /sys and the like are refused
- * (/proc/kcore is a regular ELF file).  Returns the descriptor (O_CLOEXEC),
- * or -1 with errno: EISDIR for a directory, ENODEV for any other file that
- * is not regular or is the kernel's, ENOEXEC for a file that is not ELF, or
- * open()'s own. */
-struct stat;
-int hg_open_file(const char *path, int elf, struct stat *st);
+/* Whether the target has died since it was opened: HG_ENOPROC (the error
+ * set) if a read now finds it gone, else 0.  For a caller whose reads'
+ * codes were turned into its own on the way (the walker's search for
+ * malloc's state takes an unreadable region as "not found"). */
+int hg_target_check_alive(hg_target *t);
+/* The host path of a file the target names: t->sysroot + path, malloc'd;
+ * NULL when out of memory. */
+char *hg_target_path(const hg_target *t, const char *path);
+/* A descriptor for the file the target maps at path (ops->open_file, or
+ * hg_open_file() of hg_target_path()), checked as a regular ELF file; -1
+ * if there is none.  *opened (if not NULL) gets the name it was opened
+ * by, malloc'd. */
+int hg_target_open_file(hg_target *t, const char *path, char **opened);
+/* Fill the build_id of every executable file mapping of t->maps that has
+ * none, from the ELF notes of its file (hg_target_open_file); mappings of
+ * one file share one look.  For backends whose mappings name files on this
+ * machine (live, reader). */
+void hg_target_fill_build_ids(hg_target *t);
 /* The mapping containing addr, or NULL. */
 const hg_mapping *hg_find_mapping(const hg_target *t, uint64_t addr);
 /* The end of the run of mappings that starts with the one containing addr
@@ -150,15 +262,9 @@ static inline int hg_mapping_is_anon(const hg_mapping *m)
 {
     return m->path[0] == '\0' || strncmp(m->path, "[anon:", 6) == 0;
 }
-/* Parse /proc/PID/maps-format text into t->maps (replaces old ones). */
-int hg_parse_maps(hg_target *t, const char *text);
 void hg_free_maps(hg_target *t);
-hg_target *hg_target_alloc(const struct hg_target_ops *ops);
-/* For backends whose threads are known in advance (core, reader): make
- * t->threads a copy of them, as a stop does. */
-int hg_target_set_threads(hg_target *t, const hg_thread *threads, size_t n);
 
-/* ---- modules and symbols (symbols.c, libdwfl) ---- */
+/* ---- modules and symbols (modules.c, libdwfl) ---- */
 typedef struct hg_module hg_module;
 
 /* Find the loaded module whose file name starts with prefix ("libc.so."),
@@ -182,6 +288,11 @@ uint64_t hg_module_tls_size(hg_module *m);
 uint64_t hg_module_tls_align(hg_module *m);
 /* Build-id (hex) of the module, or NULL. */
 const char *hg_module_build_id(hg_module *m);
+/* len bytes of the module's file as linked at addr (an address of the
+ * process, the module's bias applied): what a static initialiser put
+ * there, whatever the program changed since.  0, or HG_ENOTFOUND when the
+ * file does not hold them. */
+int hg_module_file_read(hg_module *m, uint64_t addr, void *buf, size_t len);
 void hg_symbols_free(hg_target *t);
 /* The target's libdwfl session (modules reported), for the unwinder. */
 typedef struct Dwfl Dwfl;

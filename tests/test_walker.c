@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "target/target.h"
+#include "target/procfs.h" /* hg_parse_maps */
 #include "lib/error.h"
 #include "lib/snapshot.h"
 #include "walker/layout.h"
@@ -240,6 +241,7 @@ static void build(int flags)
 struct fake {
     long reads;        /* read() calls so far */
     long die_after;    /* the process "exits" at this read; -1: never */
+    int gone;          /* it has */
     int stops, resumes;
 };
 
@@ -247,7 +249,7 @@ static long fake_read(hg_target *t, uint64_t addr, void *buf, size_t len)
 {
     struct fake *f = t->backend;
     if (f->die_after >= 0 && f->reads >= f->die_after) {
-        t->gone = 1;
+        f->gone = 1;
         return hg_fail(HG_ENOPROC, "process exited during the snapshot");
     }
     f->reads++;
@@ -266,8 +268,9 @@ static long fake_read(hg_target *t, uint64_t addr, void *buf, size_t len)
     return 0; /* unreadable */
 }
 
-static int fake_stop(hg_target *t)
+static int fake_stop(hg_target *t, unsigned flags)
 {
+    (void)flags;
     struct fake *f = t->backend;
     free(t->threads);
     t->threads = malloc(3 * sizeof *t->threads);
@@ -278,16 +281,16 @@ static int fake_stop(hg_target *t)
     for (int i = 0; i < 3; i++)
         t->threads[i] = (hg_thread){.tid = tid[i], .stopped = 1, .fs_base = tls[i] + TLS_OFFSET};
     t->nthreads = 3;
-    t->stopped_at_ns = 1;
     f->stops++;
     return 0;
 }
 
-static void fake_resume(hg_target *t)
+static int fake_resume(hg_target *t, uint64_t *stopped_ns)
 {
     struct fake *f = t->backend;
-    t->stopped_ns = 1000;
+    *stopped_ns = 1000;
     f->resumes++;
+    return f->gone ? hg_fail(HG_ENOPROC, "process exited during the snapshot") : 0;
 }
 
 static void fake_close(hg_target *t)
@@ -297,6 +300,7 @@ static void fake_close(hg_target *t)
 }
 
 static const struct hg_target_ops fake_ops = {
+    .version = HG_TARGET_OPS_VERSION, .kind = HG_TARGET_PROCESS,
     .read = fake_read, .stop = fake_stop, .resume = fake_resume, .resident = NULL,
     .close = fake_close};
 

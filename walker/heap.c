@@ -89,8 +89,6 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
     hg_window_reset(&w->win);
 
     while (p < end) {
-        if (w->t->gone)
-            return HG_ENOPROC;
         if (p == a->top) {
             a->top_seen = 1;
             if (p + a->top_size != end)

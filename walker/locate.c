@@ -85,7 +85,7 @@ static int read_version(hg_target *t, hg_located *r)
         }
     }
     if (!hg_module_find(t, "libc.so.") && !hg_module_find(t, "libc-2."))
-        return static_version(t, libc, r);
+        return static_version(libc, r);
     return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s (no version banner)",
                    path);
 }

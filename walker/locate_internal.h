@@ -25,7 +25,7 @@ int static_malloc(hg_target *t, hg_located *r);
 /* A static program with no version string linked in: the range of glibc
  * releases its malloc's sizes allow, if they share one layout
  * (r->version, r->layout_version). */
-int static_version(hg_target *t, hg_module *exe, hg_located *r);
+int static_version(hg_module *exe, hg_located *r);
 
 #pragma GCC visibility pop
 

@@ -5,43 +5,13 @@
  * executable (its symbol table, its strings, mp_ as linked in the file),
  * since there is no libc.so to ask.
  */
-#include <elf.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lib/error.h"
 #include "walker/locate_internal.h"
-
-/* The 8 bytes at addr in the file of module m, as linked: what a static
- * initialiser put there, whatever the program or a tunable changed since.
- * 0, or -1 if the file cannot be read there. */
-static int file_u64(hg_target *t, hg_module *m, uint64_t addr, uint64_t *out)
-{
-    char path[sizeof t->root + 4096];
-    snprintf(path, sizeof path, "%s%s", t->root, hg_module_path(m));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && (fd = open(t->exe, O_RDONLY | O_CLOEXEC)) < 0)
-        return -1;
-    Elf64_Ehdr eh;
-    int rc = -1;
-    uint64_t va = addr - hg_module_bias(m);
-    if (pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
-        eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 4096)
-        for (unsigned i = 0; i < eh.e_phnum && rc != 0; i++) {
-            Elf64_Phdr ph;
-            if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != (ssize_t)sizeof ph)
-                break;
-            if (ph.p_type == PT_LOAD && va >= ph.p_vaddr && va - ph.p_vaddr + 8 <= ph.p_filesz &&
-                pread(fd, out, 8, (off_t)(ph.p_offset + va - ph.p_vaddr)) == 8)
-                rc = 0;
-        }
-    close(fd);
-    return rc;
-}
 
 /*
  * A static program that never starts a thread links neither glibc's banner
@@ -55,7 +25,7 @@ static int file_u64(hg_target *t, hg_module *m, uint64_t addr, uint64_t *out)
  * them, the program is read with it and the version is given as that
  * range ("2.35-2.41").
  */
-int static_version(hg_target *t, hg_module *exe, hg_located *r)
+int static_version(hg_module *exe, hg_located *r)
 {
     char *out = r->version;
     size_t outlen = sizeof r->version;
@@ -81,7 +51,7 @@ int static_version(hg_target *t, hg_module *exe, hg_located *r)
         hi = hi < 234 ? hi : 234, max_at = 88;
     else
         lo = 999;
-    if (max_at >= 0 && file_u64(t, exe, mp + (uint64_t)max_at, &max) != 0)
+    if (max_at >= 0 && hg_module_file_read(exe, mp + (uint64_t)max_at, &max, sizeof max) != 0)
         return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s: no version string "
                        "linked in, and mp_ as linked cannot be read from the file", path);
     if (max_at >= 0) {

@@ -137,8 +137,6 @@ static int find_mmapped(struct walk *w, int every_page, struct mmapped_list *out
             const hg_mapping *in = hg_find_mapping(w->t, q);
             uint64_t next_mapping = in && in->end < seg_end ? in->end : seg_end;
             if (!c || (!every_page && hg_read_exact(w->t, q, buf, len) != 0)) {
-                if (w->t->gone)
-                    return HG_ENOPROC;
                 q = next_mapping;
                 hg_window_reset(&w->win);
                 continue;

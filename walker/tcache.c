@@ -125,8 +125,10 @@ int read_threads(struct walk *w, struct tcache_copy **out)
         if (hg_read_u64(t, tp, &self) != 0 || self != tp) {
             problem(w, -1, tp, "thread %d: its thread control block at 0x%" PRIx64 " is not there "
                     "(%s); its tcache is not counted", ti->tid, tp,
-                    t->pid ? "unreadable" : "missing from the core, or zeros: gcore cannot "
-                    "read glibc 2.42+ thread stacks, use a kernel core");
+                    t->ops->kind != HG_TARGET_CORE
+                        ? "unreadable"
+                        : "missing from the core, or zeros: gcore cannot read glibc 2.42+ "
+                          "thread stacks, use a kernel core");
             continue;
         }
         uint64_t block = tp - w->loc.libc_tls_offset;

@@ -43,15 +43,9 @@ static int copy_mappings(struct walk *w)
         hg_mapping *m = &s->mappings[s->nmappings++];
         *m = t->maps[i];
         m->path = strdup(t->maps[i].path);
-        m->build_id = NULL;
-        if (m->path && m->path[0] == '/' && m->perms[2] == 'x') {
-            /* hg_module_find matches a file name prefix: give the base name */
-            const char *base = strrchr(m->path, '/') + 1;
-            hg_module *mod = hg_module_find(t, base);
-            const char *bid = mod ? hg_module_build_id(mod) : NULL;
-            if (bid)
-                m->build_id = strdup(bid);
-        }
+        m->build_id = t->maps[i].build_id ? strdup(t->maps[i].build_id) : NULL;
+        if (!m->path || (t->maps[i].build_id && !m->build_id))
+            return hg_fail(HG_ENOMEM, "out of memory");
     }
     return 0;
 }
@@ -109,8 +103,6 @@ static int walk_stopped(struct walk *w)
     }
     if (rc == 0)
         rc = heap_resident(w);
-    if (t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
     if (rc == 0 && t->ops->rss)
         w->s->rss_bytes = t->ops->rss(t);
     for (size_t i = 0; tc && i < t->nthreads; i++)
@@ -139,22 +131,20 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         goto out;
     }
     hg_snapshot *s = w.s;
-    s->pid = t->process_id ? t->process_id : t->pid;
+    s->pid = t->process_id;
     snprintf(s->exe, sizeof s->exe, "%s", t->exe);
     snprintf(s->glibc_version, sizeof s->glibc_version, "%s", w.loc.version);
     s->locate = w.loc.how ? w.loc.how : "symbols";
 
-    rc = t->ops->stop(t);
+    rc = t->ops->stop(t, 0);
     if (rc)
         goto out;
     s->time_ns = hg_wall_ns();
     rc = walk_stopped(&w);
-    t->ops->resume(t);
     /* Whatever failed, a target that died under us is the reason. */
-    if (rc && t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
-    if (!t->ops->no_stop)
-        s->timing.stopped_ns = t->stopped_ns;
+    int gone = t->ops->resume(t, &s->timing.stopped_ns);
+    if (gone)
+        rc = gone;
     if (rc == 0)
         rc = copy_mappings(&w);
     if (rc == 0)
@@ -194,8 +184,8 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     *out = NULL;
     hg_error_clear();
     int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
-    if (rc && t->gone)
-        rc = hg_fail(HG_ENOPROC, "process %d exited during the snapshot", t->process_id);
+    if (rc && hg_target_check_alive(t) == HG_ENOPROC)
+        rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
     if (rc == 0)
         rc = hg_walk(t, &loc, opt, out);
     if (rc == 0)

@@ -380,6 +380,61 @@ def read_profile(path):
     return dict(zip(names, sums))
 
 
+def pprof_mappings(path):
+    """(file name, build-id) of each mapping of a pprof profile; "" for none."""
+    with open(path, "rb") as f:
+        buf = gzip.decompress(f.read())
+    strings, maps = [], []
+    for num, _, v in fields(buf):
+        if num == 6:
+            strings.append(v.decode())
+        elif num == 3:
+            maps.append({n: x for n, _, x in fields(v)})
+    return [(strings[m.get(5, 0)], strings[m.get(6, 0)]) for m in maps]
+
+
+def file_build_id(path):
+    """The GNU build-id among an ELF file's notes, as hex, or "" (read the
+    way the ELF specification lays them out, independently of heapgrab)."""
+    import struct
+    with open(path, "rb") as f:
+        elf = f.read()
+    if elf[:4] != b"\x7fELF" or elf[4] != 2:
+        return ""
+    phoff, = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz, _, p_align = struct.unpack_from(
+            "<IIQQQQQQ", elf, phoff + i * phentsize)
+        if p_type != 4:  # PT_NOTE
+            continue
+        pad = 8 if p_align == 8 else 4
+        at, end = p_offset, p_offset + p_filesz
+        while at + 12 <= end:
+            namesz, descsz, n_type = struct.unpack_from("<III", elf, at)
+            name = elf[at + 12:at + 12 + namesz]
+            desc_at = at + 12 + (namesz + pad - 1) // pad * pad
+            if n_type == 3 and name == b"GNU\0":  # NT_GNU_BUILD_ID
+                return elf[desc_at:desc_at + descsz].hex()
+            at = desc_at + (descsz + pad - 1) // pad * pad
+    return ""
+
+
+def check_build_ids(pprof, root, what):
+    """Each executable mapping of a heap profile carries the build-id of its
+    file (the target backends fill them; files under root)."""
+    maps = pprof_mappings(pprof)
+    have = 0
+    for name, bid in maps:
+        host = root + name
+        if not name.startswith("/") or not os.path.isfile(host):
+            continue
+        equal(bid, file_build_id(host), f"{what}: build-id of {name}")
+        have += bid != ""
+    check(any(n.endswith("/gt_target") for n, _ in maps), f"{what}: the executable is mapped")
+    check(have >= 2, f"{what}: build-ids of the executable and libc at least, got {maps}")
+
+
 def test_pprof():
     t = Target()
     try:
@@ -400,6 +455,7 @@ def test_pprof():
         tot = hg["totals"]
         equal(sums["free_space"], tot["free_bytes"] + tot["top_bytes"] + tot["tcache_bytes"] +
               tot["fastbin_bytes"] + tot["overhead_bytes"], "sum free_space = idle + overhead")
+        check_build_ids(path, f"/proc/{t.pid}/root", "live")
         go = shutil.which("go")
         if go:
             g = subprocess.run([go, "tool", "pprof", "-raw", path], capture_output=True)
@@ -839,6 +895,10 @@ def test_kernel_core():
         same_mallinfo(t, c)
         same_as_live(c, live, "kernel core")
         equal(c["pid"], t.pid, "the core's process id")
+        # its mappings' build-ids: the core's own copies of the ELF headers
+        r = run([core, "-o", core + ".pprof"])
+        equal(r.returncode, 0, f"pprof from a kernel core ({r.stderr.decode().strip()})")
+        check_build_ids(core + ".pprof", "", "kernel core")
         # --exe: the right file works, a different one is refused
         c2 = stats(core, "--exe", TARGET)
         equal(c2["mallinfo2"], c["mallinfo2"], "--exe with the right executable")
