@@ -16,16 +16,47 @@
 #include <string.h>
 #include <time.h>
 
-#include "target/target.h"
-#include "target/symbolize.h"
-#include "stacks/profile.h"
-#include "stacks/ticks.h"
-#include "stacks/unwind.h"
 #include "lib/array.h"
 #include "lib/error.h"
 #include "lib/hashmap.h"
+#include "lib/profile.h"
+#include "stacks/ticks.h"
+#include "stacks/unwind.h"
+#include "target/symbolize.h"
+#include "target/target.h"
 
 #define MAX_FRAMES 256
+#define MAX_THREADS 65536
+
+/* What the sampler keeps while it runs, beside the profile it fills. */
+struct hg_sampling {
+    /* The last reading of the threads' CPU times, sorted by tid, and when
+     * it was taken: each sample gets what its thread used since. */
+    hg_thread_state *prev;
+    size_t nprev;
+    uint64_t prev_at;
+    int have_process_cpu;
+    uint64_t process_cpu_at_start;
+    hg_u64map stack_of_hash; /* a stack's hash -> its index */
+    hg_u64map loc_of_pc;     /* pc -> its index in locs */
+    struct {                 /* the last sample, for the dump */
+        size_t stack;
+        char state;
+        const char *why;
+    } last[MAX_THREADS];
+    size_t nlast;
+};
+
+static void sampling_free(hg_profile *p)
+{
+    if (!p->sampling)
+        return;
+    hg_u64map_free(&p->sampling->stack_of_hash);
+    hg_u64map_free(&p->sampling->loc_of_pc);
+    free(p->sampling->prev);
+    free(p->sampling);
+    p->sampling = NULL;
+}
 
 static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
 {
@@ -45,7 +76,7 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, size_t n)
 static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t n, size_t *out)
 {
     uint64_t h = hash_words(0xcbf29ce484222325ull ^ (uint64_t)tid, pcs, n), key = h;
-    for (const uint64_t *v; (v = hg_u64map_get(&p->stack_of_hash, key)) != NULL; key++) {
+    for (const uint64_t *v; (v = hg_u64map_get(&p->sampling->stack_of_hash, key)) != NULL; key++) {
         const struct hg_prof_stack *s = &p->stacks[*v];
         if (s->hash == h && s->tid == tid && s->npcs == n && memcmp(s->pcs, pcs, n * 8) == 0) {
             *out = (size_t)*v;
@@ -58,7 +89,7 @@ static int find_or_add_stack(hg_profile *p, int tid, const uint64_t *pcs, size_t
     struct hg_prof_stack *s = &p->stacks[p->nstacks];
     memset(s, 0, sizeof *s);
     s->pcs = malloc((n ? n : 1) * sizeof *s->pcs);
-    if (!s->pcs || hg_u64map_put(&p->stack_of_hash, key, p->nstacks) != 0) {
+    if (!s->pcs || hg_u64map_put(&p->sampling->stack_of_hash, key, p->nstacks) != 0) {
         free(s->pcs);
         return hg_fail(HG_ENOMEM, "out of memory");
     }
@@ -93,7 +124,7 @@ static uint64_t cpu_since(const hg_profile *p, const hg_thread_state *now, size_
     const hg_thread_state *c = find_thread_state(now, nnow, tid);
     if (!c || !c->have_cpu)
         return 0;
-    const hg_thread_state *b = find_thread_state(p->prev, p->nprev, tid);
+    const hg_thread_state *b = find_thread_state(p->sampling->prev, p->sampling->nprev, tid);
     if (b && b->have_cpu && b->cpu_ns <= c->cpu_ns)
         return c->cpu_ns - b->cpu_ns;
     return c->cpu_ns; /* new, or a new thread with an old one's tid */
@@ -122,10 +153,10 @@ static int read_threads(hg_profile *p, hg_target *t, hg_thread_state **out, size
 static int first_reading(hg_profile *p, hg_target *t)
 {
     uint64_t pcpu = 0;
-    int rc = read_threads(p, t, &p->prev, &p->nprev, &p->have_process_cpu, &pcpu);
-    p->start_ns = p->prev_at = hg_now_ns();
+    int rc = read_threads(p, t, &p->sampling->prev, &p->sampling->nprev, &p->sampling->have_process_cpu, &pcpu);
+    p->start_ns = p->sampling->prev_at = hg_now_ns();
     p->time_ns = hg_wall_ns();
-    p->process_cpu_at_start = pcpu;
+    p->sampling->process_cpu_at_start = pcpu;
     return rc;
 }
 
@@ -133,13 +164,13 @@ static int first_reading(hg_profile *p, hg_target *t)
 static void reading_done(hg_profile *p, hg_thread_state *ti, size_t nti, uint64_t at,
                          int have_pcpu, uint64_t pcpu)
 {
-    free(p->prev);
-    p->prev = ti;
-    p->nprev = nti;
-    p->prev_at = at;
+    free(p->sampling->prev);
+    p->sampling->prev = ti;
+    p->sampling->nprev = nti;
+    p->sampling->prev_at = at;
     p->timing.duration_ns = at - p->start_ns;
-    if (p->have_process_cpu && have_pcpu && pcpu >= p->process_cpu_at_start)
-        p->timing.process_cpu_ns = pcpu - p->process_cpu_at_start;
+    if (p->sampling->have_process_cpu && have_pcpu && pcpu >= p->sampling->process_cpu_at_start)
+        p->timing.process_cpu_ns = pcpu - p->sampling->process_cpu_at_start;
 }
 
 /*
@@ -165,15 +196,15 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
     if (rc)
         return rc;
     uint64_t at = hg_now_ns();
-    uint64_t wall = p->hz ? at - p->prev_at : 0;
+    uint64_t wall = p->hz ? at - p->sampling->prev_at : 0;
     if (!stop) {
         int alive = 0;
-        for (size_t i = 0; i < p->nlast; i++) {
-            const hg_thread_state *c = find_thread_state(ti, nti, p->stacks[p->last[i].stack].tid);
+        for (size_t i = 0; i < p->sampling->nlast; i++) {
+            const hg_thread_state *c = find_thread_state(ti, nti, p->stacks[p->sampling->last[i].stack].tid);
             alive += c && c->have_cpu;
         }
-        for (size_t i = 0; i < p->nlast && alive; i++) {
-            struct hg_prof_stack *s = &p->stacks[p->last[i].stack];
+        for (size_t i = 0; i < p->sampling->nlast && alive; i++) {
+            struct hg_prof_stack *s = &p->stacks[p->sampling->last[i].stack];
             const hg_thread_state *c = find_thread_state(ti, nti, s->tid);
             if (!c || !c->have_cpu)
                 continue; /* ended since the last sample */
@@ -202,7 +233,7 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
     if (rc == 0)
         rc = gone;
     uint64_t pcs[MAX_FRAMES];
-    p->nlast = 0;
+    p->sampling->nlast = 0;
     size_t nthreads = hg_unwinder_count(u);
     for (size_t i = 0; i < nthreads && rc == 0; i++) {
         size_t n;
@@ -223,11 +254,11 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
         s->wall_ns += wall;
         s->cpu_ns += cpu;
         p->timing.cpu_ns += cpu;
-        if (p->nlast < HG_PROFILE_MAX_THREADS) {
-            p->last[p->nlast].stack = si;
-            p->last[p->nlast].state = c ? c->state : '?';
-            p->last[p->nlast].why = why;
-            p->nlast++;
+        if (p->sampling->nlast < MAX_THREADS) {
+            p->sampling->last[p->sampling->nlast].stack = si;
+            p->sampling->last[p->sampling->nlast].state = c ? c->state : '?';
+            p->sampling->last[p->sampling->nlast].why = why;
+            p->sampling->nlast++;
         }
     }
     reading_done(p, ti, nti, at, have_pcpu, pcpu);
@@ -245,13 +276,13 @@ static int sample(hg_profile *p, hg_target *t, struct hg_unwinder *u, int stop)
 /* The location of pc in p->locs, symbolized the first time. */
 static int location_of(hg_profile *p, hg_target *t, uint64_t pc, size_t *out)
 {
-    const uint64_t *known = hg_u64map_get(&p->loc_of_pc, pc);
+    const uint64_t *known = hg_u64map_get(&p->sampling->loc_of_pc, pc);
     if (known) {
         *out = (size_t)*known;
         return 0;
     }
     if (hg_array_reserve_((void **)&p->locs, &p->caplocs, sizeof *p->locs, p->nlocs + 1) != 0 ||
-        hg_u64map_put(&p->loc_of_pc, pc, p->nlocs) != 0)
+        hg_u64map_put(&p->sampling->loc_of_pc, pc, p->nlocs) != 0)
         return hg_fail(HG_ENOMEM, "out of memory");
     hg_symbolize(t, pc, &p->locs[p->nlocs]);
     *out = p->nlocs++;
@@ -289,11 +320,11 @@ static int finish(hg_profile *p, hg_target *t)
             return hg_fail(HG_ENOMEM, "out of memory");
     }
     /* the last sample, frame by frame, inlined calls expanded */
-    p->threads = calloc(p->nlast ? p->nlast : 1, sizeof *p->threads);
+    p->threads = calloc(p->sampling->nlast ? p->sampling->nlast : 1, sizeof *p->threads);
     if (!p->threads)
         return hg_fail(HG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < p->nlast; i++) {
-        const struct hg_prof_stack *s = &p->stacks[p->last[i].stack];
+    for (size_t i = 0; i < p->sampling->nlast; i++) {
+        const struct hg_prof_stack *s = &p->stacks[p->sampling->last[i].stack];
         hg_thread_stack *ts = &p->threads[i];
         size_t nf = 0;
         for (size_t k = 0; k < s->npcs; k++)
@@ -317,12 +348,12 @@ static int finish(hg_profile *p, hg_target *t)
         }
         ts->tid = s->tid;
         ts->name = s->name;
-        ts->state = p->last[i].state;
+        ts->state = p->sampling->last[i].state;
         ts->frames = f;
         ts->nframes = o;
-        ts->error = p->last[i].why;
+        ts->error = p->sampling->last[i].why;
     }
-    p->nthreads = p->nlast;
+    p->nthreads = p->sampling->nlast;
     return 0;
 }
 
@@ -336,6 +367,10 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     if (!(seconds >= 0 && seconds <= 1e9) || hz > 10000)
         return hg_fail(HG_EUSAGE, "profile: seconds must be from 0 to 1e9 and hz at most 10000");
     hg_profile *p = calloc(1, sizeof *p);
+    if (p && !(p->sampling = calloc(1, sizeof *p->sampling))) {
+        free(p);
+        p = NULL;
+    }
     if (!p)
         return hg_fail(HG_ENOMEM, "out of memory");
     p->pid = t->process_id;
@@ -353,7 +388,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     }
     int rc;
     if (seconds <= 0) {
-        p->start_ns = p->prev_at = hg_now_ns();
+        p->start_ns = p->sampling->prev_at = hg_now_ns();
         rc = sample(p, t, u, 1); /* a dump: one stop */
     } else {
         rc = first_reading(p, t);
@@ -405,6 +440,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         hg_profile_free(p);
         return rc;
     }
+    sampling_free(p);
     *out = p;
     return 0;
 }
@@ -419,12 +455,10 @@ void hg_profile_free(hg_profile *p)
         free(p->stacks[i].name);
     }
     free(p->stacks);
-    hg_u64map_free(&p->stack_of_hash);
-    free(p->prev);
+    sampling_free(p);
     for (size_t i = 0; i < p->nlocs; i++)
         hg_location_free(&p->locs[i]);
     free(p->locs);
-    hg_u64map_free(&p->loc_of_pc);
     for (size_t i = 0; p->threads && i < p->nthreads; i++)
         free((void *)p->threads[i].frames);
     free(p->threads);

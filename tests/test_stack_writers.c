@@ -4,7 +4,7 @@
  *
  *   test_stack_writers OUTDIR
  *
- * Builds two profiles by hand (stacks/profile.h): one sampled at 100 Hz
+ * Builds two profiles by hand (lib/profile.h): one sampled at 100 Hz
  * whose thread names, function names, source files and executable hold
  * control characters and bytes that are not UTF-8, with a frame of unknown
  * function and a thread whose unwind found nothing; one with no sample at
@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 
 #include "heapgrab.h"
-#include "stacks/profile.h"
+#include "lib/profile.h"
 #include "writers/pprof_builder.h"
 #include "tests/writers/readback.h"
 

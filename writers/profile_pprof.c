@@ -19,7 +19,7 @@
 #include "heapgrab.h"
 #include "lib/array.h"
 #include "lib/error.h"
-#include "stacks/profile.h"
+#include "lib/profile.h"
 #include "writers/pprof_builder.h"
 
 enum { V_SAMPLES, V_WALL, V_CPU, NVALUES };
