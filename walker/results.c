@@ -27,20 +27,12 @@ void settle_chunks(struct walk *w)
     }
 }
 
+/* Every figure of a added to d (the list of fields is heapgrab.h's). */
 static void add_totals(hg_totals *d, const hg_totals *a)
 {
-    d->sys_bytes += a->sys_bytes;
-    d->inuse_objects += a->inuse_objects;
-    d->inuse_bytes += a->inuse_bytes;
-    d->free_objects += a->free_objects;
-    d->free_bytes += a->free_bytes;
-    d->top_bytes += a->top_bytes;
-    d->tcache_objects += a->tcache_objects;
-    d->tcache_bytes += a->tcache_bytes;
-    d->fastbin_objects += a->fastbin_objects;
-    d->fastbin_bytes += a->fastbin_bytes;
-    d->released_bytes += a->released_bytes;
-    d->overhead_bytes += a->overhead_bytes;
+#define ADD_FIELD_(name, unit, part, label) d->name += a->name;
+    HG_TOTALS_FIELDS(ADD_FIELD_)
+#undef ADD_FIELD_
 }
 
 /* The snapshot's arenas, totals, mallinfo2 and buckets. */
