@@ -103,32 +103,104 @@ int hg_graph_add(hg_graph *g, uint32_t w, int interior)
     return add_edge(g, w, interior);
 }
 
-int hg_graph_scan(hg_graph *g, uint64_t addr, const void *bytes, size_t len)
+/* Words that may point into an object, waiting to be looked up together
+ * (see hg_objects_find_batch), with the node each was read from. */
+struct batch {
+    size_t k;
+    uint64_t word[HG_OBJECTS_BATCH];
+    uint32_t node[HG_OBJECTS_BATCH];
+    uint32_t obj[HG_OBJECTS_BATCH];
+    uint8_t interior[HG_OBJECTS_BATCH];
+};
+
+/* Look the batch up and add its edges in the words' order, opening each
+ * node as its first word comes. */
+static int flush(hg_graph *g, struct batch *b)
 {
-    if (g->cur == HG_NO_NODE || g->finished)
-        return hg_fail(HG_EUSAGE, "memory scanned outside a graph node");
+    hg_objects_find_batch(g->objects, b->word, b->k, b->obj, b->interior);
+    for (size_t j = 0; j < b->k; j++) {
+        uint32_t v = b->node[j], t = b->obj[j];
+        if (t == HG_NO_OBJECT || t == v)
+            continue;
+        if (v != g->cur)
+            open_to(g, v);
+        int rc = add_edge(g, t, b->interior[j]);
+        if (rc)
+            return rc;
+    }
+    b->k = 0;
+    return 0;
+}
+
+/* Queue the words of len bytes at addr (target address) read by node v. */
+static int scan_words(hg_graph *g, struct batch *b, uint32_t v, uint64_t addr,
+                      const unsigned char *bytes, size_t len)
+{
     /* the first word at an aligned address of the target */
     size_t skip = (size_t)(-addr & 7);
     if (skip >= len)
         return 0;
-    const unsigned char *p = (const unsigned char *)bytes + skip;
+    const unsigned char *p = bytes + skip;
     size_t words = (len - skip) / 8;
-    const hg_objects *o = g->objects;
-    const uint64_t lo = o->lo, span = o->span;
-    const uint32_t self = g->cur;
+    const uint64_t lo = g->objects->lo, span = g->objects->span;
     for (size_t i = 0; i < words; i++) {
         uint64_t w;
         memcpy(&w, p + i * 8, sizeof w);
         if (w - lo >= span) /* most words: not into any object */
             continue;
-        int interior;
-        uint32_t t = hg_objects_find_in(o, w, &interior);
-        if (t == HG_NO_OBJECT || t == self)
-            continue;
-        int rc = add_edge(g, t, interior);
+        b->word[b->k] = w;
+        b->node[b->k++] = v;
+        if (b->k == HG_OBJECTS_BATCH) {
+            int rc = flush(g, b);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int hg_graph_scan(hg_graph *g, uint64_t addr, const void *bytes, size_t len)
+{
+    if (g->cur == HG_NO_NODE || g->finished)
+        return hg_fail(HG_EUSAGE, "memory scanned outside a graph node");
+    struct batch b;
+    b.k = 0;
+    int rc = scan_words(g, &b, g->cur, addr, bytes, len);
+    return rc ? rc : flush(g, &b);
+}
+
+int hg_graph_scan_objects(hg_graph *g, uint32_t first, uint32_t count, uint64_t addr,
+                          const void *bytes, size_t len)
+{
+    const hg_objects *o = g->objects;
+    if (g->finished || (g->cur != HG_NO_NODE && first <= g->cur) || first > g->nobjects ||
+        count > g->nobjects - first)
+        return hg_fail(HG_EUSAGE, "objects %" PRIu32 "+%" PRIu32 " scanned out of order (after %"
+                       PRIu32 ", %" PRIu32 " objects)", first, count, g->cur, g->nobjects);
+    if (count == 0)
+        return 0;
+    uint32_t last = first + count - 1;
+    uint64_t lo = o->start[first], hi = o->start[last] + hg_objects_size(o, last);
+    if (lo < addr || hi - addr > len)
+        return hg_fail(HG_EUSAGE, "objects 0x%" PRIx64 "..0x%" PRIx64 " are not all in the memory "
+                       "given (0x%" PRIx64 ", %zu bytes)", lo, hi, addr, len);
+    /* Edges come out in node order: each node is opened by its first
+     * word found, the last one at the end (nodes with no edges get empty
+     * lists on the way). */
+    struct batch b;
+    b.k = 0;
+    for (uint32_t v = first; v <= last; v++) {
+        uint64_t s = o->start[v];
+        int rc = scan_words(g, &b, v, s, (const unsigned char *)bytes + (s - addr),
+                            hg_objects_size(o, v));
         if (rc)
             return rc;
     }
+    int rc = flush(g, &b);
+    if (rc)
+        return rc;
+    if (g->cur == HG_NO_NODE || g->cur < last)
+        open_to(g, last);
     return 0;
 }
 

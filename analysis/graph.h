@@ -24,6 +24,7 @@
  *     hg_graph_begin(&g, v);                    // v ascending; skipped nodes have no edges
  *     hg_graph_scan(&g, addr, bytes, len);      // v's memory, any number of pieces
  *     hg_graph_add(&g, w, interior);            // or edges one by one
+ *     hg_graph_scan_objects(&g, first, count, addr, window, len);  // many objects
  *     ...
  *     hg_graph_finish(&g);                      // adds the super-root's edges
  *     for (e = g.off[v]; e < g.off[v + 1]; e++) HG_EDGE_NODE(g.dst[e]) ...
@@ -81,6 +82,13 @@ int hg_graph_add(hg_graph *g, uint32_t w, int interior);
  * an object (words cut by the ends of the piece are not seen: give whole
  * words).  bytes needs no alignment of its own. */
 int hg_graph_scan(hg_graph *g, uint64_t addr, const void *bytes, size_t len);
+/* The same for count whole objects from first on, each begun in turn
+ * (first above every node begun before), all lying in the len bytes at addr
+ * in the target: a window of the heap as the scanner reads it.  Faster
+ * than a call per object: the lookups of words from many objects are
+ * batched.  HG_EUSAGE when an object is not wholly in the window. */
+int hg_graph_scan_objects(hg_graph *g, uint32_t first, uint32_t count, uint64_t addr,
+                          const void *bytes, size_t len);
 /* Close the last node, add the super-root's edges to every root, give
  * back unused room. */
 int hg_graph_finish(hg_graph *g);

@@ -229,9 +229,10 @@ int hg_objects_finish(hg_objects *o)
     return 0;
 }
 
-uint32_t hg_objects_find_in(const hg_objects *o, uint64_t word, int *interior)
+/* The region holding word, or NULL: the last one starting at or before
+ * it, if word is below its end. */
+static inline const struct hg_objects_region *region_of(const hg_objects *o, uint64_t word)
 {
-    /* the last region starting at or before word */
     uint32_t a = 0, b = o->nregions - 1;
     while (a < b) {
         uint32_t mid = a + (b - a + 1) / 2;
@@ -241,7 +242,13 @@ uint32_t hg_objects_find_in(const hg_objects *o, uint64_t word, int *interior)
             b = mid - 1;
     }
     const struct hg_objects_region *r = &o->regions[a];
-    if (word < r->lo || word >= r->hi)
+    return word < r->lo || word >= r->hi ? NULL : r;
+}
+
+uint32_t hg_objects_find_in(const hg_objects *o, uint64_t word, int *interior)
+{
+    const struct hg_objects_region *r = region_of(o, word);
+    if (!r)
         return HG_NO_OBJECT;
     uint32_t j;
     if (r->dir == UINT64_MAX) {
@@ -270,6 +277,71 @@ uint32_t hg_objects_find_in(const hg_objects *o, uint64_t word, int *interior)
     }
     *interior = word != o->start[j];
     return j;
+}
+
+void hg_objects_find_batch(const hg_objects *o, const uint64_t *words, size_t n, uint32_t *obj,
+                           uint8_t *interior)
+{
+    const uint32_t *dir[HG_OBJECTS_BATCH];
+    uint32_t lo[HG_OBJECTS_BATCH], hi[HG_OBJECTS_BATCH];
+    if (n > HG_OBJECTS_BATCH)
+        n = HG_OBJECTS_BATCH;
+    /* 1. the region, and the page's directory entries, fetched ahead */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t w = words[i];
+        const struct hg_objects_region *r = w - o->lo < o->span ? region_of(o, w) : NULL;
+        dir[i] = NULL;
+        obj[i] = HG_NO_OBJECT;
+        if (!r)
+            continue;
+        if (r->dir == UINT64_MAX) {
+            obj[i] = r->first; /* a big object alone, word inside it */
+            continue;
+        }
+        dir[i] = o->dir + r->dir + ((w - r->lo) >> PAGE_SHIFT);
+        __builtin_prefetch(dir[i]);
+    }
+    /* 2. the candidates' starts, fetched ahead: the search reads those
+     * from lo to hi */
+    for (size_t i = 0; i < n; i++) {
+        if (!dir[i])
+            continue;
+        lo[i] = dir[i][0];
+        hi[i] = dir[i][1];
+        const char *a = (const char *)&o->start[lo[i]], *b = (const char *)&o->start[hi[i]];
+        for (int line = 0; a <= b && line < 8; a += 64, line++)
+            __builtin_prefetch(a);
+        __builtin_prefetch(b);
+    }
+    /* 3. the last object starting at or before the word; its size
+     * fetched ahead */
+    for (size_t i = 0; i < n; i++) {
+        if (!dir[i])
+            continue;
+        uint64_t w = words[i];
+        uint32_t a = lo[i], b = hi[i];
+        while (a < b) {
+            uint32_t mid = a + (b - a + 1) / 2;
+            if (o->start[mid] <= w)
+                a = mid;
+            else
+                b = mid - 1;
+        }
+        obj[i] = a;
+        __builtin_prefetch(&o->size[a]);
+    }
+    /* 4. inside it? */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t j = obj[i];
+        if (j == HG_NO_OBJECT)
+            continue;
+        uint64_t w = words[i], s = o->start[j];
+        if (w < s || w - s >= hg_objects_size(o, j)) {
+            obj[i] = HG_NO_OBJECT;
+            continue;
+        }
+        interior[i] = w != s;
+    }
 }
 
 uint64_t hg_objects_memory(const hg_objects *o)

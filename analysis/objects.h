@@ -109,6 +109,15 @@ static inline uint32_t hg_objects_find(const hg_objects *o, uint64_t word, int *
     return hg_objects_find_in(o, word, interior);
 }
 
+/* The same for n words at once (n at most HG_OBJECTS_BATCH): obj[i] and
+ * interior[i] for words[i].  For a scanner: the lookups of a batch go
+ * through the directory, the starts and the sizes in stages, each stage
+ * fetching ahead what the next needs, so that the cache misses of words
+ * pointing all over the heap overlap instead of following one another. */
+#define HG_OBJECTS_BATCH 32
+void hg_objects_find_batch(const hg_objects *o, const uint64_t *words, size_t n, uint32_t *obj,
+                           uint8_t *interior);
+
 /* Bytes held by the index (for the memory accounting). */
 uint64_t hg_objects_memory(const hg_objects *o);
 
