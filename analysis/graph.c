@@ -83,14 +83,17 @@ static int push_edge(hg_graph *g, uint32_t e)
 /* w is a node other than the current one. */
 static inline int add_edge(hg_graph *g, uint32_t w, int interior)
 {
-    if (g->nedges > g->off[g->cur]) {
-        uint32_t *last = &g->dst[g->nedges - 1];
-        if (HG_EDGE_NODE(*last) == w) {
-            if (!interior)
-                *last = w; /* a pointer to the start makes the edge a start edge */
-            return 0;
-        }
+    /* The current node's edge to w, if it is among those it added
+     * recently: a slot of the small table holds the place of the last
+     * edge to a target of that hash.  A slot left from an earlier node
+     * points below off[cur]; the target read back confirms it. */
+    uint32_t slot = w & (HG_GRAPH_RECENT - 1), e = g->recent[slot];
+    if (e >= g->off[g->cur] && e < g->nedges && HG_EDGE_NODE(g->dst[e]) == w) {
+        if (!interior)
+            g->dst[e] = w; /* a pointer to the start makes the edge a start edge */
+        return 0;
     }
+    g->recent[slot] = (uint32_t)g->nedges;
     return push_edge(g, interior ? w | HG_EDGE_INTERIOR : w);
 }
 

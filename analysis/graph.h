@@ -31,9 +31,12 @@
  *
  * A pointer from an object into itself is not an edge (LeakSanitizer's rule:
  * a chunk holding only its own address is still a direct leak; dominators
- * do not change).  Repeats of the edge just added are merged (one edge,
- * interior only if every word was interior): the usual repeats are
- * neighbouring words, and dropping them costs one compare.
+ * do not change).  A node's repeated pointers to one object are merged into
+ * one edge (a start edge if any of them pointed at the start) when the
+ * earlier edge is still in a 64-slot table of the node's recent edges, by
+ * target: an array of a million pointers to a few objects is a few edges,
+ * at one compare a word.  Repeats the table has forgotten stay: they
+ * change no answer.
  */
 #ifndef HG_ANALYSIS_GRAPH_H
 #define HG_ANALYSIS_GRAPH_H
@@ -46,6 +49,7 @@
 #define HG_EDGE_INTERIOR 0x80000000u
 #define HG_EDGE_NODE(e) ((e) & ~HG_EDGE_INTERIOR)
 #define HG_NO_NODE UINT32_MAX
+#define HG_GRAPH_RECENT 64
 
 typedef struct hg_graph {
     const hg_objects *objects;
@@ -56,6 +60,7 @@ typedef struct hg_graph {
     uint64_t nedges;
     size_t dst_alloc;
     uint32_t cur;     /* the node being filled; HG_NO_NODE before the first */
+    uint32_t recent[HG_GRAPH_RECENT]; /* places of recent edges, by target hash */
     int finished;
 } hg_graph;
 

@@ -288,6 +288,77 @@ static void test_known_graphs(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Repeated pointers, and a 100-million-word object                    */
+
+static void test_repeats_and_huge_object(uint64_t words)
+{
+    /* objects: 0 is huge (words * 8 bytes), 1..3 small, after it */
+    const uint64_t huge = 0x10000000000ull, small = huge + words * 8 + 0x1000;
+    hg_objects o;
+    hg_objects_init(&o);
+    CHECK_OK(hg_objects_add(&o, huge, words * 8));
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(hg_objects_add(&o, small + 0x40 * i, 0x30));
+    CHECK_OK(hg_objects_finish(&o));
+    hg_graph g;
+    CHECK_OK(hg_graph_init(&g, &o, 1));
+
+    /* the huge object, read in 1 MiB pieces: pointers to itself (none an
+     * edge), to 1 and 2 alternating, interior ones to 3 with a single
+     * start pointer to it in the last piece */
+    enum { PIECE = 1 << 17 };
+    uint64_t *buf = malloc(PIECE * 8);
+    CHECK_OK(hg_graph_begin(&g, 0));
+    for (uint64_t at = 0; at < words; at += PIECE) {
+        uint64_t m = words - at < PIECE ? words - at : PIECE;
+        for (uint64_t k = 0; k < m; k++) {
+            uint64_t x = at + k;
+            buf[k] = x % 5 == 0 ? huge + 8 * (x % 1000)
+                   : x % 5 == 1 ? small
+                   : x % 5 == 2 ? small + 0x40
+                   : x % 5 == 3 ? small + 0x80 + 8
+                   : x;
+        }
+        if (at + m == words)
+            buf[m - 1] = small + 0x80;
+        CHECK_OK(hg_graph_scan(&g, huge + 8 * at, buf, m * 8));
+    }
+    free(buf);
+    uint32_t e0 = g.off[0];
+    /* 1 and 2 alternating, and 3: also in the two-word object 1, which
+     * points at 2, 3, 2, 3 ... */
+    uint64_t pairs[6] = {small + 0x40, small + 0x88, small + 0x40, small + 0x80, small + 0x41, 0};
+    CHECK_OK(hg_graph_begin(&g, 1));
+    CHECK_OK(hg_graph_scan(&g, small, pairs, 0x30));
+    CHECK_OK(hg_graph_begin(&g, 4));
+    CHECK_OK(hg_graph_add(&g, 0, 0));
+    CHECK_OK(hg_graph_finish(&g));
+    CHECK(g.off[1] - e0 == 3);
+    int starts = 0;
+    for (uint32_t e = e0; e < g.off[1]; e++)
+        starts += !(g.dst[e] & HG_EDGE_INTERIOR);
+    CHECK(starts == 3); /* 3 had one start pointer among its interior ones */
+    CHECK(g.off[2] - g.off[1] == 2);
+    for (uint32_t e = g.off[1]; e < g.off[2]; e++)
+        CHECK(!(g.dst[e] & HG_EDGE_INTERIOR));
+
+    hg_domtree d;
+    hg_retained r;
+    hg_leaks l;
+    CHECK_OK(hg_dominators(&g, &d));
+    CHECK_OK(hg_retained_sizes(&g, &d, &r));
+    CHECK_OK(hg_leaks_classify(&g, &l));
+    CHECK(r.objects[0] == 4 && r.bytes[0] == words * 8 + 3 * 0x30);
+    CHECK(d.idom[2] == 0 && d.idom[3] == 0);
+    CHECK(l.total[HG_LEAK_REACHABLE].objects == 4);
+    hg_leaks_free(&l);
+    hg_retained_free(&r);
+    hg_domtree_free(&d);
+    hg_graph_free(&g);
+    hg_objects_free(&o);
+}
+
+/* ------------------------------------------------------------------ */
 /* Misuse and hostile input                                            */
 
 static void test_refusals(void)
@@ -1005,13 +1076,147 @@ static void test_chain_over_shared(uint32_t k, uint32_t m)
     hg_objects_free(&o);
 }
 
+/* ------------------------------------------------------------------ */
+/* Out of memory: HG_ENOMEM from every step, never a crash              */
+
+/* The whole pipeline on a list with a shared tail and a leaked cycle;
+ * returns the first failure. */
+static int pipeline(uint32_t n)
+{
+    hg_objects o;
+    hg_graph g;
+    hg_domtree d = {0};
+    hg_retained r = {0};
+    hg_leaks l = {0};
+    memset(&g, 0, sizeof g);
+    hg_objects_init(&o);
+    int rc = 0;
+    for (uint32_t i = 0; i < n && rc == 0; i++)
+        rc = hg_objects_add(&o, 0x100000000ull + 64ull * i, 48);
+    if (!rc)
+        rc = hg_objects_finish(&o);
+    if (!rc)
+        rc = hg_graph_init(&g, &o, 2);
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
+        uint64_t words[6] = {0x100000000ull + 64ull * ((i + 1) % n),
+                             0x100000000ull + 64ull * (n - 1), 0, 0, 0, 0};
+        rc = hg_graph_scan_objects(&g, i, 1, 0x100000000ull + 64ull * i, words, sizeof words);
+    }
+    if (!rc)
+        rc = hg_graph_begin(&g, n);
+    if (!rc)
+        rc = hg_graph_add(&g, n / 2, 0);
+    if (!rc)
+        rc = hg_graph_finish(&g);
+    if (!rc)
+        rc = hg_leaks_classify(&g, &l);
+    if (!rc)
+        rc = hg_dominators(&g, &d);
+    if (!rc)
+        rc = hg_retained_sizes(&g, &d, &r);
+    uint32_t which[2] = {n, n / 2};
+    hg_reach reach[2];
+    if (!rc)
+        rc = hg_reach_from(&g, which, 2, reach);
+    hg_leaks_free(&l);
+    hg_retained_free(&r);
+    hg_domtree_free(&d);
+    hg_graph_free(&g);
+    hg_objects_free(&o);
+    return rc;
+}
+
+/* Allocation failure on demand: the test's own malloc family, in front of
+ * glibc's, fails the k-th call after fail_in is set to k (only then: every
+ * other allocation goes through).  Not under the sanitizers, whose
+ * allocator is in front already. */
+#if !SANITIZED
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+static long fail_in; /* 0: off */
+static long live;    /* blocks allocated and not freed */
+static int failing(void)
+{
+    return fail_in > 0 && --fail_in == 0;
+}
+static void *counted(void *p)
+{
+    live += p != NULL;
+    return p;
+}
+void *malloc(size_t n)
+{
+    return failing() ? NULL : counted(__libc_malloc(n));
+}
+void *calloc(size_t n, size_t z)
+{
+    return failing() ? NULL : counted(__libc_calloc(n, z));
+}
+void *realloc(void *p, size_t n)
+{
+    if (failing())
+        return NULL;
+    void *q = __libc_realloc(p, n);
+    live += p == NULL && q != NULL;
+    return q;
+}
+void *aligned_alloc(size_t a, size_t n)
+{
+    return failing() ? NULL : counted(__libc_memalign(a, n));
+}
+void free(void *p)
+{
+    live -= p != NULL;
+    __libc_free(p);
+}
+#endif
+
+static void test_out_of_memory(void)
+{
+#if !SANITIZED
+    /* fail the first allocation, then the second, ... until the whole
+     * pipeline runs through with none failed: each must give HG_ENOMEM,
+     * and nothing may crash or leak (the ASan build runs the rest) */
+    int enomem = 0;
+    for (long k = 1; k < 100000; k++) {
+        long before = live;
+        fail_in = k;
+        int rc = pipeline(20000);
+        if (live != before) {
+            fprintf(stderr, "allocation %ld failing: %ld blocks leaked\n", k, live - before);
+            failed++;
+        }
+        int hit = fail_in == 0;
+        fail_in = 0;
+        if (!hit) {
+            CHECK(rc == 0);
+            break;
+        }
+        /* 0 when the failed call was giving back room (a shrink) */
+        if (rc != HG_ENOMEM && rc != 0) {
+            fprintf(stderr, "allocation %ld failing: %d %s\n", k, rc, hg_error_message());
+            failed++;
+        }
+        enomem += rc == HG_ENOMEM;
+    }
+    CHECK(enomem > 20);
+#else
+    CHECK(pipeline(20000) == 0);
+#endif
+}
+
 int main(void)
 {
     test_known_graphs();
     test_refusals();
+    test_out_of_memory();
     test_index();
     test_random_heaps();
     test_random_graphs();
+    test_repeats_and_huge_object(SANITIZED ? 10000000 : 100000000);
     test_long_list(100000, 1);
     test_chain_over_shared(200000, 200000);
     test_long_list(SANITIZED ? 3000000 : 10000000, 0);
