@@ -77,15 +77,18 @@ int hg_dominators(const hg_graph *g, hg_domtree *d)
     const uint32_t *off = g->off, *dst = g->dst;
     uint32_t *pre = alloc_u32(N), *vertex = alloc_u32(N), *parent = alloc_u32(N),
              *cursor = alloc_u32(N);
-    uint32_t *rev_off = NULL, *rev = NULL, *jump = NULL, *idom = NULL;
+    uint32_t *rev_off = calloc((size_t)N + 1, sizeof *rev_off), *rev = NULL, *jump = NULL,
+             *idom = NULL;
     int rc = 0;
-    if (!pre || !vertex || !parent || !cursor)
+    if (!pre || !vertex || !parent || !cursor || !rev_off)
         goto nomem;
     memset(pre, 0xff, (size_t)N * sizeof *pre);
 
     /* 1. Depth-first search from the super-root.  The path from the root
      * to the current node is the stack: parent[] leads back up it, and
-     * cursor[] keeps each node's place in its edge list. */
+     * cursor[] keeps each node's place in its edge list.  Each edge out of
+     * a node reached is seen here once: its target's number of
+     * predecessors is counted on the way (in rev_off[number + 1]). */
     uint32_t nr = 1, p = 0;
     pre[S] = 0;
     vertex[0] = S;
@@ -94,14 +97,15 @@ int hg_dominators(const hg_graph *g, hg_domtree *d)
     for (;;) {
         uint32_t v = vertex[p];
         if (cursor[p] < off[v + 1]) {
-            uint32_t w = HG_EDGE_NODE(dst[cursor[p]++]);
-            if (pre[w] == HG_NO_NODE) {
-                pre[w] = nr;
+            uint32_t w = HG_EDGE_NODE(dst[cursor[p]++]), q = pre[w];
+            if (q == HG_NO_NODE) {
+                q = pre[w] = nr;
                 vertex[nr] = w;
                 parent[nr] = p;
                 cursor[nr] = off[w];
                 p = nr++;
             }
+            rev_off[q + 1]++;
         } else if (p == 0) {
             break;
         } else {
@@ -112,16 +116,11 @@ int hg_dominators(const hg_graph *g, hg_domtree *d)
     parent = shrink_u32(parent, nr);
     cursor = shrink_u32(cursor, nr);
 
+    rev_off = shrink_u32(rev_off, (size_t)nr + 1);
+
     /* 2. Predecessor lists, in preorder numbers, of the nodes reached:
-     * count, sum, fill (each list's end moves to its start as it fills). */
-    rev_off = calloc((size_t)nr + 1, sizeof *rev_off);
-    if (!rev_off)
-        goto nomem;
-    for (uint32_t q = 0; q < nr; q++) {
-        uint32_t v = vertex[q];
-        for (uint32_t e = off[v]; e < off[v + 1]; e++)
-            rev_off[pre[HG_EDGE_NODE(dst[e])] + 1]++;
-    }
+     * sum the counts, fill (each list's end moves to its start as it
+     * fills). */
     for (uint32_t q = 0; q < nr; q++)
         rev_off[q + 1] += rev_off[q];
     rev = alloc_u32(rev_off[nr]);
