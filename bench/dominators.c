@@ -275,16 +275,32 @@ int main(int argc, char **argv)
     uint64_t rss_graph, peak_graph;
     rss(&rss_graph, &peak_graph);
 
-    /* the lookup alone, on random words around the heap */
-    uint64_t hits = 0, nlook = 20000000;
-    t1 = cpu_ns();
+    /* the lookup alone, on random words around the heap (the worst case:
+     * every one a cache miss), one by one and in batches */
+    uint64_t hits = 0, hits2 = 0, nlook = 8000000;
+    uint64_t *look = malloc(nlook * sizeof *look);
+    if (!look)
+        die("out of memory", HG_ENOMEM);
     for (uint64_t y = 0; y < nlook; y++) {
         uint64_t r = rnd();
-        uint64_t w = (r & 3) == 0 ? r >> 16 : MAIN_HEAP + (r >> 8) % (heap_end - MAIN_HEAP);
+        look[y] = (r & 3) == 0 ? r >> 16 : MAIN_HEAP + (r >> 8) % (heap_end - MAIN_HEAP);
+    }
+    t1 = cpu_ns();
+    for (uint64_t y = 0; y < nlook; y++) {
         int in;
-        hits += hg_objects_find(&o, w, &in) != HG_NO_OBJECT;
+        hits += hg_objects_find(&o, look[y], &in) != HG_NO_OBJECT;
     }
     uint64_t t_look = cpu_ns() - t1;
+    t1 = cpu_ns();
+    for (uint64_t y = 0; y + HG_OBJECTS_BATCH <= nlook; y += HG_OBJECTS_BATCH) {
+        uint32_t obj[HG_OBJECTS_BATCH];
+        uint8_t in[HG_OBJECTS_BATCH];
+        hg_objects_find_batch(&o, look + y, HG_OBJECTS_BATCH, obj, in);
+        for (int z = 0; z < HG_OBJECTS_BATCH; z++)
+            hits2 += obj[z] != HG_NO_OBJECT;
+    }
+    uint64_t t_look2 = cpu_ns() - t1;
+    free(look);
 
     hg_leaks l;
     t1 = cpu_ns();
@@ -349,8 +365,9 @@ int main(int argc, char **argv)
     printf("reach of 10 roots%7.3f s  (first: %" PRIu64 " objects)\n", secs(t_reach), reach[0].objects);
     printf("total            %7.3f s  (without generating the memory; wall clock for all, lookup test and\n"
            "                            generating included: %.3f s)\n", secs(total), secs(wall));
-    printf("lookup alone     %7.0f M random words/s (%.0f%% hits)\n", nlook / 1e6 / secs(t_look),
-           100.0 * hits / nlook);
+    printf("lookup alone     %7.1f M random words/s one by one, %.1f M in batches of %d (%.0f%% hits%s)\n",
+           nlook / 1e6 / secs(t_look), nlook / 1e6 / secs(t_look2), HG_OBJECTS_BATCH,
+           100.0 * hits / nlook, hits == hits2 ? "" : ", BATCHES DISAGREE");
     printf("memory: index %.1f B/object, graph %.1f B/object (%.1f B/node + %.1f B/edge)\n",
            (double)hg_objects_memory(&o) / o.n, (double)hg_graph_memory(&g) / o.n,
            4.0 * (g.nnodes + 1) / g.nnodes, 4.0);
