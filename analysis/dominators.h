@@ -9,7 +9,8 @@
  * retained size of d is its subtree in that tree: what freeing d (or a
  * root dropping its pointers) would free.
  *
- * The algorithm is semi-NCA (Georgiadis and Tarjan): a depth-first search
+ * The algorithm is semi-NCA (Georgiadis, Werneck and Tarjan's variant of
+ * Lengauer-Tarjan): a depth-first search
  * from the super-root, semidominators computed in reverse preorder over the
  * predecessors with a path-compressed forest (Lengauer and Tarjan's first
  * half), then each immediate dominator as the nearest common ancestor of a
@@ -26,6 +27,21 @@
  * (preorder -> node, DFS parent, forest ancestor, path label): 20n + 4E on
  * top of the graph itself.  The semidominator of a node is kept in the
  * first slot of its own predecessor list, which is read once and then free.
+ * What is kept: idom (4 bytes a node) and order (4 a reached node).
+ *
+ * The whole pipeline, per object, for a heap of small objects with E = 1.3
+ * edges an object (bench/dominators.c measures it):
+ *
+ *   object index    12 + 4 a 4 KiB page           ~12.1  kept
+ *   graph           4 a node + 4 an edge           ~9.2  kept
+ *   leak classes    1 (a stack of <= 4 while sorting) 1  kept
+ *   dominators      20 + 4 an edge, while running ~25.2  then idom + order: 8
+ *   retained sizes  16                              16   kept
+ *   reach           1 bit + a stack of <= 4, while running
+ *
+ * so at most ~47.5 bytes an object while the dominators run and ~46.4 after
+ * (plus the stack of a reach), for a graph the forward edges of which stay
+ * for the reach of the roots the caller picks by retained size.
  */
 #ifndef HG_ANALYSIS_DOMINATORS_H
 #define HG_ANALYSIS_DOMINATORS_H
