@@ -73,6 +73,8 @@ static uint32_t eval(uint32_t *ancestor, uint32_t *label, uint32_t v, uint32_t w
 int hg_dominators(const hg_graph *g, hg_domtree *d)
 {
     memset(d, 0, sizeof *d);
+    if (!g->finished)
+        return hg_fail(HG_EUSAGE, "dominators of a graph not finished");
     const uint32_t N = g->nnodes, S = hg_graph_super(g);
     const uint32_t *off = g->off, *dst = g->dst;
     uint32_t *pre = alloc_u32(N), *vertex = alloc_u32(N), *parent = alloc_u32(N),
@@ -235,6 +237,9 @@ void hg_retained_free(hg_retained *r)
 
 int hg_retained_sizes(const hg_graph *g, const hg_domtree *d, hg_retained *r)
 {
+    r->objects = r->bytes = NULL;
+    if (d->nnodes != g->nnodes || !d->idom)
+        return hg_fail(HG_EUSAGE, "retained sizes with a dominator tree of another graph");
     size_t n = g->nnodes ? g->nnodes : 1;
     r->objects = calloc(n, sizeof *r->objects);
     r->bytes = calloc(n, sizeof *r->bytes);
@@ -261,6 +266,8 @@ int hg_retained_sizes(const hg_graph *g, const hg_domtree *d, hg_retained *r)
 
 int hg_reach_from(const hg_graph *g, const uint32_t *which, size_t n, hg_reach *out)
 {
+    if (!g->finished)
+        return hg_fail(HG_EUSAGE, "reach in a graph not finished");
     for (size_t i = 0; i < n; i++)
         if (which[i] >= g->nnodes)
             return hg_fail(HG_EUSAGE, "node %" PRIu32 " is not in the graph (%" PRIu32 " nodes)",

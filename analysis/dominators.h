@@ -62,7 +62,8 @@ typedef struct hg_domtree {
     uint32_t nreached;
 } hg_domtree;
 
-/* The dominator tree of a finished graph.  0 or HG_ENOMEM. */
+/* The dominator tree of a finished graph.  0, HG_EUSAGE (not finished) or
+ * HG_ENOMEM. */
 int hg_dominators(const hg_graph *g, hg_domtree *d);
 void hg_domtree_free(hg_domtree *d);
 
@@ -74,7 +75,8 @@ typedef struct hg_retained {
     uint64_t *bytes;
 } hg_retained;
 
-/* Summed over the tree in reverse preorder.  0 or HG_ENOMEM. */
+/* Summed over the tree in reverse preorder.  0, HG_EUSAGE (d is not g's
+ * tree) or HG_ENOMEM. */
 int hg_retained_sizes(const hg_graph *g, const hg_domtree *d, hg_retained *r);
 void hg_retained_free(hg_retained *r);
 
@@ -86,8 +88,9 @@ typedef struct hg_reach {
 
 /* For each of the n nodes in which (roots, usually; any node will do):
  * everything reachable from it alone, shared or not, into out[i].  One
- * traversal per node, O(what it reaches), with one visited bitmap for all.
- * 0, HG_EUSAGE for a node out of range, HG_ENOMEM. */
+ * traversal per node, O(what it reaches + N/64 to clear the bitmap), with
+ * one visited bitmap for all.  0, HG_EUSAGE for a node out of range or a
+ * graph not finished, HG_ENOMEM. */
 int hg_reach_from(const hg_graph *g, const uint32_t *which, size_t n, hg_reach *out);
 
 #endif

@@ -61,6 +61,8 @@ static int sweep(uint8_t *cls, stack_t_ *st, const hg_graph *g, int all, uint8_t
 int hg_leaks_classify(const hg_graph *g, hg_leaks *l)
 {
     memset(l, 0, sizeof *l);
+    if (!g->finished)
+        return hg_fail(HG_EUSAGE, "leaks in a graph not finished");
     uint32_t n = g->nobjects;
     uint8_t *cls = malloc(n ? n : 1);
     stack_t_ st = HG_ARRAY_INIT;

@@ -39,7 +39,8 @@ typedef struct hg_leaks {
     } total[HG_LEAK_CLASSES];
 } hg_leaks;
 
-/* Classify the objects of a finished graph.  0 or HG_ENOMEM. */
+/* Classify the objects of a finished graph.  0, HG_EUSAGE (not finished)
+ * or HG_ENOMEM. */
 int hg_leaks_classify(const hg_graph *g, hg_leaks *l);
 void hg_leaks_free(hg_leaks *l);
 

@@ -396,10 +396,16 @@ static void test_refusals(void)
     CHECK(hg_graph_add(&g, 1, 0) == HG_EUSAGE);    /* a root is no target */
     CHECK(hg_graph_begin(&g, 3) == HG_EUSAGE);     /* the super-root */
     CHECK_OK(hg_graph_add(&g, 0, 0));
+    hg_domtree d;
+    hg_leaks l;
+    hg_reach rr;
+    uint32_t root = 1;
+    CHECK(hg_dominators(&g, &d) == HG_EUSAGE); /* not finished */
+    CHECK(hg_leaks_classify(&g, &l) == HG_EUSAGE);
+    CHECK(hg_reach_from(&g, &root, 1, &rr) == HG_EUSAGE);
     CHECK_OK(hg_graph_finish(&g));
     CHECK(hg_graph_scan(&g, 0x2000, "", 0) == HG_EUSAGE);
     uint32_t bad = 7;
-    hg_reach rr;
     CHECK(hg_reach_from(&g, &bad, 1, &rr) == HG_EUSAGE);
     hg_graph_free(&g);
     hg_objects_free(&o);
@@ -415,8 +421,6 @@ static void test_refusals(void)
     uint64_t words[2] = {0, 0x1000};
     CHECK_OK(hg_graph_scan(&g, 0x1000, words, sizeof words));
     CHECK_OK(hg_graph_finish(&g));
-    hg_domtree d;
-    hg_leaks l;
     CHECK_OK(hg_dominators(&g, &d));
     CHECK(d.nreached == 2);
     CHECK_OK(hg_leaks_classify(&g, &l));
