@@ -229,6 +229,22 @@ int hg_objects_finish(hg_objects *o)
     return 0;
 }
 
+/* The last of start[lo..hi] at or before word (lo itself if none is): a
+ * search without branches on the data, whose outcome is a coin toss for
+ * the branch predictor when the words point all over the heap.  For a
+ * batch, whose starts were fetched ahead. */
+static inline uint32_t last_at_or_before(const uint64_t *start, uint32_t lo, uint32_t hi,
+                                         uint64_t word)
+{
+    uint32_t base = lo, len = hi - lo + 1;
+    while (len > 1) {
+        uint32_t half = len / 2;
+        base = start[base + half] <= word ? base + half : base;
+        len -= half;
+    }
+    return base;
+}
+
 /* The region holding word, or NULL: the last one starting at or before
  * it, if word is below its end. */
 static inline const struct hg_objects_region *region_of(const hg_objects *o, uint64_t word)
@@ -256,6 +272,9 @@ uint32_t hg_objects_find_in(const hg_objects *o, uint64_t word, int *interior)
     } else {
         /* the answer is among the objects starting in word's page:
          * the last object starting at or before word */
+        /* with branches: for one word alone, the speculation past them
+         * fetches the next starts early, which is worth more here than
+         * the mispredictions */
         const uint32_t *d = o->dir + r->dir + ((word - r->lo) >> PAGE_SHIFT);
         uint32_t lo = d[0], hi = d[1];
         while (lo < hi) {
@@ -318,17 +337,8 @@ void hg_objects_find_batch(const hg_objects *o, const uint64_t *words, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (!dir[i])
             continue;
-        uint64_t w = words[i];
-        uint32_t a = lo[i], b = hi[i];
-        while (a < b) {
-            uint32_t mid = a + (b - a + 1) / 2;
-            if (o->start[mid] <= w)
-                a = mid;
-            else
-                b = mid - 1;
-        }
-        obj[i] = a;
-        __builtin_prefetch(&o->size[a]);
+        obj[i] = last_at_or_before(o->start, lo[i], hi[i], words[i]);
+        __builtin_prefetch(&o->size[obj[i]]);
     }
     /* 4. inside it? */
     for (size_t i = 0; i < n; i++) {

@@ -513,15 +513,20 @@ static void test_index(void)
                 cand[nc++] = start[0] + below(at - start[0] + 1);
                 cand[nc++] = (start[0] + below(at - start[0] + 1)) ^ 3;
             }
+            uint32_t batch[8];
+            uint8_t batch_in[8];
+            hg_objects_find_batch(&o, cand, (size_t)nc, batch, batch_in);
             for (int k = 0; k < nc; k++) {
                 int in1 = -1, in2 = -1;
                 uint32_t a = hg_objects_find(&o, cand[k], &in1);
                 uint32_t b = brute_find(start, size, n, cand[k], &in2);
                 words_tried++;
-                if (a != b || (a != HG_NO_OBJECT && in1 != in2)) {
+                if (a != b || (a != HG_NO_OBJECT && in1 != in2) || batch[k] != b ||
+                    (b != HG_NO_OBJECT && batch_in[k] != in2)) {
                     if (mismatches++ < 5)
-                        fprintf(stderr, "lookup of 0x%" PRIx64 ": %u (%d), expected %u (%d)\n",
-                                cand[k], a, in1, b, in2);
+                        fprintf(stderr, "lookup of 0x%" PRIx64 ": %u (%d), in a batch %u (%d), "
+                                "expected %u (%d)\n", cand[k], a, in1, batch[k],
+                                batch[k] != HG_NO_OBJECT ? batch_in[k] : -1, b, in2);
                 }
             }
         }
