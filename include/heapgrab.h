@@ -147,6 +147,11 @@ typedef struct hg_snapshot_options {
     unsigned max_problems; /* problems kept in the snapshot (0 = 32) */
     int keep_chunks;       /* record every chunk (hg_snapshot_chunk); costs
                               32 bytes per chunk in heapgrab's memory */
+    int holders;           /* also find who holds the memory: the roots,
+                              the reference graph between in-use objects,
+                              retained sizes and leaks (hg_snapshot_root,
+                              hg_snapshot_leaks, hg_snapshot_object).  The
+                              stop reads every in-use byte once more. */
 } hg_snapshot_options;
 
 /*
@@ -318,6 +323,120 @@ size_t hg_snapshot_chunk_count(const hg_snapshot *s);
 const hg_chunk *hg_snapshot_chunk(const hg_snapshot *s, size_t i);
 size_t hg_snapshot_mapping_count(const hg_snapshot *s);
 const hg_mapping *hg_snapshot_mapping(const hg_snapshot *s, size_t i);
+
+/* ---------------------------------------------- who holds the memory */
+
+/*
+ * With hg_snapshot_options.holders: every place outside the heap that can
+ * hold a pointer is a root -- a module's writable data (a global), a
+ * thread's stack frame, its registers, its thread-local storage (static
+ * and the DTV's dynamic blocks), any other writable anonymous mapping --
+ * and every aligned word of an in-use object that points into another
+ * in-use object's usable bytes is an edge (interior pointers too).  Free
+ * chunks are never scanned, glibc's own bookkeeping is no root.
+ *
+ * An object's holder is its immediate dominator: the one object or root
+ * that every path from the roots to it passes through.  Its retained size
+ * is what would be freed if its holder let go of it (its dominator
+ * subtree).  Objects reachable from several roots and dominated by none
+ * are held by "(several roots)"; objects no root reaches are leaks.
+ */
+enum hg_root_kind {
+    HG_ROOT_GLOBAL = 0,    /* a module's .data, .bss or relro */
+    HG_ROOT_STACK,         /* one frame of a thread's stack */
+    HG_ROOT_REGISTERS,     /* a thread's registers */
+    HG_ROOT_TLS,           /* a thread-local variable */
+    HG_ROOT_MAPPING,       /* another writable anonymous mapping */
+    HG_ROOT_KIND_COUNT
+};
+/* "global", "stack", "register", "tls", "mapping" */
+const char *hg_root_kind_name(int kind);
+
+typedef struct hg_root {
+    int kind;                /* enum hg_root_kind */
+    const char *name;        /* global, TLS: the variable ("g_tracker"), else
+                                "MODULE+0xOFFSET"; stack: the frame's
+                                function ("?" if unknown); registers:
+                                "registers"; mapping: "0xSTART-0xEND" */
+    const char *module;      /* file of the module it is in, or NULL */
+    const char *file;        /* global, TLS: where it is declared; stack:
+                                the frame's source file; or NULL */
+    int line;                /* of that file, 0 if unknown */
+    int thread;              /* stack, registers, TLS: the thread id; else 0 */
+    const char *thread_name; /* "" if unknown */
+    uint64_t address;        /* global, TLS: the variable's address; stack:
+                                the frame's canonical frame address; mapping:
+                                its start; registers: 0 */
+    uint64_t retained_objects, retained_bytes;   /* usable bytes */
+    /* Everything it reaches, dominated or not; HG_UNKNOWN where heapgrab
+     * did not compute it (it does for the roots that retain the most). */
+    uint64_t reachable_objects, reachable_bytes;
+} hg_root;
+
+typedef struct hg_leak_totals {
+    /* reachable from no root, and referenced by no other leaked object
+     * (LeakSanitizer's direct leak; a pointer to itself does not count) */
+    uint64_t direct_objects, direct_bytes;
+    /* reachable from no root, referenced by another leaked object (a
+     * leaked cycle is all indirect) */
+    uint64_t indirect_objects, indirect_bytes;
+    /* reachable, but only through pointers into the middle of objects
+     * (Valgrind's "possibly lost") */
+    uint64_t possibly_objects, possibly_bytes;
+    /* reachable and held by no single root */
+    uint64_t several_objects, several_bytes;
+} hg_leak_totals;
+
+/* Roots that hold anything, most retained bytes first (0 without holders). */
+size_t hg_snapshot_root_count(const hg_snapshot *s);
+const hg_root *hg_snapshot_root(const hg_snapshot *s, size_t i);
+/* NULL when the snapshot was taken without holders. */
+const hg_leak_totals *hg_snapshot_leaks(const hg_snapshot *s);
+
+enum hg_object_class {
+    HG_OBJECT_REACHABLE = 0,
+    HG_OBJECT_POSSIBLY,
+    HG_OBJECT_DIRECT,      /* leaked */
+    HG_OBJECT_INDIRECT     /* leaked */
+};
+const char *hg_object_class_name(int cls); /* "reachable", "possibly", "direct", "indirect" */
+
+/* The holder of an object that is not another object. */
+#define HG_HOLDER_SEVERAL (-1)  /* several roots */
+#define HG_HOLDER_LEAKED (-2)   /* no root reaches it */
+#define HG_HOLDER_ROOT (-3)     /* a root: holder_root says which */
+typedef struct hg_object {
+    uint64_t address;      /* the allocation (its usable bytes start here) */
+    uint64_t size;         /* usable bytes, as malloc_usable_size */
+    int cls;               /* enum hg_object_class */
+    int64_t holder;        /* the object holding it (an index), or HG_HOLDER_* */
+    int64_t holder_root;   /* with HG_HOLDER_ROOT: the root holding it (an
+                              index of the holders' roots, not of the ranked
+                              list), else -1 */
+    uint64_t retained_objects, retained_bytes; /* itself included */
+} hg_object;
+/* Every in-use object, in address order (0 without holders). */
+size_t hg_snapshot_object_count(const hg_snapshot *s);
+int hg_snapshot_object(const hg_snapshot *s, size_t i, hg_object *out);
+
+/* Leaked objects grouped by class and size, most bytes first, each with a
+ * few examples and their first bytes (read when the analysis was done:
+ * nothing can change a leaked object). */
+#define HG_LEAK_EXAMPLES 3
+#define HG_LEAK_EXAMPLE_BYTES 32
+typedef struct hg_leak_group {
+    int cls;               /* HG_OBJECT_DIRECT or HG_OBJECT_INDIRECT */
+    uint64_t size;         /* usable bytes of each */
+    uint64_t objects, bytes;
+    size_t nexamples;
+    struct {
+        uint64_t address;
+        size_t len;        /* bytes read, at most HG_LEAK_EXAMPLE_BYTES */
+        unsigned char bytes[HG_LEAK_EXAMPLE_BYTES];
+    } examples[HG_LEAK_EXAMPLES];
+} hg_leak_group;
+size_t hg_snapshot_leak_group_count(const hg_snapshot *s);
+const hg_leak_group *hg_snapshot_leak_group(const hg_snapshot *s, size_t i);
 
 /* ----------------------------------------------------------------- stacks */
 

@@ -173,6 +173,7 @@ void hg_snapshot_free(hg_snapshot *s)
     free(s->arenas);
     free(s->buckets);
     free(s->threads);
+    hg_holders_free(s->holders);
     free(si->idx.slots);
     free(si);
 }

@@ -38,7 +38,42 @@ struct hg_snapshot {
 
     hg_chunk *chunks;              /* only with keep_chunks */
     size_t nchunks;
+
+    /* With holders (NULL without): who holds what. */
+    struct hg_holders *holders;
 };
+
+/*
+ * The holders analysis as the writers read it.  Nodes are numbered as in
+ * the analysis: objects 0..nobjects-1 in address order, then roots
+ * nobjects..nobjects+nroots-1, then the virtual super-root; idom[] holds
+ * node numbers (HG_HOLDERS_NONE for an object no root reaches).  An object
+ * whose idom is the super-root is held by several roots.
+ */
+#define HG_HOLDERS_NONE UINT32_MAX
+struct hg_holders {
+    size_t nobjects;
+    uint64_t *address;             /* usable start, ascending */
+    uint64_t *size;                /* usable bytes */
+    uint8_t *cls;                  /* enum hg_object_class */
+    uint32_t *idom;                /* immediate dominator, a node number */
+    uint64_t *retained_objects, *retained_bytes; /* per node: nobjects + nroots + 1 */
+
+    hg_root *roots;                /* node nobjects + i is roots[i]; strings owned */
+    size_t nroots;
+    size_t *by_retained;           /* root indexes, most retained bytes first,
+                                      those retaining nothing left out */
+    size_t nranked;
+
+    hg_leak_totals leaks;
+    hg_leak_group *groups;         /* most bytes first */
+    size_t ngroups;
+};
+
+/* For the analysis and for tests that build snapshots: a holders part for
+ * n objects and r roots, every array allocated (zeroed), or NULL. */
+struct hg_holders *hg_holders_new(size_t nobjects, size_t nroots);
+void hg_holders_free(struct hg_holders *h);
 
 /* Allocation helpers for the walker and for tests that build snapshots. */
 hg_snapshot *hg_snapshot_new(void);

@@ -76,7 +76,8 @@ class _CoreOptions(ctypes.Structure):
 class _SnapshotOptions(ctypes.Structure):
     _c_struct_ = "hg_snapshot_options"
     _fields_ = [("locate", ctypes.c_int), ("max_problems", ctypes.c_uint),
-                ("keep_chunks", ctypes.c_int)]
+                ("keep_chunks", ctypes.c_int),
+                ("holders", ctypes.c_int)]
 
 
 class _Chunk(ctypes.Structure):

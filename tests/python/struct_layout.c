@@ -72,6 +72,7 @@ int main(void)
     FIELD(hg_snapshot_options, locate);
     FIELD(hg_snapshot_options, max_problems);
     FIELD(hg_snapshot_options, keep_chunks);
+    FIELD(hg_snapshot_options, holders);
     end();
     BEGIN(hg_chunk);
     FIELD(hg_chunk, address);
