@@ -1098,6 +1098,24 @@ static void test_unreadable_state(void)
     report("main_arena unreadable: ENOTFOUND, naming the arena and why");
 }
 
+/* The table's newest release (2.44: 2.43's malloc_state and tcache, mp_
+ * without tcache_unsorted_limit) is read; the release after it is refused
+ * by name, with the range heapgrab supports. */
+static void test_table_edges(void)
+{
+    hg_layout l;
+    case_failed = 0;
+    EXPECT(hg_layout_from_table(HG_GLIBC_NEWEST, &l) == 0);
+    EXPECT(l.version == 244 && l.state_size == 2112 && l.par_size == 136 && l.nfastbins == 0);
+    EXPECT(l.mp_tcache_max_bytes == 120 && l.mp_tcache_count == 128 && l.tc_bins == 76 &&
+           l.tc_slots && l.mmap_tail);
+    EXPECT(hg_layout_from_table(243, &l) == 0 && l.par_size == 144);
+    EXPECT(hg_layout_from_table(HG_GLIBC_NEWEST + 1, &l) == HG_EUNSUPPORTED);
+    EXPECT(strstr(hg_error_message(), "2.45") && strstr(hg_error_message(), "2.26 to 2.44"));
+    EXPECT(hg_layout_shared(244, 245) == 0);
+    report("layout table: 2.44 read, 2.45 refused by name");
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1123,6 +1141,7 @@ int main(void)
     test_gone();
     test_unreadable_state();
     test_fuzz();
+    test_table_edges();
     free(img_a);
     free(img_b);
     free(img_c);

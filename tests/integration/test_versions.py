@@ -51,7 +51,7 @@ SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets", 
 # Roots heapgrab supports, with their glibc; any other root must be refused
 # by name.
 SUPPORTED = {"bullseye": "2.31", "jammy": "2.35", "noble": "2.39", "trixie": "2.41",
-             "questing": "2.42", "sid": "2.43"}
+             "questing": "2.42", "sid": "2.43", "exp244": "2.44"}
 STEPS = ["alloc 1000 72", "free 60", "thread_alloc 0 300 100", "thread_free 0 9",
          "alloc 200 600", "big 2 2097152"]
 ALIGN_STEP = "big_align 2 1024 1048576"
@@ -523,7 +523,7 @@ def main():
         if len(results) == 2:
             report(all(results[False][k] == results[True][k] for k in ("mallinfo2", "totals", "glibc")),
                    f"{name}: same figures with and without")
-        if root == roots[-1] or name == "sid":
+        if root == roots[-1] or name in ("sid", "exp244"):
             for hide in (False, True):
                 problems = check_container(root, hide, version, results.get(hide))
                 report(not problems, f"{name} in a container (mount+PID namespaces, pivot_root), "
