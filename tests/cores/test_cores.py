@@ -33,7 +33,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 from harness import Failure, check, equal, run as run_tests  # noqa: E402
 from corelib import Core  # noqa: E402
 import hostile  # noqa: E402

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 
-from harness import GtTarget, check, cli_stats, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import GtTarget, check, cli_stats, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.normpath(os.path.join(HERE, "..", "..", "gdb", "heapsnap.py"))

@@ -42,7 +42,7 @@ import signal
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import threshold_cases  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")

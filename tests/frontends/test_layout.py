@@ -1,7 +1,7 @@
 """Every ctypes mirror of a C struct in the Python package against the
-header as compiled (run with pytest; see tests/python.cmake).
+header as compiled (run with pytest; see tests/frontends/tests.cmake).
 
-HG_STRUCT_LAYOUT is tests/python/struct_layout.c built: it prints each
+HG_STRUCT_LAYOUT is tests/frontends/struct_layout.c built: it prints each
 struct's size and each field's offset and size.  A mirror is any
 ctypes.Structure in the package; each names its C struct (_c_struct_).
 """

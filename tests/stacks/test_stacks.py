@@ -23,7 +23,8 @@ import sys
 import threading
 import time
 
-from harness import check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import check  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 CHAINS = {  # innermost first, as each role's frames must show them (in order)

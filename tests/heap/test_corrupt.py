@@ -20,7 +20,8 @@ import re
 import subprocess
 import sys
 
-from harness import Failure, Skip, check, equal, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, Skip, check, equal, run  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "corrupt_target")

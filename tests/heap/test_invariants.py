@@ -32,8 +32,9 @@ import subprocess
 import sys
 import time
 
-from harness import Failure as Mismatch, SIZE_SZ, chunk_for, mmapped_chunk_for
-from harness import check as expect, equal as expect_eq
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure as Mismatch, SIZE_SZ, chunk_for, mmapped_chunk_for  # noqa: E402
+from harness import check as expect, equal as expect_eq  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-from harness import Failure, check, equal, chunk_for as chunk_of, threshold_cases
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, check, equal, chunk_for as chunk_of, threshold_cases  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 SELF_PATH = os.path.abspath(__file__)
