@@ -40,15 +40,26 @@ class Target:
     cores      unlimited core size, for the kernel cores tests ask for
     same_pid   the pid the target prints must be the one we started (false
                for wrappers that fork)
+    talk       stdin and stdout are pipes to the test; False for a program
+               that takes no commands and whose output nobody reads (a
+               server): both are /dev/null, and ready must be None
+    session    the target leads a session of its own, and close() kills
+               its whole process group (a server's workers, a client's
+               children)
     """
 
-    def __init__(self, argv, ready="json", cwd=None, env=None, cores=False, same_pid=True):
+    def __init__(self, argv, ready="json", cwd=None, env=None, cores=False, same_pid=True,
+                 talk=True, session=False):
         if isinstance(argv, str):
             argv = [argv]
         self.argv = list(argv)
-        self.p = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.session = session
+        pipe = subprocess.PIPE if talk else subprocess.DEVNULL
+        self.p = subprocess.Popen(self.argv, stdin=pipe, stdout=pipe,
+                                  stderr=None if talk else subprocess.DEVNULL,
                                   cwd=cwd, env=dict(os.environ, **env) if env else None,
-                                  preexec_fn=_unlimited_cores if cores else None)
+                                  preexec_fn=_unlimited_cores if cores else None,
+                                  start_new_session=session)
         _LIVE.add(self)
         # the process started: the target itself, or a wrapper that forked
         # it (then .pid, from its line, may even be a pid in another
@@ -140,7 +151,7 @@ class Target:
     def close(self, gently=False):
         """End the target and reap it.  gently: close its stdin first and
         give it five seconds to leave on its own (a target that tidies up)."""
-        if gently and self.p.poll() is None:
+        if gently and self.p.poll() is None and self.p.stdin:
             try:
                 self.p.stdin.close()
             except OSError:
@@ -149,12 +160,18 @@ class Target:
                 self.p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        if self.session:
+            try:
+                os.killpg(self.p.pid, signal.SIGKILL)   # and whatever it started
+            except OSError:
+                pass
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait()
         for f in (self.p.stdin, self.p.stdout):
             try:
-                f.close()
+                if f:
+                    f.close()
             except OSError:
                 pass
         _LIVE.discard(self)
