@@ -9,13 +9,14 @@ HG_TARGET_DIR (gt_target).
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import FILL, check, cli_stats, run  # noqa: E402
+from harness import FILL, Skip, check, cli_stats, run  # noqa: E402
 from targets import Target as _Target  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,6 +113,8 @@ def free_port():
 
 
 def test_remote():
+    if not shutil.which("gdbserver"):
+        raise Skip("gdbserver not installed")
     t = Target()
     port = free_port()
     server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}", str(t.pid)],
@@ -171,6 +174,9 @@ def test_errors():
 
 
 def main():
+    if not shutil.which("gdb"):
+        print("SKIP: gdb not installed")
+        return 77
     return run("test_gdb", [test_live, test_core, test_remote, test_sourced_from_python,
                             test_errors])
 

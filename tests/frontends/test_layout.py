@@ -63,6 +63,12 @@ def test_totals_are_the_librarys_list(header):
     assert len(names) == len(set(names)) > 0
 
 
+def test_locate_modes_are_the_headers(header):
+    """heapgrab.LOCATE mirrors enum hg_locate: HG_LOCATE_<NAME> = value."""
+    values = header["enum hg_locate"]["values"]
+    assert heapgrab.LOCATE == {n[len("HG_LOCATE_"):].lower(): v for n, v in values.items()}
+
+
 def test_states_are_the_librarys_names():
     """heapgrab.STATES mirrors enum hg_state: the library names each."""
     lib = heapgrab._load()

@@ -10,9 +10,9 @@ if(NOT HEAPGRAB_SANITIZE)
   find_program(HG_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
   set(HG_PY_ENV
     "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>")
+  # run_pytest.py: 77 without pytest or when every test skipped
   add_test(NAME python_package
-    COMMAND ${HG_SYSTEM_PYTHON3} -m pytest -q -p no:cacheprovider
-            ${HG_FRONTENDS}/test_package.py)
+    COMMAND ${HG_SYSTEM_PYTHON3} ${HG_FRONTENDS}/run_pytest.py ${HG_FRONTENDS}/test_package.py)
   add_test(NAME gdb_heapsnap
     COMMAND ${HG_PYTHON3} ${HG_FRONTENDS}/test_gdb.py)
   set_tests_properties(python_package gdb_heapsnap PROPERTIES
@@ -21,8 +21,7 @@ if(NOT HEAPGRAB_SANITIZE)
   add_executable(struct_layout ${HG_FRONTENDS}/struct_layout.c)
   target_include_directories(struct_layout PRIVATE ${PROJECT_SOURCE_DIR}/include)
   add_test(NAME python_struct_mirrors
-    COMMAND ${HG_SYSTEM_PYTHON3} -m pytest -q -p no:cacheprovider
-            ${HG_FRONTENDS}/test_layout.py)
+    COMMAND ${HG_SYSTEM_PYTHON3} ${HG_FRONTENDS}/run_pytest.py ${HG_FRONTENDS}/test_layout.py)
   set_tests_properties(python_struct_mirrors PROPERTIES
     ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_STRUCT_LAYOUT=$<TARGET_FILE:struct_layout>"
     SKIP_RETURN_CODE 77 TIMEOUT 60)

@@ -437,7 +437,7 @@ def test_pprof():
             equal(g.returncode, 0, f"go tool pprof -raw ({g.stderr.decode()[:200]})")
             check(b"inuse_space" in g.stdout, "go tool pprof shows inuse_space")
         else:
-            print("  (go not found: go tool pprof check skipped)")
+            print("  (part skipped: go not found: go tool pprof's reading)")
         os.unlink(path)
         t.alive_and_free()
     finally:
@@ -941,7 +941,7 @@ def test_errors():
             equal(r.returncode, 5, "exit for a jemalloc process")
             check(b"jemalloc" in r.stderr, "the allocator is named")
     else:
-        print("  (libjemalloc2 not installed: jemalloc check skipped)")
+        print("  (part skipped: libjemalloc2 not installed: the jemalloc process)")
 
 
 def tracer_of(pid, tid):

@@ -17,6 +17,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -286,6 +287,8 @@ def wait_for_a_stop(pid, hg, what, timeout=120, or_exit=False):
 
 
 def pprof(*args):
+    if not shutil.which("go"):
+        raise Skip("go not installed: go tool pprof cannot read the profile")
     # cwd /: pprof guesses a prefix to trim from source paths by looking for
     # the basename of its working directory in them (ctest runs in .../tests)
     r = subprocess.run(["go", "tool", "pprof", *args], capture_output=True, timeout=120, cwd="/")
@@ -473,6 +476,8 @@ def test_priority(path):
         # LeakSanitizer cannot run under a tracer; the other tests check leaks
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+        if not shutil.which("strace"):
+            raise Skip("strace not installed")
         r = subprocess.run(["strace", "-f", "--seccomp-bpf", "-qq", "-e", "signal=none", "-o", log,
                             "-e", "trace=sched_setscheduler,setpriority,nanosleep,clock_nanosleep",
                             HEAPGRAB, "profile", "--seconds", "1", "--hz", "50", str(t.pid),
