@@ -42,7 +42,7 @@ class Error(Exception):
 
 
 # Mirrors of the C structs of heapgrab.h.  Each names its C struct
-# (_c_struct_): tests/python/test_layout.py checks every mirror's size and
+# (_c_struct_): tests/frontends/test_layout.py checks every mirror's size and
 # field offsets against the header, as compiled.
 class _Mapping(ctypes.Structure):
     _c_struct_ = "hg_mapping"

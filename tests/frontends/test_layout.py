@@ -1,7 +1,7 @@
 """Every ctypes mirror of a C struct in the Python package against the
-header as compiled (run with pytest; see tests/python.cmake).
+header as compiled (run with pytest; see tests/frontends/tests.cmake).
 
-HG_STRUCT_LAYOUT is tests/python/struct_layout.c built: it prints each
+HG_STRUCT_LAYOUT is tests/frontends/struct_layout.c built: it prints each
 struct's size and each field's offset and size.  A mirror is any
 ctypes.Structure in the package; each names its C struct (_c_struct_).
 """
@@ -61,6 +61,12 @@ def test_totals_are_the_librarys_list(header):
     names = heapgrab.totals_fields()
     assert names == list(header["hg_totals"]["fields"])
     assert len(names) == len(set(names)) > 0
+
+
+def test_locate_modes_are_the_headers(header):
+    """heapgrab.LOCATE mirrors enum hg_locate: HG_LOCATE_<NAME> = value."""
+    values = header["enum hg_locate"]["values"]
+    assert heapgrab.LOCATE == {n[len("HG_LOCATE_"):].lower(): v for n, v in values.items()}
 
 
 def test_states_are_the_librarys_names():

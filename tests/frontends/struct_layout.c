@@ -8,7 +8,8 @@
  * package's ctypes mirrors against it: a struct changed in the header and
  * not in its mirror fails there instead of reading the wrong bytes.  Every
  * struct the package mirrors must be here; hg_totals is listed through
- * HG_TOTALS_FIELDS, as the struct itself is.
+ * HG_TOTALS_FIELDS, as the struct itself is.  Enums the package mirrors
+ * as tables ("enum hg_locate") give their values.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -35,9 +36,23 @@ static void end(void)
     sep = ",";
 }
 
+/* An enum the package mirrors as a table of names: its values. */
+static void begin_enum(const char *name)
+{
+    printf("%s\n  \"enum %s\": {\"values\": {", sep, name);
+    sep = "";
+}
+
+static void value(const char *name, long v)
+{
+    printf("%s\"%s\": %ld", sep, name, v);
+    sep = ", ";
+}
+
 #define BEGIN(T) begin(#T, sizeof(T))
 #define FIELD(T, f) field(#f, offsetof(T, f), sizeof(((T *)0)->f))
 #define TOTALS_FIELD(name, unit, part, label) FIELD(hg_totals, name);
+#define VALUE(v) value(#v, (long)(v))
 
 int main(void)
 {
@@ -83,6 +98,11 @@ int main(void)
     end();
     BEGIN(hg_totals);
     HG_TOTALS_FIELDS(TOTALS_FIELD)
+    end();
+    begin_enum("hg_locate");
+    VALUE(HG_LOCATE_AUTO);
+    VALUE(HG_LOCATE_SYMBOLS);
+    VALUE(HG_LOCATE_HEURISTIC);
     end();
     printf("\n}\n");
     return ferror(stdout) ? 1 : 0;
