@@ -63,9 +63,10 @@ run free -top -cum -nodefraction=0 -sample_index=free_space "$heap"
 want free ' \(free\)$'
 want free ' state tcache$'
 
-run list -list 'g_tracker' "$heap"
+run list -list 'g_tracker' -unit=B "$heap"
 want list 'ROUTINE ======================== g_tracker in .*tracker\.c'
-want list 'struct tracker \*g_tracker;'
+# what it retains on the line of its declaration
+want list '^ +\. +1592B +3:struct tracker \*g_tracker;$'
 
 run possibly -top -sample_index=inuse_objects -tagfocus=class=possibly "$heap"
 want possibly 'accounting for 1, [0-9.]+% of 220 total'
