@@ -45,3 +45,17 @@ add_test(NAME holders_outputs_e2e
 set_tests_properties(holders_outputs_e2e PROPERTIES
   ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_HOLDERS_TARGET=$<TARGET_FILE:holders_outputs_target>;HG_OUT=${HO_OUT}"
   SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# The Python package's holders(), leaks(), objects() on the synthetic
+# snapshot, loaded from a shared library (not in the sanitizer build: see
+# tests/python.cmake).
+if(NOT HEAPGRAB_SANITIZE)
+  add_library(holders_synthetic SHARED ${HO_DIR}/synthetic.c)
+  target_link_libraries(holders_synthetic PRIVATE heapgrab)
+  target_include_directories(holders_synthetic PRIVATE ${PROJECT_SOURCE_DIR})
+  add_test(NAME holders_outputs_python
+    COMMAND ${HO_PYTHON3} -m pytest -q -p no:cacheprovider ${HO_DIR}/test_python.py)
+  set_tests_properties(holders_outputs_python PROPERTIES
+    ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_SYNTHETIC=$<TARGET_FILE:holders_synthetic>"
+    TIMEOUT 60)
+endif()

@@ -287,3 +287,9 @@ void synthetic_model_json(const hg_snapshot *s, FILE *f)
     fprintf(f, "],\n\"timing\": {\"stopped_ns\": %" PRIu64 ", \"total_ns\": %" PRIu64 "}}\n",
             s->timing.stopped_ns, s->timing.total_ns);
 }
+
+void synthetic_drop_holders(hg_snapshot *s)
+{
+    hg_holders_free(s->holders);
+    s->holders = NULL;
+}

@@ -41,4 +41,8 @@ hg_snapshot *synthetic_holders_snapshot(const char *decl_file);
  * "leaked". */
 void synthetic_model_json(const hg_snapshot *s, FILE *f);
 
+/* The same snapshot as if taken without holders (for the Python tests,
+ * which load this file as a shared library). */
+void synthetic_drop_holders(hg_snapshot *s);
+
 #endif
