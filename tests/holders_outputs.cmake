@@ -8,6 +8,10 @@
 #   holders_outputs_pprof_go  go tool pprof -top -cum / -list (skip: no go)
 #   holders_outputs_cli       argument errors of holders, leaks, --by-size
 #   holders_outputs_e2e       holders_outputs_target live (skip: no holders)
+#   holders_outputs_python    the package's holders(), leaks() on the synthetic
+#                             snapshot (a shared library)
+#   holders_outputs_gdb       heapsnap holders / leaks in GDB (skip: no gdb;
+#                             the figures skipped: no holders)
 set(HO_DIR ${CMAKE_CURRENT_SOURCE_DIR}/holders_outputs)
 set(HO_OUT ${CMAKE_CURRENT_BINARY_DIR}/holders-outputs-out)
 
@@ -58,4 +62,10 @@ if(NOT HEAPGRAB_SANITIZE)
   set_tests_properties(holders_outputs_python PROPERTIES
     ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_SYNTHETIC=$<TARGET_FILE:holders_synthetic>"
     TIMEOUT 60)
+  # heapsnap holders / leaks in GDB (skipped without gdb; the figures
+  # skipped while snapshots come without holders)
+  add_test(NAME holders_outputs_gdb COMMAND ${HO_PYTHON3} ${HO_DIR}/test_gdb.py)
+  set_tests_properties(holders_outputs_gdb PROPERTIES
+    ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_HOLDERS_TARGET=$<TARGET_FILE:holders_outputs_target>"
+    SKIP_RETURN_CODE 77 TIMEOUT 600)
 endif()
