@@ -484,6 +484,38 @@ int main(int argc, char **argv)
     }
     s->holders = keep;
 
+    /* A corrupt model (the writer trusts nothing): holders in cycles, of
+     * one size class (the list's head held by its tail) and across classes
+     * (the tracker held by a body it holds), and a holder out of range.
+     * Bounded work, every object still counted once, no stack over 64. */
+    {
+        struct hg_holders *h = s->holders;
+        size_t n = h->nobjects;
+        uint32_t saved[3] = {h->idom[0], h->idom[9], h->idom[n - 1]};
+        h->idom[0] = 4;                  /* tracker <- request 1 <- array <- tracker */
+        h->idom[9] = 9 + LIST_NODES - 1; /* the list's head <- its tail */
+        h->idom[n - 1] = (uint32_t)(n + h->nroots + 7);
+        write_to(dir, "corrupt.pb.gz", hg_write_pprof, s);
+        char *corrupt = path_in(dir, "corrupt.pb.gz");
+        Profile *p = load(corrupt);
+        int64_t objects = 0, bytes = 0;
+        for (size_t i = 0; p && i < p->n_sample; i++) {
+            objects += p->sample[i]->value[IO];
+            bytes += p->sample[i]->value[IS];
+            CHECK(p->sample[i]->n_location_id <= HG_PPROF_MAX_FRAMES, "corrupt: %zu frames",
+                  p->sample[i]->n_location_id);
+        }
+        CHECK(objects == (int64_t)n && bytes == (int64_t)hg_snapshot_totals(s)->inuse_bytes,
+              "corrupt model: %" PRId64 " objects, %" PRId64 " bytes", objects, bytes);
+        CHECK(p && cum(p, "(holder unknown)", IO) >= 1, "no object under (holder unknown)");
+        if (p)
+            perftools__profiles__profile__free_unpacked(p, NULL);
+        free(corrupt);
+        h->idom[0] = saved[0];
+        h->idom[9] = saved[1];
+        h->idom[n - 1] = saved[2];
+    }
+
     /* A full device: HG_EIO, never a crash. */
     writer_fn all[] = {hg_write_holders_json, hg_write_holders_text, hg_write_leaks_json,
                        hg_write_leaks_text, hg_write_pprof, hg_write_pprof_by_size};
