@@ -538,8 +538,8 @@ int hg_write_json_string(const hg_snapshot *s, char **out);
  * of a root's frame is its retained bytes).  Outermost frames that are no
  * root: "(several roots)", "(leaked)" (then "direct leak" or "indirect
  * leak"), and "(free)" above today's allocator view of idle memory.  A run
- * of holders of one size class (a linked list) is one frame "size 48 x100"
- * (the run's objects); a path deeper than HG_PPROF_MAX_FRAMES keeps its
+ * of holders of one size class (a linked list) is one frame "size 48 \u00d7100"
+ * (a multiplication sign and the run's objects); a path deeper than HG_PPROF_MAX_FRAMES keeps its
  * outer frames and its leaf with "(deeper holders)" between.  Samples add
  * the label "class" (reachable, possibly, direct, indirect) to bytes, arena
  * and state.  hg_write_pprof_by_size() writes the size-class view of every

@@ -25,23 +25,30 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-/* The root in a few words: what kind, whose, which. */
+/* The root in a few words: what kind, whose, which --
+ *   global g_tracker  tracker.c:3  (app)
+ *   stack of thread 1234 "worker": hold_on_stack at server.c:88  (app)
+ *   TLS of thread 1234 "worker": t_buf  server.c:20  (app)
+ *   registers of thread 1234 "worker"
+ *   mapping 0x7f0000000000-0x7f0000100000 */
 static void describe(FILE *f, const hg_root *r)
 {
-    fputs(hg_root_kind_name(r->kind), f);
-    fputc(' ', f);
+    static const char *const what[HG_ROOT_KIND_COUNT] = {"global", "stack of", "registers of",
+                                                         "TLS of", "mapping"};
+    fputs(r->kind >= 0 && r->kind < HG_ROOT_KIND_COUNT ? what[r->kind] : "?", f);
     if (r->kind == HG_ROOT_STACK || r->kind == HG_ROOT_REGISTERS || r->kind == HG_ROOT_TLS) {
-        fprintf(f, "thread %d ", r->thread);
+        fprintf(f, " thread %d", r->thread);
         if (r->thread_name && r->thread_name[0]) {
-            fputc('"', f);
+            fputs(" \"", f);
             hg_text_put(f, r->thread_name);
-            fputs("\" ", f);
+            fputc('"', f);
         }
+        if (r->kind == HG_ROOT_REGISTERS)
+            return;
+        fputc(':', f);
     }
-    if (r->kind != HG_ROOT_REGISTERS)
-        hg_text_put(f, r->name ? r->name : "?");
-    else
-        fputs("registers", f);
+    fputc(' ', f);
+    hg_text_put(f, r->name ? r->name : "?");
     if (r->file) {
         fputs(r->kind == HG_ROOT_STACK ? " at " : "  ", f);
         hg_text_put(f, base_name(r->file));

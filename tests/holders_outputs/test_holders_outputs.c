@@ -428,9 +428,9 @@ int main(int argc, char **argv)
     static const char *const holders_txt[] = {
         "who holds the memory of pid 4242",
         "global g_tracker  tracker.c:3  (app)",
-        "stack thread 4243 \"worker\" hold_on_stack at server.c:88  (app)",
-        "tls thread 4243 \"worker\" t_buf  server.c:20  (app)",
-        "register thread 4242 \"app\" registers",
+        "stack of thread 4243 \"worker\": hold_on_stack at server.c:88  (app)",
+        "TLS of thread 4243 \"worker\": t_buf  server.c:20  (app)",
+        "registers of thread 4242 \"app\"\n",
         "mapping 0x7f0000000000-0x7f0000100000",
         "(several roots)",
         "(leaked: direct 80 bytes in 2, indirect 72 bytes in 3)",
