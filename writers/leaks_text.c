@@ -3,7 +3,8 @@
  * reads them ("heapgrab leaks"), in the words of LeakSanitizer's summary:
  *
  *   Direct leak of 96 byte(s) in 2 object(s) of 48 bytes
- *       0x55d0c0a012a0: 68 65 6c 6c 6f 00 00 00 ...  |hello...|
+ *       0x55d0c0a012a0: 68 65 6c 6c 6f 00 00 00 ...  |hello...........|
+ *                       00 00 ...                     |................|
  *   Indirect leak of ...
  *
  *   SUMMARY: heapgrab: 1234 byte(s) leaked in 12 allocation(s).
@@ -23,15 +24,25 @@
 #include "writers/text_safe.h"
 
 /* "68 65 6c ...  |hel...|": the bytes, and as characters where printable
- * ASCII (the rest '.'). */
-static void dump(FILE *f, const unsigned char *p, size_t n)
+ * ASCII (the rest '.'), 16 a line (a line of the report stays within 100
+ * columns); lines after the first indented by indent. */
+static void dump(FILE *f, const unsigned char *p, size_t n, int indent)
 {
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s%02x", i ? " " : "", p[i]);
-    fputs("  |", f);
-    for (size_t i = 0; i < n; i++)
-        fputc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', f);
-    fputs("|", f);
+    for (size_t at = 0; at < n; at += 16) {
+        size_t m = n - at < 16 ? n - at : 16;
+        if (at)
+            fprintf(f, "\n%*s", indent, "");
+        for (size_t i = 0; i < 16; i++) {
+            if (i < m)
+                fprintf(f, "%s%02x", i ? " " : "", p[at + i]);
+            else
+                fputs("   ", f);
+        }
+        fputs("  |", f);
+        for (size_t i = 0; i < m; i++)
+            fputc(p[at + i] >= 0x20 && p[at + i] < 0x7f ? p[at + i] : '.', f);
+        fputs("|", f);
+    }
 }
 
 int hg_write_leaks_text(const hg_snapshot *s, FILE *out)
@@ -57,8 +68,8 @@ int hg_write_leaks_text(const hg_snapshot *s, FILE *out)
         for (size_t e = 0; e < ne; e++) {
             size_t len = g->examples[e].len < HG_LEAK_EXAMPLE_BYTES ? g->examples[e].len
                                                                     : HG_LEAK_EXAMPLE_BYTES;
-            fprintf(out, "    0x%" PRIx64 ": ", g->examples[e].address);
-            dump(out, g->examples[e].bytes, len);
+            int col = fprintf(out, "    0x%" PRIx64 ": ", g->examples[e].address);
+            dump(out, g->examples[e].bytes, len, col > 0 ? col : 0);
             fputc('\n', out);
         }
         if (g->objects > ne)

@@ -448,6 +448,19 @@ int main(int argc, char **argv)
         "SUMMARY: heapgrab: 152 byte(s) leaked in 5 allocation(s).\n",
     };
     want_text(dir, "leaks.txt", leaks_txt, sizeof leaks_txt / sizeof *leaks_txt);
+    {
+        /* each example 16 bytes a line: the report stays within 100 columns */
+        char *path = path_in(dir, "leaks.txt");
+        size_t len, col = 0, widest = 0;
+        char *text = slurp(path, &len);
+        for (size_t i = 0; text && i < len; i++) {
+            col = text[i] == '\n' ? 0 : col + 1;
+            widest = col > widest ? col : widest;
+        }
+        CHECK(widest <= 100, "leaks.txt has a line of %zu columns", widest);
+        free(text);
+        free(path);
+    }
     static const char *const stats_txt[] = {
         "leaks: 80 bytes direct in 2 objects, 72 bytes indirect in 3 objects",
     };
