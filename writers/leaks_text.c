@@ -77,8 +77,8 @@ int hg_write_leaks_text(const hg_snapshot *s, FILE *out)
         fputc('\n', out);
     }
     if (lk->possibly_objects)
-        fprintf(out, "Possibly lost (reachable only through pointers into the middle of "
-                "objects): %" PRIu64 " byte(s) in %" PRIu64 " object(s)\n\n",
+        fprintf(out, "Possibly lost (reachable only through interior pointers): %" PRIu64
+                " byte(s) in %" PRIu64 " object(s)\n\n",
                 lk->possibly_bytes, lk->possibly_objects);
     fprintf(out, "SUMMARY: heapgrab: %" PRIu64 " byte(s) leaked in %" PRIu64
             " allocation(s).\n", bytes, objects);

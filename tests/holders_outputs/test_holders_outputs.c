@@ -443,8 +443,7 @@ int main(int argc, char **argv)
         "Indirect leak of 72 byte(s) in 3 object(s) of 24 bytes\n",
         ": 6c 65 61 6b 20",
         "|leak ",
-        "Possibly lost (reachable only through pointers into the middle of objects): "
-        "56 byte(s) in 1 object(s)",
+        "Possibly lost (reachable only through interior pointers): 56 byte(s) in 1 object(s)",
         "SUMMARY: heapgrab: 152 byte(s) leaked in 5 allocation(s).\n",
     };
     want_text(dir, "leaks.txt", leaks_txt, sizeof leaks_txt / sizeof *leaks_txt);
