@@ -41,7 +41,16 @@ def mirrors():
 def test_the_package_has_its_mirrors():
     names = {getattr(m, "_c_struct_", None) for m in mirrors()}
     assert {"hg_mapping", "hg_reader_thread", "hg_reader", "hg_core_options",
-            "hg_snapshot_options", "hg_chunk", "hg_totals"} <= names
+            "hg_snapshot_options", "hg_chunk", "hg_totals", "hg_root", "hg_leak_totals",
+            "hg_object", "hg_leak_group"} <= names
+
+
+def test_leak_example_sizes_are_the_headers():
+    """The examples' array in the group mirror: HG_LEAK_EXAMPLES of them,
+    HG_LEAK_EXAMPLE_BYTES bytes each (the group's size alone would not
+    tell a swap of the two)."""
+    ex = heapgrab._LeakGroup.examples
+    assert ex.size == heapgrab._LEAK_EXAMPLES * (8 + 8 + heapgrab._LEAK_EXAMPLE_BYTES)
 
 
 @pytest.mark.parametrize("mirror", mirrors(), ids=lambda m: m.__name__)
