@@ -126,8 +126,9 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto"):
-    """A heapgrab.Snapshot of GDB's current inferior."""
+def take(locate="auto", holders=False):
+    """A heapgrab.Snapshot of GDB's current inferior (holders=True: who
+    holds the memory too)."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -137,23 +138,32 @@ def take(locate="auto"):
         core = _core_path()
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
-        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename)
+        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename,
+                                 holders=holders)
     if kind == "native":
         return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate)
+                                 locate=locate, holders=holders)
+    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, holders=holders)
 
 
 class HeapSnap(gdb.Command):
     """Snapshot the glibc heap of the inferior with heapgrab.
 
-Usage: heapsnap [--json] [-o FILE] [--locate auto|symbols|heuristic]
+Usage: heapsnap [--json] [-o FILE [--by-size]] [--locate auto|symbols|heuristic]
+       heapsnap holders [--json] [--locate ...]
+       heapsnap leaks [--json] [--locate ...]
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
 per arena and per thread.
-  --json      the JSON object of `heapgrab stats --json`
-  -o FILE     write a gzipped pprof heap profile (go tool pprof FILE)
+  holders     who holds the memory: the roots (globals, stack frames,
+              registers, thread-local variables, mappings), most retained
+              bytes first, as `heapgrab holders`
+  leaks       the objects no root reaches, as `heapgrab leaks`
+  --json      the JSON object of `heapgrab stats --json` (or of holders,
+              leaks with --json)
+  -o FILE     write a gzipped pprof heap profile (go tool pprof FILE), each
+              object under who holds it; --by-size: by size class
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
 Works on a live process GDB attached to or started (read directly, not
@@ -164,13 +174,16 @@ through a second ptrace), on a core file, and on a gdbserver target."""
 
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
-        as_json, out, locate = False, None, "auto"
+        as_json, out, locate, by_size = False, None, "auto", False
+        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks") else None
         i = 0
         while i < len(argv):
             a = argv[i]
             if a == "--json":
                 as_json = True
-            elif a in ("-o", "--output") and i + 1 < len(argv):
+            elif a == "--by-size" and not sub:
+                by_size = True
+            elif a in ("-o", "--output") and i + 1 < len(argv) and not sub:
                 out, i = argv[i + 1], i + 1
             elif a == "--locate" and i + 1 < len(argv):
                 locate, i = argv[i + 1], i + 1
@@ -179,11 +192,24 @@ through a second ptrace), on a core file, and on a gdbserver target."""
             i += 1
         if locate not in heapgrab.LOCATE:
             raise gdb.GdbError("heapsnap: --locate takes auto, symbols or heuristic")
+        if by_size and not out:
+            raise gdb.GdbError("heapsnap: --by-size goes with -o FILE")
         try:
-            snap = take(locate)
+            # the profile's stacks are who holds each object, unless --by-size
+            snap = take(locate, holders=bool(sub) or (bool(out) and not by_size))
             try:
-                if out:
-                    snap.write_pprof(out)
+                if sub and snap.stats.get("leaks") is None:
+                    raise gdb.GdbError("heapsnap: this libheapgrab did not find who holds the "
+                                       "memory (no holders in the snapshot)")
+                if sub:
+                    if as_json:
+                        import json
+                        doc = snap.holders() if sub == "holders" else snap.leaks()
+                        gdb.write(json.dumps(doc, indent=1) + "\n")
+                    else:
+                        gdb.write(snap.text(sub))
+                elif out:
+                    snap.write_pprof(out, by_size=by_size)
                     t = snap.totals
                     gdb.write(f"heapsnap: wrote {out}: {t['inuse_objects']} objects, "
                               f"{t['inuse_bytes']} bytes in use\n")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Roots with other glibc versions, for tests/integration/test_versions.py:
+# Roots with other glibc versions, for tests/heap/test_versions.py:
 #   Debian  bullseye (2.31), trixie (2.41), sid (2.43), exp244 (sid with
 #           experimental's libc6 2.44)
 #   Ubuntu  jammy (2.35), noble (2.39), questing (2.42)

@@ -38,12 +38,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import threshold_cases  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import fill_count, threshold_cases  # noqa: E402
+import targets  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 ROOTS = os.environ.get("HEAPGRAB_ROOTS", "/var/tmp/heapgrab-roots")
@@ -59,11 +59,6 @@ ALIGN_STEP = "big_align 2 1024 1048576"
 LARGE_STEPS = ["alloc 20 5000", "alloc 1 64", "free_step 0 12 1"]
 
 
-def fill_count(version):
-    """glibc's TCACHE_FILL_COUNT: chunks a tcache bin keeps (7; 16 from 2.43)."""
-    return 16 if version >= (2, 43) else 7
-
-
 def heapgrab(prefix, target, *options):
     r = subprocess.run(prefix + [HEAPGRAB, "stats", "--json", *options, str(target)],
                        capture_output=True)
@@ -72,7 +67,7 @@ def heapgrab(prefix, target, *options):
     return json.loads(r.stdout), ""
 
 
-class Run:
+class Run(targets.Target):
     """gt_target chrooted in root, optionally with the debug files hidden."""
 
     def __init__(self, root, hide_debug, env=None):
@@ -82,17 +77,8 @@ class Run:
         if hide_debug:
             argv = ["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {root}/usr/lib/debug && "
                     "ulimit -c unlimited && " + inner]
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  env=dict(os.environ, **(env or {})))
-        self.state = json.loads(self.p.stdout.readline())
-        self.pid = self.state["pid"]
+        super().__init__(argv, env=env, same_pid=False)
         self.prefix = ["nsenter", "-t", str(self.pid), "-m"] if hide_debug else []
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        self.state = json.loads(self.p.stdout.readline())
-        return self.state
 
     def stats(self):
         return heapgrab(self.prefix, self.pid)
@@ -102,14 +88,8 @@ class Run:
         path = os.path.join(self.root, "core")
         if os.path.exists(path):
             os.unlink(path)
-        os.kill(self.pid, signal.SIGABRT)
-        self.p.wait(timeout=60)
+        self.abort_and_wait(60)
         return path if os.path.exists(path) else None
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait()
 
 
 def same_figures(a, b):
@@ -257,14 +237,10 @@ def check_static_single_threaded(root, version):
     range holding the root's release -- or, where the releases its malloc
     could be from differ (before 2.35), refuse, naming a range that holds
     it."""
-    p = subprocess.Popen(["chroot", root, "/tmp/gt_target_static_st"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
+    p = targets.Target(["chroot", root, "/tmp/gt_target_static_st"], same_pid=False)
     try:
-        state = json.loads(p.stdout.readline())
         for step in ("alloc 1000 72", "free 60", "alloc 200 600", "big 2 2097152"):
-            p.stdin.write((step + "\n").encode())
-            p.stdin.flush()
-            state = json.loads(p.stdout.readline())
+            state = p.cmd(step)
         problems = []
         for how in ("auto", "heuristic"):
             hg, err = heapgrab([], state["pid"], "--locate", how)
@@ -282,8 +258,7 @@ def check_static_single_threaded(root, version):
                 problems.append(f"{how}: problems {hg['problems'][:2]}")
         return problems
     finally:
-        p.kill()
-        p.wait()
+        p.close()
 
 
 def check_forked_child(root, hide):
@@ -314,8 +289,7 @@ def check_forked_child(root, hide):
             problems.append(f"problems {hg['problems'][:2]}")
         return problems
     finally:
-        run.p.stdin.close()   # the child ends at the end of its input
-        run.close()
+        run.close(gently=True)   # the child ends at the end of its input, its parent with it
 
 
 def check_large_bin(root):
@@ -349,14 +323,10 @@ def check_static(root, version):
     """gt_target linked statically against the root's libc.a: glibc's malloc
     is inside the executable, found through its symbol table."""
     problems = []
-    p = subprocess.Popen(["chroot", root, "/tmp/gt_target_static"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
+    p = targets.Target(["chroot", root, "/tmp/gt_target_static"], same_pid=False)
     try:
-        state = json.loads(p.stdout.readline())
         for step in STEPS + [ALIGN_STEP]:
-            p.stdin.write((step + "\n").encode())
-            p.stdin.flush()
-            state = json.loads(p.stdout.readline())
+            state = p.cmd(step)
         n = fill_count(version)
         for how in ("auto", "heuristic"):
             hg, err = heapgrab([], state["pid"], "--locate", how)
@@ -373,8 +343,7 @@ def check_static(root, version):
                 problems.append(f"{how}: tcache per thread {tc}")
         return problems
     finally:
-        p.kill()
-        p.wait()
+        p.close()
 
 
 def check_large_tcache(root, version):
@@ -438,15 +407,12 @@ def check_container(root, hide, version, chrooted):
     script = (f"mount --bind {root} {root} && {hide_cmd}mkdir -p {root}/.oldroot && cd {root} && "
               "pivot_root . .oldroot && exec /usr/bin/sh -c 'mount -t proc proc /proc && "
               "umount -l /.oldroot && exec /tmp/gt_target'")
-    p = subprocess.Popen(["unshare", "-m", "-p", "-f", "sh", "-c", script],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    # unshare forks: the pid the target prints is its pid in the container
+    p = targets.Target(["unshare", "-m", "-p", "-f", "sh", "-c", script], same_pid=False)
     try:
-        state = json.loads(p.stdout.readline())
         for step in STEPS:
-            p.stdin.write((step + "\n").encode())
-            p.stdin.flush()
-            state = json.loads(p.stdout.readline())
-        pid = host_pid(state["pid"], p.pid)
+            state = p.cmd(step)
+        pid = host_pid(state["pid"], p.started_pid)
         if pid is None:
             return ["cannot find the container's target from the host"]
         hg, err = heapgrab([], pid)
@@ -468,8 +434,7 @@ def check_container(root, hide, version, chrooted):
             problems.append(f"tcache per thread {tc}")
         return problems
     finally:
-        p.kill()
-        p.wait()
+        p.close()
 
 
 def main():
@@ -481,7 +446,7 @@ def main():
     with open("/proc/sys/kernel/core_pattern") as f:
         kernel_cores = f.read().strip() == "core"
     if not kernel_cores:
-        print("  (core_pattern is not 'core': kernel core checks skipped)")
+        print("  (part skipped: core_pattern is not 'core': the kernel cores)")
     passed = failed = 0
 
     def report(ok, what):

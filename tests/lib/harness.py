@@ -1,5 +1,6 @@
-"""What the integration tests share: failing a check, glibc's chunk sizes,
-driving gt_target, asking the CLI, and running a list of tests."""
+"""What the Python tests share: failing a check, skipping, the host's glibc
+and its chunk sizes and tcache fill count, asking the CLI, and running a
+list of tests.  Starting and talking to targets is targets.py's."""
 import json
 import os
 import subprocess
@@ -29,6 +30,27 @@ def equal(got, want, what):
 
 SIZE_SZ = 8
 PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def version_tuple(text):
+    """"2.36" -> (2, 36)."""
+    return tuple(int(x) for x in text.split(".")[:2])
+
+
+# The host's glibc, which every live target built here runs on: the tests
+# expect its version, and its tcache fill count, never 2.36's.
+HOST_GLIBC_TEXT = os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+HOST_GLIBC = version_tuple(HOST_GLIBC_TEXT)
+
+
+def fill_count(version):
+    """glibc's default tcache count: the chunks a tcache bin keeps (7; 16
+    from 2.43, doc/glibc-layouts.md)."""
+    return 16 if version >= (2, 43) else 7
+
+
+# chunks of one size a thread's tcache keeps on this host
+FILL = fill_count(HOST_GLIBC)
 
 
 def chunk_for(req):
@@ -71,29 +93,6 @@ def threshold_cases(version):
         ("GLIBC_TUNABLES: mmap_threshold 0", "glibc.malloc.mmap_threshold=0",
          common + ["big 1 200000"], lambda mi: mi["hblks"] > 940),
     ]
-
-
-class GtTarget:
-    """tests/targets/gt_target: commands in, one JSON answer per command."""
-
-    def __init__(self, path, steps=(), argv_prefix=()):
-        self.p = subprocess.Popen([*argv_prefix, path], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        self.state = json.loads(self.p.stdout.readline())
-        self.pid = self.state["pid"]
-        for s in steps:
-            self.cmd(s)
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        self.state = json.loads(self.p.stdout.readline())
-        return self.state
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
 
 
 def cli_stats(heapgrab, target, *options):

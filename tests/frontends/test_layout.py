@@ -1,7 +1,7 @@
 """Every ctypes mirror of a C struct in the Python package against the
-header as compiled (run with pytest; see tests/python.cmake).
+header as compiled (run with pytest; see tests/frontends/tests.cmake).
 
-HG_STRUCT_LAYOUT is tests/python/struct_layout.c built: it prints each
+HG_STRUCT_LAYOUT is tests/frontends/struct_layout.c built: it prints each
 struct's size and each field's offset and size.  A mirror is any
 ctypes.Structure in the package; each names its C struct (_c_struct_).
 """
@@ -41,7 +41,16 @@ def mirrors():
 def test_the_package_has_its_mirrors():
     names = {getattr(m, "_c_struct_", None) for m in mirrors()}
     assert {"hg_mapping", "hg_reader_thread", "hg_reader", "hg_core_options",
-            "hg_snapshot_options", "hg_chunk", "hg_totals"} <= names
+            "hg_snapshot_options", "hg_chunk", "hg_totals", "hg_root", "hg_leak_totals",
+            "hg_object", "hg_leak_group"} <= names
+
+
+def test_leak_example_sizes_are_the_headers():
+    """The examples' array in the group mirror: HG_LEAK_EXAMPLES of them,
+    HG_LEAK_EXAMPLE_BYTES bytes each (the group's size alone would not
+    tell a swap of the two)."""
+    ex = heapgrab._LeakGroup.examples
+    assert ex.size == heapgrab._LEAK_EXAMPLES * (8 + 8 + heapgrab._LEAK_EXAMPLE_BYTES)
 
 
 @pytest.mark.parametrize("mirror", mirrors(), ids=lambda m: m.__name__)
@@ -61,6 +70,12 @@ def test_totals_are_the_librarys_list(header):
     names = heapgrab.totals_fields()
     assert names == list(header["hg_totals"]["fields"])
     assert len(names) == len(set(names)) > 0
+
+
+def test_locate_modes_are_the_headers(header):
+    """heapgrab.LOCATE mirrors enum hg_locate: HG_LOCATE_<NAME> = value."""
+    values = header["enum hg_locate"]["values"]
+    assert heapgrab.LOCATE == {n[len("HG_LOCATE_"):].lower(): v for n, v in values.items()}
 
 
 def test_states_are_the_librarys_names():

@@ -14,9 +14,10 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import heapgrab  # noqa: E402
-from harness import GtTarget, cli_stats as _cli_stats  # noqa: E402
+from harness import FILL, cli_stats as _cli_stats  # noqa: E402
+from targets import Target  # noqa: E402
 
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "gt_target")
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
@@ -26,9 +27,10 @@ STEPS = ["alloc 500 72", "free 40", "thread_alloc 0 200 100", "thread_free 0 5",
 
 @pytest.fixture
 def target():
-    t = GtTarget(TARGET, STEPS)
-    yield t
-    t.close()
+    with Target(TARGET) as t:
+        for step in STEPS:
+            t.cmd(step)
+        yield t
 
 
 def cli_stats(target):
@@ -48,7 +50,7 @@ def test_pid_equals_target_and_cli(target):
     for a in cli["arenas"]:
         assert [k for k in a if k in fields] == fields
     tc = {t["tid"]: t["tcache_objects"] for t in snap.stats["threads"]}
-    assert tc[target.state["main_tid"]] == 7
+    assert tc[target.state["main_tid"]] == FILL   # 40 freed, FILL kept
     assert tc[target.state["workers"][0]["tid"]] == 6   # warm-up chunk + 5
 
 

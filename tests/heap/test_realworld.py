@@ -24,14 +24,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import Failure, Skip, check, equal, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, Skip, check, equal, run  # noqa: E402
+import targets  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.normpath(os.path.join(HERE, "..", "..", "gdb", "heapsnap.py"))
@@ -86,17 +87,7 @@ def children(pid):
 
 
 def untraced_and_running(pid):
-    with open(f"/proc/{pid}/status") as f:
-        status = f.read()
-    tracer = re.search(r"^TracerPid:\s*(\d+)", status, re.M).group(1)
-    equal(tracer, "0", f"TracerPid of {pid} after heapgrab")
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                st = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        check(st not in ("t", "T"), f"thread {tid} of {pid} left stopped (state {st})")
+    targets.untraced_and_running(pid)
 
 
 # ----------------------------------------------------------------- checks
@@ -153,17 +144,27 @@ def check_process(pid, what):
 
 
 class Procs:
-    """Processes a test started, killed at the end whatever happens."""
+    """Processes a test started (targets.Target, each leading its own
+    session), killed with their process groups at the end whatever
+    happens, after the test's own cleanups."""
 
     def __init__(self):
         self.procs = []
         self.cleanups = []
 
     def start(self, argv, **kw):
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True, **kw)
-        self.procs.append(p)
-        return p
+        """A server: no commands, its output to /dev/null."""
+        return self.add(targets.Target(argv, ready=None, talk=False, session=True, **kw))
+
+    def ready(self, argv, what):
+        """A program that prints "ready" once its heap is built."""
+        t = self.add(targets.Target(argv, ready="line", session=True))
+        check(t.state.strip() == "ready", f"{what}: first line {t.state!r}, not 'ready'")
+        return t
+
+    def add(self, t):
+        self.procs.append(t)
+        return t
 
     def close(self):
         for c in self.cleanups:
@@ -172,25 +173,7 @@ class Procs:
             except Exception:
                 pass
         for p in self.procs:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            p.wait()
-
-
-def ready_line(p, what, timeout=60):
-    """Wait for a line from a program started with stdout=PIPE."""
-    import select
-    end = time.time() + timeout
-    while time.time() < end:
-        r, _, _ = select.select([p.stdout], [], [], 0.5)
-        if r:
-            line = p.stdout.readline()
-            check(line, f"{what} exited before it was ready")
-            return line.decode().strip()
-        check(p.poll() is None, f"{what} exited ({p.returncode}) before it was ready")
-    raise Failure(f"{what} not ready after {timeout} s")
+            p.close()
 
 
 # --------------------------------------------------------------- programs
@@ -205,10 +188,7 @@ def test_perl():
                 'my @a = map { [$_, "x" x 50] } 1..100000; '
                 'delete $h{"key$_"} for grep { $_ % 3 == 0 } 1..300000; '
                 '$| = 1; print "ready\\n"; sleep 600;')
-        p = subprocess.Popen(["perl", "-e", code], stdout=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        ps.procs.append(p)
-        ready_line(p, "perl")
+        p = ps.ready(["perl", "-e", code], "perl")
         s = check_process(p.pid, "perl")
         check(s["totals"]["inuse_objects"] > 500000,
               f"perl: only {s['totals']['inuse_objects']} objects in use")
@@ -233,10 +213,7 @@ def test_python():
                 "[t.start() for t in ts]; [t.join() for t in ts]\n"
                 "del keep[::3]\n"
                 "print('ready', flush=True); time.sleep(600)\n")
-        p = subprocess.Popen(["python3", "-c", code], stdout=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        ps.procs.append(p)
-        ready_line(p, "python3")
+        p = ps.ready(["python3", "-c", code], "python3")
         s = check_process(p.pid, "python3")
         check(s["totals"]["inuse_bytes"] > 50 << 20,
               f"python3: only {s['totals']['inuse_bytes']} bytes in use")
@@ -341,10 +318,7 @@ def test_postgres():
         sql = ("create temp table t as select g, md5(g::text) s from generate_series(1, 200000) g;"
                "select count(*), max(s) from t group by g % 1000 order by 1 limit 1;"
                "select pg_sleep(600);")
-        client = subprocess.Popen(["psql", "-h", d, "-p", str(port), "-U", "postgres", "-X",
-                                   "-q", "-c", sql], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, start_new_session=True)
-        ps.procs.append(client)
+        ps.start(["psql", "-h", d, "-p", str(port), "-U", "postgres", "-X", "-q", "-c", sql])
 
         def backend():
             for c in set(children(server.pid)) - before:

@@ -20,21 +20,16 @@ import re
 import subprocess
 import sys
 
-from harness import Failure, Skip, check, equal, run
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Failure, Skip, check, equal, run  # noqa: E402
+import targets  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET = os.path.join(os.environ.get("HG_TARGET_DIR", ""), "corrupt_target")
 
 
 def untraced_and_running(pid):
-    with open(f"/proc/{pid}/status") as f:
-        status = f.read()
-    tracer = [l for l in status.splitlines() if l.startswith("TracerPid:")][0].split()[1]
-    equal(tracer, "0", "TracerPid after heapgrab")
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            st = f.read().rsplit(")", 1)[1].split()[0]
-        check(st not in ("t", "T", "Z", "X"), f"thread {tid} in state {st} after heapgrab")
+    targets.untraced_and_running(pid, allow_gone_threads=False)
 
 
 def names_damage(problem, d):
@@ -48,12 +43,12 @@ def names_damage(problem, d):
 
 
 def one_kind(kind):
-    p = subprocess.Popen([TARGET, kind], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = targets.Target([TARGET, kind], ready=None)
     try:
-        line = p.stdout.readline()
-        if not line and p.wait() == 3:
+        line = p.line(eof_ok=True)
+        if line is None and p.wait() == 3:
             raise Skip("this glibc's heap is not laid out as corrupt_target expects")
-        check(line, f"corrupt_target {kind} said nothing (exit {p.poll()})")
+        check(line, f"corrupt_target {kind} said nothing (exit {p.p.poll()})")
         d = json.loads(line)
         for how in ("symbols", "heuristic"):
             argv = [HEAPGRAB, "stats", "--json", "--locate", how, str(d["pid"])]
@@ -91,8 +86,7 @@ def one_kind(kind):
         check(r.returncode in (0, 7), f"{kind} (pprof): exit {r.returncode}: {r.stderr!r}")
         untraced_and_running(d["pid"])
     finally:
-        p.kill()
-        p.wait()
+        p.close()
 
 
 def main():

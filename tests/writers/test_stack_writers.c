@@ -21,6 +21,11 @@
  *   - both writers return HG_EIO on a full device, a read-only stream, a
  *     stream whose writes fail and a stream already in error, and
  *     HG_EUSAGE without a profile or a stream;
+ *   - a device that fills up partway through the output (nothing written,
+ *     one byte, half, all but one byte), on buffered and unbuffered
+ *     streams: HG_EIO with a message every time, and what did reach the
+ *     file is the start of the whole output, never other bytes; with room
+ *     for exactly the output, success and the whole output;
  *   - the pprof builder both pprof writers use keeps each string and each
  *     function once, in the order first given, over 100000 of them.
  */
@@ -436,6 +441,66 @@ static void check_write_errors(const hg_profile *p, const char *which)
     }
 }
 
+/* Each writer's whole output, then the same written to a device that is
+ * full after 0, 1, half, and all but one of its bytes, and after all of
+ * them: the writers check for a failed write wherever it comes, not just
+ * at their first or last one (a failure stdio only reports at the final
+ * flush, and one an unbuffered stream reports at once). */
+static void check_cut_writes(const hg_profile *p, const char *which)
+{
+    static const struct {
+        const char *name;
+        writer_fn fn;
+    } writers[] = {{"pprof", hg_write_profile_pprof}, {"text", hg_write_stacks_text}};
+    for (size_t i = 0; i < 2; i++) {
+        char *whole = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&whole, &n);
+        CHECK(m != NULL, "open_memstream");
+        if (!m)
+            return;
+        int rc = writers[i].fn(p, m);
+        fclose(m);
+        CHECK(rc == 0 && n > 1, "%s writer, %s profile, to memory: returned %d, %zu bytes",
+              writers[i].name, which, rc, n);
+        if (rc != 0 || n < 2) {
+            free(whole);
+            continue;
+        }
+        const size_t rooms[] = {0, 1, n / 2, n - 1, n};
+        for (int unbuffered = 0; unbuffered < 2; unbuffered++)
+            for (size_t r = 0; r < sizeof rooms / sizeof rooms[0]; r++) {
+                struct cut_sink sink;
+                FILE *f = cut_stream_open(&sink, rooms[r], unbuffered);
+                CHECK(f != NULL, "fopencookie");
+                if (!f)
+                    continue;
+                rc = writers[i].fn(p, f);
+                int code = hg_error_code();
+                const char *msg = hg_error_message();
+                fclose(f);
+                const char *how = unbuffered ? "unbuffered" : "buffered";
+                if (rooms[r] < n)
+                    CHECK(rc == HG_EIO && code == HG_EIO && msg[0],
+                          "%s writer, %s profile, %s, full after %zu of %zu bytes: returned "
+                          "%d (%s)",
+                          writers[i].name, which, how, rooms[r], n, rc, msg);
+                else
+                    CHECK(rc == 0 && sink.len == n,
+                          "%s writer, %s profile, %s, room for all %zu bytes: returned %d, "
+                          "%zu bytes",
+                          writers[i].name, which, how, n, rc, sink.len);
+                CHECK(sink.len <= rooms[r] && (sink.len == 0 ||
+                                               memcmp(sink.data, whole, sink.len) == 0),
+                      "%s writer, %s profile, %s, full after %zu bytes: the %zu bytes "
+                      "written are not the start of its output",
+                      writers[i].name, which, how, rooms[r], sink.len);
+                free(sink.data);
+            }
+        free(whole);
+    }
+}
+
 /* ---------------------------------------------------------------- builder */
 
 static void check_builder(void)
@@ -511,6 +576,9 @@ int main(int argc, char **argv)
     check_write_errors(p, "a sampled");
     check_write_errors(empty, "an empty");
     check_write_errors(frameless, "a frameless");
+    check_cut_writes(p, "a sampled");
+    check_cut_writes(empty, "an empty");
+    check_cut_writes(frameless, "a frameless");
     check_builder();
 
     hg_profile_free(p);

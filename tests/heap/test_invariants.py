@@ -25,15 +25,16 @@ import gzip
 import json
 import os
 import pty
-import resource
-import select
 import shutil
 import subprocess
 import sys
 import time
 
-from harness import Failure as Mismatch, SIZE_SZ, chunk_for, mmapped_chunk_for
-from harness import check as expect, equal as expect_eq
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (FILL, HOST_GLIBC_TEXT, SIZE_SZ, chunk_for,  # noqa: E402
+                     mmapped_chunk_for, run as run_tests)
+from harness import Failure as Mismatch, check as expect, equal as expect_eq  # noqa: E402
+import targets  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")
@@ -49,28 +50,14 @@ TOTALS = ("sys_bytes", "inuse_objects", "inuse_bytes", "free_objects", "free_byt
 
 # ------------------------------------------------------------------ target
 
-class GroundTruth:
+class GroundTruth(targets.Target):
     """A gt_target process; .state is its last answer."""
 
     def __init__(self, path=TARGET, cwd=None, cores=False):
-        def unlimited_cores():
-            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,) * 2)
-        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     cwd=cwd, preexec_fn=unlimited_cores if cores else None)
-        self.pid = self.proc.pid
-        self.state = self._answer()
-        expect_eq(self.state["pid"], self.pid, "gt_target's pid")
-
-    def _answer(self):
-        line = self.proc.stdout.readline()
-        expect(line, f"gt_target {self.pid} gave no answer (exit {self.proc.poll()})")
-        return json.loads(line)
+        super().__init__([path], cwd=cwd, cores=cores)
 
     def send(self, command):
-        self.proc.stdin.write(command.encode() + b"\n")
-        self.proc.stdin.flush()
-        self.state = self._answer()
-        return self.state
+        return self.cmd(command)
 
     def expected_arenas(self):
         if "arenas" in self.state:
@@ -90,21 +77,10 @@ class GroundTruth:
                 if line.startswith("TracerPid:"):
                     tracer = line.split()[1]
         expect_eq(tracer, "0", f"TracerPid of the target after {after}")
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                st = f.read().rsplit(")", 1)[1].split()[0]
-            expect(st not in ("t", "T"), f"thread {tid} left in state {st} after {after}")
+        self.left_alone(after)
 
     def close(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().close(gently=True)
 
 
 def heapgrab_stats(pid):
@@ -123,7 +99,7 @@ def check_snapshot(t, hg, where):
     for f in MALLINFO:
         expect_eq(mi[f], t.state["mallinfo2"][f], f"{where}: mallinfo2.{f} vs the target's own")
     expect_eq(hg["pid"], t.pid, f"{where}: pid")
-    expect_eq(hg["glibc"], "2.36", f"{where}: glibc")
+    expect_eq(hg["glibc"], HOST_GLIBC_TEXT, f"{where}: glibc")
     expect_eq(hg["exe"], os.path.realpath(TARGET), f"{where}: exe")
     expect(abs(hg["time_nanos"] / 1e9 - time.time()) < 120, f"{where}: time_nanos {hg['time_nanos']}")
     expect_eq(hg["problems_total"], 0, f"{where}: problems_total ({hg['problems'][:2]})")
@@ -335,9 +311,9 @@ def test_mixed_heap_invariants():
     every command."""
     commands = [
         "alloc 400 24", "alloc 300 72", "alloc 200 600", "alloc 40 5000",
-        "free_step 700 60 3",          # 600-byte blocks, not neighbours: 7 tcache, 53 bins
+        "free_step 700 60 3",          # 600-byte blocks, not neighbours: FILL tcache, the rest bins
         "free 25",                     # 5000-byte blocks: coalesced into top
-        "alloc 50 40", "free 30",      # 7 to tcache, 23 to the 0x30 fastbin
+        "alloc 50 40", "free 30",      # FILL to tcache, the rest to the 0x30 fastbin
         "big 3 300000", "big 1 2097152",
         "thread_alloc 0 0 16", "thread_alloc 1 0 16", "thread_alloc 2 0 16",
         "thread_alloc 0 500 100", "thread_free 0 40",
@@ -365,7 +341,8 @@ def test_mixed_heap_invariants():
 
 def test_exact_fastbin_and_tcache_per_arena():
     """Same steps in the main arena and in one thread arena: tcache takes
-    7, the fastbin the rest, exactly, and only in that arena and thread."""
+    glibc's fill count (FILL), the fastbin the rest, exactly, and only in
+    that arena and thread."""
     t = GroundTruth()
     try:
         for w in range(3):
@@ -386,18 +363,18 @@ def test_exact_fastbin_and_tcache_per_arena():
             check_snapshot(t, after, where)
             a0, a1 = before["arenas"][ai], after["arenas"][ai]
             for k, want in (("inuse_objects", -30), ("inuse_bytes", -30 * (c - SIZE_SZ)),
-                            ("tcache_objects", 7), ("tcache_bytes", 7 * c),
-                            ("fastbin_objects", 23), ("fastbin_bytes", 23 * c),
+                            ("tcache_objects", FILL), ("tcache_bytes", FILL * c),
+                            ("fastbin_objects", 30 - FILL), ("fastbin_bytes", (30 - FILL) * c),
                             ("free_objects", 0), ("free_bytes", 0), ("top_bytes", 0),
                             ("overhead_bytes", 0), ("system_mem", 0)):
                 expect_eq(a1[k] - a0[k], want, f"{where}: arena {ai} {k} delta")
-            for k, want in (("tcache_objects", 7), ("tcache_bytes", 7 * c),
-                            ("fastbin_objects", 23), ("inuse_objects", -30)):
+            for k, want in (("tcache_objects", FILL), ("tcache_bytes", FILL * c),
+                            ("fastbin_objects", 30 - FILL), ("inuse_objects", -30)):
                 expect_eq(after["totals"][k] - before["totals"][k], want,
                           f"{where}: totals.{k} delta")
             tb = {x["tid"]: x for x in before["threads"]}
             for x in after["threads"]:
-                want = (7, 7 * c) if x["tid"] == tid else (0, 0)
+                want = (FILL, FILL * c) if x["tid"] == tid else (0, 0)
                 expect_eq((x["tcache_objects"] - tb[x["tid"]]["tcache_objects"],
                            x["tcache_bytes"] - tb[x["tid"]]["tcache_bytes"]), want,
                           f"{where}: thread {x['tid']} tcache (objects, bytes) delta")
@@ -405,7 +382,7 @@ def test_exact_fastbin_and_tcache_per_arena():
                 if b0["index"] != ai:
                     for k in ARENA_KEYS:
                         expect_eq(b1[k], b0[k], f"{where}: other arena {b0['index']} {k}")
-            expect_eq(after["mallinfo2"]["smblks"] - before["mallinfo2"]["smblks"], 23,
+            expect_eq(after["mallinfo2"]["smblks"] - before["mallinfo2"]["smblks"], 30 - FILL,
                       f"{where}: smblks delta")
             t.check_left_alone(where)
     finally:
@@ -622,8 +599,7 @@ def test_forked_child():
         if pattern.startswith("|") or "/" in pattern:
             print(f"  (core_pattern is {pattern!r}: the child's kernel core not checked)")
             return
-        os.kill(t.pid, 6)
-        t.proc.wait(timeout=60)   # the parent ends with its child
+        t.abort_and_wait(60)   # the parent ends with its child
         cores = [n for n in os.listdir(cwd) if n.startswith(pattern.split("%")[0] or "core")]
         expect_eq(len(cores), 1, f"one kernel core in {cwd}: {os.listdir(cwd)}")
         core = heapgrab_stats(os.path.join(cwd, cores[0]))
@@ -773,7 +749,7 @@ def test_pprof_by_arena_and_state():
                                 "state=tcache", "-top", path], capture_output=True, timeout=300)
             expect_eq(g.returncode, 0, f"go tool pprof -tagfocus: {g.stderr.decode()[:300]}")
         else:
-            print("  (go not found: go tool pprof checks skipped)")
+            print("  (part skipped: go not found: go tool pprof's reading)")
         t.check_left_alone("pprof")
     finally:
         t.close()
@@ -819,7 +795,7 @@ def test_exit_codes():
             one_line_error(r, "as nobody")
             t.check_left_alone("a refused heapgrab")
         else:
-            print("  (not root or no setpriv: permission check skipped)")
+            print("  (part skipped: not root or no setpriv: the permission check)")
         # a binary profile is not written to a terminal
         for argv in ([str(t.pid)], ["snapshot", str(t.pid)], ["profile", str(t.pid)]):
             master, slave = pty.openpty()
@@ -842,36 +818,30 @@ def test_exit_codes():
     # a statically linked glibc program that never calls malloc itself
     # (glibc's start-up code does): its own figures, and left alone
     if os.access(STATIC_TARGET, os.X_OK):
-        p = subprocess.Popen([STATIC_TARGET], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        p = targets.Target(STATIC_TARGET, ready="line")
         try:
-            words = p.stdout.readline().split()
-            expect(len(words) == 4 and words[0] == b"ready", f"gt_static started: {words}")
+            words = p.state.split()
+            expect(len(words) == 4 and words[0] == "ready", f"gt_static started: {words}")
             hg = heapgrab_stats(p.pid)
             expect_eq([hg["mallinfo2"][k] for k in ("arena", "uordblks", "hblks")],
                       [int(x) for x in words[1:]], "static program: mallinfo2 vs its own")
             expect_eq(hg["problems"], [], "static program: problems")
             with open(f"/proc/{p.pid}/status") as f:
                 expect("TracerPid:\t0\n" in f.read(), "static program traced after heapgrab")
-            expect(p.poll() is None, "static program died")
+            expect(p.alive(), "static program died")
         finally:
-            p.stdin.close()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            p.close(gently=True)
     else:
-        print("  (gt_static not built: static program check skipped)")
+        print("  (part skipped: gt_static not built, no static libc: the static program)")
 
 
 def refused(argv, want_exit, words, what):
     """Start argv (it says "ready", then reads stdin to its end); heapgrab
     must exit want_exit with one line holding every word, and leave it
     running and untraced."""
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    p = targets.Target(argv, ready="line")
     try:
-        expect(select.select([p.stdout], [], [], 60)[0] and p.stdout.readline().startswith(b"ready"),
-               f"{what} started")
+        expect(p.state.startswith("ready"), f"{what} started")
         r = subprocess.run([HEAPGRAB, "stats", "--json", str(p.pid)], capture_output=True,
                            timeout=60)
         expect_eq(r.returncode, want_exit, f"{what}: exit ({r.stderr!r})")
@@ -880,14 +850,9 @@ def refused(argv, want_exit, words, what):
             expect(w in err, f"{what}: the message names {w!r}: {err!r}")
         with open(f"/proc/{p.pid}/status") as f:
             expect("TracerPid:\t0\n" in f.read(), f"{what} traced after heapgrab")
-        expect(p.poll() is None, f"{what} died")
+        expect(p.alive(), f"{what} died")
     finally:
-        p.stdin.close()
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        p.close(gently=True)
 
 
 def elf_facts(path):
@@ -927,7 +892,7 @@ def test_other_programs():
             refused([exe + "_stripped"], 5, ["does not use glibc malloc", "stripped"],
                     "stripped static musl program")
         else:
-            print("  (musl-gcc missing, apt-get install musl-tools: musl cases skipped)")
+            print("  (part skipped: musl-gcc missing, apt-get install musl-tools: musl cases)")
         go = shutil.which("go")
         if go:
             exe = os.path.join(tmp, "go_static")
@@ -941,7 +906,7 @@ def test_other_programs():
             refused([exe], 5, ["Go program"], "static Go program")
             refused([exe + "_stripped"], 5, ["Go program"], "stripped static Go program")
         else:
-            print("  (go missing: Go cases skipped)")
+            print("  (part skipped: go missing: Go cases)")
         busybox = shutil.which("busybox")
         facts = elf_facts(busybox) if busybox else None
         if facts == (True, False, True):
@@ -949,21 +914,15 @@ def test_other_programs():
                     ["glibc's malloc", "stripped"],
                     "busybox (static glibc, stripped)")
         else:
-            print(f"  (busybox {'missing' if not busybox else 'not a stripped static glibc program'}"
-                  ": apt-get install busybox-static; case skipped)")
+            why = "missing" if not busybox else "not a stripped static glibc program"
+            print(f"  (part skipped: busybox {why}: apt-get install busybox-static)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def untraced_and_running(pid, after):
     """Every thread of pid: no tracer, not stopped."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            tracer = [l.split()[1] for l in f if l.startswith("TracerPid:")][0]
-        expect_eq(tracer, "0", f"tracer of thread {tid} after {after}")
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            st = f.read().rsplit(")", 1)[1].split()[0]
-        expect(st not in ("t", "T"), f"thread {tid} left in state {st} after {after}")
+    targets.untraced_and_running(pid, after, allow_gone_threads=False)
 
 
 def bad_argument_catalogue(pid, tmp):
@@ -1202,19 +1161,7 @@ def main():
     if bad:
         print(f"test_invariants: unknown group(s) {bad}; groups: {' '.join(GROUPS)}")
         return 2
-    npass = nfail = 0
-    for g in groups:
-        for test in GROUPS[g]:
-            t0 = time.time()
-            try:
-                test()
-                npass += 1
-                print(f"ok   {g}/{test.__name__} ({time.time() - t0:.1f}s)", flush=True)
-            except Exception as e:  # noqa: BLE001 -- every failure reported alike
-                nfail += 1
-                print(f"FAIL {g}/{test.__name__}: {type(e).__name__}: {e}", flush=True)
-    print(f"test_invariants: {npass} passed, {nfail} failed")
-    return 1 if nfail else 0
+    return run_tests("test_invariants", [test for g in groups for test in GROUPS[g]])
 
 
 if __name__ == "__main__":

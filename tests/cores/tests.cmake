@@ -1,15 +1,8 @@
-# Hostile cores (tests/cores/test_cores.py GROUP): crafted and mutated cores
+# Hostile cores (test_cores.py GROUP): crafted and mutated cores
 # of core_target, a small process with every kind of chunk, made at test
 # time with gcore and the kernel (needs root or CAP_SYS_PTRACE for gcore).
 # In both builds; the mutants group runs for HG_FUZZ_SECONDS.  The long run
 # is scripts/fuzz-cores.py.
-find_package(Threads REQUIRED)
-add_executable(core_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/core_target.c)
-target_link_libraries(core_target PRIVATE Threads::Threads)
-target_compile_options(core_target PRIVATE -O1)
-if(NOT HG_PYTHON3)
-  find_program(HG_PYTHON3 python3 REQUIRED)
-endif()
 if(HEAPGRAB_SANITIZE)
   set(HG_CORES_SANITIZED 1)
 else()
@@ -17,8 +10,8 @@ else()
 endif()
 foreach(group unknown crafted perms scale mutants)
   add_test(NAME cores_${group}
-    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/cores/test_cores.py ${group})
+    COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_cores.py ${group})
   set_tests_properties(cores_${group} PROPERTIES
     ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_CORE_TARGET=$<TARGET_FILE:core_target>;HG_SANITIZED=${HG_CORES_SANITIZED};HG_FUZZ_SECONDS=60"
-    TIMEOUT 900)
+    SKIP_RETURN_CODE 77 TIMEOUT 900)
 endforeach()

@@ -17,13 +17,16 @@ import gzip
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 
-from harness import check
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import Skip, check, run as run_tests  # noqa: E402
+import targets  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
 CHAINS = {  # innermost first, as each role's frames must show them (in order)
@@ -34,15 +37,19 @@ CHAINS = {  # innermost first, as each role's frames must show them (in order)
 }
 
 
-class Target:
+class Target(targets.Target):
+    """stack_target: its first line names its threads and their roles."""
+
     def __init__(self, path, nspin=2, deep=False, idle=0):
-        self.p = subprocess.Popen([path, str(nspin)] + (["deep"] if deep else []) +
-                                  ([f"idle={idle}"] if idle else []),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.info = json.loads(self.p.stdout.readline())
-        self.pid = self.info["pid"]
+        super().__init__([path, str(nspin)] + (["deep"] if deep else []) +
+                         ([f"idle={idle}"] if idle else []))
+        self.info = self.state
         self.path = path
-        self.settle()
+        try:
+            self.settle()
+        except BaseException:
+            self.close()
+            raise
 
     def settle(self):
         """Wait until main is back in its read of stdin (after printing an
@@ -67,20 +74,10 @@ class Target:
                 time.sleep(0.001)
 
     def count(self):
-        self.p.stdin.write(b"count\n")
-        self.p.stdin.flush()
-        return int(self.p.stdout.readline())
+        return int(self.ask("count"))
 
     def untraced_and_running(self):
-        with open(f"/proc/{self.pid}/status") as f:
-            check("TracerPid:\t0\n" in f.read(), "target still traced")
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            try:
-                with open(f"/proc/{self.pid}/task/{tid}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()[0]
-            except (FileNotFoundError, ProcessLookupError):
-                continue  # a short-lived thread that has ended
-            check(st not in ("t", "T"), f"thread {tid} left stopped")
+        self.left_alone()
         # the spinners go on (whenever the machine gives them a CPU)
         a = self.count()
         deadline = time.time() + 30
@@ -98,14 +95,6 @@ class Target:
         with open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
             return int(f.read().split()[0])
 
-    def ask(self, line):
-        self.p.stdin.write(line.encode() + b"\n")
-        self.p.stdin.flush()
-        return self.p.stdout.readline().decode().strip()
-
-    def close(self):
-        self.p.kill()
-        self.p.wait()
 
 
 def parse_stacks(text):
@@ -298,6 +287,8 @@ def wait_for_a_stop(pid, hg, what, timeout=120, or_exit=False):
 
 
 def pprof(*args):
+    if not shutil.which("go"):
+        raise Skip("go not installed: go tool pprof cannot read the profile")
     # cwd /: pprof guesses a prefix to trim from source paths by looking for
     # the basename of its working directory in them (ctest runs in .../tests)
     r = subprocess.run(["go", "tool", "pprof", *args], capture_output=True, timeout=120, cwd="/")
@@ -475,8 +466,7 @@ def test_priority(path):
     is in the class (watching /proc from outside cannot: the watcher gets a
     core mostly while the target is stopped, so its counts lean that way)."""
     if os.geteuid() != 0:
-        print("     (test_priority: not root, heapgrab may not raise its priority; skipped)")
-        return
+        raise Skip("not root: heapgrab may not raise its priority")
     t = Target(path, nspin=4)
     out = f"/tmp/heapgrab-prio-{os.getpid()}.pprof"
     log = f"/tmp/heapgrab-prio-{os.getpid()}.strace"
@@ -486,6 +476,8 @@ def test_priority(path):
         # LeakSanitizer cannot run under a tracer; the other tests check leaks
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+        if not shutil.which("strace"):
+            raise Skip("strace not installed")
         r = subprocess.run(["strace", "-f", "--seccomp-bpf", "-qq", "-e", "signal=none", "-o", log,
                             "-e", "trace=sched_setscheduler,setpriority,nanosleep,clock_nanosleep",
                             HEAPGRAB, "profile", "--seconds", "1", "--hz", "50", str(t.pid),
@@ -708,14 +700,14 @@ def test_target_exits(path):
                                  stderr=subprocess.PIPE)
             wait_for_a_stop(t.pid, p, f"attempt {attempt}")
             time.sleep(0.013 * attempt)
-            t.p.kill()
+            t.signal(signal.SIGKILL)
             try:
                 _, err = p.communicate(timeout=120)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
                 raise AssertionError(f"attempt {attempt}: heapgrab hangs on a killed target")
-            t.p.wait()
+            t.wait()
             check(p.returncode == 0, f"profile of a target that died: exit {p.returncode}: {err}")
             check(b"exited" in err, f"no word of the exit: {err}")
             check("spin_leaf" in pprof("-top", "-sample_index=samples", out),
@@ -738,8 +730,7 @@ def test_leader_gone(path):
     is left alone."""
     t = Target(path)
     try:
-        t.p.stdin.write(b"leave\n")
-        t.p.stdin.flush()
+        t.send("leave")
         for _ in range(200):
             with open(f"/proc/{t.pid}/task/{t.pid}/stat") as f:
                 if f.read().rsplit(")", 1)[1].split()[0] == "Z":
@@ -779,51 +770,32 @@ def test_demangled():
     """C++ frames come out as C++ names: app::Worker<long>::spin(int)."""
     path = os.environ.get("HG_CXX_TARGET")
     if not path:
-        print("  (no C++ target built: demangling check skipped)")
-        return
-    p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        pid = int(p.stdout.readline())
+        raise Skip("no C++ compiler: cxx_target not built")
+    with targets.Target(path, ready="line") as p:
+        pid = int(p.state)
         r = subprocess.run([HEAPGRAB, "stacks", str(pid)], capture_output=True, timeout=60)
         check(r.returncode == 0, f"stacks: {r.stderr}")
         check("app::Worker<long>::spin(int)" in r.stdout.decode(),
               f"no demangled C++ frame:\n{r.stdout.decode()[-1500:]}")
-    finally:
-        p.kill()
-        p.wait()
 
 
 def main():
-    targets = sys.argv[1:]
+    paths = sys.argv[1:]
     only = os.environ.get("ONLY")  # ONLY=test_priority: run just that one
-    failed = passed = 0
-    for path in targets:
+    tests = []
+    for path in paths:
         for test in (test_dump, test_profile, test_cpu_total, test_interrupt, test_priority,
                      test_deep,
                      test_threads_come_and_go, test_many_threads, test_walk_agrees,
                      test_target_exits, test_leader_gone, test_errors):
-            if only and test.__name__ != only:
-                continue
-            t0 = time.time()
-            try:
+            def on_path(test=test, path=path):
                 test(path)
-                passed += 1
-                print(f"ok   {test.__name__} {os.path.basename(path)} ({time.time() - t0:.1f}s)")
-            except Exception as e:
-                failed += 1
-                print(f"FAIL {test.__name__} {os.path.basename(path)}: {type(e).__name__}: {e}")
-    if only and only != "test_demangled":
-        print(f"test_stacks: {passed} passed, {failed} failed")
-        return 1 if failed else 0
-    try:
-        test_demangled()
-        passed += 1
-        print("ok   test_demangled")
-    except Exception as e:
-        failed += 1
-        print(f"FAIL test_demangled: {type(e).__name__}: {e}")
-    print(f"test_stacks: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+            on_path.__name__ = f"{test.__name__} {os.path.basename(path)}"
+            if not only or test.__name__ == only:
+                tests.append(on_path)
+    if not only or only == "test_demangled":
+        tests.append(test_demangled)
+    return run_tests("test_stacks", tests)
 
 
 if __name__ == "__main__":
