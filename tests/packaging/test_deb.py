@@ -196,7 +196,8 @@ def main():
                      "/usr/share/bash-completion/completions/heapgrab",
                      "/usr/include/heapgrab.h",
                      "/usr/lib/python3/dist-packages/heapgrab/__init__.py",
-                     "/usr/share/heapgrab/gdb/heapsnap.py"):
+                     "/usr/share/heapgrab/gdb/heapsnap.py",
+                     "/usr/share/heapgrab/schema/stats.schema.json"):
             check(want in files, f"installs {want}")
         check(any(f.endswith("/pkgconfig/heapgrab.pc") for f in files), "installs heapgrab.pc")
         r = run(["chroot", root, "sh", "-c", "zcat /usr/share/man/man1/heapgrab.1.gz | head -5"])
