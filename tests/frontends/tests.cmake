@@ -36,3 +36,9 @@ add_test(NAME json_schemas
 set_tests_properties(json_schemas PROPERTIES
   ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
   FIXTURES_REQUIRED holders_outputs_out SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# The progress line on a terminal (a pty), and never elsewhere.
+add_test(NAME cli_progress COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_progress.py)
+set_tests_properties(cli_progress PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)
