@@ -76,7 +76,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 }
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
-       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS };
+       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -95,6 +95,7 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"hz", required_argument, NULL, LONG_HZ},
         {"by-size", no_argument, NULL, LONG_BY_SIZE},
         {"holders", no_argument, NULL, LONG_HOLDERS},
+        {"quiet", no_argument, NULL, LONG_QUIET},
         {0, 0, 0, 0}};
     /* getopt's own messages are off: each error is one line of ours */
     opterr = 0;
@@ -108,6 +109,9 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
                 return usage_error("-o takes a file name");
             a->output = optarg;
             a->given |= OPT_OUTPUT;
+            break;
+        case LONG_QUIET:
+            a->quiet = 1; /* every subcommand: only the progress line goes */
             break;
         case LONG_JSON:
             a->json = 1;
