@@ -10,7 +10,8 @@
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_report.c
+ *                   the subcommands
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -59,7 +60,9 @@ enum {
     OPT_LOCATE = 1u << 4,  /* --locate */
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
     OPT_BY_SIZE = 1u << 6, /* --by-size */
-    OPT_HOLDERS = 1u << 7  /* --holders */
+    OPT_HOLDERS = 1u << 7, /* --holders */
+    OPT_FORMAT = 1u << 8,  /* --format html|pprof */
+    OPT_BASE = 1u << 9     /* --base */
 };
 
 struct cli_args;
@@ -86,6 +89,9 @@ struct cli_args {
     const char *output;    /* -o, or NULL */
     int json, count;
     int quiet;             /* --quiet: no progress line */
+    int html;              /* write the HTML report, not pprof (report; or
+                              --format html, or -o FILE.html) */
+    const char *base;      /* --base: a pprof profile to compare with */
     double interval, seconds;
     unsigned hz;
     hg_snapshot_options snap;
@@ -115,6 +121,7 @@ int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
 int cmd_holders(const struct cli_args *a);
 int cmd_leaks(const struct cli_args *a);
+int cmd_report(const struct cli_args *a);
 
 /* help.c */
 void cli_help(FILE *f);

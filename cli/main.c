@@ -12,16 +12,19 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE, NULL, "heap",
-     cmd_snapshot},
+    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_FORMAT, NULL,
+     "heap", cmd_snapshot},
     {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS, NULL, NULL, cmd_stats},
     /* who holds the memory: roots by retained bytes; the leaks */
     {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_holders},
     {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_leaks},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
-    {"profile", OPT_OUTPUT | OPT_PROFILE,
+    {"profile", OPT_OUTPUT | OPT_PROFILE | OPT_FORMAT,
      "profile samples a live process; for a core use stacks", "cpu", cmd_profile},
+    /* one HTML page: summary, flame graph, top table; also of a .pprof */
+    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_BASE, NULL, NULL,
+     cmd_report},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 
