@@ -28,16 +28,25 @@
  *   types    [{type, unit}] the profile's sample types; default: the index
  *            go tool pprof shows
  *   names    every frame's text, once
- *   nodes    flat: per node parent, name, its own value of each type, then
- *            (with a base) the base's; node 0 is the root (parent -1)
+ *   parent, name, self   the call tree's nodes, column by column: how far
+ *            back each node's parent is (node i's parent is i - that; 0
+ *            for the root, node 0), its name, and one array per type of
+ *            each node's own value, then (with a base) one per type of the
+ *            base's
  *   top      per function: name, then flat and cum of each type, then
  *            (with a base) the base's
  *   total, base_total   sum of each type
+ *
+ * A big profile's JSON goes in gzipped, as base64 after "gz:" (the page
+ * inflates it with the browser's DecompressionStream): a CPU profile of
+ * 100,000 distinct stacks is some 5 MB of JSON, 0.6 MB so.  A small one
+ * goes in as it is, readable in the page's source.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "heapgrab.h"
 #include "lib/array.h"
@@ -237,17 +246,27 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
         if (!any)
             continue; /* pprof leaves out samples of no value */
         frames.size = 0;
-        char buf[64];
+        char buf[64], inl[1024];
         for (size_t li = 0; li < s->n_location_id && !rc; li++) {
             const Perftools__Profiles__Location *loc =
                 hg_pprof_read_location(r, s->location_id[li]);
             size_t nl = loc ? loc->n_line : 0;
             for (size_t k = 0; k < (nl ? nl : 1); k++) {
                 const char *text = "?";
+                if (nl && k + 1 < nl &&
+                    loc->line[k]->function_id == loc->line[k + 1]->function_id)
+                    continue; /* pprof merges a function inlined into itself
+                                 (the lines differ, the frame is one) */
                 if (nl) {
                     const Perftools__Profiles__Function *fn =
                         hg_pprof_read_function(r, loc->line[k]->function_id);
                     text = fn ? hg_pprof_read_str(r, fn->name) : "?";
+                    /* as go tool pprof names them: every line but a
+                     * location's last is inlined into the next */
+                    if (k + 1 < nl) {
+                        snprintf(inl, sizeof inl, "%s (inline)", text);
+                        text = inl;
+                    }
                 } else if (loc) {
                     snprintf(buf, sizeof buf, "%016" PRIx64, loc->address);
                     text = buf;
@@ -372,12 +391,6 @@ struct page_data {
     const char *meta_json;     /* an object's members, or "" */
 };
 
-static void json_vals(FILE *f, const int64_t *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, ",%" PRId64, v[i]);
-}
-
 static void write_json(FILE *f, const struct model *m, const struct hg_pprof_read *r,
                        int def, const struct page_data *d)
 {
@@ -415,12 +428,23 @@ static void write_json(FILE *f, const struct model *m, const struct hg_pprof_rea
             fputc(',', f);
         json_str(f, m->names.text.ptr[i]);
     }
-    fputs("],\"nodes\":[", f);
-    for (size_t i = 0; i < m->nodes.size; i++) {
-        fprintf(f, "%s%" PRId64 ",%" PRId64, i ? ",\n" : "", m->nodes.ptr[i].parent,
-                m->nodes.ptr[i].name);
-        json_vals(f, m->node_vals.ptr + i * m->stride, m->stride);
+    /* column by column (parents, names, then each value): gzip finds the
+     * runs of a column, a third smaller than row by row.  The parent as
+     * the distance back to it (a child comes after its parent, mostly
+     * just after): fewer digits. */
+    fputs("],\"parent\":[", f);
+    for (size_t i = 0; i < m->nodes.size; i++)
+        fprintf(f, "%s%" PRId64, i ? "," : "", i ? (int64_t)i - m->nodes.ptr[i].parent : 0);
+    fputs("],\"name\":[", f);
+    for (size_t i = 0; i < m->nodes.size; i++)
+        fprintf(f, "%s%" PRId64, i ? "," : "", m->nodes.ptr[i].name);
+    fputs("],\"self\":[", f);
+    for (size_t k = 0; k < m->stride; k++) {
+        fputs(k ? "],\n[" : "[", f);
+        for (size_t i = 0; i < m->nodes.size; i++)
+            fprintf(f, "%s%" PRId64, i ? "," : "", m->node_vals.ptr[i * m->stride + k]);
     }
+    fputs(m->stride ? "]" : "", f);
     fputs("],\"top\":[", f);
     int first = 1;
     for (size_t i = 0; i < m->names.text.size; i++) {
@@ -441,6 +465,49 @@ static void write_json(FILE *f, const struct model *m, const struct hg_pprof_rea
     fputs("]}", f);
 }
 
+/* JSON above this goes in gzipped (see the top). */
+#define REPORT_GZIP_ABOVE (256u << 10)
+
+/* "gz:" and the base64 of the gzip of in: 0 or an HG_E* code. */
+static int write_gzip_base64(const char *in, size_t len, FILE *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    size_t cap = deflateBound(&z, (uLong)len);
+    unsigned char *gz = malloc(cap);
+    if (!gz) {
+        deflateEnd(&z);
+        return hg_fail(HG_ENOMEM, "out of memory");
+    }
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = gz;
+    z.avail_out = (uInt)cap;
+    int zr = deflate(&z, Z_FINISH);
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    if (zr != Z_STREAM_END) {
+        free(gz);
+        return hg_fail(HG_EINTERNAL, "compressing the report's data failed");
+    }
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    fputs("gz:", out);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)gz[i] << 16 | (i + 1 < n ? (unsigned)gz[i + 1] << 8 : 0) |
+                     (i + 2 < n ? gz[i + 2] : 0);
+        char q[4] = {b64[v >> 18 & 63], b64[v >> 12 & 63],
+                     i + 1 < n ? b64[v >> 6 & 63] : '=', i + 2 < n ? b64[v & 63] : '='};
+        fwrite(q, 1, 4, out);
+        if (i % 57 == 54)
+            fputc('\n', out); /* 76 characters a line */
+    }
+    free(gz);
+    return ferror(out) ? hg_fail(HG_EIO, "writing the report: I/O error") : 0;
+}
+
 /* The template with the data in it. */
 static int write_page(const char *json, size_t len, FILE *out)
 {
@@ -455,7 +522,8 @@ static int write_page(const char *json, size_t len, FILE *out)
     fputs(hg_report_css, out);
     c += sizeof css_mark - 1;
     fwrite(c, 1, (size_t)(d - c), out);
-    int rc = write_script_json(json, len, out);
+    int rc = len > REPORT_GZIP_ABOVE && len < 0xffffffffu ? write_gzip_base64(json, len, out)
+                                                          : write_script_json(json, len, out);
     d += sizeof data_mark - 1;
     fwrite(d, 1, (size_t)(j - d), out);
     fputs(hg_report_js, out);
@@ -644,5 +712,19 @@ int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_op
     if (!pprof || !out)
         return hg_fail(HG_EUSAGE, "hg_write_pprof_report_html: no profile or stream");
     struct page_data d = {"pprof", o && o->title ? o->title : "pprof profile", NULL, ""};
+    /* heapgrab's own kinds, known by their sample types, are drawn as such
+     * (a CPU profile's thread frames) */
+    struct hg_pprof_read r;
+    int rc = hg_pprof_read(pprof, len, "the profile", &r);
+    if (rc)
+        return rc;
+    if (type_index(&r, "inuse_space") >= 0) {
+        d.kind = "heap";
+        d.title = o && o->title ? o->title : "heap profile";
+    } else if (type_index(&r, "cpu") >= 0 || type_index(&r, "wall") >= 0) {
+        d.kind = "cpu";
+        d.title = o && o->title ? o->title : "CPU profile";
+    }
+    hg_pprof_read_free(&r);
     return report_of_pprof(pprof, len, "the profile", o, &d, out);
 }

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""heapgrab report and the HTML outputs of snapshot and profile (issue 21),
+checked without a browser (test_browser.py draws them):
+
+  - a live gt_target: the page's summary is `stats --json`'s (totals and
+    mallinfo2), from report, snapshot -o x.html and --format html;
+  - the page's top table is `go tool pprof -top -nodefraction=0` of the
+    same .pprof, for every sample type (heap: a snapshot of gt_target; CPU:
+    a profile of stack_target); skipped without go;
+  - a CPU profile's page: kind cpu, every stack under its thread;
+  - --base, on synthetic profiles: the base's figures beside the new ones,
+    both equal to flat and cum computed here;
+  - names that could end the <script> element, or that old JavaScript
+    takes for line ends, come back exactly and leave the page whole;
+  - size: a CPU profile of 100,000 distinct stacks makes a page under 2 MB;
+  - refusals: a file that is no profile, bad options (exit 2, no file left).
+
+Usage: test_report.py OUTDIR   (pages are kept there for test_browser.py)
+Environment: HEAPGRAB, HG_TARGET_DIR.
+"""
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+from harness import Skip, check, cli_stats, equal, run as run_tests  # noqa: E402
+import targets  # noqa: E402
+import pprof_encode  # noqa: E402
+import reportlib  # noqa: E402
+
+HEAPGRAB = os.environ.get("HEAPGRAB", "")
+TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")
+OUT = sys.argv[1] if len(sys.argv) > 1 else "report-out"
+
+
+def hg(*args, ok=True):
+    r = subprocess.run([HEAPGRAB, *map(str, args)], capture_output=True)
+    if ok:
+        check(r.returncode == 0, f"heapgrab {' '.join(map(str, args))}: exit {r.returncode}: "
+              f"{r.stderr.decode(errors='replace')}")
+    return r
+
+
+def out(name):
+    return os.path.join(OUT, name)
+
+
+def gt_target():
+    t = targets.Target([os.path.join(TARGET_DIR, "gt_target")])
+    # something of several sizes, in the main arena and a thread's
+    t.cmd("alloc 300 48")
+    t.cmd("alloc 40 5000")
+    t.cmd("thread_alloc 1 100 200")
+    t.cmd("free_step 0 300 3")
+    return t
+
+
+def check_summary(page, stats, what):
+    data = reportlib.page_data(page)
+    equal(data["kind"], "heap", f"{what}: kind")
+    equal(data["stats"]["totals"], stats["totals"], f"{what}: the summary's totals")
+    equal(data["stats"]["mallinfo2"], stats["mallinfo2"], f"{what}: mallinfo2")
+    equal(data["stats"]["pid"], stats["pid"], f"{what}: pid")
+    return data
+
+
+def test_live_summary_is_stats():
+    with gt_target() as t:
+        stats = cli_stats(HEAPGRAB, t.pid)
+        hg("report", t.pid, "-o", out("heap.html"))
+        check_summary(out("heap.html"), stats, "report PID")
+        hg("snapshot", t.pid, "-o", out("snapshot.html"))
+        check_summary(out("snapshot.html"), stats, "snapshot -o x.html")
+        r = hg("snapshot", t.pid, "--format", "html")
+        with open(out("format.html"), "wb") as f:
+            f.write(r.stdout)
+        check_summary(out("format.html"), stats, "snapshot --format html")
+        # the extension decides, --format overrides it
+        hg("snapshot", t.pid, "-o", out("heap.pprof"))
+        with open(out("heap.pprof"), "rb") as f:
+            equal(f.read(2), b"\x1f\x8b", "snapshot -o heap.pprof is gzipped pprof")
+        hg("snapshot", t.pid, "--format", "pprof", "-o", out("heap-pprof.html"))
+        with open(out("heap-pprof.html"), "rb") as f:
+            equal(f.read(2), b"\x1f\x8b", "--format pprof -o x.html is pprof")
+        # the report of that .pprof has the same stacks as report PID
+        hg("report", out("heap.pprof"), "-o", out("heap-of-pprof.html"))
+        a = reportlib.page_data(out("heap.html"))
+        b = reportlib.page_data(out("heap-of-pprof.html"))
+        equal(b["kind"], "heap", "report heap.pprof: kind")
+        equal(b["stats"], None, "report heap.pprof: no stats (a profile has none)")
+        for ty in ("inuse_space", "inuse_objects", "free_space"):
+            equal(reportlib.top_of(b, ty), reportlib.top_of(a, ty), f"{ty}: report PID and report .pprof")
+
+
+def test_heap_top_is_go_pprof():
+    if not reportlib.go():
+        raise Skip("go is not installed")
+    pprof = out("heap.pprof")
+    if not os.path.exists(pprof):
+        with gt_target() as t:
+            hg("snapshot", t.pid, "-o", pprof)
+    hg("report", pprof, "-o", out("heap-of-pprof.html"))
+    data = reportlib.page_data(out("heap-of-pprof.html"))
+    check(data["types"][data["default"]]["type"] == "inuse_space", "default type inuse_space")
+    for ty, unit in (("inuse_space", "B"), ("inuse_objects", None), ("free_space", "B"),
+                     ("free_objects", None)):
+        got, want = reportlib.top_of(data, ty), reportlib.go_top(pprof, ty, unit, OUT)
+        check(len(want) > 3, f"{ty}: go tool pprof lists {len(want)} functions")
+        equal(got, want, f"{ty}: the page's top table and go tool pprof -top")
+
+
+def test_cpu_profile():
+    path = os.path.join(TARGET_DIR, "stack_target")
+    with targets.Target([path, "1"]) as t:
+        threads = {th["tid"]: th["name"] for th in t.state["threads"]} \
+            if isinstance(t.state, dict) and "threads" in t.state else {}
+        hg("profile", "--seconds", "1", "--hz", "50", t.pid, "-o", out("cpu.pprof"))
+        hg("profile", "--seconds", "0.5", "--hz", "50", t.pid, "-o", out("cpu.html"))
+    for page in (out("cpu.html"),):
+        data = reportlib.page_data(page)
+        equal(data["kind"], "cpu", "profile -o cpu.html: kind")
+        check(data["meta"]["samples"] > 0, "profile -o cpu.html: samples")
+    hg("report", out("cpu.pprof"), "-o", out("cpu-of-pprof.html"))
+    data = reportlib.page_data(out("cpu-of-pprof.html"))
+    equal(data["kind"], "cpu", "report cpu.pprof: kind")
+    # every stack hangs under its thread: the root's children are threads
+    kids = [data["names"][data["name"][i]] for i in range(1, len(data["parent"]))
+            if i - data["parent"][i] == 0]
+    check(kids and all(k.startswith("thread ") for k in kids),
+          f"the root's children are threads: {kids[:5]}")
+    for tid in threads:
+        check(any(k.startswith(f"thread {tid} ") for k in kids), f"thread {tid} in {kids}")
+    check(reportlib.top_of(data, "samples"), "the top table has entries")
+    if reportlib.go():
+        for ty, unit in (("samples", None), ("wall", "ns"), ("cpu", "ns")):
+            got = reportlib.top_of(data, ty)
+            want = reportlib.go_top(out("cpu.pprof"), ty, unit, OUT)
+            equal(got, want, f"{ty}: the CPU page's top table and go tool pprof -top")
+
+
+def synthetic(seed, n=60):
+    """Samples with recursion (f calls itself) and shared frames."""
+    rnd = random.Random(seed)
+    fns = ["main", "serve", "parse", "f", "g", "alloc", "leaf"]
+    samples = []
+    for _ in range(n):
+        depth = rnd.randint(1, 6)
+        stack = [rnd.choice(fns) for _ in range(depth)] + ["main"]
+        samples.append((stack, [rnd.randint(0, 3), rnd.randint(0, 5000)],
+                        {"thread_name": "w", "thread_id": 7}))
+    return samples
+
+
+def test_base():
+    types = [("samples", "count"), ("cpu", "nanoseconds")]
+    new, old = synthetic(1), synthetic(2)
+    with open(out("new.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, new, "cpu"))
+    with open(out("old.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, old, "cpu"))
+    hg("report", out("new.pprof"), "--base", out("old.pprof"), "-o", out("diff.html"))
+    data = reportlib.page_data(out("diff.html"))
+    check(data["base"], "the page says it has a base")
+    for i, (ty, _) in enumerate(types):
+        equal(reportlib.top_of(data, ty), reportlib.flat_cum(new, i), f"{ty}: new flat and cum")
+        equal(reportlib.base_top_of(data, ty), reportlib.flat_cum(old, i),
+              f"{ty}: the base's flat and cum")
+        equal(data["base_total"][i], sum(s[1][i] for s in old), f"{ty}: the base's total")
+    # a base that is no profile, a base with none of the sample types
+    with open(out("junk.pprof"), "wb") as f:
+        f.write(b"no profile at all")
+    r = hg("report", out("new.pprof"), "--base", out("junk.pprof"), "-o", out("x.html"), ok=False)
+    equal(r.returncode, 2, "--base junk: exit status")
+    check(not os.path.exists(out("x.html")), "--base junk: no page left behind")
+    with open(out("other.pprof"), "wb") as f:
+        f.write(pprof_encode.profile([("alloc_space", "bytes")], [(["a"], [1], None)]))
+    r = hg("report", out("new.pprof"), "--base", out("other.pprof"), ok=False)
+    equal(r.returncode, 2, "--base of other sample types: exit status")
+
+
+NASTY = ["</script><script>document.title='pwned'</script>", "a\u2028b\u2029c",
+         "<!--<script>", "quote \" back\\slash", "\u00e9t\u00e9 \U0001F600"]
+
+
+def test_escaping():
+    samples = [([name, "main"], [i + 1], None) for i, name in enumerate(NASTY)]
+    with open(out("nasty.pprof"), "wb") as f:
+        f.write(pprof_encode.profile([("samples", "count")], samples))
+    hg("report", out("nasty.pprof"), "-o", out("nasty.html"))
+    with open(out("nasty.html"), encoding="utf-8") as f:
+        html = f.read()
+    text = reportlib.page_data_text(html)
+    check("<" not in text, "no '<' inside the data element")
+    check("\u2028" not in text and "\u2029" not in text, "no raw U+2028/2029 in the data")
+    equal(html.lower().count("</script"), 2, "the page's own two script ends, no more")
+    data = reportlib.page_data(out("nasty.html"))
+    for i, name in enumerate(NASTY):
+        check(name in data["names"], f"{name!r} comes back exactly")
+        equal(reportlib.top_of(data, "samples")[name], (i + 1, i + 1), f"{name!r}: flat, cum")
+
+
+def big_profile(n, seed=3):
+    """n distinct stacks, shaped as a long CPU profile of a server has
+    them: 8 worker threads running the same code, whose call paths (20,000
+    of them, 6 to 40 frames deep, over 3,000 functions) end in one of 400
+    leaf functions.  Which paths and leaves are common follows a power law,
+    as in real profiles."""
+    rnd = random.Random(seed)
+    fns = [f"ns{i % 40}::Module{i % 97}::function_{i}" for i in range(3000)]
+    # the call paths: a random tree, each new call under a deep-enough one
+    paths = [[fns[0]]]
+    while len(paths) < 20000:
+        p = paths[int(len(paths) * rnd.random() ** 0.5)]
+        if len(p) < 40:
+            paths.append(p + [rnd.choice(fns)])
+    paths = [p for p in paths if len(p) >= 6]
+    leaves = fns[:400]
+    seen, samples = set(), []
+    while len(samples) < n:
+        tid = 1000 + rnd.randrange(8)
+        pi = min(int(rnd.paretovariate(0.6)) - 1, len(paths) - 1)
+        li = min(int(rnd.paretovariate(0.8)) - 1, len(leaves) - 1)
+        pi = rnd.randrange(len(paths)) if rnd.random() < 0.5 else pi
+        key = (tid, pi, li)
+        if key in seen:
+            continue
+        seen.add(key)
+        c = rnd.randint(1, 4)
+        samples.append(([leaves[li]] + paths[pi][::-1], [c, c * 10000000, rnd.randint(0, c * 10000000)],
+                        {"thread_name": f"worker-{tid - 1000}", "thread_id": tid}))
+    return samples
+
+
+def test_size_100k_samples():
+    samples = big_profile(100000)
+    types = [("samples", "count"), ("wall", "nanoseconds"), ("cpu", "nanoseconds")]
+    with open(out("big.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, samples, "cpu"))
+    hg("report", out("big.pprof"), "-o", out("big.html"))
+    size = os.path.getsize(out("big.html"))
+    print(f"     100,000 samples: pprof {os.path.getsize(out('big.pprof'))} bytes, "
+          f"page {size} bytes")
+    check(size < 2 * 1000 * 1000, f"the page of 100,000 samples is {size} bytes, not under 2 MB")
+    data = reportlib.page_data(out("big.html"))
+    equal(data["total"], [sum(s[1][i] for s in samples) for i in range(3)], "totals")
+    top = reportlib.top_of(data, "cpu")
+    want = reportlib.flat_cum(samples, 2)
+    equal(len(top), len(want), "functions in the top table")
+    for name in list(want)[:200]:
+        equal(top[name], want[name], f"{name}: flat and cum")
+
+
+def test_refusals():
+    with open(out("junk.bin"), "wb") as f:
+        f.write(b"\x1f\x8bnot really gzip")
+    r = hg("report", out("junk.bin"), "-o", out("junk.html"), ok=False)
+    equal(r.returncode, 2, "report of a broken gzip: exit status")
+    check(not os.path.exists(out("junk.html")), "no page left behind")
+    with open(out("cut.pprof"), "wb") as f:
+        with open(out("new.pprof") if os.path.exists(out("new.pprof")) else out("junk.bin"),
+                  "rb") as g:
+            f.write(g.read()[:40])
+    r = hg("report", out("cut.pprof"), ok=False)
+    equal(r.returncode, 2, "report of a cut profile: exit status")
+    for args, what in ((["report", "--format", "html", "1"], "report --format"),
+                       (["stats", "--base", out("junk.bin"), "1"], "stats --base"),
+                       (["snapshot", "--format", "svg", "1"], "--format svg"),
+                       (["report", "--sysroot", "/", out("junk.bin")], "--sysroot with a profile")):
+        r = hg(*args, ok=False)
+        equal(r.returncode, 2, f"{what}: exit status ({r.stderr!r})")
+        check(r.stderr.count(b"\n") == 1, f"{what}: one line: {r.stderr!r}")
+
+
+def main():
+    if not HEAPGRAB:
+        print("HEAPGRAB not set")
+        return 77
+    os.makedirs(OUT, exist_ok=True)
+    return run_tests("report", [test_live_summary_is_stats, test_heap_top_is_go_pprof,
+                                test_cpu_profile, test_base, test_escaping,
+                                test_size_100k_samples, test_refusals])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
