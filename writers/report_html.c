@@ -34,7 +34,8 @@
  *            each node's own value, then (with a base) one per type of the
  *            base's
  *   top      per function: name, then flat and cum of each type, then
- *            (with a base) the base's
+ *            (with a base) the base's, then per type pprof's mark: 0 none,
+ *            1 "(inline)", 2 "(partial-inline)"
  *   total, base_total   sum of each type
  *
  * A big profile's JSON goes in gzipped, as base64 after "gz:" (the page
@@ -112,6 +113,11 @@ struct model {
     /* per name: flat and cum of each type, new then base (4 * nt) */
     hg_array(int64_t) top;
     hg_array(uint64_t) stamp;        /* per name: last sample that counted it */
+    /* the calls (caller -> callee names), for pprof's inline marks: per
+     * edge nt states (0 unseen, 1 always inlined, 2 not always), the
+     * callee, the last sample that had it */
+    hg_u64map edges;
+    hg_array(uint64_t) edge_state;
     uint64_t sample_no;
     int64_t total[2][16];
 };
@@ -201,6 +207,49 @@ static void model_free(struct model *m)
     hg_u64map_free(&m->children);
     hg_array_clear(m->top);
     hg_array_clear(m->stamp);
+    hg_u64map_free(&m->edges);
+    hg_array_clear(m->edge_state);
+}
+
+/*
+ * go tool pprof -top marks a function "(inline)" when every call into it
+ * (every edge from its caller, in the samples of the type shown) was
+ * inlined, "(partial-inline)" when some were; an edge is inlined when every
+ * sample that has it has it inlined, and only its first occurrence in a
+ * sample counts; a call of a function into itself is no edge.  The same,
+ * here, per type: frames leaf first, inl[i] whether frame i is inlined
+ * into frame i + 1.
+ */
+static int add_edges(struct model *m, const int64_t *frames, const unsigned char *inl,
+                     size_t n, const int64_t *v)
+{
+    size_t nt = m->nt;
+    for (size_t i = n - 1; n && i-- > 0;) {
+        if (frames[i] == frames[i + 1])
+            continue;
+        uint64_t key = (uint64_t)frames[i + 1] << 32 | (uint64_t)frames[i];
+        const uint64_t *e = hg_u64map_get(&m->edges, key);
+        size_t at;
+        if (e) {
+            at = (size_t)*e - 1;
+        } else {
+            at = m->edge_state.size / (nt + 2);
+            if (hg_array_reserve(m->edge_state, m->edge_state.size + nt + 2) != 0 ||
+                hg_u64map_put(&m->edges, key, at + 1) != 0)
+                return hg_fail(HG_ENOMEM, "out of memory");
+            memset(m->edge_state.ptr + m->edge_state.size, 0, (nt + 2) * sizeof(uint64_t));
+            m->edge_state.ptr[m->edge_state.size + nt] = (uint64_t)frames[i];
+            m->edge_state.size += nt + 2;
+        }
+        uint64_t *st = m->edge_state.ptr + at * (nt + 2);
+        if (st[nt + 1] == m->sample_no)
+            continue; /* once per sample */
+        st[nt + 1] = m->sample_no;
+        for (size_t t = 0; t < nt; t++)
+            if (v[t])
+                st[t] = st[t] == 0 && inl[i] ? 1 : 2 - (st[t] == 1 && inl[i]);
+    }
+    return 0;
 }
 
 /* The thread a sample is labelled with ("name 1234"), or "" if none. */
@@ -232,6 +281,7 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
                        const int *col)
 {
     hg_array(int64_t) frames = HG_ARRAY_INIT; /* names, leaf first */
+    hg_array(unsigned char) inlined = HG_ARRAY_INIT; /* per frame */
     int rc = 0;
     size_t nt = m->nt, off = which ? nt : 0;
     for (size_t si = 0; si < r->pb->n_sample && !rc; si++) {
@@ -245,8 +295,8 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
             }
         if (!any)
             continue; /* pprof leaves out samples of no value */
-        frames.size = 0;
-        char buf[64], inl[1024];
+        frames.size = inlined.size = 0;
+        char buf[64];
         for (size_t li = 0; li < s->n_location_id && !rc; li++) {
             const Perftools__Profiles__Location *loc =
                 hg_pprof_read_location(r, s->location_id[li]);
@@ -261,23 +311,21 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
                     const Perftools__Profiles__Function *fn =
                         hg_pprof_read_function(r, loc->line[k]->function_id);
                     text = fn ? hg_pprof_read_str(r, fn->name) : "?";
-                    /* as go tool pprof names them: every line but a
-                     * location's last is inlined into the next */
-                    if (k + 1 < nl) {
-                        snprintf(inl, sizeof inl, "%s (inline)", text);
-                        text = inl;
-                    }
+
                 } else if (loc) {
                     snprintf(buf, sizeof buf, "%016" PRIx64, loc->address);
                     text = buf;
                 }
                 int64_t name = name_of(&m->names, text);
                 int64_t *f = name >= 0 ? hg_array_push(frames) : NULL;
-                if (!f) {
+                unsigned char *il = f ? hg_array_push(inlined) : NULL;
+                if (!il) {
                     rc = hg_fail(HG_ENOMEM, "out of memory");
                     break;
                 }
                 *f = name;
+                /* every line but a location's last is inlined into the next */
+                *il = nl && k + 1 < nl;
             }
         }
         if (rc || grow_names(m) != 0) {
@@ -304,6 +352,8 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
         }
         /* the top table: flat to the leaf, cum once to each function */
         m->sample_no++;
+        if (!which && (rc = add_edges(m, frames.ptr, inlined.ptr, frames.size, v)) != 0)
+            break;
         for (size_t i = 0; i < frames.size; i++) {
             int64_t *e = m->top.ptr + (size_t)frames.ptr[i] * 4 * nt + which * 2 * nt;
             if (i == 0)
@@ -317,6 +367,7 @@ static int add_profile(struct model *m, const struct hg_pprof_read *r, int which
         }
     }
     hg_array_clear(frames);
+    hg_array_clear(inlined);
     return rc;
 }
 
@@ -445,6 +496,15 @@ static void write_json(FILE *f, const struct model *m, const struct hg_pprof_rea
             fprintf(f, "%s%" PRId64, i ? "," : "", m->node_vals.ptr[i * m->stride + k]);
     }
     fputs(m->stride ? "]" : "", f);
+    /* each function's inline mark per type: bit 1 an inlined call into
+     * it, bit 2 a call not inlined */
+    unsigned char *marks = calloc(m->names.text.size * nt + 1, 1);
+    for (size_t e = 0; marks && e < m->edge_state.size / (nt + 2); e++) {
+        const uint64_t *st = m->edge_state.ptr + e * (nt + 2);
+        for (size_t t = 0; t < nt; t++)
+            if (st[t])
+                marks[st[nt] * nt + t] |= st[t] == 1 ? 1 : 2;
+    }
     fputs("],\"top\":[", f);
     int first = 1;
     for (size_t i = 0; i < m->names.text.size; i++) {
@@ -460,8 +520,14 @@ static void write_json(FILE *f, const struct model *m, const struct hg_pprof_rea
         for (size_t w = 0; w < 1u + (size_t)m->has_base; w++)
             for (size_t t = 0; t < nt; t++)
                 fprintf(f, ",%" PRId64 ",%" PRId64, e[w * 2 * nt + t], e[w * 2 * nt + nt + t]);
+        /* 0 no mark, 1 "(inline)", 2 "(partial-inline)" */
+        for (size_t t = 0; t < nt; t++) {
+            unsigned mk = marks ? marks[i * nt + t] : 0;
+            fprintf(f, ",%d", mk == 1 ? 1 : mk == 3 ? 2 : 0);
+        }
         fputc(']', f);
     }
+    free(marks);
     fputs("]}", f);
 }
 

@@ -31,8 +31,11 @@ def page_data(path):
 def top_of(data, type_name):
     """{function: (flat, cum)} of the page's top table for a sample type."""
     t = [x["type"] for x in data["types"]].index(type_name)
-    return {data["names"][e[0]]: (e[1 + 2 * t], e[2 + 2 * t]) for e in data["top"]
-            if e[1 + 2 * t] or e[2 + 2 * t]}
+    nt = len(data["types"])
+    marks = 1 + 2 * nt * (2 if data["base"] else 1)
+    suffix = ["", " (inline)", " (partial-inline)"]
+    return {data["names"][e[0]] + suffix[e[marks + t]]: (e[1 + 2 * t], e[2 + 2 * t])
+            for e in data["top"] if e[1 + 2 * t] or e[2 + 2 * t]}
 
 
 def base_top_of(data, type_name):
@@ -55,7 +58,9 @@ def go_top(pprof_path, sample_index, unit, workdir):
     whole units (-unit=B or ns keeps every figure exact)."""
     env = dict(os.environ, PPROF_TMPDIR=os.path.join(workdir, "pprof-tmp"),
                PPROF_BINARY_PATH=os.path.join(workdir, "no-binaries"))
-    argv = [go(), "tool", "pprof", "-top", "-nodefraction=0", "-nodecount=100000",
+    # -edgefraction=0: pprof marks a function "(inline)" from the calls
+    # into it it keeps, and by default it drops the smallest
+    argv = [go(), "tool", "pprof", "-top", "-nodefraction=0", "-edgefraction=0", "-nodecount=100000",
             "-sample_index=" + sample_index]
     if unit:
         argv.append("-unit=" + unit)

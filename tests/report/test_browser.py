@@ -1,1 +1,190 @@
-import sys; sys.exit(77)
+#!/usr/bin/env python3
+"""The report pages in a real browser: Debian's chromium, headless, driven
+through the DevTools protocol (cdp.py: a websocket client in Python's
+standard library).  For every page test_report.py left in OUTDIR:
+
+  - it draws (the script marks <body data-ready>), within 30 s;
+  - no console message, no exception, no log entry (a refused request
+    under the page's Content-Security-Policy is one);
+  - no request but the page's own file:// URL;
+  - the DOM's summary figures are `stats --json`'s (the heap page), and
+    its top table's rows are the page's data for the default sample type
+    and, for the pages of a .pprof, `go tool pprof -top` (without go, that
+    part is skipped);
+  - a screenshot, OUTDIR/NAME.png, is kept.
+
+The check itself is shown to catch a request and a console error (a copy of
+a page with an image from the network, with and without the policy).
+
+Usage: test_browser.py OUTDIR.  Exit 77 when chromium is not installed.
+"""
+import html.parser
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+sys.path.insert(0, HERE)
+from harness import Skip, check, equal, run as run_tests  # noqa: E402
+import cdp  # noqa: E402
+import reportlib  # noqa: E402
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else "report-out"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PAGES = ["heap.html", "heap-of-pprof.html", "cpu.html", "cpu-of-pprof.html", "diff.html",
+         "nasty.html", "big.html"]
+browser = None
+
+
+class DomFigures(html.parser.HTMLParser):
+    """The summary's cells (data-field -> data-value) and the top rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.fields, self.rows = {}, []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "td" and "data-field" in a:
+            self.fields[a["data-field"]] = a.get("data-value")
+        if tag == "tr" and "data-name" in a:
+            self.rows.append((a["data-name"], int(a["data-flat"]), int(a["data-cum"])))
+
+
+def load(name, url=None):
+    page = browser.open(url or "file://" + os.path.abspath(os.path.join(OUT, name)))
+    ready = page.wait_for("document.body && (document.body.getAttribute('data-ready') || "
+                          "document.body.getAttribute('data-error'))", timeout=30)
+    browser.pump(0.3)  # late console messages
+    return page, ready
+
+
+def figures(page):
+    dom = page.eval("document.documentElement.outerHTML")
+    p = DomFigures()
+    p.feed(dom)
+    return p, dom
+
+
+def check_page(name):
+    path = os.path.join(OUT, name)
+    if not os.path.exists(path):
+        raise Skip(f"{name} was not written (report_pages skipped it)")
+    page, ready = load(name)
+    equal(ready, "1", f"{name}: drawn")
+    equal(page.console, [], f"{name}: console messages")
+    own = "file://" + os.path.abspath(path)
+    equal([u for u in page.requests if u != own], [], f"{name}: requests but the page")
+    page.screenshot(os.path.join(OUT, name.replace(".html", ".png")))
+    drawn = page.eval("+document.body.getAttribute('data-drawn-ms')")
+    size = os.path.getsize(path)
+    print(f"     {name}: {size} bytes, drawn {drawn} ms after the page began to load")
+    dom, text = figures(page)
+    data = reportlib.page_data(path)
+    dtype = data["types"][data["default"]]["type"]
+    want = reportlib.top_of(data, dtype)
+    got = {n: (f, c) for n, f, c in dom.rows}
+    check(dom.rows, f"{name}: the top table has rows")
+    # the table shows the first 2000 rows (by flat): each as the data says
+    check(len(dom.rows) == min(len(want), 2000), f"{name}: {len(dom.rows)} rows of {len(want)}")
+    for n, fc in got.items():
+        equal(fc, want.get(n), f"{name}: row {n!r}")
+    return page, dom, data, text
+
+
+def test_heap_page():
+    page, dom, data, text = check_page("heap.html")
+    with open(os.path.join(OUT, "heap-stats.json")) as f:
+        stats = json.load(f)
+    for field, v in stats["totals"].items():
+        if field in dom.fields:
+            equal(dom.fields[field], str(v), f"the summary's {field}")
+    for field in ("sys_bytes", "inuse_bytes", "inuse_objects", "free_bytes", "top_bytes",
+                  "tcache_bytes", "fastbin_bytes", "released_bytes", "mmapped_bytes",
+                  "overhead_bytes"):
+        check(field in dom.fields, f"the summary shows {field}")
+    equal(dom.fields.get("rss_bytes"), str(stats["rss_bytes"]), "the summary's RSS")
+    check('data-part="inuse_bytes"' in text, "the bar has the in-use part")
+
+
+def go_check(name, pprof, types):
+    if not reportlib.go():
+        return
+    page, dom, data, text = check_page(name)
+    dtype = data["types"][data["default"]]["type"]
+    unit = types[dtype]
+    want = reportlib.go_top(os.path.join(OUT, pprof), dtype, unit, OUT)
+    equal({n: (f, c) for n, f, c in dom.rows}, want, f"{name}: the DOM's top rows and go tool pprof -top")
+
+
+def test_heap_pprof_page():
+    check_page("heap-of-pprof.html")
+    go_check("heap-of-pprof.html", "heap.pprof", {"inuse_space": "B"})
+
+
+def test_cpu_pages():
+    check_page("cpu.html")
+    check_page("cpu-of-pprof.html")
+    go_check("cpu-of-pprof.html", "cpu.pprof", {"cpu": "ns"})
+
+
+def test_diff_page():
+    page, dom, data, text = check_page("diff.html")
+    check('class="grew"' in text and 'class="shrank"' in text, "the diff colours what grew and shrank")
+
+
+def test_escaped_names():
+    page, dom, data, text = check_page("nasty.html")
+    equal(page.eval("document.title"), "pprof profile \u2014 heapgrab", "the title was not changed")
+    names = {n for n, _, _ in dom.rows}
+    for n in data["names"][1:]:
+        check(n in names, f"{n!r} is a row, as it is")
+
+
+def test_big_page():
+    check_page("big.html")
+
+
+def test_checker_catches_requests_and_errors():
+    """The checks above can fail: a page that loads an image from the
+    network and logs an error is caught, with its policy (refused: a log
+    entry) and without (a request)."""
+    with open(os.path.join(OUT, "nasty.html"), encoding="utf-8") as f:
+        html_text = f.read()
+    bad = html_text.replace("<main>", '<main><img src="http://127.0.0.1:9/x.png">'
+                            '<script>console.error("broken")</script>', 1)
+    for name, text, what in (("bad-csp.html", bad, "log"),
+                             ("bad-nocsp.html", bad.replace("Content-Security-Policy", "x-none"),
+                              "request")):
+        with open(os.path.join(OUT, name), "w", encoding="utf-8") as f:
+            f.write(text)
+        page, ready = load(name)
+        own = "file://" + os.path.abspath(os.path.join(OUT, name))
+        others = [u for u in page.requests if u != own]
+        if what == "log":
+            check(any("Refused" in c or "Content Security Policy" in c for c in page.console),
+                  f"{name}: the refused request is seen: {page.console}")
+        else:
+            check(any("127.0.0.1:9" in u for u in others), f"{name}: the request is seen: {others}")
+            check(any("broken" in c for c in page.console), f"{name}: console.error seen: {page.console}")
+
+
+def main():
+    global browser
+    if not CHROMIUM:
+        print("report_browser: chromium is not installed (apt-get install chromium): skipped")
+        return 77
+    if not os.path.isdir(OUT):
+        print(f"report_browser: {OUT} missing (report_pages makes it): skipped")
+        return 77
+    with cdp.Browser(CHROMIUM) as b:
+        browser = b
+        return run_tests("report_browser", [test_heap_page, test_heap_pprof_page, test_cpu_pages,
+                                            test_diff_page, test_escaped_names, test_big_page,
+                                            test_checker_catches_requests_and_errors])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

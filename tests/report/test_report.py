@@ -72,6 +72,8 @@ def check_summary(page, stats, what):
 def test_live_summary_is_stats():
     with gt_target() as t:
         stats = cli_stats(HEAPGRAB, t.pid)
+        with open(out("heap-stats.json"), "w") as f:
+            json.dump(stats, f)  # for test_browser.py
         hg("report", t.pid, "-o", out("heap.html"))
         check_summary(out("heap.html"), stats, "report PID")
         hg("snapshot", t.pid, "-o", out("snapshot.html"))

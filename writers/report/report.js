@@ -295,7 +295,9 @@ function main(D) {
   var MAXROWS = 2000, sortCol = 0, sortDesc = true;
   function topRows() {
     var rows = D.top.map(function (e) {
-      var r = { name: D.names[e[0]], flat: e[1 + 2 * type], cum: e[2 + 2 * type] };
+      var mark = e[1 + 2 * nt * (hasBase ? 2 : 1) + type];
+      var r = { name: D.names[e[0]] + (mark === 1 ? " (inline)" : mark === 2 ? " (partial-inline)" : ""),
+                flat: e[1 + 2 * type], cum: e[2 + 2 * type] };
       if (hasBase) {
         r.bflat = e[1 + 2 * nt + 2 * type]; r.bcum = e[2 + 2 * nt + 2 * type];
         r.dflat = r.flat - r.bflat; r.dcum = r.cum - r.bcum;
