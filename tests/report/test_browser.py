@@ -33,8 +33,6 @@ import reportlib  # noqa: E402
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "report-out"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-PAGES = ["heap.html", "heap-of-pprof.html", "cpu.html", "cpu-of-pprof.html", "diff.html",
-         "nasty.html", "big.html"]
 browser = None
 
 
@@ -130,6 +128,15 @@ def test_cpu_pages():
     go_check("cpu-of-pprof.html", "cpu.pprof", {"cpu": "ns"})
 
 
+def test_holders_page():
+    page, dom, data, text = check_page("holders.html")
+    with open(os.path.join(OUT, "holders-stats.json")) as f:
+        stats = json.load(f)
+    equal(dom.fields.get("direct_bytes"), str(stats["leaks"]["direct_bytes"]), "leaked (direct)")
+    check("(leaked)" in {n for n, _, _ in dom.rows}, "(leaked) is a row")
+    go_check("holders.html", "holders.pprof", {"inuse_space": "B"})
+
+
 def test_diff_page():
     page, dom, data, text = check_page("diff.html")
     check('class="grew"' in text and 'class="shrank"' in text, "the diff colours what grew and shrank")
@@ -182,7 +189,7 @@ def main():
     with cdp.Browser(CHROMIUM) as b:
         browser = b
         return run_tests("report_browser", [test_heap_page, test_heap_pprof_page, test_cpu_pages,
-                                            test_diff_page, test_escaped_names, test_big_page,
+                                            test_holders_page, test_diff_page, test_escaped_names, test_big_page,
                                             test_checker_catches_requests_and_errors])
 
 

@@ -8,6 +8,8 @@ checked without a browser (test_browser.py draws them):
     same .pprof, for every sample type (heap: a snapshot of gt_target; CPU:
     a profile of stack_target); skipped without go;
   - a CPU profile's page: kind cpu, every stack under its thread;
+  - the holders view (a synthetic snapshot with holders): its root
+    frames, the leaks, go tool pprof -top of the same stacks;
   - --base, on synthetic profiles: the base's figures beside the new ones,
     both equal to flat and cum computed here;
   - names that could end the <script> element, or that old JavaScript
@@ -143,6 +145,36 @@ def test_cpu_profile():
             got = reportlib.top_of(data, ty)
             want = reportlib.go_top(out("cpu.pprof"), ty, unit, OUT)
             equal(got, want, f"{ty}: the CPU page's top table and go tool pprof -top")
+
+
+def test_holders_page():
+    """A snapshot with holders (synthetic: the library finds none in a live
+    process yet): the flame graph's roots are the holders' frames, the
+    summary has the leaks, the top table is go tool pprof's."""
+    writer = os.environ.get("HG_WRITE_SYNTHETIC")
+    if not writer:
+        raise Skip("HG_WRITE_SYNTHETIC not set")
+    r = subprocess.run([writer, OUT], capture_output=True)
+    check(r.returncode == 0, f"write_synthetic: {r.stderr!r}")
+    data = reportlib.page_data(out("holders.html"))
+    with open(out("holders-stats.json")) as f:
+        stats = json.load(f)
+    equal(data["stats"], stats, "the page's stats are hg_write_json's")
+    check(data["meta"]["holders"], "the page says it has holders")
+    roots = {data["names"][data["name"][i]] for i in range(1, len(data["parent"]))
+             if data["parent"][i] == i}
+    for frame in ("(several roots)", "(leaked)", "(free)", "g_tracker", "g_list"):
+        check(frame in roots, f"{frame} is a root of the flame graph: {sorted(roots)}")
+    for frame in ("direct leak", "indirect leak", "(deeper holders)"):
+        check(frame in data["names"], f"{frame} is a frame")
+    # the root frames' cum: what each root retains (usable bytes)
+    top = reportlib.top_of(data, "inuse_space")
+    equal(top["(leaked)"][1], stats["leaks"]["direct_bytes"] + stats["leaks"]["indirect_bytes"],
+          "(leaked)'s cum is the leaked bytes")
+    if reportlib.go():
+        for ty, unit in (("inuse_space", "B"), ("inuse_objects", None), ("free_space", "B")):
+            equal(reportlib.top_of(data, ty), reportlib.go_top(out("holders.pprof"), ty, unit, OUT),
+                  f"{ty}: the holders page's top table and go tool pprof -top")
 
 
 def synthetic(seed, n=60):
@@ -284,7 +316,7 @@ def main():
         return 77
     os.makedirs(OUT, exist_ok=True)
     return run_tests("report", [test_live_summary_is_stats, test_heap_top_is_go_pprof,
-                                test_cpu_profile, test_base, test_escaping,
+                                test_cpu_profile, test_holders_page, test_base, test_escaping,
                                 test_size_100k_samples, test_refusals])
 
 

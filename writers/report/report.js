@@ -73,7 +73,9 @@ function main(D) {
     var t = st.totals, sys = t.sys_bytes;
     $("summary").hidden = false;
     var body = $("summary-table").tBodies[0];
-    function row(label, field, objField, cls, value) {
+    // share: of what the heap took from the OS, or for the RSS rows of
+    // the RSS
+    function row(label, field, objField, cls, value, whole) {
       var v = value !== undefined ? value : t[field];
       var tr = el("tr", cls ? { "class": cls } : null);
       tr.appendChild(el("td", null, label));
@@ -84,7 +86,8 @@ function main(D) {
       var o = objField ? t[objField] : undefined;
       tr.appendChild(el("td", objField ? { "data-field": objField, "data-value": String(o) } : null,
                         objField ? exact(o) : ""));
-      tr.appendChild(el("td", null, v === null ? "" : pct(v, sys)));
+      tr.appendChild(el("td", null, v === null || whole === null ? "" :
+                        pct(v, whole === undefined ? sys : whole) + (whole ? " of RSS" : "")));
       body.appendChild(tr);
     }
     var idle = t.free_bytes + t.top_bytes + t.tcache_bytes + t.fastbin_bytes;
@@ -98,11 +101,13 @@ function main(D) {
     row("released (idle, not resident)", "released_bytes");
     row("mmapped (also in use)", "mmapped_bytes", "mmapped_objects");
     row("overhead", "overhead_bytes");
-    row("RSS of the process", "rss_bytes", null, "sum", st.rss_bytes);
-    row("heap resident", "heap_resident_bytes", null, "part", st.heap_resident_bytes);
-    if (st.rss_bytes !== null && st.heap_resident_bytes !== null)
+    // RSS explained: the heap's resident pages, and the rest
+    var rss = st.rss_bytes;
+    row("RSS of the process", "rss_bytes", null, "sum", rss, null);
+    row("heap resident", "heap_resident_bytes", null, "part", st.heap_resident_bytes, rss || null);
+    if (rss !== null && st.heap_resident_bytes !== null)
       row("rest of RSS (code, stacks, other mappings)", "other_rss_bytes", null, "part",
-          Math.max(0, st.rss_bytes - st.heap_resident_bytes));
+          Math.max(0, rss - st.heap_resident_bytes), rss || null);
     if (st.leaks) {
       row("leaked (direct)", "direct_bytes", null, null, st.leaks.direct_bytes);
       row("leaked (indirect)", "indirect_bytes", null, null, st.leaks.indirect_bytes);
