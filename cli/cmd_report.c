@@ -2,7 +2,8 @@
  * cmd_report.c -- heapgrab report PID|CORE|PROFILE.pprof [-o FILE]
  * [--base OLD.pprof]: one self-contained HTML page (hg_write_report_html
  * and friends) to standard output or FILE.  A process or a core is
- * snapshotted as `snapshot` does (its holders searched unless --by-size);
+ * snapshotted as `snapshot` does, its holders searched (the page of the
+ * size-class view: snapshot --by-size -o x.html);
  * a file that is no ELF core is read as a pprof profile (gzipped or not),
  * heapgrab's or anyone's.  --base: a pprof profile the page compares with.
  */
@@ -103,10 +104,10 @@ int cmd_report(const struct cli_args *a)
         return status;
     report_opt = (hg_report_options){base, base_len, NULL};
     int profile = a->core_path && !is_elf(a->core_path);
-    if (profile && (a->given & (OPT_CORE | OPT_LOCATE | OPT_BY_SIZE))) {
+    if (profile && (a->given & (OPT_CORE | OPT_LOCATE))) {
         free(base);
-        return usage_error("%s is a profile, not a core: --sysroot, --exe, --locate and "
-                           "--by-size are for processes and cores", a->core_path);
+        return usage_error("%s is a profile, not a core: --sysroot, --exe and --locate are "
+                           "for processes and cores", a->core_path);
     }
     struct output out = {0};
     if ((status = output_open(&out, a->output)) != 0) {

@@ -22,9 +22,9 @@ const struct cli_command cli_commands[] = {
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE | OPT_FORMAT,
      "profile samples a live process; for a core use stacks", "cpu", cmd_profile},
-    /* one HTML page: summary, flame graph, top table; also of a .pprof */
-    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_BASE, NULL, NULL,
-     cmd_report},
+    /* one HTML page: summary, flame graph, top table; also of a .pprof
+     * (the size-class view: snapshot --by-size -o x.html) */
+    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BASE, NULL, NULL, cmd_report},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 

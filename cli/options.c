@@ -342,8 +342,8 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
         return status;
     /* Who holds the memory: the heap profile's stacks (unless --by-size),
      * holders and leaks, and stats --holders. */
-    a->snap.holders = ((a->cmd->run == cmd_snapshot || a->cmd->run == cmd_report) &&
-                       !(a->given & OPT_BY_SIZE)) ||
+    a->snap.holders = (a->cmd->run == cmd_snapshot && !(a->given & OPT_BY_SIZE)) ||
+                      a->cmd->run == cmd_report ||
                       a->cmd->run == cmd_holders || a->cmd->run == cmd_leaks ||
                       (a->given & OPT_HOLDERS) != 0;
     if ((status = parse_target(argv[pos], a)) != CLI_RUN)

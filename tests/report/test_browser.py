@@ -137,6 +137,58 @@ def test_holders_page():
     go_check("holders.html", "holders.pprof", {"inuse_space": "B"})
 
 
+def test_interaction():
+    """Search, zoom, hover, sorting and the value chosen, as a user does
+    them (real mouse events through the protocol)."""
+    page, dom, data, text = check_page("holders.html")
+    # search: the frames matching /leak/ are (leaked) and the two kinds
+    # under it, counted once: the leaked bytes
+    page.eval("var s = document.getElementById('search'); s.value = 'leak';"
+              "s.dispatchEvent(new Event('input'))")
+    with open(os.path.join(OUT, "holders-stats.json")) as f:
+        lk = json.load(f)["leaks"]
+    leaked = lk["direct_bytes"] + lk["indirect_bytes"]
+    matched = page.eval("document.getElementById('matched').textContent")
+    check(matched.startswith(f"matched: {leaked} B ("), f"search 'leak': {matched!r}, want {leaked} B")
+    # zoom: a click on the left of the first row under the root is a click
+    # on the root's largest child (children are drawn largest first)
+    nt = len(data["types"])
+    t = data["default"]
+    n = len(data["parent"])
+    cum = list(data["self"][t])
+    for i in range(n - 1, 0, -1):
+        cum[i - data["parent"][i]] += cum[i]
+    kids = [i for i in range(1, n) if data["parent"][i] == i]
+    biggest = data["names"][data["name"][max(kids, key=lambda i: cum[i])]]
+    x, y = page.eval("(function(){var r = document.getElementById('canvas').getBoundingClientRect();"
+                     "return [r.left + 3, r.top + 18 + 9];})()")
+    page.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+    tip = page.eval("var t = document.getElementById('tip'); t.hidden ? '' : t.textContent")
+    check(tip.startswith(biggest), f"hover: the tip names {biggest!r}: {tip!r}")
+    for kind in ("mousePressed", "mouseReleased"):
+        page.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+    equal(page.eval("document.getElementById('canvas-box').getAttribute('data-focus')"), biggest,
+          "the click zoomed into the frame")
+    page.eval("document.getElementById('reset').click()")
+    equal(page.eval("document.getElementById('canvas-box').getAttribute('data-focus')"), "all",
+          "reset zoom")
+    # sorting: by cum (column 3), then the other way
+    for order in ("desc", "asc"):
+        page.eval("document.querySelector('#top-table th[data-col=\"3\"]').click()")
+        cums = page.eval("Array.from(document.querySelectorAll('#top-table tbody tr'))"
+                         ".map(function (r) { return +r.getAttribute('data-cum'); })")
+        equal(cums, sorted(cums, reverse=order == "desc"), f"sorted by cum, {order}")
+    # another value: the table follows it
+    objects = [x["type"] for x in data["types"]].index("inuse_objects")
+    page.eval(f"var s = document.getElementById('type'); s.value = '{objects}';"
+              "s.dispatchEvent(new Event('change'))")
+    dom, _ = figures(page)
+    equal({n: (f, c) for n, f, c in dom.rows}, reportlib.top_of(data, "inuse_objects"),
+          "the top table of inuse_objects")
+    equal(page.console, [], "console messages after all that")
+    del nt
+
+
 def test_diff_page():
     page, dom, data, text = check_page("diff.html")
     check('class="grew"' in text and 'class="shrank"' in text, "the diff colours what grew and shrank")
@@ -189,7 +241,8 @@ def main():
     with cdp.Browser(CHROMIUM) as b:
         browser = b
         return run_tests("report_browser", [test_heap_page, test_heap_pprof_page, test_cpu_pages,
-                                            test_holders_page, test_diff_page, test_escaped_names, test_big_page,
+                                            test_holders_page, test_interaction,
+                                            test_diff_page, test_escaped_names, test_big_page,
                                             test_checker_catches_requests_and_errors])
 
 

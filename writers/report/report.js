@@ -228,6 +228,8 @@ function main(D) {
         cx += cw;
       }
     })(focus, 0, width, chain.length - 1);
+    // which frame is zoomed into, for a reader of the DOM (the tests)
+    canvas.parentNode.setAttribute("data-focus", focus === 0 ? "all" : D.names[name[focus]]);
     rows = total;
     return rows;
   }
