@@ -15,6 +15,7 @@ checked without a browser (test_browser.py draws them):
   - names that could end the <script> element, or that old JavaScript
     takes for line ends, come back exactly and leave the page whole;
   - size: a CPU profile of 100,000 distinct stacks makes a page under 2 MB;
+  - 300 mutants of a profile: a page or one line and exit 2, no crash;
   - refusals: a file that is no profile, bad options (exit 2, no file left).
 
 Usage: test_report.py OUTDIR   (pages are kept there for test_browser.py)
@@ -289,6 +290,40 @@ def test_size_100k_samples():
         equal(top[name], want[name], f"{name}: flat and cum")
 
 
+def test_mutants():
+    """Profiles with bytes flipped, fields set to edge values and cuts: each
+    is a page (0) or refused in one line (2), never a crash (a signal, a
+    sanitizer report) or a hang."""
+    rnd = random.Random(5)
+    types = [("samples", "count"), ("cpu", "nanoseconds")]
+    raw = gzip.decompress(pprof_encode.profile(types, synthetic(7, 40), "cpu"))
+    statuses = {}
+    for i in range(300):
+        b = bytearray(raw)
+        kind = i % 3
+        if kind == 0:
+            for _ in range(rnd.randint(1, 8)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+        elif kind == 1:  # a varint of 2^64-1 or 2^63 somewhere
+            at = rnd.randrange(len(b))
+            b[at:at + 1] = bytes([0xFF] * 9 + [0x01]) if rnd.random() < 0.5 else bytes([0x80] * 9 + [0x01])
+        else:
+            b = b[:rnd.randrange(len(b))]
+        data = gzip.compress(bytes(b), mtime=0) if i % 2 else bytes(b)
+        path = out("mutant.pprof")
+        with open(path, "wb") as f:
+            f.write(data)
+        r = subprocess.run([HEAPGRAB, "report", path, "-o", out("mutant.html")],
+                           capture_output=True, timeout=60)
+        statuses[r.returncode] = statuses.get(r.returncode, 0) + 1
+        if r.returncode not in (0, 2) or (r.returncode == 2 and r.stderr.count(b"\n") != 1):
+            with open(out(f"mutant-failed-{i}.pprof"), "wb") as f:
+                f.write(data)
+            raise AssertionError(f"mutant {i}: exit {r.returncode}: {r.stderr[-600:]!r} "
+                                 f"(kept as mutant-failed-{i}.pprof)")
+    print(f"     300 mutants: exit statuses {statuses}")
+
+
 def test_refusals():
     with open(out("junk.bin"), "wb") as f:
         f.write(b"\x1f\x8bnot really gzip")
@@ -317,7 +352,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     return run_tests("report", [test_live_summary_is_stats, test_heap_top_is_go_pprof,
                                 test_cpu_profile, test_holders_page, test_base, test_escaping,
-                                test_size_100k_samples, test_refusals])
+                                test_size_100k_samples, test_mutants, test_refusals])
 
 
 if __name__ == "__main__":
