@@ -53,7 +53,7 @@ _TOP_ROW = re.compile(r"^\s*(-?[0-9.]+)([a-zA-Z]*)\s+[-0-9.]+%\s+[-0-9.]+%\s+(-?
                       r"[-0-9.]+%\s+(.*)$")
 
 
-def go_top(pprof_path, sample_index, unit, workdir):
+def go_top(pprof_path, sample_index, unit, workdir, base=None):
     """{function: (flat, cum)} of `go tool pprof -top -nodefraction=0` in
     whole units (-unit=B or ns keeps every figure exact)."""
     env = dict(os.environ, PPROF_TMPDIR=os.path.join(workdir, "pprof-tmp"),
@@ -64,6 +64,8 @@ def go_top(pprof_path, sample_index, unit, workdir):
             "-sample_index=" + sample_index]
     if unit:
         argv.append("-unit=" + unit)
+    if base:
+        argv.append("-base=" + base)
     r = subprocess.run(argv + [pprof_path], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise AssertionError(f"go tool pprof {pprof_path}: exit {r.returncode}: {r.stderr}")

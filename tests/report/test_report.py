@@ -206,6 +206,16 @@ def test_base():
         equal(reportlib.base_top_of(data, ty), reportlib.flat_cum(old, i),
               f"{ty}: the base's flat and cum")
         equal(data["base_total"][i], sum(s[1][i] for s in old), f"{ty}: the base's total")
+        if reportlib.go():
+            # the changes are go tool pprof -base's figures
+            new_top, old_top = reportlib.top_of(data, ty), reportlib.base_top_of(data, ty)
+            change = {n: (new_top.get(n, (0, 0))[0] - old_top.get(n, (0, 0))[0],
+                          new_top.get(n, (0, 0))[1] - old_top.get(n, (0, 0))[1])
+                      for n in set(new_top) | set(old_top)}
+            change = {n: fc for n, fc in change.items() if fc != (0, 0)}
+            want = reportlib.go_top(out("new.pprof"), ty, "ns" if ty == "cpu" else None, OUT,
+                                    base=out("old.pprof"))
+            equal(change, want, f"{ty}: the changes and go tool pprof -base")
     # a base that is no profile, a base with none of the sample types
     with open(out("junk.pprof"), "wb") as f:
         f.write(b"no profile at all")

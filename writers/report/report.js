@@ -357,6 +357,7 @@ function main(D) {
     body.appendChild(frag);
     $("top-note").textContent = "Each function's own value (flat) and the value of the stacks it is in (cum), as go tool pprof -top gives them; " +
       D.types[type].type + ", total " + human(total, u) +
+      (hasBase ? " (the base's " + human(D.base_total[type] || 0, u) + ")" : "") +
       (rows.length > MAXROWS ? "; the first " + MAXROWS + " of " + rows.length + " functions" : "; " + rows.length + " functions") + ".";
   }
   $("top-table").tHead.addEventListener("click", function (ev) {
