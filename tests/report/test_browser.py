@@ -107,6 +107,33 @@ def test_heap_page():
     check('data-part="inuse_bytes"' in text, "the bar has the in-use part")
 
 
+def test_dump_dom():
+    """The same through chromium's own command line, as a user may run it:
+    --dump-dom shows the drawn page's summary and top rows, --screenshot
+    writes a picture (heap-cli.png)."""
+    import subprocess
+    url = "file://" + os.path.abspath(os.path.join(OUT, "heap.html"))
+    common = [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1280,1400",
+              "--user-data-dir=" + os.path.abspath(os.path.join(OUT, "chromium-cli"))]
+    r = subprocess.run(common + ["--dump-dom", url], capture_output=True, text=True, timeout=120)
+    equal(r.returncode, 0, f"chromium --dump-dom: {r.stderr[-500:]}")
+    check('data-ready="1"' in r.stdout, "the dumped DOM is drawn")
+    dom = DomFigures()
+    dom.feed(r.stdout)
+    with open(os.path.join(OUT, "heap-stats.json")) as f:
+        stats = json.load(f)
+    for field in ("sys_bytes", "inuse_bytes", "inuse_objects", "top_bytes"):
+        equal(dom.fields.get(field), str(stats["totals"][field]), f"--dump-dom: {field}")
+    data = reportlib.page_data(os.path.join(OUT, "heap.html"))
+    equal({n: (f, c) for n, f, c in dom.rows}, reportlib.top_of(data, "inuse_space"),
+          "--dump-dom: the top rows")
+    png = os.path.join(OUT, "heap-cli.png")
+    r = subprocess.run(common + ["--screenshot=" + png, url], capture_output=True, text=True,
+                       timeout=120)
+    check(r.returncode == 0 and os.path.getsize(png) > 1000, f"chromium --screenshot: {r.stderr[-500:]}")
+    shutil.rmtree(os.path.join(OUT, "chromium-cli"), ignore_errors=True)
+
+
 def go_check(name, pprof, types):
     if not reportlib.go():
         return
@@ -240,7 +267,7 @@ def main():
         return 77
     with cdp.Browser(CHROMIUM) as b:
         browser = b
-        return run_tests("report_browser", [test_heap_page, test_heap_pprof_page, test_cpu_pages,
+        return run_tests("report_browser", [test_heap_page, test_dump_dom, test_heap_pprof_page, test_cpu_pages,
                                             test_holders_page, test_interaction,
                                             test_diff_page, test_escaped_names, test_big_page,
                                             test_checker_catches_requests_and_errors])
