@@ -249,6 +249,25 @@ def test_escaping():
         equal(reportlib.top_of(data, "samples")[name], (i + 1, i + 1), f"{name!r}: flat, cum")
 
 
+def test_edge_profiles():
+    """A profile with no samples, and one 5,000 frames deep (the page draws
+    the first 1,500 rows): pages with exact tables, for test_browser.py to
+    draw."""
+    types = [("samples", "count")]
+    with open(out("empty.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, []))
+    hg("report", out("empty.pprof"), "-o", out("empty.html"))
+    data = reportlib.page_data(out("empty.html"))
+    equal((data["top"], data["total"], len(data["parent"])), ([], [0], 1), "the empty page's data")
+    deep = [([f"level_{i}" for i in range(5000)] + ["rec"] * 50 + ["main"], [3], None),
+            (["leaf", "main"], [1], None)]
+    with open(out("deep.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, deep))
+    hg("report", out("deep.pprof"), "-o", out("deep.html"))
+    data = reportlib.page_data(out("deep.html"))
+    equal(reportlib.top_of(data, "samples"), reportlib.flat_cum(deep, 0), "the deep page's table")
+
+
 def big_profile(n, seed=3):
     """n distinct stacks, shaped as a long CPU profile of a server has
     them: 8 worker threads running the same code, whose call paths (20,000
@@ -361,7 +380,8 @@ def main():
         return 77
     os.makedirs(OUT, exist_ok=True)
     return run_tests("report", [test_live_summary_is_stats, test_heap_top_is_go_pprof,
-                                test_cpu_profile, test_holders_page, test_base, test_escaping,
+                                test_cpu_profile, test_holders_page, test_base,
+                                test_edge_profiles, test_escaping,
                                 test_size_100k_samples, test_mutants, test_refusals])
 
 

@@ -150,6 +150,10 @@ function main(D) {
   }
   var maxDepth = 0;
   for (i = 0; i < N; i++) if (depth[i] > maxDepth) maxDepth = depth[i];
+  // a canvas taller than some 32,000 pixels is not drawn at all: deeper
+  // rows are left out (the tooltip and the table still have them)
+  var MAXROWS_DRAWN = 1500;
+  var rowsDrawn = Math.min(maxDepth + 1, MAXROWS_DRAWN);
   var cum = new Float64Array(N), bcum = new Float64Array(N), self = new Float64Array(N);
   var type = D["default"];
 
@@ -197,7 +201,7 @@ function main(D) {
     var chain = [];
     for (var a = focus; a > 0; a = parent[a]) chain.unshift(a);
     chain.unshift(0);
-    var height = (maxDepth + 1) * ROW;
+    var height = rowsDrawn * ROW;
     canvas.width = width * dpr; canvas.height = height * dpr;
     canvas.style.height = height + "px";
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -219,6 +223,7 @@ function main(D) {
     for (var c = 0; c < chain.length - 1; c++) box(chain[c], 0, width, c);
     var total = cum[focus] || 1;
     (function walk(n, x, w, d) {
+      if (d >= rowsDrawn) return;
       box(n, x, w, d);
       var cx = x;
       for (var k = 0; k < kids[n].length; k++) {
@@ -273,11 +278,14 @@ function main(D) {
     // another match is already in it)
     var sum = 0;
     if (matchRe) {
-      (function walk(n, inside) {
-        var m = !inside && n > 0 && matchRe.test(D.names[name[n]]);
+      // depth first, with a stack of our own: a stack thousands of frames
+      // deep is no reason to overflow the script's
+      var todo = [[0, false]];
+      while (todo.length) {
+        var item = todo.pop(), n = item[0], m = !item[1] && n > 0 && matchRe.test(D.names[name[n]]);
         if (m) sum += cum[n];
-        for (var k = 0; k < kids[n].length; k++) walk(kids[n][k], inside || m);
-      })(0, false);
+        for (var k = 0; k < kids[n].length; k++) todo.push([kids[n][k], item[1] || m]);
+      }
     }
     $("matched").textContent = matchRe ? "matched: " + human(sum, unitOf()) + " (" + pct(sum, cum[0]) + ")" : "";
     draw();
