@@ -102,6 +102,12 @@ int cmd_report(const struct cli_args *a)
     int status = 0;
     if (a->base && (status = read_whole(a->base, &base, &base_len)) != 0)
         return status;
+    /* a base that is no profile is said before the process is touched */
+    int rc = base ? hg_pprof_check(base, base_len) : 0;
+    if (rc) {
+        free(base);
+        return fail(rc);
+    }
     report_opt = (hg_report_options){base, base_len, NULL};
     int profile = a->core_path && !is_elf(a->core_path);
     if (profile && (a->given & (OPT_CORE | OPT_LOCATE))) {
@@ -132,7 +138,7 @@ int cmd_report(const struct cli_args *a)
         return status;
     }
     hg_snapshot *s;
-    int rc = hg_snapshot_take(t, &a->snap, &s);
+    rc = hg_snapshot_take(t, &a->snap, &s);
     hg_target_close(t);
     if (rc) {
         output_discard(&out);

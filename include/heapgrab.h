@@ -606,6 +606,10 @@ int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o
 /* A pprof profile's bytes (gzipped or not): HG_EUSAGE if they are not one. */
 int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_options *o,
                                FILE *out);
+/* 0 if the bytes are a pprof profile the report can read, else HG_EUSAGE
+ * (the message says why) or HG_ENOMEM: a --base is checked before the
+ * process is stopped. */
+int hg_pprof_check(const void *pprof, size_t len);
 
 #ifdef __cplusplus
 }

@@ -772,6 +772,17 @@ int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o
     return rc;
 }
 
+int hg_pprof_check(const void *pprof, size_t len)
+{
+    if (!pprof)
+        return hg_fail(HG_EUSAGE, "hg_pprof_check: no profile");
+    struct hg_pprof_read r;
+    int rc = hg_pprof_read(pprof, len, "the base profile", &r);
+    if (!rc)
+        hg_pprof_read_free(&r);
+    return rc;
+}
+
 int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_options *o,
                                FILE *out)
 {

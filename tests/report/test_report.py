@@ -222,6 +222,10 @@ def test_base():
     r = hg("report", out("new.pprof"), "--base", out("junk.pprof"), "-o", out("x.html"), ok=False)
     equal(r.returncode, 2, "--base junk: exit status")
     check(not os.path.exists(out("x.html")), "--base junk: no page left behind")
+    # checked before any process is touched: pid 1 is never stopped for it
+    r = hg("report", "1", "--base", out("junk.pprof"), ok=False)
+    equal(r.returncode, 2, "report PID --base junk: exit status")
+    check(b"base profile" in r.stderr, f"report PID --base junk: the base is named: {r.stderr!r}")
     with open(out("other.pprof"), "wb") as f:
         f.write(pprof_encode.profile([("alloc_space", "bytes")], [(["a"], [1], None)]))
     r = hg("report", out("new.pprof"), "--base", out("other.pprof"), ok=False)
