@@ -107,6 +107,12 @@ def test_heap_page():
     check('data-part="inuse_bytes"' in text, "the bar has the in-use part")
 
 
+def test_core_page():
+    page, dom, data, text = check_page("core.html")
+    equal(dom.fields.get("rss_bytes"), "", "a core's RSS: no figure (n/a)")
+    equal(dom.fields.get("inuse_bytes"), str(data["stats"]["totals"]["inuse_bytes"]), "in use")
+
+
 def test_dump_dom():
     """The same through chromium's own command line, as a user may run it:
     --dump-dom shows the drawn page's summary and top rows, --screenshot
@@ -280,7 +286,7 @@ def main():
         return 77
     with cdp.Browser(CHROMIUM) as b:
         browser = b
-        return run_tests("report_browser", [test_heap_page, test_dump_dom, test_heap_pprof_page, test_cpu_pages,
+        return run_tests("report_browser", [test_heap_page, test_core_page, test_dump_dom, test_heap_pprof_page, test_cpu_pages,
                                             test_holders_page, test_interaction,
                                             test_diff_page, test_escaped_names, test_big_page, test_edge_pages,
                                             test_checker_catches_requests_and_errors])

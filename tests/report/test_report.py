@@ -3,7 +3,8 @@
 checked without a browser (test_browser.py draws them):
 
   - a live gt_target: the page's summary is `stats --json`'s (totals and
-    mallinfo2), from report, snapshot -o x.html and --format html;
+    mallinfo2), from report, snapshot -o x.html and --format html; and the
+    page of its core (gcore; skipped without gdb);
   - the page's top table is `go tool pprof -top -nodefraction=0` of the
     same .pprof, for every sample type (heap: a snapshot of gt_target; CPU:
     a profile of stack_target); skipped without go;
@@ -100,6 +101,25 @@ def test_live_summary_is_stats():
         equal(b["stats"], None, "report heap.pprof: no stats (a profile has none)")
         for ty in ("inuse_space", "inuse_objects", "free_space"):
             equal(reportlib.top_of(b, ty), reportlib.top_of(a, ty), f"{ty}: report PID and report .pprof")
+
+
+def test_core_page():
+    """A core (gcore of gt_target): the page's summary is stats --json of
+    the core (RSS unknown there: the page says n/a)."""
+    import shutil
+    if not shutil.which("gcore"):
+        raise Skip("gcore (gdb) is not installed")
+    with gt_target() as t:
+        r = subprocess.run(["gcore", "-o", out("gt.core"), str(t.pid)], capture_output=True)
+        check(r.returncode == 0, f"gcore: {r.stderr[-300:]!r}")
+        core = out(f"gt.core.{t.pid}")
+    try:
+        stats = cli_stats(HEAPGRAB, core)
+        hg("report", core, "-o", out("core.html"))
+        data = check_summary(out("core.html"), stats, "report CORE")
+        equal(data["stats"]["rss_bytes"], None, "a core's RSS is unknown")
+    finally:
+        os.unlink(core)
 
 
 def test_heap_top_is_go_pprof():
@@ -383,7 +403,8 @@ def main():
         print("HEAPGRAB not set")
         return 77
     os.makedirs(OUT, exist_ok=True)
-    return run_tests("report", [test_live_summary_is_stats, test_heap_top_is_go_pprof,
+    return run_tests("report", [test_live_summary_is_stats, test_core_page,
+                                test_heap_top_is_go_pprof,
                                 test_cpu_profile, test_holders_page, test_base,
                                 test_edge_profiles, test_escaping,
                                 test_size_100k_samples, test_mutants, test_refusals])
