@@ -9,7 +9,7 @@
  *   signals.c       SIGINT/SIGTERM/SIGHUP: let the target go, one line
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_types.c   the subcommands
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -56,7 +56,8 @@ enum {
     OPT_REPEAT = 1u << 2,  /* --interval, --count */
     OPT_PROFILE = 1u << 3, /* --seconds, --hz */
     OPT_LOCATE = 1u << 4,  /* --locate */
-    OPT_CORE = 1u << 5     /* --sysroot, --exe */
+    OPT_CORE = 1u << 5,    /* --sysroot, --exe */
+    OPT_TYPES = 1u << 6    /* --types */
 };
 
 struct cli_args;
@@ -101,6 +102,7 @@ int cli_open_target(const struct cli_args *a, hg_target **t);
 
 int cmd_snapshot(const struct cli_args *a);
 int cmd_stats(const struct cli_args *a);
+int cmd_types(const struct cli_args *a);
 int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
 

@@ -12,8 +12,9 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE, NULL, "heap", cmd_snapshot},
+    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_TYPES, NULL, "heap", cmd_snapshot},
     {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_stats},
+    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_types},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE,

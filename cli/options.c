@@ -32,6 +32,7 @@ static const struct {
     {OPT_PROFILE, "--seconds and --hz", 1, NULL, ANY_TARGET},
     {OPT_LOCATE, "--locate", 0, NULL, ANY_TARGET},
     {OPT_CORE, "--sysroot and --exe", 1, NULL, CORE_ONLY},
+    {OPT_TYPES, "--types", 0, NULL, ANY_TARGET},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -74,7 +75,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 }
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
-       LONG_EXE, LONG_SECONDS, LONG_HZ };
+       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_TYPES };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -91,6 +92,7 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"exe", required_argument, NULL, LONG_EXE},
         {"seconds", required_argument, NULL, LONG_SECONDS},
         {"hz", required_argument, NULL, LONG_HZ},
+        {"types", no_argument, NULL, LONG_TYPES},
         {0, 0, 0, 0}};
     /* getopt's own messages are off: each error is one line of ours */
     opterr = 0;
@@ -104,6 +106,10 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
                 return usage_error("-o takes a file name");
             a->output = optarg;
             a->given |= OPT_OUTPUT;
+            break;
+        case LONG_TYPES:
+            a->snap.types = 1;
+            a->given |= OPT_TYPES;
             break;
         case LONG_JSON:
             a->json = 1;

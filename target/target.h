@@ -293,6 +293,21 @@ const char *hg_module_build_id(hg_module *m);
  * there, whatever the program changed since.  0, or HG_ENOTFOUND when the
  * file does not hold them. */
 int hg_module_file_read(hg_module *m, uint64_t addr, void *buf, size_t len);
+/* The modules of the target, in libdwfl's order: how many, and the i-th
+ * (NULL past the end). */
+size_t hg_module_count(hg_target *t);
+hg_module *hg_module_get(hg_target *t, size_t i);
+/* A symbol of a module's symbol table. */
+typedef struct hg_symbol {
+    uint64_t start;        /* its address, the module's bias applied */
+    uint64_t size;
+    const char *name;      /* libdwfl's; valid while the target is open */
+} hg_symbol;
+/* Every defined data object of module m whose name starts with prefix
+ * ("_ZTV": its vtables), from its .symtab (the debug file's, where the
+ * module has none) else its .dynsym, sorted by start: *out malloc'd (NULL
+ * and *n = 0 for none).  0, or HG_ENOMEM.  One pass over the table. */
+int hg_module_symbols(hg_module *m, const char *prefix, hg_symbol **out, size_t *n);
 void hg_symbols_free(hg_target *t);
 /* The target's libdwfl session (modules reported), for the unwinder. */
 typedef struct Dwfl Dwfl;

@@ -13,7 +13,9 @@
  *       -> "state inuse" -> "size 48" | "size 4-6 KiB"
  * The leaf is the chunk's size class (size_class below).  Each distinct
  * frame name is one Function and one Location (no mapping, address 0).  Samples also carry the labels bytes (numeric, the exact
- * object size), arena and state, so -tagfocus / -tagshow work.
+ * object size), arena and state, so -tagfocus / -tagshow work.  A snapshot
+ * taken with types splits each live bucket by type: labels type (the
+ * class) and type_source (vtable, dwarf; "size" on the untyped rest).
  *
  * The default sample type is inuse_space, so that a plain
  * `go tool pprof -top` ranks what the program holds.
@@ -25,6 +27,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
+#include "lib/snapshot.h"
 #include "writers/pprof_builder.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -124,10 +127,29 @@ static int is_live(int state)
     return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
 }
 
+/* The first of the types' cells of bucket bk (cells are sorted by arena,
+ * state, chunk size, type), or NULL. */
+static const struct hg_type_cell *first_cell(const struct hg_types *ty, const hg_bucket *bk)
+{
+    size_t lo = 0, hi = ty->ncells;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct hg_type_cell *c = &ty->cells[mid];
+        int before = c->arena != bk->arena ? c->arena < bk->arena
+                     : c->state != bk->state ? c->state < bk->state
+                                             : c->chunk_size < bk->chunk_size;
+        if (before)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ty->ncells ? &ty->cells[lo] : NULL;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 enum { V_INUSE_OBJECTS, V_INUSE_SPACE, V_FREE_OBJECTS, V_FREE_SPACE, NVALUES };
-enum { FRAMES_PER_SAMPLE = 3, LABELS_PER_SAMPLE = 3 };
+enum { FRAMES_PER_SAMPLE = 3, LABELS_PER_SAMPLE = 3, TYPE_LABELS = 2 };
 
 /* The location of a synthetic frame: a function of that name alone. */
 static uint64_t frame(struct hg_pprof *b, const char *name)
@@ -153,6 +175,8 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
     int64_t k_bytes = hg_pprof_string(b, "bytes");
     int64_t k_arena = hg_pprof_string(b, "arena");
     int64_t k_state = hg_pprof_string(b, "state");
+    int64_t k_type = s->types ? hg_pprof_string(b, "type") : 0;
+    int64_t k_source = s->types ? hg_pprof_string(b, "type_source") : 0;
     hg_pprof_default_sample_type(b, "inuse_space");
 
     /* One sample per bucket. */
@@ -181,13 +205,44 @@ int hg_write_pprof(const hg_snapshot *s, FILE *out)
             object_bytes = bk->chunk_size;
         }
 
-        struct hg_pprof_label lb[LABELS_PER_SAMPLE] = {
+        struct hg_pprof_label lb[LABELS_PER_SAMPLE + TYPE_LABELS] = {
             {.key = k_bytes, .num = hg_pprof_i64(object_bytes)}};
         arena_label(bk->arena, name, sizeof name);
         lb[1] = (struct hg_pprof_label){.key = k_arena, .str = hg_pprof_string(b, name)};
         lb[2] = (struct hg_pprof_label){.key = k_state,
                                         .str = hg_pprof_string(b, hg_state_name(bk->state))};
-        hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE, v, lb, LABELS_PER_SAMPLE);
+        if (!s->types || !is_live(bk->state)) {
+            hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE, v, lb, LABELS_PER_SAMPLE);
+            continue;
+        }
+        /* With types, a live bucket is one sample per type found in it
+         * (labels type and type_source) and one for the rest, untyped
+         * (type_source "size"). */
+        const struct hg_types *ty = s->types;
+        const struct hg_type_cell *c = first_cell(ty, bk);
+        uint64_t count = bk->count, usable = bk->usable_bytes;
+        for (; c && c < ty->cells + ty->ncells && c->arena == bk->arena &&
+               c->state == bk->state && c->chunk_size == bk->chunk_size; c++) {
+            const hg_type *t = &ty->types[c->type];
+            int64_t tv[NVALUES] = {0};
+            tv[V_INUSE_OBJECTS] = hg_pprof_i64(c->count);
+            tv[V_INUSE_SPACE] = hg_pprof_i64(c->usable_bytes);
+            lb[0].num = hg_pprof_i64(c->count ? c->usable_bytes / c->count : 0);
+            lb[3] = (struct hg_pprof_label){.key = k_type, .str = hg_pprof_string(b, t->name)};
+            lb[4] = (struct hg_pprof_label){
+                .key = k_source, .str = hg_pprof_string(b, hg_type_how_name(t->how))};
+            hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE, tv, lb, LABELS_PER_SAMPLE + TYPE_LABELS);
+            count -= c->count < count ? c->count : count;
+            usable -= c->usable_bytes < usable ? c->usable_bytes : usable;
+        }
+        if (count) {
+            v[V_INUSE_OBJECTS] = hg_pprof_i64(count);
+            v[V_INUSE_SPACE] = hg_pprof_i64(usable);
+            lb[0].num = hg_pprof_i64(usable / count);
+            lb[3] = (struct hg_pprof_label){
+                .key = k_source, .str = hg_pprof_string(b, hg_type_how_name(HG_TYPE_SIZE))};
+            hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE, v, lb, LABELS_PER_SAMPLE + 1);
+        }
     }
 
     /* Executable file mappings. */

@@ -1,0 +1,456 @@
+/*
+ * types.c -- what the memory is: each in-use chunk typed by the vtable its
+ * first word points at.
+ *
+ * A C++ object of a dynamic class holds, at offset 0, a pointer to the
+ * address point of its complete class's primary vtable (Itanium C++ ABI,
+ * 2.5): the word before it is the typeinfo pointer, the one before that
+ * the offset to the top of the object, 0 for a primary vtable.  The
+ * typeinfo's second word points at the class's mangled name (the `_ZTS`
+ * string), which stays in .rodata when a module is stripped; its first
+ * word points into the vtable of one of libstdc++'s three class typeinfo
+ * classes, itself described the same way.  A chunk whose first word is such
+ * an address point is an object of that class, and of its most derived
+ * class: a base's vtable at the start of a chunk would have a non-zero
+ * offset to top.
+ *
+ * Evidence, per distinct word (cached; the target's vtables do not change,
+ * so they are read after the stop, with the target running):
+ *   - the word is 8-aligned and points into a file-backed mapping;
+ *   - offset to top is 0;
+ *   - the typeinfo pointer points into a file mapping; the typeinfo's own
+ *     vtable is a class typeinfo's (its typeinfo's name says
+ *     __cxxabiv1::__class_type_info, __si_ or __vmi_); its name string is
+ *     a mangled type that demangles;
+ *   - where a `_ZTV` symbol of some module's symbol table covers the word,
+ *     it names the same class (a class built without RTTI has a null
+ *     typeinfo pointer: the symbol alone names it then).
+ * Per chunk that is one range check of the word, a binary search among the
+ * module mappings for words in their span, and a hash lookup.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis/types.h"
+#include "lib/array.h"
+#include "lib/error.h"
+#include "lib/hashmap.h"
+#include "lib/snapshot.h"
+#include "target/symbolize.h"
+
+struct range {
+    uint64_t lo, hi;
+};
+
+struct ctx {
+    hg_target *t;
+    struct range *files;   /* file-backed mappings, merged, ascending */
+    size_t nfiles;
+    uint64_t lo, span;     /* every one lies in [lo, lo + span) */
+    hg_symbol *vt;         /* every module's _ZTV symbols, by start */
+    size_t nvt;
+    hg_u64map word_type;   /* a first word -> its type id + 1, 0 for none */
+    hg_u64map abi_vt;      /* a typeinfo's vtable address point -> 1 ok, 2 not */
+    hg_u64map by_name;     /* hash of a name -> its id (the next key on a clash) */
+    hg_array(char *) names; /* type id -> name */
+};
+
+static int in_files(const struct ctx *c, uint64_t a)
+{
+    if (a - c->lo >= c->span)
+        return 0;
+    size_t lo = 0, hi = c->nfiles;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->files[mid].hi <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < c->nfiles && a >= c->files[lo].lo;
+}
+
+/* Exactly len bytes of the target, without touching the error object
+ * (what is not readable is merely no evidence). */
+static int peek(struct ctx *c, uint64_t addr, void *buf, size_t len)
+{
+    return c->t->ops->read(c->t, addr, buf, len) == (long)len ? 0 : -1;
+}
+
+/* The NUL-terminated string at addr into buf (at most HG_TYPE_NAME_MAX
+ * bytes with its NUL): 0, or -1 if unreadable or too long. */
+static int peek_string(struct ctx *c, uint64_t addr, char *buf)
+{
+    size_t have = 0;
+    while (have < HG_TYPE_NAME_MAX) {
+        /* up to the next 256-byte boundary, so a string that ends just
+         * before unreadable memory is still read */
+        size_t want = 256 - (size_t)((addr + have) & 255);
+        if (want > HG_TYPE_NAME_MAX - have)
+            want = HG_TYPE_NAME_MAX - have;
+        long got = c->t->ops->read(c->t, addr + have, buf + have, want);
+        if (got <= 0)
+            return -1;
+        char *nul = memchr(buf + have, '\0', (size_t)got);
+        if (nul)
+            return 0;
+        have += (size_t)got;
+        if ((size_t)got < want)
+            return -1;
+    }
+    return -1;
+}
+
+/* The _ZTV symbol whose bytes hold addr, or NULL. */
+static const hg_symbol *vtable_symbol(const struct ctx *c, uint64_t addr)
+{
+    size_t lo = 0, hi = c->nvt;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->vt[mid].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* symbols do not nest; a zero-size one (rare) holds nothing */
+    if (lo == 0)
+        return NULL;
+    const hg_symbol *s = &c->vt[lo - 1];
+    return addr - s->start < s->size ? s : NULL;
+}
+
+/* tivt is the address point of a class typeinfo's vtable: its own typeinfo
+ * names __cxxabiv1::__class_type_info, __si_class_type_info or
+ * __vmi_class_type_info. */
+static int abi_vtable(struct ctx *c, uint64_t tivt)
+{
+    const uint64_t *known = hg_u64map_get(&c->abi_vt, tivt);
+    if (known)
+        return *known == 1;
+    static const char *const classes[] = {"N10__cxxabiv117__class_type_infoE",
+                                          "N10__cxxabiv120__si_class_type_infoE",
+                                          "N10__cxxabiv121__vmi_class_type_infoE"};
+    int ok = 0;
+    uint64_t tt, name;
+    char buf[HG_TYPE_NAME_MAX];
+    if (!(tivt & 7) && tivt >= 8 && in_files(c, tivt) && peek(c, tivt - 8, &tt, 8) == 0 &&
+        !(tt & 7) && in_files(c, tt) && peek(c, tt + 8, &name, 8) == 0 && in_files(c, name) &&
+        peek_string(c, name, buf) == 0)
+        for (size_t i = 0; i < sizeof classes / sizeof *classes; i++)
+            ok |= strcmp(buf, classes[i]) == 0;
+    if (hg_u64map_put(&c->abi_vt, tivt, ok ? 1 : 2) != 0)
+        return -1;
+    return ok;
+}
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return hg_hash64(h);
+}
+
+/* The id of the type named name (which this takes), made once: a class
+ * whose vtable is in several modules (a template, an inline key function)
+ * is one type.  -1 out of memory. */
+static long intern(struct ctx *c, char *name)
+{
+    uint64_t key = name_hash(name);
+    for (const uint64_t *v; (v = hg_u64map_get(&c->by_name, key)) != NULL; key++)
+        if (strcmp(c->names.ptr[*v], name) == 0) {
+            free(name);
+            return (long)*v;
+        }
+    char **slot = hg_array_push(c->names);
+    if (!slot || hg_u64map_put(&c->by_name, key, c->names.size - 1) != 0) {
+        if (slot)
+            c->names.size--;
+        free(name);
+        return -1;
+    }
+    *slot = name;
+    return (long)(c->names.size - 1);
+}
+
+/* What the first word w says: a type id, -2 for nothing, -1 out of
+ * memory.  Only for w 8-aligned in a file mapping. */
+static long classify(struct ctx *c, uint64_t w)
+{
+    uint64_t head[2]; /* offset to top, typeinfo */
+    if (w < 16 || peek(c, w - 16, head, sizeof head) != 0 || head[0] != 0)
+        return -2;
+    const hg_symbol *sym = vtable_symbol(c, w);
+    if (sym && w < sym->start + 16)
+        return -2; /* the offset and typeinfo words of a vtable, not its address point */
+    const char *mangled;
+    char buf[HG_TYPE_NAME_MAX];
+    uint64_t ti = head[1];
+    if (ti) {
+        uint64_t tiw[2]; /* its vtable, its name */
+        if ((ti & 7) || !in_files(c, ti) || peek(c, ti, tiw, sizeof tiw) != 0 ||
+            !in_files(c, tiw[1]) || peek_string(c, tiw[1], buf) != 0)
+            return -2;
+        int abi = abi_vtable(c, tiw[0]);
+        if (abi <= 0)
+            return abi < 0 ? -1 : -2;
+        /* a type local to its file has its name marked with a '*' */
+        mangled = buf[0] == '*' ? buf + 1 : buf;
+        if (sym && strcmp(sym->name + 4, mangled) != 0)
+            return -2; /* the symbol and the typeinfo disagree: no guess */
+    } else {
+        if (!sym)
+            return -2;
+        mangled = sym->name + 4; /* built without RTTI */
+    }
+    char *name = hg_demangle_type(mangled);
+    if (!name)
+        return -2; /* no type's mangling: not a typeinfo after all */
+    return intern(c, name);
+}
+
+/* File-backed mappings, where vtables and typeinfo live, merged. */
+static int file_ranges(struct ctx *c, const hg_snapshot *s)
+{
+    c->files = calloc(s->nmappings ? s->nmappings : 1, sizeof *c->files);
+    if (!c->files)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->nmappings; i++) {
+        const hg_mapping *m = &s->mappings[i];
+        if (m->path[0] != '/' || m->end <= m->start)
+            continue;
+        if (c->nfiles && c->files[c->nfiles - 1].hi == m->start)
+            c->files[c->nfiles - 1].hi = m->end;
+        else
+            c->files[c->nfiles++] = (struct range){m->start, m->end};
+    }
+    if (c->nfiles) {
+        c->lo = c->files[0].lo;
+        c->span = c->files[c->nfiles - 1].hi - c->lo;
+    }
+    return 0;
+}
+
+static int vtable_symbols(struct ctx *c)
+{
+    hg_array(hg_symbol) all = HG_ARRAY_INIT;
+    for (size_t i = 0, n = hg_module_count(c->t); i < n; i++) {
+        hg_symbol *syms;
+        size_t ns;
+        if (hg_module_symbols(hg_module_get(c->t, i), "_ZTV", &syms, &ns) != 0 ||
+            hg_array_reserve(all, all.size + ns) != 0) {
+            free(syms);
+            hg_array_clear(all);
+            return hg_fail(HG_ENOMEM, "out of memory");
+        }
+        memcpy(all.ptr + all.size, syms, ns * sizeof *syms);
+        all.size += ns;
+        free(syms);
+    }
+    /* modules do not overlap, so merging sorted runs is a sort */
+    for (size_t i = 1; i < all.size; i++) {
+        hg_symbol x = all.ptr[i];
+        size_t j = i;
+        if (all.ptr[j - 1].start <= x.start)
+            continue;
+        while (j > 0 && all.ptr[j - 1].start > x.start) {
+            all.ptr[j] = all.ptr[j - 1];
+            j--;
+        }
+        all.ptr[j] = x;
+    }
+    c->vt = all.ptr;
+    c->nvt = all.size;
+    return 0;
+}
+
+struct rank {
+    uint64_t objects, bytes;
+    long id;               /* -1: untyped */
+};
+
+static int rank_by_bytes(const void *a, const void *b)
+{
+    const struct rank *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->objects != y->objects)
+        return x->objects > y->objects ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cell_order(const void *a, const void *b)
+{
+    const struct hg_type_cell *x = a, *y = b;
+    if (x->arena != y->arena)
+        return x->arena < y->arena ? -1 : 1;
+    if (x->state != y->state)
+        return x->state < y->state ? -1 : 1;
+    if (x->chunk_size != y->chunk_size)
+        return x->chunk_size < y->chunk_size ? -1 : 1;
+    return x->type < y->type ? -1 : x->type > y->type;
+}
+
+/* The typed chunks split by (arena, state, chunk size, type), for the
+ * profile's samples. */
+static int make_cells(struct hg_types *ty, const hg_snapshot *s, long untyped)
+{
+    hg_u64map at = {0}; /* hash of the four -> cell index (the next key on a clash) */
+    hg_array(struct hg_type_cell) cells = HG_ARRAY_INIT;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        int32_t k = ty->chunk_type[i];
+        if (k < 0 || k == untyped)
+            continue;
+        const hg_chunk *ch = &s->chunks[i];
+        uint64_t key = hg_hash64(ch->size ^ hg_hash64(((uint64_t)(uint32_t)ch->arena << 32) ^
+                                                     ((uint64_t)ch->state << 28) ^ (uint64_t)k));
+        struct hg_type_cell *cell = NULL;
+        for (const uint64_t *v; (v = hg_u64map_get(&at, key)) != NULL; key++) {
+            struct hg_type_cell *x = &cells.ptr[*v];
+            if (x->arena == ch->arena && x->state == ch->state && x->chunk_size == ch->size &&
+                x->type == (uint32_t)k) {
+                cell = x;
+                break;
+            }
+        }
+        if (!cell) {
+            if (!(cell = hg_array_push(cells)) || hg_u64map_put(&at, key, cells.size - 1) != 0) {
+                hg_u64map_free(&at);
+                hg_array_clear(cells);
+                return hg_fail(HG_ENOMEM, "out of memory");
+            }
+            *cell = (struct hg_type_cell){ch->arena, ch->state, ch->size, (uint32_t)k, 0, 0};
+        }
+        cell->count++;
+        cell->usable_bytes += ch->usable;
+    }
+    hg_u64map_free(&at);
+    if (cells.size)
+        qsort(cells.ptr, cells.size, sizeof *cells.ptr, cell_order);
+    ty->cells = cells.ptr;
+    ty->ncells = cells.size;
+    return 0;
+}
+
+static void ctx_free(struct ctx *c)
+{
+    free(c->files);
+    free(c->vt);
+    hg_u64map_free(&c->word_type);
+    hg_u64map_free(&c->abi_vt);
+    hg_u64map_free(&c->by_name);
+    for (size_t i = 0; i < c->names.size; i++)
+        free(c->names.ptr[i]);
+    hg_array_clear(c->names);
+}
+
+static int is_live(int state)
+{
+    return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
+}
+
+int hg_types_find(hg_target *t, hg_snapshot *s)
+{
+    struct ctx c;
+    memset(&c, 0, sizeof c);
+    c.t = t;
+    struct hg_types *ty = calloc(1, sizeof *ty);
+    struct rank *ranks = NULL;
+    long *order = NULL;
+    int rc = HG_ENOMEM;
+    if (!ty || !(ty->chunk_type = malloc((s->nchunks ? s->nchunks : 1) * sizeof *ty->chunk_type)))
+        goto out;
+    if ((rc = file_ranges(&c, s)) != 0 || (rc = vtable_symbols(&c)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
+
+    /* Pass 1: each in-use chunk's type id (-1 untyped), the hot loop. */
+    const uint64_t *words = s->chunk_words;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        const hg_chunk *ch = &s->chunks[i];
+        if (!is_live(ch->state)) {
+            ty->chunk_type[i] = -2;
+            continue;
+        }
+        uint64_t w = words ? words[i] : 0;
+        long id = -1;
+        if (!(w & 7) && in_files(&c, w)) {
+            const uint64_t *v = hg_u64map_get(&c.word_type, w);
+            if (v) {
+                id = (long)*v - 1;
+            } else {
+                long k = classify(&c, w);
+                if (k == -1 || hg_u64map_put(&c.word_type, w, k >= 0 ? (uint64_t)k + 1 : 0) != 0)
+                    goto out;
+                id = k >= 0 ? k : -1;
+            }
+        }
+        ty->chunk_type[i] = (int32_t)id;
+        ty->totals.inuse_objects++;
+        ty->totals.inuse_bytes += ch->usable;
+        if (id >= 0) {
+            ty->totals.typed_objects++;
+            ty->totals.typed_bytes += ch->usable;
+        }
+    }
+
+    /* The histogram: ids 0..n-1, then the untyped at n. */
+    size_t n = c.names.size;
+    ranks = calloc(n + 1, sizeof *ranks);
+    order = malloc((n + 1) * sizeof *order);
+    if (!ranks || !order)
+        goto out;
+    for (size_t k = 0; k <= n; k++) {
+        ranks[k].id = k < n ? (long)k : -1;
+        order[k] = -1;
+    }
+    for (size_t i = 0; i < s->nchunks; i++) {
+        int32_t k = ty->chunk_type[i];
+        if (k == -2)
+            continue;
+        struct rank *r = &ranks[k >= 0 ? (size_t)k : n];
+        r->objects++;
+        r->bytes += s->chunks[i].usable;
+    }
+    qsort(ranks, n + 1, sizeof *ranks, rank_by_bytes);
+    if (!(ty->types = calloc(n + 1, sizeof *ty->types)))
+        goto out;
+    for (size_t j = 0; j <= n; j++) {
+        if (ranks[j].objects == 0)
+            continue; /* the untyped, when every chunk has a type */
+        hg_type *out = &ty->types[ty->ntypes];
+        if (ranks[j].id >= 0) {
+            out->name = c.names.ptr[ranks[j].id];
+            c.names.ptr[ranks[j].id] = NULL;
+            out->how = HG_TYPE_VTABLE;
+        } else if (!(out->name = strdup("(untyped)"))) {
+            goto out;
+        }
+        out->objects = ranks[j].objects;
+        out->bytes = ranks[j].bytes;
+        order[ranks[j].id >= 0 ? (size_t)ranks[j].id : n] = (long)ty->ntypes++;
+    }
+    for (size_t i = 0; i < s->nchunks; i++) {
+        int32_t k = ty->chunk_type[i];
+        ty->chunk_type[i] = k == -2 ? -1 : (int32_t)order[k >= 0 ? (size_t)k : n];
+    }
+    long untyped = -1;
+    for (size_t j = 0; j < ty->ntypes; j++)
+        if (ty->types[j].how == HG_TYPE_SIZE)
+            untyped = (long)j;
+    if ((rc = make_cells(ty, s, untyped)) != 0)
+        goto out;
+    s->types = ty;
+    ty = NULL;
+    rc = 0;
+    hg_error_clear(); /* unreadable words were no evidence, not errors */
+out:
+    if (rc == HG_ENOMEM)
+        hg_fail(HG_ENOMEM, "out of memory (typing the chunks)");
+    free(ranks);
+    free(order);
+    hg_types_free(ty);
+    ctx_free(&c);
+    return rc;
+}
