@@ -77,13 +77,26 @@ class _SnapshotOptions(ctypes.Structure):
     _c_struct_ = "hg_snapshot_options"
     _fields_ = [("locate", ctypes.c_int), ("max_problems", ctypes.c_uint),
                 ("keep_chunks", ctypes.c_int),
-                ("holders", ctypes.c_int)]
+                ("holders", ctypes.c_int),
+                ("types", ctypes.c_int)]
 
 
 class _Chunk(ctypes.Structure):
     _c_struct_ = "hg_chunk"
     _fields_ = [("address", ctypes.c_uint64), ("size", ctypes.c_uint64),
                 ("usable", ctypes.c_uint64), ("arena", ctypes.c_int), ("state", ctypes.c_int)]
+
+
+class _Type(ctypes.Structure):
+    _c_struct_ = "hg_type"
+    _fields_ = [("name", ctypes.c_char_p), ("how", ctypes.c_int),
+                ("objects", ctypes.c_uint64), ("bytes", ctypes.c_uint64)]
+
+
+class _TypeTotals(ctypes.Structure):
+    _c_struct_ = "hg_type_totals"
+    _fields_ = [("typed_objects", ctypes.c_uint64), ("typed_bytes", ctypes.c_uint64),
+                ("inuse_objects", ctypes.c_uint64), ("inuse_bytes", ctypes.c_uint64)]
 
 
 def library_path():
@@ -159,6 +172,11 @@ def _load():
         "hg_write_text": (c_int, [p, p]),
         "hg_write_pprof": (c_int, [p, p]),
         "hg_free": (None, [p]),
+        "hg_snapshot_type_count": (sz, [p]),
+        "hg_snapshot_type": (ctypes.POINTER(_Type), [p, sz]),
+        "hg_snapshot_type_totals": (ctypes.POINTER(_TypeTotals), [p]),
+        "hg_snapshot_chunk_type": (ctypes.c_long, [p, sz]),
+        "hg_type_how_name": (ctypes.c_char_p, [c_int]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -314,6 +332,38 @@ class Snapshot:
             c = lib.hg_snapshot_chunk(self._h, i).contents
             yield Chunk(c.address, c.size, c.usable, STATES[c.state], c.arena)
 
+    def types(self):
+        """What the memory is, when the snapshot was taken with types=True:
+        the dict `heapgrab types --json` prints -- {"types": [{"name",
+        "objects", "bytes", "how"}, ...] most bytes first (the untyped chunks
+        as one entry "(untyped)", how "size"), "typed_objects",
+        "typed_bytes", "inuse_objects", "inuse_bytes"}.  None without types."""
+        lib = _load()
+        tot = lib.hg_snapshot_type_totals(self._h)
+        if not tot:
+            return None
+        out = []
+        for i in range(lib.hg_snapshot_type_count(self._h)):
+            t = lib.hg_snapshot_type(self._h, i).contents
+            out.append({"name": t.name.decode(errors="replace"), "objects": t.objects,
+                        "bytes": t.bytes, "how": lib.hg_type_how_name(t.how).decode()})
+        tt = tot.contents
+        return {"types": out, **{name: getattr(tt, name) for name, _ in tt._fields_}}
+
+    def chunk_types(self):
+        """(chunk, type name) of every in-use chunk, with types=True; the
+        name is None for an untyped chunk."""
+        lib = _load()
+        names = {}
+        for i in range(lib.hg_snapshot_type_count(self._h)):
+            t = lib.hg_snapshot_type(self._h, i).contents
+            names[i] = t.name.decode(errors="replace") if t.how != 0 else None
+        for i in range(lib.hg_snapshot_chunk_count(self._h)):
+            k = lib.hg_snapshot_chunk_type(self._h, i)
+            if k >= 0:
+                c = lib.hg_snapshot_chunk(self._h, i).contents
+                yield Chunk(c.address, c.size, c.usable, STATES[c.state], c.arena), names[k]
+
     def close(self):
         if self._h:
             _load().hg_snapshot_free(self._h)
@@ -332,17 +382,19 @@ class Snapshot:
             pass
 
 
-def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None):
+def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, types=False):
     """Take a snapshot of target: a PID, a core file's path, a
     StoppedProcess, or a reader object.  locate: "auto", "symbols" or
-    "heuristic".  chunks=True keeps every chunk for Snapshot.chunks().
+    "heuristic".  chunks=True keeps every chunk for Snapshot.chunks();
+    types=True says what each in-use chunk is (Snapshot.types(), implies
+    chunks).
     exe and sysroot are for cores (as the CLI's --exe and --sysroot)."""
     if locate not in LOCATE:
         raise ValueError(f"locate must be one of {', '.join(LOCATE)}")
     lib = _load()
     handle, keep = _open_target(target, exe, sysroot)
     try:
-        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0)
+        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 0, 1 if types else 0)
         snap = ctypes.c_void_p()
         _check(lib.hg_snapshot_take(handle, ctypes.byref(opt), ctypes.byref(snap)))
         return Snapshot(snap)

@@ -41,7 +41,8 @@ def mirrors():
 def test_the_package_has_its_mirrors():
     names = {getattr(m, "_c_struct_", None) for m in mirrors()}
     assert {"hg_mapping", "hg_reader_thread", "hg_reader", "hg_core_options",
-            "hg_snapshot_options", "hg_chunk", "hg_totals"} <= names
+            "hg_snapshot_options", "hg_chunk", "hg_totals", "hg_type",
+            "hg_type_totals"} <= names
 
 
 @pytest.mark.parametrize("mirror", mirrors(), ids=lambda m: m.__name__)
