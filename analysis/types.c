@@ -244,7 +244,8 @@ static int vtable_symbols(struct ctx *c)
             hg_array_clear(all);
             return hg_fail(HG_ENOMEM, "out of memory");
         }
-        memcpy(all.ptr + all.size, syms, ns * sizeof *syms);
+        if (ns)
+            memcpy(all.ptr + all.size, syms, ns * sizeof *syms);
         all.size += ns;
         free(syms);
     }
