@@ -299,11 +299,18 @@ static int make_cells(struct hg_types *ty, const hg_snapshot *s, long untyped)
 {
     hg_u64map at = {0}; /* hash of the four -> cell index (the next key on a clash) */
     hg_array(struct hg_type_cell) cells = HG_ARRAY_INIT;
+    struct hg_type_cell *last = NULL; /* valid until the next push */
     for (size_t i = 0; i < s->nchunks; i++) {
         int32_t k = ty->chunk_type[i];
         if (k < 0 || k == untyped)
             continue;
         const hg_chunk *ch = &s->chunks[i];
+        if (last && last->type == (uint32_t)k && last->chunk_size == ch->size &&
+            last->arena == ch->arena && last->state == ch->state) {
+            last->count++; /* the same cell as the chunk before: no lookup */
+            last->usable_bytes += ch->usable;
+            continue;
+        }
         uint64_t key = hg_hash64(ch->size ^ hg_hash64(((uint64_t)(uint32_t)ch->arena << 32) ^
                                                      ((uint64_t)ch->state << 28) ^ (uint64_t)k));
         struct hg_type_cell *cell = NULL;
@@ -325,6 +332,7 @@ static int make_cells(struct hg_types *ty, const hg_snapshot *s, long untyped)
         }
         cell->count++;
         cell->usable_bytes += ch->usable;
+        last = cell;
     }
     hg_u64map_free(&at);
     if (cells.size)
@@ -366,8 +374,13 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
         goto out;
     rc = HG_ENOMEM;
 
-    /* Pass 1: each in-use chunk's type id (-1 untyped), the hot loop. */
+    /* Pass 1: each in-use chunk's type id (-1 untyped), the hot loop.
+     * Objects of one class are often allocated one after another: the
+     * last word looked up is remembered, and a run of them costs a compare
+     * each. */
     const uint64_t *words = s->chunk_words;
+    uint64_t last_word = 1; /* no first word is odd and looked up */
+    long last_id = -1;
     for (size_t i = 0; i < s->nchunks; i++) {
         const hg_chunk *ch = &s->chunks[i];
         if (!is_live(ch->state)) {
@@ -376,7 +389,9 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
         }
         uint64_t w = words ? words[i] : 0;
         long id = -1;
-        if (!(w & 7) && in_files(&c, w)) {
+        if (w == last_word) {
+            id = last_id;
+        } else if (!(w & 7) && in_files(&c, w)) {
             const uint64_t *v = hg_u64map_get(&c.word_type, w);
             if (v) {
                 id = (long)*v - 1;
@@ -386,6 +401,8 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
                     goto out;
                 id = k >= 0 ? k : -1;
             }
+            last_word = w;
+            last_id = id;
         }
         ty->chunk_type[i] = (int32_t)id;
         ty->totals.inuse_objects++;
