@@ -27,6 +27,12 @@
  *     typeinfo pointer: the symbol alone names it then).
  * Per chunk that is one range check of the word, a binary search among the
  * module mappings for words in their span, and a hash lookup.
+ *
+ * Where the vtable's module has DWARF that describes the class, a chunk
+ * whose usable size is below the class's size is left untyped: an object
+ * of that class does not fit in it (the first word is then a stale or
+ * copied vtable pointer).  Each module's DWARF is read once, for all its
+ * classes, never per chunk.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -54,6 +60,7 @@ struct ctx {
     hg_u64map abi_vt;      /* a typeinfo's vtable address point -> 1 ok, 2 not */
     hg_u64map by_name;     /* hash of a name -> its id (the next key on a clash) */
     hg_array(char *) names; /* type id -> name */
+    hg_array(uint64_t) where; /* type id -> the first word that gave it (a vtable) */
 };
 
 static int in_files(const struct ctx *c, uint64_t a)
@@ -266,6 +273,57 @@ static int vtable_symbols(struct ctx *c)
     return 0;
 }
 
+struct by_module {
+    hg_module *m;
+    size_t id;
+};
+
+static int module_order(const void *a, const void *b)
+{
+    const struct by_module *x = a, *y = b;
+    if (x->m != y->m)
+        return (uintptr_t)x->m < (uintptr_t)y->m ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* sizes[id]: the DWARF size of each class found, 0 where unknown (its
+ * vtable's module has no DWARF, or does not describe it).  Each module's
+ * DWARF is read once, for all its classes. */
+static int class_sizes(struct ctx *c, uint64_t *sizes)
+{
+    size_t n = c->names.size, k = 0;
+    struct by_module *ids = calloc(n ? n : 1, sizeof *ids);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    uint64_t *got = calloc(n ? n : 1, sizeof *got);
+    int rc = 0;
+    if (!ids || !names || !got) {
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hg_module *m = hg_module_at(c->t, c->where.ptr[i]);
+        if (m)
+            ids[k++] = (struct by_module){m, i};
+    }
+    qsort(ids, k, sizeof *ids, module_order);
+    for (size_t i = 0, j; i < k; i = j) {
+        for (j = i; j < k && ids[j].m == ids[i].m; j++)
+            names[j - i] = c->names.ptr[ids[j].id];
+        int r = hg_module_type_sizes(ids[i].m, names, j - i, got);
+        if (r == HG_ENOMEM) {
+            rc = r;
+            goto out;
+        }
+        for (size_t x = i; r == 0 && x < j; x++)
+            sizes[ids[x].id] = got[x - i];
+    }
+out:
+    free(ids);
+    free(names);
+    free(got);
+    return rc;
+}
+
 struct rank {
     uint64_t objects, bytes;
     long id;               /* -1: untyped */
@@ -352,6 +410,7 @@ static void ctx_free(struct ctx *c)
     for (size_t i = 0; i < c->names.size; i++)
         free(c->names.ptr[i]);
     hg_array_clear(c->names);
+    hg_array_clear(c->where);
 }
 
 static int is_live(int state)
@@ -399,22 +458,35 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
                 long k = classify(&c, w);
                 if (k == -1 || hg_u64map_put(&c.word_type, w, k >= 0 ? (uint64_t)k + 1 : 0) != 0)
                     goto out;
+                if (k >= 0 && (size_t)k == c.where.size) { /* a new type */
+                    uint64_t *at = hg_array_push(c.where);
+                    if (!at)
+                        goto out;
+                    *at = w;
+                }
                 id = k >= 0 ? k : -1;
             }
             last_word = w;
             last_id = id;
         }
         ty->chunk_type[i] = (int32_t)id;
-        ty->totals.inuse_objects++;
-        ty->totals.inuse_bytes += ch->usable;
-        if (id >= 0) {
-            ty->totals.typed_objects++;
-            ty->totals.typed_bytes += ch->usable;
-        }
     }
 
-    /* The histogram: ids 0..n-1, then the untyped at n. */
+    /* A class the chunk cannot hold is not what the chunk is. */
     size_t n = c.names.size;
+    uint64_t *sizes = calloc(n ? n : 1, sizeof *sizes);
+    if (!sizes || class_sizes(&c, sizes) != 0) {
+        free(sizes);
+        goto out;
+    }
+    for (size_t i = 0; i < s->nchunks; i++) {
+        int32_t k = ty->chunk_type[i];
+        if (k >= 0 && sizes[k] > s->chunks[i].usable)
+            ty->chunk_type[i] = -1;
+    }
+    free(sizes);
+
+    /* The histogram: ids 0..n-1, then the untyped at n. */
     ranks = calloc(n + 1, sizeof *ranks);
     order = malloc((n + 1) * sizeof *order);
     if (!ranks || !order)
@@ -430,13 +502,20 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
         struct rank *r = &ranks[k >= 0 ? (size_t)k : n];
         r->objects++;
         r->bytes += s->chunks[i].usable;
+        ty->totals.inuse_objects++;
+        ty->totals.inuse_bytes += s->chunks[i].usable;
+        if (k >= 0) {
+            ty->totals.typed_objects++;
+            ty->totals.typed_bytes += s->chunks[i].usable;
+        }
     }
     qsort(ranks, n + 1, sizeof *ranks, rank_by_bytes);
     if (!(ty->types = calloc(n + 1, sizeof *ty->types)))
         goto out;
     for (size_t j = 0; j <= n; j++) {
         if (ranks[j].objects == 0)
-            continue; /* the untyped, when every chunk has a type */
+            continue; /* the untyped when every chunk has a type; a class
+                         every chunk of was too small for */
         hg_type *out = &ty->types[ty->ntypes];
         if (ranks[j].id >= 0) {
             out->name = c.names.ptr[ranks[j].id];

@@ -560,6 +560,26 @@ Dwfl *hg_target_dwfl(hg_target *t)
     return st ? st->dwfl : NULL;
 }
 
+hg_module *hg_module_at(hg_target *t, uint64_t addr)
+{
+    struct hg_dwfl_state *st = state(t);
+    if (!st)
+        return NULL;
+    /* the last module starting at or below addr (modules do not overlap) */
+    size_t lo = 0, hi = st->nmods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->mods[st->by_start[mid]].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    hg_module *m = &st->mods[st->by_start[lo - 1]];
+    return addr < m->end ? m : NULL;
+}
+
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
 {
     struct hg_dwfl_state *st = state(t);

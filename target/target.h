@@ -282,6 +282,14 @@ int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,
  * present.  Returns 0, or HG_ENOTFOUND if the type is not described. */
 int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
                      const char *const *members, long *offsets, size_t n);
+/* The sizes of classes and structs, by qualified name ("geo::Poly<float>",
+ * "(anonymous namespace)::X", as the demangler writes them), from one pass
+ * over m's DWARF (the namespaces and classes of every unit, dwz partial
+ * units included): sizes[i] is names[i]'s DW_AT_byte_size, 0 where no
+ * definition was found.  0, HG_ENOTFOUND (m has no DWARF), HG_ENOMEM. */
+int hg_module_type_sizes(hg_module *m, const char *const *names, size_t n, uint64_t *sizes);
+/* The module whose mapped range holds addr, or NULL. */
+hg_module *hg_module_at(hg_target *t, uint64_t addr);
 /* p_memsz of the module's PT_TLS segment, 0 if it has none. */
 uint64_t hg_module_tls_size(hg_module *m);
 /* Alignment of that block (p_align), 0 if none. */

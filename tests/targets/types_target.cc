@@ -5,7 +5,8 @@
 //
 // It allocates, then prints one JSON line and waits for standard input to
 // close:
-//   {"pid": N, "classes": {"geo::Circle": 1250, ...}, "untyped_at_least": K}
+//   {"pid": N, "classes": {"geo::Circle": 1250, ...}, "untyped_at_least": K,
+//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64}
 // "classes" is every class that has objects on the heap, each object a
 // chunk of its own whose first word is the class's vtable pointer, with
 // the class named as the debugger names it (demangled typeid).  Everything
@@ -14,7 +15,9 @@
 // a function pointer first, one with a string literal first), a chunk
 // holding a base subobject's (secondary) vtable pointer at its start, and
 // one whose first word points into the middle of a vtable -- typing any of
-// those would be wrong.  K counts them.
+// those would be wrong.  K counts them.  The size decoys are chunks too
+// small for the class whose vtable pointer they start with: untyped when
+// the class's size is known (DWARF), that class's otherwise.
 #include <cxxabi.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -235,13 +238,27 @@ int main(int argc, char **argv)
         untyped += 2;
     }
 
+    // too small for the class its first word names: 24 usable bytes that
+    // start with geo::Poly<float>'s vtable pointer (the class needs 64).
+    // Typed only where nothing says how big the class is (no DWARF).
+    void *poly_vptr = *reinterpret_cast<void **>(g_shapes[1000 * s + 500 * s]);
+    for (long i = 0; i < 50 * s; i++) {
+        void **d = static_cast<void **>(std::malloc(24));
+        d[0] = poly_vptr;
+        d[1] = nullptr;
+        g_plain.push_back(d);
+    }
+
     std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
     const char *sep = "";
     for (const auto &kv : g_counts) {
         std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
         sep = ", ";
     }
-    std::printf("}, \"untyped_at_least\": %ld}\n", untyped);
+    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
+                "\"poly_float_size\": %zu}\n",
+                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
+                sizeof(geo::Poly<float>));
     std::fflush(stdout);
     char c;
     while (read(0, &c, 1) > 0) {
