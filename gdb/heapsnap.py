@@ -126,8 +126,9 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto"):
-    """A heapgrab.Snapshot of GDB's current inferior."""
+def take(locate="auto", types=False):
+    """A heapgrab.Snapshot of GDB's current inferior (with types=True, its
+    chunks typed as `heapgrab types` does)."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -137,17 +138,19 @@ def take(locate="auto"):
         core = _core_path()
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
-        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename)
+        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename,
+                                 types=types)
     if kind == "native":
         return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate)
+                                 locate=locate, types=types)
+    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, types=types)
 
 
 class HeapSnap(gdb.Command):
     """Snapshot the glibc heap of the inferior with heapgrab.
 
 Usage: heapsnap [--json] [-o FILE] [--locate auto|symbols|heuristic]
+       heapsnap types [--json]
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
@@ -156,6 +159,9 @@ per arena and per thread.
   -o FILE     write a gzipped pprof heap profile (go tool pprof FILE)
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
+  types       what the memory is: in-use chunks by C++ class (from their
+              vtables), most bytes first, as `heapgrab types` prints them
+              (--json: its JSON object)
 Works on a live process GDB attached to or started (read directly, not
 through a second ptrace), on a core file, and on a gdbserver target."""
 
@@ -165,12 +171,13 @@ through a second ptrace), on a core file, and on a gdbserver target."""
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
         as_json, out, locate = False, None, "auto"
-        i = 0
+        types = bool(argv) and argv[0] == "types"
+        i = 1 if types else 0
         while i < len(argv):
             a = argv[i]
             if a == "--json":
                 as_json = True
-            elif a in ("-o", "--output") and i + 1 < len(argv):
+            elif a in ("-o", "--output") and i + 1 < len(argv) and not types:
                 out, i = argv[i + 1], i + 1
             elif a == "--locate" and i + 1 < len(argv):
                 locate, i = argv[i + 1], i + 1
@@ -180,9 +187,14 @@ through a second ptrace), on a core file, and on a gdbserver target."""
         if locate not in heapgrab.LOCATE:
             raise gdb.GdbError("heapsnap: --locate takes auto, symbols or heuristic")
         try:
-            snap = take(locate)
+            snap = take(locate, types)
             try:
-                if out:
+                if types and as_json:
+                    import json
+                    gdb.write(json.dumps(snap.types(), indent=1) + "\n")
+                elif types:
+                    gdb.write(snap.types_text())
+                elif out:
                     snap.write_pprof(out)
                     t = snap.totals
                     gdb.write(f"heapsnap: wrote {out}: {t['inuse_objects']} objects, "

@@ -18,7 +18,7 @@ if(CMAKE_CXX_COMPILER)
     COMMAND ${HG_STRIP} -o ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped $<TARGET_FILE:types_target>
     DEPENDS types_target)
   add_custom_target(types_target_stripped ALL DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped)
-  foreach(group live nodebug core stripped pprof python)
+  foreach(group live nodebug core stripped pprof python gdb)
     add_test(NAME types_${group}
       COMMAND ${HG_TYPES_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/types/test_types.py ${group})
     set_tests_properties(types_${group} PROPERTIES

@@ -170,6 +170,7 @@ def _load():
         "hg_totals_field_name": (ctypes.c_char_p, [sz]),
         "hg_write_json_string": (c_int, [p, ctypes.POINTER(p)]),
         "hg_write_text": (c_int, [p, p]),
+        "hg_write_types_text": (c_int, [p, p]),
         "hg_write_pprof": (c_int, [p, p]),
         "hg_free": (None, [p]),
         "hg_snapshot_type_count": (sz, [p]),
@@ -308,21 +309,29 @@ class Snapshot:
         """The gzipped pprof profile, as `heapgrab -o path` writes it."""
         self._write(_load().hg_write_pprof, path)
 
-    def text(self):
-        """The readable table `heapgrab stats` prints."""
+    def _text(self, fn):
         buf, size = ctypes.c_void_p(), ctypes.c_size_t()
         f = _libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
         if not f:
             raise MemoryError()
         try:
-            rc = _load().hg_write_text(self._h, f)
+            rc = fn(self._h, f)
         finally:
             _libc.fclose(f)
         try:
             _check(rc)
-            return ctypes.string_at(buf.value, size.value).decode()
+            return ctypes.string_at(buf.value, size.value).decode(errors="replace")
         finally:
             _libc.free(buf)
+
+    def text(self):
+        """The readable table `heapgrab stats` prints."""
+        return self._text(_load().hg_write_text)
+
+    def types_text(self):
+        """The table `heapgrab types` prints (a snapshot taken with
+        types=True)."""
+        return self._text(_load().hg_write_types_text)
 
     def chunks(self):
         """Every chunk (address, size, usable, state, arena) when the snapshot

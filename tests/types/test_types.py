@@ -2,7 +2,7 @@
 """heapgrab types against types_target, which says how many objects of each
 C++ class it holds (tests/targets/types_target.cc).
 
-    test_types.py GROUP     live | nodebug | core | stripped | pprof | python
+    test_types.py GROUP     live | nodebug | core | stripped | pprof | python | gdb
 
 Every group asserts the same ground truth: each class the target reports
 has exactly its count of objects, no other name is typed (so no chunk got a
@@ -316,8 +316,32 @@ def test_python():
             check(snap.types() is None, "types() without types=True")
 
 
+def test_gdb():
+    """heapsnap types inside real GDB, attached to the target."""
+    if os.environ.get("HG_SANITIZE", "").upper() in ("ON", "1", "TRUE", "YES"):
+        raise Skip("an ASan-built library cannot be loaded into gdb")
+    if not shutil.which("gdb"):
+        raise Skip("gdb is not installed")
+    script = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                           "..", "gdb", "heapsnap.py"))
+    with Target([TARGET]) as t:
+        _, stats = types_of(t.pid)
+        r = subprocess.run(["gdb", "-batch", "-nx", "-p", str(t.pid), "-ex", f"source {script}",
+                            "-ex", "heapsnap types --json", "-ex", "heapsnap types"],
+                           capture_output=True, timeout=120)
+        out = r.stdout.decode(errors="replace")
+        start = out.find("{\n")
+        check(start >= 0 and "Traceback" not in out, f"no JSON from heapsnap types: {out[-800:]}"
+              f"{r.stderr.decode(errors='replace')[-800:]}")
+        got = json.JSONDecoder().raw_decode(out[start:])[0]
+        check_types(got, t.truth, stats, "gdb heapsnap types")
+        check(any(line.endswith(" geo::Poly<float>") for line in out.splitlines()),
+              "heapsnap types printed no table")
+
+
 GROUPS = {"live": test_live, "nodebug": test_nodebug, "core": test_core,
-          "stripped": test_stripped, "pprof": test_pprof, "python": test_python}
+          "stripped": test_stripped, "pprof": test_pprof, "python": test_python,
+          "gdb": test_gdb}
 
 
 def main():
