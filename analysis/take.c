@@ -3,6 +3,8 @@
  * target stopped only for that), then the analyses the options ask for,
  * with the target running again.
  */
+#include <stdlib.h>
+
 #include "analysis/types.h"
 #include "lib/clock.h"
 #include "lib/error.h"
@@ -22,6 +24,9 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
         rc = hg_walk(t, &loc, opt, out);
     if (rc == 0 && opt && opt->types) {
         rc = hg_types_find(t, *out);
+        /* the first words served their purpose: 8 bytes a chunk back */
+        free((*out)->chunk_words);
+        (*out)->chunk_words = NULL;
         if (rc) {
             hg_snapshot_free(*out);
             *out = NULL;

@@ -43,8 +43,9 @@ struct hg_snapshot {
     struct hg_holders *holders;
 
     /* With types: the first word of each chunk's usable bytes, as read at
-     * the stop, parallel to chunks (0 for chunks not in use); and what the
-     * types analysis made of them (NULL without). */
+     * the stop, parallel to chunks (0 for chunks not in use), until the
+     * types analysis has typed them (then NULL); and what it made of them
+     * (NULL without). */
     uint64_t *chunk_words;
     struct hg_types *types;
 };
