@@ -279,6 +279,16 @@ def test_pprof():
         check(by_type == t.truth["classes"], f"pprof type labels: {by_type} != {t.truth['classes']}")
         check(live == stats["totals"]["inuse_objects"], "pprof in-use objects")
         check(untyped == got["inuse_objects"] - got["typed_objects"], "pprof untyped objects")
+        # go tool pprof ranks the classes by their label, as the README says
+        go = shutil.which("go")
+        if go:
+            g = subprocess.run([go, "tool", "pprof", "-tagleaf=type", "-top", path],
+                               capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, PPROF_TMPDIR=tmp))
+            out = g.stdout.decode(errors="replace")
+            check(g.returncode == 0, f"go tool pprof -tagleaf=type: {g.stderr.decode()[:300]}")
+            biggest = max(got["types"], key=lambda x: x["bytes"] if x["how"] != "size" else -1)
+            check(biggest["name"] in out, f"-tagleaf=type -top lacks {biggest['name']}: {out[:800]}")
         # without --types: no type labels
         plain = os.path.join(tmp, "plain.pprof")
         heapgrab("snapshot", t.pid, "-o", plain)
