@@ -211,6 +211,13 @@ static long classify(struct ctx *c, uint64_t w)
             return -2;
         mangled = sym->name + 4; /* built without RTTI */
     }
+    /* A mangled name is letters, digits and '_' ('.' and '$' in clones and
+     * some local names): anything else is no name, and the demangler, run
+     * on strings from a target or a core that may be crafted, sees only
+     * what could be one. */
+    if (!mangled[0] || mangled[strspn(mangled, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                "0123456789_.$")] != '\0')
+        return -2;
     char *name = hg_demangle_type(mangled);
     if (!name)
         return -2; /* no type's mangling: not a typeinfo after all */
