@@ -127,6 +127,14 @@ static const hg_symbol *vtable_symbol(const struct ctx *c, uint64_t addr)
     return addr - s->start < s->size ? s : NULL;
 }
 
+/* The length of the mangled type in a _ZTV symbol's name: what follows
+ * "_ZTV", less a version ("_ZTVSo@GLIBCXX_3.4": a vtable copied into a
+ * program by a copy relocation keeps its library's version). */
+static size_t symbol_len(const hg_symbol *sym)
+{
+    return strcspn(sym->name + 4, "@");
+}
+
 /* tivt is the address point of a class typeinfo's vtable: its own typeinfo
  * names __cxxabiv1::__class_type_info, __si_class_type_info or
  * __vmi_class_type_info. */
@@ -204,12 +212,16 @@ static long classify(struct ctx *c, uint64_t w)
             return abi < 0 ? -1 : -2;
         /* a type local to its file has its name marked with a '*' */
         mangled = buf[0] == '*' ? buf + 1 : buf;
-        if (sym && strcmp(sym->name + 4, mangled) != 0)
+        if (sym && (strncmp(sym->name + 4, mangled, symbol_len(sym)) != 0 ||
+                    mangled[symbol_len(sym)] != '\0'))
             return -2; /* the symbol and the typeinfo disagree: no guess */
     } else {
-        if (!sym)
+        size_t len = sym ? symbol_len(sym) : 0;
+        if (!len || len >= sizeof buf)
             return -2;
-        mangled = sym->name + 4; /* built without RTTI */
+        memcpy(buf, sym->name + 4, len); /* built without RTTI */
+        buf[len] = '\0';
+        mangled = buf;
     }
     /* A mangled name is letters, digits and '_' ('.' and '$' in clones and
      * some local names): anything else is no name, and the demangler, run

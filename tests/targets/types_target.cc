@@ -27,6 +27,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <typeinfo>
 #include <vector>
@@ -109,6 +110,7 @@ static std::vector<Diamond *> g_diamonds;
 static std::vector<std::shared_ptr<Session>> g_sessions;
 static std::vector<std::shared_ptr<geo::Square>> g_squares;
 static std::vector<void *> g_plain;
+static std::vector<std::stringstream *> g_streams;
 static std::map<std::string, long> g_counts;
 
 static std::string demangled(const char *mangled)
@@ -184,6 +186,12 @@ int main(int argc, char **argv)
     for (long i = 0; i < 120 * s; i++)
         g_squares.push_back(std::shared_ptr<geo::Square>(new geo::Square));
 
+    // a library's class with a virtual base, whose vtable the program uses
+    // through a copy relocation (the copy's symbol carries the library's
+    // version: _ZTV...@GLIBCXX_3.4.21)
+    for (long i = 0; i < 30 * s; i++)
+        g_streams.push_back(new std::stringstream);
+
     pthread_t th;
     if (pthread_create(&th, nullptr, thread_objects, nullptr) != 0 ||
         pthread_join(th, nullptr) != 0)
@@ -197,6 +205,7 @@ int main(int argc, char **argv)
     count<Widget>(200 * s);
     count<Named>(60 * s);
     count<Diamond>(100 * s);
+    count<std::stringstream>(30 * s);
     g_counts[control_block(g_sessions[0])] += 150 * s;
     g_counts[control_block(g_squares[0])] += 120 * s;
 
