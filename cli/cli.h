@@ -9,7 +9,8 @@
  *   signals.c       SIGINT/SIGTERM/SIGHUP: let the target go, one line
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_types.c   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c
+ *                   the subcommands
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -57,7 +58,9 @@ enum {
     OPT_PROFILE = 1u << 3, /* --seconds, --hz */
     OPT_LOCATE = 1u << 4,  /* --locate */
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
-    OPT_TYPES = 1u << 6    /* --types */
+    OPT_BY_SIZE = 1u << 6, /* --by-size */
+    OPT_HOLDERS = 1u << 7, /* --holders */
+    OPT_TYPES = 1u << 8    /* --types */
 };
 
 struct cli_args;
@@ -105,6 +108,8 @@ int cmd_stats(const struct cli_args *a);
 int cmd_types(const struct cli_args *a);
 int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
+int cmd_holders(const struct cli_args *a);
+int cmd_leaks(const struct cli_args *a);
 
 /* help.c */
 void cli_help(FILE *f);

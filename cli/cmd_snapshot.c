@@ -1,4 +1,5 @@
-/* cmd_snapshot.c -- heapgrab [snapshot]: a pprof heap profile, or with
+/* cmd_snapshot.c -- heapgrab [snapshot]: a pprof heap profile (stacks: who
+ * holds each object; --by-size: the size classes), or with
  * --count a series of them, --interval seconds apart, each in its own file
  * (%d in -o); a one-line summary of each on stderr. */
 #include <errno.h>
@@ -19,6 +20,11 @@ static void summary(const hg_snapshot *s, FILE *f)
             (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes);
     if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
         fprintf(f, "; target stopped %.1f ms", tm->stopped_ns / 1e6);
+    const hg_leak_totals *lk = hg_snapshot_leaks(s);
+    if (lk)
+        fprintf(f, "; %llu bytes leaked in %llu objects",
+                (unsigned long long)(lk->direct_bytes + lk->indirect_bytes),
+                (unsigned long long)(lk->direct_objects + lk->indirect_objects));
     if (hg_snapshot_problem_total(s))
         fprintf(f, "; %llu problems (first: %s)",
                 (unsigned long long)hg_snapshot_problem_total(s),

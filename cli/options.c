@@ -32,6 +32,8 @@ static const struct {
     {OPT_PROFILE, "--seconds and --hz", 1, NULL, ANY_TARGET},
     {OPT_LOCATE, "--locate", 0, NULL, ANY_TARGET},
     {OPT_CORE, "--sysroot and --exe", 1, NULL, CORE_ONLY},
+    {OPT_BY_SIZE, "--by-size", 0, NULL, ANY_TARGET},
+    {OPT_HOLDERS, "--holders", 0, NULL, ANY_TARGET},
     {OPT_TYPES, "--types", 0, NULL, ANY_TARGET},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
@@ -75,7 +77,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 }
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
-       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_TYPES };
+       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_TYPES };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -92,6 +94,8 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"exe", required_argument, NULL, LONG_EXE},
         {"seconds", required_argument, NULL, LONG_SECONDS},
         {"hz", required_argument, NULL, LONG_HZ},
+        {"by-size", no_argument, NULL, LONG_BY_SIZE},
+        {"holders", no_argument, NULL, LONG_HOLDERS},
         {"types", no_argument, NULL, LONG_TYPES},
         {0, 0, 0, 0}};
     /* getopt's own messages are off: each error is one line of ours */
@@ -148,6 +152,12 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
                                    optarg);
             a->hz = (unsigned)whole;
             a->given |= OPT_PROFILE;
+            break;
+        case LONG_BY_SIZE:
+            a->given |= OPT_BY_SIZE;
+            break;
+        case LONG_HOLDERS:
+            a->given |= OPT_HOLDERS;
             break;
         case LONG_SYSROOT:
         case LONG_EXE:
@@ -308,6 +318,11 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
 
     if ((status = check_options_taken(a)) != 0)
         return status;
+    /* Who holds the memory: the heap profile's stacks (unless --by-size),
+     * holders and leaks, and stats --holders. */
+    a->snap.holders = (a->cmd->run == cmd_snapshot && !(a->given & OPT_BY_SIZE)) ||
+                      a->cmd->run == cmd_holders || a->cmd->run == cmd_leaks ||
+                      (a->given & OPT_HOLDERS) != 0;
     if ((status = parse_target(argv[pos], a)) != CLI_RUN)
         return status;
     if (a->core_path && a->cmd->no_core)

@@ -126,9 +126,10 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto", types=False):
-    """A heapgrab.Snapshot of GDB's current inferior (with types=True, its
-    chunks typed as `heapgrab types` does)."""
+def take(locate="auto", holders=False, types=False):
+    """A heapgrab.Snapshot of GDB's current inferior (holders=True: who
+    holds the memory too; types=True: its chunks typed as `heapgrab types`
+    does)."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -139,24 +140,32 @@ def take(locate="auto", types=False):
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
         return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename,
-                                 types=types)
+                                 holders=holders, types=types)
     if kind == "native":
         return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate, types=types)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, types=types)
+                                 locate=locate, holders=holders, types=types)
+    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, holders=holders, types=types)
 
 
 class HeapSnap(gdb.Command):
     """Snapshot the glibc heap of the inferior with heapgrab.
 
-Usage: heapsnap [--json] [-o FILE] [--locate auto|symbols|heuristic]
-       heapsnap types [--json]
+Usage: heapsnap [--json] [-o FILE [--by-size]] [--locate auto|symbols|heuristic]
+       heapsnap holders [--json] [--locate ...]
+       heapsnap leaks [--json] [--locate ...]
+       heapsnap types [--json] [--locate ...]
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
 per arena and per thread.
-  --json      the JSON object of `heapgrab stats --json`
-  -o FILE     write a gzipped pprof heap profile (go tool pprof FILE)
+  holders     who holds the memory: the roots (globals, stack frames,
+              registers, thread-local variables, mappings), most retained
+              bytes first, as `heapgrab holders`
+  leaks       the objects no root reaches, as `heapgrab leaks`
+  --json      the JSON object of `heapgrab stats --json` (or of holders,
+              leaks with --json)
+  -o FILE     write a gzipped pprof heap profile (go tool pprof FILE), each
+              object under who holds it; --by-size: by size class
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
   types       what the memory is: in-use chunks by C++ class (from their
@@ -170,14 +179,16 @@ through a second ptrace), on a core file, and on a gdbserver target."""
 
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
-        as_json, out, locate = False, None, "auto"
-        types = bool(argv) and argv[0] == "types"
-        i = 1 if types else 0
+        as_json, out, locate, by_size = False, None, "auto", False
+        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks", "types") else None
+        i = 0
         while i < len(argv):
             a = argv[i]
             if a == "--json":
                 as_json = True
-            elif a in ("-o", "--output") and i + 1 < len(argv) and not types:
+            elif a == "--by-size" and not sub:
+                by_size = True
+            elif a in ("-o", "--output") and i + 1 < len(argv) and not sub:
                 out, i = argv[i + 1], i + 1
             elif a == "--locate" and i + 1 < len(argv):
                 locate, i = argv[i + 1], i + 1
@@ -186,16 +197,31 @@ through a second ptrace), on a core file, and on a gdbserver target."""
             i += 1
         if locate not in heapgrab.LOCATE:
             raise gdb.GdbError("heapsnap: --locate takes auto, symbols or heuristic")
+        if by_size and not out:
+            raise gdb.GdbError("heapsnap: --by-size goes with -o FILE")
         try:
-            snap = take(locate, types)
+            # the profile's stacks are who holds each object, unless --by-size
+            holders = sub in ("holders", "leaks") or (bool(out) and not by_size)
+            snap = take(locate, holders=holders, types=sub == "types")
             try:
-                if types and as_json:
-                    import json
-                    gdb.write(json.dumps(snap.types(), indent=1) + "\n")
-                elif types:
-                    gdb.write(snap.types_text())
+                if sub in ("holders", "leaks") and snap.stats.get("leaks") is None:
+                    raise gdb.GdbError("heapsnap: this libheapgrab did not find who holds the "
+                                       "memory (no holders in the snapshot)")
+                if sub == "types":
+                    if as_json:
+                        import json
+                        gdb.write(json.dumps(snap.types(), indent=1) + "\n")
+                    else:
+                        gdb.write(snap.types_text())
+                elif sub:
+                    if as_json:
+                        import json
+                        doc = snap.holders() if sub == "holders" else snap.leaks()
+                        gdb.write(json.dumps(doc, indent=1) + "\n")
+                    else:
+                        gdb.write(snap.text(sub))
                 elif out:
-                    snap.write_pprof(out)
+                    snap.write_pprof(out, by_size=by_size)
                     t = snap.totals
                     gdb.write(f"heapsnap: wrote {out}: {t['inuse_objects']} objects, "
                               f"{t['inuse_bytes']} bytes in use\n")

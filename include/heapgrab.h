@@ -579,6 +579,39 @@ int hg_write_profile_pprof(const hg_profile *p, FILE *out);
 /* The JSON object of hg_write_json() in a NUL-terminated string the caller
  * releases with hg_free() (for bindings that have no FILE *). */
 int hg_write_json_string(const hg_snapshot *s, char **out);
+
+/*
+ * Who holds the memory (a snapshot taken with holders; HG_EUSAGE without).
+ *
+ * hg_write_pprof() of such a snapshot gives each in-use object the stack of
+ * its holders: the root frame outermost, then one frame per object on its
+ * path in the dominator tree, its own size class as the leaf (so the cum
+ * of a root's frame is its retained bytes).  Outermost frames that are no
+ * root: "(several roots)", "(leaked)" (then "direct leak" or "indirect
+ * leak"), and "(free)" above today's allocator view of idle memory.  A run
+ * of holders of one size class (a linked list) is one frame "size 48 \u00d7100"
+ * (a multiplication sign and the run's objects); a path deeper than HG_PPROF_MAX_FRAMES keeps its
+ * outer frames and its leaf with "(deeper holders)" between.  Samples add
+ * the label "class" (reachable, possibly, direct, indirect) to bytes, arena
+ * and state.  hg_write_pprof_by_size() writes the size-class view of every
+ * snapshot (what hg_write_pprof() writes without holders).
+ */
+#define HG_PPROF_MAX_FRAMES 64
+int hg_write_pprof_by_size(const hg_snapshot *s, FILE *out);
+/* The roots ranked by retained bytes, reachable bytes beside, then the
+ * several roots' share and the leak totals: a table, or one JSON object
+ * {"roots": [...], "several_roots": {...}, "leaks": {...}, "timing": {...}}
+ * (README "Who holds the memory"). */
+int hg_write_holders_text(const hg_snapshot *s, FILE *out);
+int hg_write_holders_json(const hg_snapshot *s, FILE *out);
+/* The leaks, as LeakSanitizer's summary reads, or one JSON object
+ * {"direct_objects", ..., "groups": [...]}. */
+int hg_write_leaks_text(const hg_snapshot *s, FILE *out);
+int hg_write_leaks_json(const hg_snapshot *s, FILE *out);
+/* hg_write_holders_json() and hg_write_leaks_json() in a NUL-terminated
+ * string released with hg_free(). */
+int hg_write_holders_json_string(const hg_snapshot *s, char **out);
+int hg_write_leaks_json_string(const hg_snapshot *s, char **out);
 void hg_free(void *p);
 
 #ifdef __cplusplus

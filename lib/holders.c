@@ -49,6 +49,7 @@ void hg_holders_free(struct hg_holders *h)
     free(h->roots);
     free(h->by_retained);
     free(h->groups);
+    free(h->arena);
     free(h);
 }
 

@@ -96,6 +96,11 @@ struct hg_holders {
                                       those retaining nothing left out */
     size_t nranked;
 
+    /* Optional (NULL: not recorded): each object's arena index, -1 for an
+     * mmapped chunk.  The heap profile labels samples with it; without it
+     * they have no arena label. */
+    int16_t *arena;
+
     hg_leak_totals leaks;
     hg_leak_group *groups;         /* most bytes first */
     size_t ngroups;

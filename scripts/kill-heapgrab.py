@@ -31,6 +31,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# the tests' one target driver: started, answered, always killed and reaped
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "lib"))
+from targets import Target  # noqa: E402
 
 
 def tracers(pid):
@@ -56,30 +59,6 @@ def stopped_threads(pid):
         if st in ("t", "T"):
             found.append((int(tid), st))
     return found
-
-
-class Target:
-    def __init__(self, path):
-        self.p = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self.pid = self.p.pid
-        self.state = self._read()
-
-    def _read(self):
-        line = self.p.stdout.readline()
-        if not line:
-            raise RuntimeError(f"gt_target {self.pid} answered nothing (exit {self.p.poll()})")
-        return json.loads(line)
-
-    def cmd(self, line):
-        self.p.stdin.write((line + "\n").encode())
-        self.p.stdin.flush()
-        self.state = self._read()
-        return self.state
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait()
 
 
 def mallinfo(heapgrab, pid):

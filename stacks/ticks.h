@@ -14,7 +14,7 @@
  * end, and the tick counts as skipped.
  *
  * Nothing here reads a clock: the times are arguments, so the rules can
- * be checked on made-up clocks (tests/test_ticks.c).
+ * be checked on made-up clocks (tests/unit/test_ticks.c).
  */
 #ifndef HG_TICKS_H
 #define HG_TICKS_H

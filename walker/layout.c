@@ -51,6 +51,9 @@ static void common(unsigned version, hg_layout *l)
  *              at 40, moving everything after arena_max by 8 (size 144).
  *              A thread without a tcache points at a zeroed dummy in
  *              libc's rodata instead of NULL.
+ *   2.44       malloc_state, heap_info and the tcache as in 2.43; malloc_par
+ *              loses tcache_unsorted_limit, its last field (size 136, every
+ *              offset as in 2.43).
  */
 struct table_row {
     unsigned from, to;
@@ -68,8 +71,9 @@ static const struct table_row rows[] = {
     {241, 241, 1, 1160}, /* Debian 13 libc6-dbg 2.41-12: same malloc layouts as 2.36 */
     {242, 242, 1, -1},   /* Ubuntu 25.10 libc6-dbg 2.42-0ubuntu3 */
     {243, 243, 1, -1},   /* Debian sid libc6-dbg 2.43-7: ptype /o */
+    {244, 244, 1, -1},   /* Debian experimental libc6-dbg 2.44-3: ptype /o */
 };
-#define NEWEST 243
+#define NEWEST HG_GLIBC_NEWEST
 
 static const struct table_row *row_for(unsigned version)
 {
@@ -119,7 +123,7 @@ static void fill(unsigned version, const struct table_row *row, hg_layout *l)
         l->st_system_mem = 2184;
     }
     if (version >= 243) {
-        l->par_size = 144;
+        l->par_size = version >= 244 ? 136 : 144;
         l->mp_hp_pagesize = 56;
         l->mp_n_mmaps = 68;
         l->mp_mmapped_mem = 88;

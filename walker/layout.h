@@ -14,6 +14,10 @@
 
 #include "target/target.h"
 
+/* The newest glibc whose malloc heapgrab has checked (2.44); newer ones are
+ * refused by name, with or without debug information. */
+#define HG_GLIBC_NEWEST 244
+
 typedef struct hg_layout {
     unsigned version;          /* 236 for 2.36 */
     const char *source;        /* "dwarf" or "table" */

@@ -20,7 +20,7 @@
  * changes: the sizes of main_arena and mp_ (the structs' sizes, in the
  * symbol table), and mp_'s initial tcache_max_bytes in the file (1032
  * before 2.42; from 2.42 a chunk size, 1040, or 1041 with 2.43's fix,
- * which Ubuntu's 2.42 has too).  When every release in the
+ * which Ubuntu's 2.42 has too, as 2.44 does).  When every release in the
  * range they leave has one malloc layout and heapgrab has checked one of
  * them, the program is read with it and the version is given as that
  * range ("2.35-2.41").
@@ -35,7 +35,7 @@ int static_version(hg_module *exe, hg_located *r)
         hg_module_symbol(exe, "mp_", &mp, &mp_size, NULL) != 0)
         return hg_fail(HG_EUNSUPPORTED, "cannot tell the glibc version of %s (no version string "
                        "linked in, no main_arena and mp_ in its symbol table)", path);
-    unsigned lo = 226, hi = 243;
+    unsigned lo = 226, hi = HG_GLIBC_NEWEST;
     long max_at = -1;
     if (arena_size == 2112)
         lo = 243;
@@ -43,8 +43,13 @@ int static_version(hg_module *exe, hg_located *r)
         hi = 242;
     else
         lo = 999;
+    /* mp_ is 136 bytes twice: 2.35-2.42 (with fastbins, so a 2200-byte
+     * main_arena) and from 2.44 (tcache_unsorted_limit gone), where
+     * tcache_max_bytes sits 8 bytes further on. */
     if (mp_size == 144)
-        lo = lo > 243 ? lo : 243, max_at = 120;
+        lo = lo > 243 ? lo : 243, hi = hi < 243 ? hi : 243, max_at = 120;
+    else if (mp_size == 136 && lo >= 243)
+        lo = lo > 244 ? lo : 244, max_at = 120;
     else if (mp_size == 136)
         lo = lo > 235 ? lo : 235, hi = hi < 242 ? hi : 242, max_at = 112;
     else if (mp_size == 112)

@@ -1,10 +1,8 @@
 /*
  * heap_json.c -- a snapshot as one JSON object ("heapgrab stats --json").
  *
- * Pretty-printed with a 2-space indent, keys in a fixed order, integers
- * exactly as unsigned 64-bit decimals, addresses as "0x..." strings.
- * Strings are escaped per RFC 8259; bytes that are not valid UTF-8 (a file
- * name can hold anything) become U+FFFD so the output is always valid JSON.
+ * Keys in a fixed order, through the one JSON emitter (json_writer.h).
+ * With holders, a "leaks" object after "problems": the four leak totals.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,135 +13,7 @@
 
 #include "heapgrab.h"
 #include "lib/error.h"
-#include "lib/utf8.h"
-
-#define JW_MAX_DEPTH 8
-
-struct jw {
-    FILE *f;
-    int depth;
-    int has_items[JW_MAX_DEPTH]; /* per open container */
-};
-
-static void jw_indent(struct jw *w, int depth)
-{
-    fputc('\n', w->f);
-    for (int i = 0; i < depth; i++)
-        fputs("  ", w->f);
-}
-
-
-static void jw_string(FILE *f, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t n = strlen(s);
-    fputc('"', f);
-    while (n) {
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc((int)c, f);
-        } else if (c < 0x20) {
-            fprintf(f, "\\u%04x", c);
-        } else if (c >= 0x80) {
-            size_t len = hg_utf8_len(p, n);
-            if (len == 0) {
-                fputs("\\ufffd", f);
-                len = 1;
-            } else {
-                fwrite(p, 1, len, f);
-            }
-            p += len;
-            n -= len;
-            continue;
-        } else {
-            fputc((int)c, f);
-        }
-        p++;
-        n--;
-    }
-    fputc('"', f);
-}
-
-/* Start a member (key != NULL) or array element (key == NULL). */
-static void jw_item(struct jw *w, const char *key)
-{
-    if (w->depth > 0) {
-        if (w->has_items[w->depth - 1])
-            fputc(',', w->f);
-        w->has_items[w->depth - 1] = 1;
-        jw_indent(w, w->depth);
-    }
-    if (key) {
-        jw_string(w->f, key);
-        fputs(": ", w->f);
-    }
-}
-
-static void jw_open(struct jw *w, const char *key, char bracket)
-{
-    jw_item(w, key);
-    fputc(bracket, w->f);
-    if (w->depth < JW_MAX_DEPTH)
-        w->has_items[w->depth] = 0;
-    w->depth++;
-}
-
-static void jw_close(struct jw *w, char bracket)
-{
-    w->depth--;
-    if (w->depth < JW_MAX_DEPTH && w->has_items[w->depth])
-        jw_indent(w, w->depth);
-    fputc(bracket, w->f);
-}
-
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-    jw_item(w, key);
-    fprintf(w->f, "%" PRIu64, v);
-}
-
-static void jw_int(struct jw *w, const char *key, int v)
-{
-    jw_item(w, key);
-    fprintf(w->f, "%d", v);
-}
-
-static void jw_str(struct jw *w, const char *key, const char *v)
-{
-    jw_item(w, key);
-    if (v)
-        jw_string(w->f, v);
-    else
-        fputs("null", w->f);
-}
-
-static void jw_addr(struct jw *w, const char *key, uint64_t v)
-{
-    jw_item(w, key);
-    fprintf(w->f, "\"0x%" PRIx64 "\"", v);
-}
-
-static void jw_bool(struct jw *w, const char *key, int v)
-{
-    jw_item(w, key);
-    fputs(v ? "true" : "false", w->f);
-}
-
-static void jw_null(struct jw *w, const char *key)
-{
-    jw_item(w, key);
-    fputs("null", w->f);
-}
-
-/* A figure that may be unknown (HG_UNKNOWN): null then. */
-static void jw_known(struct jw *w, const char *key, uint64_t v)
-{
-    if (v == HG_UNKNOWN)
-        jw_null(w, key);
-    else
-        jw_u64(w, key, v);
-}
+#include "writers/json_writer.h"
 
 /* Every field of hg_totals, in the order of HG_TOTALS_FIELDS. */
 static void jw_totals(struct jw *w, const hg_totals *t)
@@ -245,6 +115,19 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
     }
     jw_close(&w, ']');
 
+    /* Only a snapshot taken with holders knows its leaks: the member is
+     * there only then, so that the document of every other snapshot stays
+     * as it was. */
+    const hg_leak_totals *lk = hg_snapshot_leaks(s);
+    if (lk) {
+        jw_open(&w, "leaks", '{');
+        jw_u64(&w, "direct_objects", lk->direct_objects);
+        jw_u64(&w, "direct_bytes", lk->direct_bytes);
+        jw_u64(&w, "indirect_objects", lk->indirect_objects);
+        jw_u64(&w, "indirect_bytes", lk->indirect_bytes);
+        jw_close(&w, '}');
+    }
+
     const hg_timing *tm = hg_snapshot_timing(s);
     jw_open(&w, "timing", '{');
     jw_known(&w, "stopped_ns", tm->stopped_ns);
@@ -252,29 +135,12 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
     jw_close(&w, '}');
 
     jw_close(&w, '}');
-    fputc('\n', out);
-
-    errno = 0;
-    if (fflush(out) != 0 || ferror(out))
-        return hg_fail(HG_EIO, "writing JSON: %s", errno ? strerror(errno) : "I/O error");
-    return 0;
+    return jw_finish(&w, "JSON");
 }
 
 int hg_write_json_string(const hg_snapshot *s, char **out)
 {
-    size_t len;
-    *out = NULL;
-    FILE *f = open_memstream(out, &len);
-    if (!f)
-        return hg_fail(HG_ENOMEM, "out of memory");
-    int rc = hg_write_json(s, f);
-    if (fclose(f) != 0 && rc == 0)
-        rc = hg_fail(HG_ENOMEM, "out of memory");
-    if (rc) {
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
+    return jw_to_string(hg_write_json, s, out);
 }
 
 void hg_free(void *p) { free(p); }

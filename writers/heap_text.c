@@ -21,25 +21,6 @@
 
 #define WIDTH 100
 
-/* "512 B", "1.5 KiB", "12.3 MiB", ... (binary units, one decimal). */
-static const char *human(uint64_t v, char *buf, size_t len)
-{
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (v < 1024) {
-        snprintf(buf, len, "%" PRIu64 " B", v);
-        return buf;
-    }
-    double d = (double)v / 1024.0;
-    size_t u = 0;
-    /* 1023.95 and up would print as "1024.0": use the next unit. */
-    while (d >= 1023.95 && u + 1 < sizeof units / sizeof *units) {
-        d /= 1024.0;
-        u++;
-    }
-    snprintf(buf, len, "%.1f %s", d, units[u]);
-    return buf;
-}
-
 /*
  * Copy s (a string from the target) into buf for the terminal: control
  * characters and bytes that are not valid UTF-8 become '?'.  Truncated to
@@ -139,7 +120,7 @@ static void total_row(FILE *f, const char *label, uint64_t bytes, int has_object
                       uint64_t objects)
 {
     char h[32];
-    fprintf(f, "  %-26s %11s %20" PRIu64, label, human(bytes, h, sizeof h), bytes);
+    fprintf(f, "  %-26s %11s %20" PRIu64, label, hg_text_human(bytes, h, sizeof h), bytes);
     if (has_objects)
         fprintf(f, " %14" PRIu64, objects);
     fputc('\n', f);
@@ -234,12 +215,12 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
             char addr[24];
             snprintf(addr, sizeof addr, "0x%" PRIx64, a->address);
             fprintf(out, "  %5d  %-14s %5u %10s %10s %10s %10s %10s %10s %4s\n", a->index,
-                    addr, a->heaps, human(a->system_mem, h[0], sizeof h[0]),
-                    human(a->totals.inuse_bytes, h[1], sizeof h[1]),
-                    human(a->totals.free_bytes, h[2], sizeof h[2]),
-                    human(a->totals.top_bytes, h[3], sizeof h[3]),
-                    human(a->totals.tcache_bytes, h[4], sizeof h[4]),
-                    human(a->totals.fastbin_bytes, h[5], sizeof h[5]),
+                    addr, a->heaps, hg_text_human(a->system_mem, h[0], sizeof h[0]),
+                    hg_text_human(a->totals.inuse_bytes, h[1], sizeof h[1]),
+                    hg_text_human(a->totals.free_bytes, h[2], sizeof h[2]),
+                    hg_text_human(a->totals.top_bytes, h[3], sizeof h[3]),
+                    hg_text_human(a->totals.tcache_bytes, h[4], sizeof h[4]),
+                    hg_text_human(a->totals.fastbin_bytes, h[5], sizeof h[5]),
                     a->mutex_held ? "held" : "-");
         }
     }
@@ -263,7 +244,7 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
                 snprintf(arena, sizeof arena, "-");
             fprintf(out, "  %10d  %-18s %5s %14" PRIu64 " %11s %20" PRIu64 "\n", th->tid,
                     addr, arena, th->tcache_objects,
-                    human(th->tcache_bytes, h[0], sizeof h[0]), th->tcache_bytes);
+                    hg_text_human(th->tcache_bytes, h[0], sizeof h[0]), th->tcache_bytes);
         }
     }
 
@@ -274,11 +255,19 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
     if (rss == 0) /* the process said nothing */
         rss = HG_UNKNOWN;
     fprintf(out, "RSS %s, heap resident %s",
-            rss == HG_UNKNOWN ? "n/a" : human(rss, h[0], sizeof h[0]),
-            resident == HG_UNKNOWN ? "n/a" : human(resident, h[1], sizeof h[1]));
+            rss == HG_UNKNOWN ? "n/a" : hg_text_human(rss, h[0], sizeof h[0]),
+            resident == HG_UNKNOWN ? "n/a" : hg_text_human(resident, h[1], sizeof h[1]));
     if (rss != HG_UNKNOWN && resident != HG_UNKNOWN)
         fprintf(out, " (%.1f%% of RSS)", 100.0 * (double)resident / (double)rss);
     fputc('\n', out);
+
+    /* Leaks, when the snapshot knows them (taken with holders). */
+    const hg_leak_totals *lk = hg_snapshot_leaks(s);
+    if (lk)
+        fprintf(out, "leaks: %" PRIu64 " bytes direct in %" PRIu64 " objects, %" PRIu64
+                " bytes indirect in %" PRIu64 " objects (heapgrab leaks for more)\n",
+                lk->direct_bytes, lk->direct_objects, lk->indirect_bytes,
+                lk->indirect_objects);
 
     /* Problems. */
     uint64_t ptotal = hg_snapshot_problem_total(s);

@@ -1,4 +1,6 @@
 /* text_safe.c -- see text_safe.h. */
+#include <inttypes.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "lib/utf8.h"
@@ -28,4 +30,23 @@ void hg_text_put(FILE *f, const char *s)
         p += len;
         n -= len;
     }
+}
+
+/* "512 B", "1.5 KiB", "12.3 MiB", ... (binary units, one decimal). */
+const char *hg_text_human(uint64_t v, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (v < 1024) {
+        snprintf(buf, len, "%" PRIu64 " B", v);
+        return buf;
+    }
+    double d = (double)v / 1024.0;
+    size_t u = 0;
+    /* 1023.95 and up would print as "1024.0": use the next unit. */
+    while (d >= 1023.95 && u + 1 < sizeof units / sizeof *units) {
+        d /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.1f %s", d, units[u]);
+    return buf;
 }

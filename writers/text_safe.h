@@ -9,6 +9,7 @@
 #define HG_TEXT_SAFE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Length of the printable character at p (n bytes left, n > 0): valid
@@ -17,5 +18,9 @@
 size_t hg_text_printable(const unsigned char *p, size_t n);
 /* Write s (NULL: nothing) to f, each byte that is not printable as '?'. */
 void hg_text_put(FILE *f, const char *s);
+
+/* "512 B", "1.5 KiB", "12.3 MiB", ... (binary units, one decimal) in buf;
+ * buf. */
+const char *hg_text_human(uint64_t v, char *buf, size_t len);
 
 #endif

@@ -8,6 +8,9 @@ inferior, from Python, over libheapgrab (ctypes: nothing to compile).
     snap.write_pprof("heap.pprof")
     for c in heapgrab.snapshot(4242, chunks=True).chunks():
         print(hex(c.address), c.size, c.state, c.arena)
+    snap = heapgrab.snapshot(4242, holders=True)   # who holds the memory
+    snap.holders()["roots"][0]                     # exactly `heapgrab holders --json`
+    snap.leaks()["direct_bytes"]                   # exactly `heapgrab leaks --json`
 
 A target can also be an object with read(addr, size) -> bytes,
 mappings() -> [(start, end, offset, perms, path)] and threads() ->
@@ -24,13 +27,22 @@ import json
 import os
 from collections import namedtuple
 
-__all__ = ["snapshot", "Snapshot", "Chunk", "Error", "StoppedProcess", "library_path",
-           "totals_fields"]
+__all__ = ["snapshot", "Snapshot", "Chunk", "Object", "Error", "StoppedProcess",
+           "library_path", "totals_fields"]
 
 STATES = ["inuse", "tcache", "fastbin", "bin", "top", "overhead", "mmapped"]
 LOCATE = {"auto": 0, "symbols": 1, "heuristic": 2}
 
 Chunk = namedtuple("Chunk", "address size usable state arena")
+# An in-use object and its holder: holder is the index of the object holding
+# it, or "root" (holder_root: the index of the root, in
+# Snapshot.holders(all_roots=True)["roots"]), "several" or "leaked".
+Object = namedtuple("Object", "address size cls holder holder_root retained_objects "
+                              "retained_bytes")
+ROOT_KINDS = ["global", "stack", "register", "tls", "mapping"]
+OBJECT_CLASSES = ["reachable", "possibly", "direct", "indirect"]
+_UNKNOWN = 2**64 - 1
+_HOLDER = {-1: "several", -2: "leaked", -3: "root"}
 
 
 class Error(Exception):
@@ -42,7 +54,7 @@ class Error(Exception):
 
 
 # Mirrors of the C structs of heapgrab.h.  Each names its C struct
-# (_c_struct_): tests/python/test_layout.py checks every mirror's size and
+# (_c_struct_): tests/frontends/test_layout.py checks every mirror's size and
 # field offsets against the header, as compiled.
 class _Mapping(ctypes.Structure):
     _c_struct_ = "hg_mapping"
@@ -85,6 +97,43 @@ class _Chunk(ctypes.Structure):
     _c_struct_ = "hg_chunk"
     _fields_ = [("address", ctypes.c_uint64), ("size", ctypes.c_uint64),
                 ("usable", ctypes.c_uint64), ("arena", ctypes.c_int), ("state", ctypes.c_int)]
+
+
+class _Root(ctypes.Structure):
+    _c_struct_ = "hg_root"
+    _fields_ = [("kind", ctypes.c_int), ("name", ctypes.c_char_p), ("module", ctypes.c_char_p),
+                ("file", ctypes.c_char_p), ("line", ctypes.c_int), ("thread", ctypes.c_int),
+                ("thread_name", ctypes.c_char_p), ("address", ctypes.c_uint64),
+                ("retained_objects", ctypes.c_uint64), ("retained_bytes", ctypes.c_uint64),
+                ("reachable_objects", ctypes.c_uint64), ("reachable_bytes", ctypes.c_uint64)]
+
+
+class _LeakTotals(ctypes.Structure):
+    _c_struct_ = "hg_leak_totals"
+    _fields_ = [(f"{k}_{u}", ctypes.c_uint64) for k in ("direct", "indirect", "possibly",
+                                                       "several")
+                for u in ("objects", "bytes")]
+
+
+class _Object(ctypes.Structure):
+    _c_struct_ = "hg_object"
+    _fields_ = [("address", ctypes.c_uint64), ("size", ctypes.c_uint64), ("cls", ctypes.c_int),
+                ("holder", ctypes.c_int64), ("holder_root", ctypes.c_int64),
+                ("retained_objects", ctypes.c_uint64), ("retained_bytes", ctypes.c_uint64)]
+
+
+_LEAK_EXAMPLES, _LEAK_EXAMPLE_BYTES = 3, 32  # HG_LEAK_EXAMPLES, HG_LEAK_EXAMPLE_BYTES
+
+
+class _LeakGroup(ctypes.Structure):
+    _c_struct_ = "hg_leak_group"
+    # the examples' anonymous struct, not a module-level mirror of its own:
+    # the layout test checks it through this struct's size and offsets
+    _fields_ = [("cls", ctypes.c_int), ("size", ctypes.c_uint64), ("objects", ctypes.c_uint64),
+                ("bytes", ctypes.c_uint64), ("nexamples", ctypes.c_size_t),
+                ("examples", type("_LeakExample", (ctypes.Structure,), {"_fields_": [
+                    ("address", ctypes.c_uint64), ("len", ctypes.c_size_t),
+                    ("bytes", ctypes.c_ubyte * _LEAK_EXAMPLE_BYTES)]}) * _LEAK_EXAMPLES)]
 
 
 class _Type(ctypes.Structure):
@@ -172,6 +221,18 @@ def _load():
         "hg_write_text": (c_int, [p, p]),
         "hg_write_types_text": (c_int, [p, p]),
         "hg_write_pprof": (c_int, [p, p]),
+        "hg_write_pprof_by_size": (c_int, [p, p]),
+        "hg_write_holders_text": (c_int, [p, p]),
+        "hg_write_leaks_text": (c_int, [p, p]),
+        "hg_snapshot_root_count": (sz, [p]),
+        "hg_snapshot_root": (ctypes.POINTER(_Root), [p, sz]),
+        "hg_snapshot_leaks": (ctypes.POINTER(_LeakTotals), [p]),
+        "hg_snapshot_object_count": (sz, [p]),
+        "hg_snapshot_object": (c_int, [p, sz, ctypes.POINTER(_Object)]),
+        "hg_snapshot_leak_group_count": (sz, [p]),
+        "hg_snapshot_leak_group": (ctypes.POINTER(_LeakGroup), [p, sz]),
+        "hg_root_kind_name": (ctypes.c_char_p, [c_int]),
+        "hg_object_class_name": (ctypes.c_char_p, [c_int]),
         "hg_free": (None, [p]),
         "hg_snapshot_type_count": (sz, [p]),
         "hg_snapshot_type": (ctypes.POINTER(_Type), [p, sz]),
@@ -305,17 +366,28 @@ class Snapshot:
         finally:
             _libc.fclose(f)
 
-    def write_pprof(self, path):
-        """The gzipped pprof profile, as `heapgrab -o path` writes it."""
-        self._write(_load().hg_write_pprof, path)
+    def write_pprof(self, path, by_size=False):
+        """The gzipped pprof profile, as `heapgrab -o path` writes it: with
+        holders, each object under who holds it; by_size=True (or a
+        snapshot without holders), by size class (`--by-size`)."""
+        lib = _load()
+        self._write(lib.hg_write_pprof_by_size if by_size else lib.hg_write_pprof, path)
 
-    def _text(self, fn):
+    def text(self, what="stats"):
+        """The readable text of `heapgrab stats` (what="stats"), `heapgrab
+        holders` ("holders"), `heapgrab leaks` ("leaks") or `heapgrab types`
+        ("types", a snapshot taken with types=True)."""
+        lib = _load()
+        writers = {"stats": lib.hg_write_text, "holders": lib.hg_write_holders_text,
+                   "leaks": lib.hg_write_leaks_text, "types": lib.hg_write_types_text}
+        if what not in writers:
+            raise ValueError(f"what must be one of {', '.join(writers)}")
         buf, size = ctypes.c_void_p(), ctypes.c_size_t()
         f = _libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
         if not f:
             raise MemoryError()
         try:
-            rc = fn(self._h, f)
+            rc = writers[what](self._h, f)
         finally:
             _libc.fclose(f)
         try:
@@ -324,14 +396,10 @@ class Snapshot:
         finally:
             _libc.free(buf)
 
-    def text(self):
-        """The readable table `heapgrab stats` prints."""
-        return self._text(_load().hg_write_text)
-
     def types_text(self):
         """The table `heapgrab types` prints (a snapshot taken with
-        types=True)."""
-        return self._text(_load().hg_write_types_text)
+        types=True): text("types")."""
+        return self.text("types")
 
     def chunks(self):
         """Every chunk (address, size, usable, state, arena) when the snapshot
@@ -340,6 +408,77 @@ class Snapshot:
         for i in range(lib.hg_snapshot_chunk_count(self._h)):
             c = lib.hg_snapshot_chunk(self._h, i).contents
             yield Chunk(c.address, c.size, c.usable, STATES[c.state], c.arena)
+
+    def _leak_totals(self):
+        p = _load().hg_snapshot_leaks(self._h)
+        if not p:
+            raise Error(-2, "EUSAGE", "the snapshot was taken without holders: "
+                        "heapgrab.snapshot(..., holders=True)")
+        return p.contents
+
+    def leaks(self):
+        """The leaks, as `heapgrab leaks --json` prints them: the direct,
+        indirect and possibly-lost totals and the groups (kind, size,
+        objects, bytes, examples with their address and first bytes in
+        hex).  Error (EUSAGE) for a snapshot taken without holders."""
+        lib = _load()
+        t = self._leak_totals()
+        out = {k: getattr(t, k) for k in ("direct_objects", "direct_bytes", "indirect_objects",
+                                          "indirect_bytes", "possibly_objects",
+                                          "possibly_bytes")}
+        groups = []
+        for i in range(lib.hg_snapshot_leak_group_count(self._h)):
+            g = lib.hg_snapshot_leak_group(self._h, i).contents
+            examples = []
+            for e in g.examples[:min(g.nexamples, _LEAK_EXAMPLES)]:
+                n = min(e.len, _LEAK_EXAMPLE_BYTES)
+                examples.append({"address": hex(e.address), "first_bytes": bytes(e.bytes[:n]).hex()})
+            groups.append({"kind": lib.hg_object_class_name(g.cls).decode(), "size": g.size,
+                           "objects": g.objects, "bytes": g.bytes, "examples": examples})
+        out["groups"] = groups
+        return out
+
+    def holders(self):
+        """Who holds the memory, as `heapgrab holders --json` prints it: the
+        roots most retained bytes first (kind, name, module, file, line,
+        thread, function, retained and reachable objects and bytes; None
+        where a root has none), what several roots hold together, the leaks
+        (as leaks()) and the timing.  Error (EUSAGE) for a snapshot taken
+        without holders."""
+        lib = _load()
+        t = self._leak_totals()
+        roots = []
+        for i in range(lib.hg_snapshot_root_count(self._h)):
+            r = lib.hg_snapshot_root(self._h, i).contents
+            kind = lib.hg_root_kind_name(r.kind).decode()
+            name = (r.name or b"?").decode(errors="replace")
+            text = lambda b: b.decode(errors="replace") if b is not None else None  # noqa: E731
+            roots.append({
+                "kind": kind, "name": name, "module": text(r.module), "file": text(r.file),
+                "line": r.line if r.line > 0 else None,
+                "thread": r.thread if kind in ("stack", "register", "tls") and r.thread else None,
+                "function": name if kind == "stack" else None,
+                "retained_objects": r.retained_objects, "retained_bytes": r.retained_bytes,
+                "reachable_objects": None if r.reachable_objects == _UNKNOWN else r.reachable_objects,
+                "reachable_bytes": None if r.reachable_bytes == _UNKNOWN else r.reachable_bytes,
+            })
+        timing = self.stats["timing"]
+        return {"roots": roots,
+                "several_roots": {"objects": t.several_objects, "bytes": t.several_bytes},
+                "leaks": self.leaks(),
+                "timing": {"stopped_ns": timing["stopped_ns"], "total_ns": timing["total_ns"]}}
+
+    def objects(self):
+        """Every in-use object with its holder (Object), in address order,
+        when the snapshot was taken with holders (else none)."""
+        lib = _load()
+        o = _Object()
+        for i in range(lib.hg_snapshot_object_count(self._h)):
+            _check(lib.hg_snapshot_object(self._h, i, ctypes.byref(o)))
+            holder = _HOLDER.get(o.holder, o.holder)
+            yield Object(o.address, o.size, OBJECT_CLASSES[o.cls] if 0 <= o.cls < 4 else "unknown",
+                         holder, o.holder_root if holder == "root" else None,
+                         o.retained_objects, o.retained_bytes)
 
     def types(self):
         """What the memory is, when the snapshot was taken with types=True:
@@ -391,19 +530,23 @@ class Snapshot:
             pass
 
 
-def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, types=False):
+def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holders=False,
+             types=False):
     """Take a snapshot of target: a PID, a core file's path, a
     StoppedProcess, or a reader object.  locate: "auto", "symbols" or
-    "heuristic".  chunks=True keeps every chunk for Snapshot.chunks();
-    types=True says what each in-use chunk is (Snapshot.types(), implies
-    chunks).
+    "heuristic".  chunks=True keeps every chunk for Snapshot.chunks().
+    holders=True also finds who holds the memory (Snapshot.holders(),
+    .leaks(), .objects(); the stop reads every in-use byte once more).
+    types=True says what each in-use chunk is (Snapshot.types(),
+    .chunk_types(); implies chunks).
     exe and sysroot are for cores (as the CLI's --exe and --sysroot)."""
     if locate not in LOCATE:
         raise ValueError(f"locate must be one of {', '.join(LOCATE)}")
     lib = _load()
     handle, keep = _open_target(target, exe, sysroot)
     try:
-        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 0, 1 if types else 0)
+        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 1 if holders else 0,
+                               1 if types else 0)
         snap = ctypes.c_void_p()
         _check(lib.hg_snapshot_take(handle, ctypes.byref(opt), ctypes.byref(snap)))
         return Snapshot(snap)

@@ -1,6 +1,6 @@
 /*
  * corrupt_target -- a process that corrupts its own glibc heap in one
- * known way, then waits, for heapgrab to look at (tests/integration/
+ * known way, then waits, for heapgrab to look at (tests/heap/
  * test_corrupt.py).  heapgrab never writes to a target; this target does
  * the damage itself.
  *

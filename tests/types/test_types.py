@@ -260,7 +260,7 @@ def read_samples(path):
 def test_pprof():
     with Target([TARGET]) as t, tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "heap.pprof")
-        heapgrab("snapshot", "--types", t.pid, "-o", path)
+        heapgrab("snapshot", "--by-size", "--types", t.pid, "-o", path)
         got, stats = types_of(t.pid)
         samples = read_samples(path)
         by_type, untyped, live = {}, 0, 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check the JSON written by test_writers: check_json.py OUTDIR
 
-OUTDIR/heap.json must describe the synthetic snapshot of tests/test_writers.c
+OUTDIR/heap.json must describe the synthetic snapshot of tests/writers/test_writers.c
 (the bucket table below is a copy of its BUCKETS; the expected figures are
 recomputed here, independently of the C code) and OUTDIR/empty.json an empty
 snapshot.  Both must be strict JSON with the keys in the documented order.

@@ -2,12 +2,17 @@
 # Read the profiles written by test_writers with `go tool pprof`:
 #   check_pprof_go.sh GO OUTDIR
 # Every command must succeed and show the sample types, totals, labels and
-# synthetic frames of the synthetic snapshot in tests/test_writers.c, and
-# the threads, frames and main binary of the synthetic CPU profile in
-# tests/test_stack_writers.c.
+# synthetic frames of the synthetic snapshot in tests/writers/test_writers.c,
+# and the threads, frames and main binary of the synthetic CPU profile in
+# tests/writers/test_stack_writers.c.  Exits 77 (skipped) without go: GO is
+# empty or GO-NOTFOUND when CMake found none.
 set -u
 go=$1
 dir=$2
+if [ -z "$go" ] || ! [ -x "$go" ]; then
+    echo "SKIP: no go toolchain (GO='$go'): go tool pprof cannot be run" >&2
+    exit 77
+fi
 export PPROF_TMPDIR="$dir/pprof-tmp"
 export PPROF_BINARY_PATH="$dir/no-binaries"   # never look for real binaries
 fail=0

@@ -184,3 +184,33 @@ FILE *bad_stream_open(int kind)
     }
     return NULL;
 }
+
+static ssize_t write_until_full(void *cookie, const char *buf, size_t len)
+{
+    struct cut_sink *sink = cookie;
+    size_t n = sink->room - sink->len;
+    if (n == 0) {
+        errno = ENOSPC;
+        return -1;
+    }
+    if (n > len)
+        n = len;
+    char *grown = realloc(sink->data, sink->len + n);
+    if (!grown) {
+        errno = ENOMEM;
+        return -1;
+    }
+    sink->data = grown;
+    memcpy(sink->data + sink->len, buf, n);
+    sink->len += n;
+    return (ssize_t)n; /* a short write: stdio retries the rest, which fails */
+}
+
+FILE *cut_stream_open(struct cut_sink *sink, size_t room, int unbuffered)
+{
+    *sink = (struct cut_sink){.room = room};
+    FILE *f = fopencookie(sink, "w", (cookie_io_functions_t){.write = write_until_full});
+    if (f && unbuffered)
+        setvbuf(f, NULL, _IONBF, 0);
+    return f;
+}

@@ -52,4 +52,14 @@ extern const char *const bad_stream_name[BAD_STREAMS];
  * machine cannot make it (no /dev/full). */
 FILE *bad_stream_open(int kind);
 
+/* A stream that takes the first `room` bytes written to it (kept in sink)
+ * and fails every write after them with ENOSPC, as a disk that fills up
+ * partway through a file does; with `unbuffered`, stdio passes each write
+ * straight to it.  Free sink->data after fclose. */
+struct cut_sink {
+    char *data;
+    size_t len, room;
+};
+FILE *cut_stream_open(struct cut_sink *sink, size_t room, int unbuffered);
+
 #endif

@@ -1,0 +1,124 @@
+"""What the Python tests share: failing a check, skipping, the host's glibc
+and its chunk sizes and tcache fill count, asking the CLI, and running a
+list of tests.  Starting and talking to targets is targets.py's."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+class Failure(Exception):
+    pass
+
+
+class Skip(Exception):
+    """A test that cannot run here (a program not installed): reported as
+    skipped, and the run exits 77 (ctest's SKIP_RETURN_CODE) if nothing
+    else ran."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+def equal(got, want, what):
+    if got != want:
+        raise Failure(f"{what}: expected {want}, got {got}")
+
+
+SIZE_SZ = 8
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def version_tuple(text):
+    """"2.36" -> (2, 36)."""
+    return tuple(int(x) for x in text.split(".")[:2])
+
+
+# The host's glibc, which every live target built here runs on: the tests
+# expect its version, and its tcache fill count, never 2.36's.
+HOST_GLIBC_TEXT = os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+HOST_GLIBC = version_tuple(HOST_GLIBC_TEXT)
+
+
+def fill_count(version):
+    """glibc's default tcache count: the chunks a tcache bin keeps (7; 16
+    from 2.43, doc/glibc-layouts.md)."""
+    return 16 if version >= (2, 43) else 7
+
+
+# chunks of one size a thread's tcache keeps on this host
+FILL = fill_count(HOST_GLIBC)
+
+
+def chunk_for(req):
+    """glibc's request2size on x86_64: the chunk a malloc(req) takes."""
+    return max(32, (req + SIZE_SZ + 15) & ~15)
+
+
+def mmapped_chunk_for(req):
+    """The chunk of a malloc(req) served by its own mmap."""
+    return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
+
+
+def threshold_cases(version):
+    """Programs that move malloc's thresholds, each way one can: glibc's own
+    dynamic raise when an mmapped chunk is freed, mallopt(), and
+    GLIBC_TUNABLES.  Each is (name, GLIBC_TUNABLES or None, gt_target
+    commands, proof): proof(mallinfo2 of the target) says the thresholds
+    did move -- a block below the new threshold came from the heap where
+    glibc's defaults would have mmapped it, or (threshold 0) every block
+    was mmapped."""
+    # glibc before 2.35 refuses an mmap threshold above 32 MiB
+    high = (64 << 20) if version >= (2, 35) else (32 << 20)
+    common = ["alloc 1000 72", "free 60", "thread_alloc 0 300 100", "thread_free 0 9"]
+    return [
+        ("a freed mmapped chunk raised the thresholds", None,
+         common + ["big 2 2097152", "free_big 1", "alloc 1 1048576"],
+         lambda mi: mi["hblks"] == 1),
+        (f"mallopt: mmap_threshold {high}, trim_threshold 256 MiB, top_pad 1 MiB, mmap_max 1000",
+         None, [f"mallopt mmap_threshold {high}", "mallopt trim_threshold 268435456",
+                "mallopt top_pad 1048576", "mallopt mmap_max 1000"] + common +
+         ["big 1 20971520", f"big 1 {high + (8 << 20)}"],
+         lambda mi: mi["hblks"] == 1),
+        ("GLIBC_TUNABLES: mmap_threshold 4 MiB, trim_threshold 1 MiB, top_pad 0, mmap_max "
+         "100000, arena_test 2",
+         "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=1048576:"
+         "glibc.malloc.top_pad=0:glibc.malloc.mmap_max=100000:glibc.malloc.arena_test=2",
+         common + ["big 1 2097152", "big 1 8388608"],
+         lambda mi: mi["hblks"] == 1),
+        # the main arena never gets a heap: every chunk it serves is mmapped
+        ("GLIBC_TUNABLES: mmap_threshold 0", "glibc.malloc.mmap_threshold=0",
+         common + ["big 1 200000"], lambda mi: mi["hblks"] > 940),
+    ]
+
+
+def cli_stats(heapgrab, target, *options):
+    """`heapgrab stats --json` of a PID or core, as a dict."""
+    r = subprocess.run([heapgrab, "stats", "--json", *options, str(target)], capture_output=True)
+    check(r.returncode == 0, f"heapgrab stats {target}: exit {r.returncode}: {r.stderr!r}")
+    return json.loads(r.stdout)
+
+
+def run(name, tests, *args):
+    """Run each test(*args), print ok/SKIP/FAIL lines; the exit status (77
+    when every test was skipped)."""
+    failed = skipped = 0
+    for test in tests:
+        t0 = time.time()
+        try:
+            test(*args)
+            print(f"ok   {test.__name__} ({time.time() - t0:.1f}s)")
+        except Skip as e:
+            skipped += 1
+            print(f"SKIP {test.__name__}: {e}")
+        except Exception as e:
+            failed += 1
+            print(f"FAIL {test.__name__}: {type(e).__name__}: {e}")
+    print(f"{name}: {len(tests) - failed - skipped} passed, {skipped} skipped, {failed} failed")
+    sys.stdout.flush()
+    if failed:
+        return 1
+    return 77 if tests and skipped == len(tests) else 0

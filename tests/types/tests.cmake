@@ -1,0 +1,14 @@
+# What the memory is (issue 15): heapgrab types against types_target
+# (tests/targets), a C++ program that reports how many objects of each
+# class it holds: live, without debug files, from a core, stripped, the
+# profile's labels, the Python package, GDB's heapsnap types.  Without a
+# C++ compiler there is no target and no test.
+if(TARGET types_target)
+  foreach(group live nodebug core stripped pprof python gdb)
+    add_test(NAME types_${group}
+      COMMAND ${HG_PYTHON3} ${HG_TESTS}/types/test_types.py ${group})
+    set_tests_properties(types_${group} PROPERTIES
+      ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_TYPES_TARGET=$<TARGET_FILE:types_target>;HG_TYPES_TARGET_STRIPPED=${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped;HG_SANITIZE=${HEAPGRAB_SANITIZE}"
+      SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+endif()
