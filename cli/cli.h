@@ -9,6 +9,7 @@
  *   signals.c       SIGINT/SIGTERM/SIGHUP: let the target go, one line
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
+ *   progress.c      the progress line on a terminal
  *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c
  *                   the subcommands
  */
@@ -86,6 +87,7 @@ struct cli_args {
     unsigned given;        /* the OPT_* given */
     const char *output;    /* -o, or NULL */
     int json, count;
+    int quiet;             /* --quiet: no progress line */
     double interval, seconds;
     unsigned hz;
     hg_snapshot_options snap;
@@ -102,6 +104,12 @@ int cli_parse(int argc, char **argv, struct cli_args *a);
 /* main.c: open the target the arguments name (a process or a core); 0, or
  * the exit status of the error said. */
 int cli_open_target(const struct cli_args *a, hg_target **t);
+
+/* progress.c: the updating progress line on a terminal (see there). */
+void cli_progress_start(int quiet);
+void cli_progress_clear(void); /* before a message: the line goes */
+void cli_progress_stop(void);
+extern volatile sig_atomic_t cli_progress_drawn;
 
 int cmd_snapshot(const struct cli_args *a);
 int cmd_stats(const struct cli_args *a);

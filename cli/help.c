@@ -42,6 +42,8 @@ static const char usage[] =
     "  --locate MODE       how to find malloc's state: auto, symbols, heuristic\n"
     "  --sysroot DIR       with a core: look for its mapped files under DIR\n"
     "  --exe PATH          with a core: the executable, if not where the core says\n"
+    "  --quiet             no progress line (drawn on a terminal only, for work\n"
+    "                      that takes over a second)\n"
     "  -h, --help          this text;   --version  print the version\n"
     "\n"
     "Exit status: 0 ok, 1 failure (an output file that cannot be written\n"

@@ -60,5 +60,8 @@ int main(int argc, char **argv)
     cli_target_pid = a.pid;
     if (!a.core_path)
         raise_priority();
-    return a.cmd->run(&a);
+    cli_progress_start(a.quiet);
+    status = a.cmd->run(&a);
+    cli_progress_stop();
+    return status;
 }

@@ -47,6 +47,7 @@ static void vsay(const char *suffix, const char *fmt, va_list ap)
     }
     if (line)
         *q = '\0';
+    cli_progress_clear();
     fprintf(stderr, "heapgrab: %s%s\n", line ? line : "out of memory", suffix);
     free(line);
     free(msg);

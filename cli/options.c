@@ -77,7 +77,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 }
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
-       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_TYPES };
+       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET, LONG_TYPES };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -96,6 +96,7 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"hz", required_argument, NULL, LONG_HZ},
         {"by-size", no_argument, NULL, LONG_BY_SIZE},
         {"holders", no_argument, NULL, LONG_HOLDERS},
+        {"quiet", no_argument, NULL, LONG_QUIET},
         {"types", no_argument, NULL, LONG_TYPES},
         {0, 0, 0, 0}};
     /* getopt's own messages are off: each error is one line of ours */
@@ -114,6 +115,9 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         case LONG_TYPES:
             a->snap.types = 1;
             a->given |= OPT_TYPES;
+            break;
+        case LONG_QUIET:
+            a->quiet = 1; /* every subcommand: only the progress line goes */
             break;
         case LONG_JSON:
             a->json = 1;

@@ -60,7 +60,10 @@ static void on_signal(int sig)
     hg_emergency_detach();
     if (cli_unfinished_output)
         unlink(cli_unfinished_output);
-    char msg[128], *p = put_str(msg, "heapgrab: interrupted by ");
+    char msg[128], *p = msg;
+    if (cli_progress_drawn)
+        p = put_str(p, "\r\033[K"); /* the progress line gives way */
+    p = put_str(p, "heapgrab: interrupted by ");
     p = put_str(p, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM"
                  : sig == SIGHUP ? "SIGHUP" : "a signal");
     if (cli_target_pid > 0) {

@@ -51,6 +51,29 @@ int hg_error_code(void);
 /* A short stable name for a code, e.g. "ENOPROC". */
 const char *hg_code_name(int code);
 
+/* --------------------------------------------------------------- progress */
+
+/*
+ * How far a long operation is, for a frontend to draw (the CLI's one
+ * updating line on a terminal).  The library only stores into the struct
+ * given to hg_progress_watch() -- relaxed atomic stores, no call, no lock,
+ * no output -- and a frontend's own thread reads it (hg_progress_read()) as
+ * often as it likes: showing progress never lengthens the target's stop.
+ * Operations: "walking the heap" (bytes), "reading the core's files"
+ * (files), and the analyses' phases.
+ */
+typedef struct hg_progress {
+    const char *what;      /* what is being done, NULL when nothing is */
+    const char *unit;      /* "bytes", "files", "objects" */
+    uint64_t done, total;  /* total 0: unknown */
+    uint64_t started_ns;   /* CLOCK_MONOTONIC, when this operation began */
+    uint64_t serial;       /* changes with every new operation */
+} hg_progress;
+/* Where the library reports progress from now on (NULL: nowhere). */
+void hg_progress_watch(hg_progress *p);
+/* A consistent copy of *p (what may change while it is read). */
+void hg_progress_read(const hg_progress *p, hg_progress *out);
+
 /* ---------------------------------------------------------------- targets */
 
 typedef struct hg_target hg_target;

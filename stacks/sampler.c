@@ -20,6 +20,7 @@
 #include "lib/error.h"
 #include "lib/hashmap.h"
 #include "lib/profile.h"
+#include "lib/progress.h"
 #include "stacks/ticks.h"
 #include "stacks/unwind.h"
 #include "target/symbolize.h"
@@ -396,7 +397,10 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
     /* The ticks lie on a grid of 1/hz from the first reading (ticks.h) */
     hg_ticks grid;
     hg_ticks_init(&grid, p->start_ns, (uint64_t)(seconds * 1e9), p->period_ns);
+    /* progress in ticks of the grid, sampled or skipped: time, in effect */
+    hg_progress_begin("profiling", "ticks", (uint64_t)(seconds * 1e9) / p->period_ns);
     while (rc == 0 && seconds > 0) {
+        hg_progress_set((hg_now_ns() - p->start_ns) / p->period_ns);
         if (opt && opt->stop && *opt->stop)
             break;
         uint64_t now = hg_now_ns();
@@ -428,6 +432,7 @@ int hg_profile_take(hg_target *t, const hg_profile_options *opt, hg_profile **ou
         if (tk.last)
             break;
     }
+    hg_progress_end();
     p->copied = hg_unwinder_copied(u);
     hg_unwinder_free(u);
     /* ended before its first sample (the first stop comes one period after

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/progress.h"
 #include "target/core.h"
 #include "target/files.h"
 
@@ -230,8 +231,10 @@ int hg_core_open_files(hg_target *t, struct core *c, const char *exe)
         rc = hg_fail(HG_ENOMEM, "out of memory");
         goto out;
     }
+    hg_progress_begin("reading the core's files", "files", c->nfiles);
     for (size_t i = 0; i < c->nfiles; i++) {
         struct file *f = &c->files[i];
+        hg_progress_set(i / 2);
         f->opened = exe && strcmp(f->path, t->exe) == 0 ? strdup(exe) : hg_target_path(t, f->path);
         if (!f->opened) {
             rc = hg_fail(HG_ENOMEM, "out of memory");
@@ -272,6 +275,7 @@ int hg_core_open_files(hg_target *t, struct core *c, const char *exe)
     for (size_t i = 0; i < c->nfiles; i++) {
         struct file *f = &c->files[i];
         char in_file[HG_BUILD_ID_HEX] = "";
+        hg_progress_set(c->nfiles / 2 + i / 2);
         if (!in_core[i][0])
             continue; /* nothing to compare with */
         if (f->fd >= 0 && hg_file_build_id(f->fd, in_file) && strcmp(in_file, in_core[i]) == 0)
@@ -308,6 +312,7 @@ int hg_core_open_files(hg_target *t, struct core *c, const char *exe)
         }
     }
 out:
+    hg_progress_end();
     free(ids);
     free(why);
     free(in_core);

@@ -13,6 +13,7 @@
  */
 #include <inttypes.h>
 
+#include "lib/progress.h"
 #include "walker/walk_internal.h"
 
 /* Size word of the chunk at addr (no flags stripped), or ~0 if unreadable. */
@@ -88,7 +89,14 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
         return hg_fail(HG_ENOMEM, "out of memory");
     hg_window_reset(&w->win);
 
+    uint64_t progress_at = p;
     while (p < end) {
+        /* a store every MiB walked, for a frontend's progress line */
+        if (p - progress_at >= (1u << 20)) {
+            w->progress += p - progress_at;
+            progress_at = p;
+            hg_progress_set(w->progress);
+        }
         if (p == a->top) {
             a->top_seen = 1;
             if (p + a->top_size != end)

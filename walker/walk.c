@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "lib/clock.h"
+#include "lib/progress.h"
 #include "walker/walk.h"
 #include "walker/walk_internal.h"
 
@@ -82,9 +83,17 @@ static int walk_stopped(struct walk *w)
     struct tcache_copy *tc = NULL;
     rc = read_threads(w, &tc);
     if (rc == 0) {
+        uint64_t heap_bytes = 0;
+        for (size_t i = 0; i < w->arenas.size; i++)
+            for (size_t h = 0; h < w->arenas.ptr[i].heaps.size; h++) {
+                const struct heap *hp = &w->arenas.ptr[i].heaps.ptr[h];
+                heap_bytes += hp->end > hp->begin ? hp->end - hp->begin : 0;
+            }
+        hg_progress_begin("walking the heap", "bytes", heap_bytes);
         for (size_t i = 0; i < w->arenas.size && rc == 0; i++)
             for (size_t h = 0; h < w->arenas.ptr[i].heaps.size && rc == 0; h++)
                 rc = walk_heap(w, (int)i, &w->arenas.ptr[i].heaps.ptr[h]);
+        hg_progress_end();
     }
     if (rc == 0) {
         cm_finish(&w->cm);

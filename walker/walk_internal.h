@@ -84,6 +84,7 @@ struct resid {
 };
 
 struct walk {
+    uint64_t progress;          /* heap bytes walked, for hg_progress */
     hg_target *t;
     hg_snapshot *s;
     hg_located loc;

@@ -19,7 +19,9 @@ lends heapgrab its view of a process (see gdb/heapsnap.py).  A process a
 debugger already holds stopped is StoppedProcess(pid, threads).
 
 The library is found through $HEAPGRAB_LIBRARY, else the build tree beside
-this source tree (build/libheapgrab.so), else where `cmake --install` put it.
+this source tree (build/libheapgrab.so), else where `cmake --install` put it
+(its prefix written into _paths.py, or /usr/local), else by its soname
+(the Debian package's, or any the dynamic linker knows).
 """
 import ctypes
 import ctypes.util
@@ -164,6 +166,11 @@ def library_path():
             return installed
     except ImportError:
         pass
+    # Installed by the Debian package (ldconfig knows it), or by `cmake
+    # --install` with its default prefix, which ldconfig may not know yet.
+    for d in ("/usr/local/lib", "/usr/local/lib/x86_64-linux-gnu"):
+        if os.path.exists(os.path.join(d, "libheapgrab.so.0")):
+            return os.path.join(d, "libheapgrab.so.0")
     return ctypes.util.find_library("heapgrab") or "libheapgrab.so.0"
 
 

@@ -26,3 +26,19 @@ if(NOT HEAPGRAB_SANITIZE)
     ENVIRONMENT "HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>;HG_STRUCT_LAYOUT=$<TARGET_FILE:struct_layout>"
     SKIP_RETURN_CODE 77 TIMEOUT 60)
 endif()
+
+find_program(HG_SYSTEM_PYTHON3 python3 PATHS /usr/bin NO_DEFAULT_PATH)
+# Every --json output against its schema in doc/ (Debian's python3 for
+# python3-jsonschema; 77 without it).  In both builds: it runs the CLI.
+add_test(NAME json_schemas
+  COMMAND ${HG_SYSTEM_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_schemas.py ${PROJECT_SOURCE_DIR}
+          ${CMAKE_BINARY_DIR}/tests/holders-outputs-out)
+set_tests_properties(json_schemas PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+  FIXTURES_REQUIRED holders_outputs_out SKIP_RETURN_CODE 77 TIMEOUT 300)
+
+# The progress line on a terminal (a pty), and never elsewhere.
+add_test(NAME cli_progress COMMAND ${HG_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_progress.py)
+set_tests_properties(cli_progress PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)

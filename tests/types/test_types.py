@@ -123,8 +123,33 @@ def check_types(got, truth, stats, what, dwarf=True):
     check(sizes == sorted(sizes, reverse=True), f"{what}: not sorted by bytes")
 
 
+SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "doc",
+                      "types.schema.json")
+
+
+def check_schema(doc, what):
+    """doc against doc/types.schema.json, where python3-jsonschema is
+    installed (the json_schemas test skips without it too)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return
+    with open(SCHEMA) as f:
+        schema = json.load(f)
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))
+    check(not errors, f"{what}: not as doc/types.schema.json says: "
+          f"{errors[0].message if errors else ''}")
+    # and the schema is no rubber stamp: a field it does not name, one
+    # missing, one of the wrong type are each refused
+    for bad in ({**doc, "extra": 1}, {k: v for k, v in doc.items() if k != "typed_bytes"},
+                {**doc, "types": [{**doc["types"][0], "objects": "many"}]}):
+        check(any(jsonschema.Draft7Validator(schema).iter_errors(bad)),
+              f"{what}: the schema accepts a broken document")
+
+
 def types_of(target, prefix=()):
     got = json.loads(heapgrab("types", "--json", target, prefix=prefix))
+    check_schema(got, f"types --json {target}")
     stats = json.loads(heapgrab("stats", "--json", target, prefix=prefix))
     return got, stats
 
