@@ -10,7 +10,8 @@
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c
+ *                   the subcommands
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -59,7 +60,8 @@ enum {
     OPT_LOCATE = 1u << 4,  /* --locate */
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
     OPT_BY_SIZE = 1u << 6, /* --by-size */
-    OPT_HOLDERS = 1u << 7  /* --holders */
+    OPT_HOLDERS = 1u << 7, /* --holders */
+    OPT_TYPES = 1u << 8    /* --types */
 };
 
 struct cli_args;
@@ -111,6 +113,7 @@ extern volatile sig_atomic_t cli_progress_drawn;
 
 int cmd_snapshot(const struct cli_args *a);
 int cmd_stats(const struct cli_args *a);
+int cmd_types(const struct cli_args *a);
 int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
 int cmd_holders(const struct cli_args *a);

@@ -126,9 +126,10 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto", holders=False):
+def take(locate="auto", holders=False, types=False):
     """A heapgrab.Snapshot of GDB's current inferior (holders=True: who
-    holds the memory too)."""
+    holds the memory too; types=True: its chunks typed as `heapgrab types`
+    does)."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -139,11 +140,11 @@ def take(locate="auto", holders=False):
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
         return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename,
-                                 holders=holders)
+                                 holders=holders, types=types)
     if kind == "native":
         return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate, holders=holders)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, holders=holders)
+                                 locate=locate, holders=holders, types=types)
+    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, holders=holders, types=types)
 
 
 class HeapSnap(gdb.Command):
@@ -152,6 +153,7 @@ class HeapSnap(gdb.Command):
 Usage: heapsnap [--json] [-o FILE [--by-size]] [--locate auto|symbols|heuristic]
        heapsnap holders [--json] [--locate ...]
        heapsnap leaks [--json] [--locate ...]
+       heapsnap types [--json] [--locate ...]
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
@@ -166,6 +168,9 @@ per arena and per thread.
               object under who holds it; --by-size: by size class
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
+  types       what the memory is: in-use chunks by C++ class (from their
+              vtables), most bytes first, as `heapgrab types` prints them
+              (--json: its JSON object)
 Works on a live process GDB attached to or started (read directly, not
 through a second ptrace), on a core file, and on a gdbserver target."""
 
@@ -175,7 +180,7 @@ through a second ptrace), on a core file, and on a gdbserver target."""
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
         as_json, out, locate, by_size = False, None, "auto", False
-        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks") else None
+        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks", "types") else None
         i = 0
         while i < len(argv):
             a = argv[i]
@@ -196,12 +201,19 @@ through a second ptrace), on a core file, and on a gdbserver target."""
             raise gdb.GdbError("heapsnap: --by-size goes with -o FILE")
         try:
             # the profile's stacks are who holds each object, unless --by-size
-            snap = take(locate, holders=bool(sub) or (bool(out) and not by_size))
+            holders = sub in ("holders", "leaks") or (bool(out) and not by_size)
+            snap = take(locate, holders=holders, types=sub == "types")
             try:
-                if sub and snap.stats.get("leaks") is None:
+                if sub in ("holders", "leaks") and snap.stats.get("leaks") is None:
                     raise gdb.GdbError("heapsnap: this libheapgrab did not find who holds the "
                                        "memory (no holders in the snapshot)")
-                if sub:
+                if sub == "types":
+                    if as_json:
+                        import json
+                        gdb.write(json.dumps(snap.types(), indent=1) + "\n")
+                    else:
+                        gdb.write(snap.types_text())
+                elif sub:
                     if as_json:
                         import json
                         doc = snap.holders() if sub == "holders" else snap.leaks()

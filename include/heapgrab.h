@@ -175,6 +175,11 @@ typedef struct hg_snapshot_options {
                               retained sizes and leaks (hg_snapshot_root,
                               hg_snapshot_leaks, hg_snapshot_object).  The
                               stop reads every in-use byte once more. */
+    int types;             /* also say what each in-use chunk is (its C++
+                              class, from the vtable its first word points
+                              at): hg_snapshot_type, hg_snapshot_chunk_type.
+                              Implies keep_chunks; costs 8 bytes more per
+                              chunk, and nothing more in the stop. */
 } hg_snapshot_options;
 
 /*
@@ -461,6 +466,48 @@ typedef struct hg_leak_group {
 size_t hg_snapshot_leak_group_count(const hg_snapshot *s);
 const hg_leak_group *hg_snapshot_leak_group(const hg_snapshot *s, size_t i);
 
+/* ------------------------------------------------------ what the memory is */
+
+/*
+ * With hg_snapshot_options.types: every in-use chunk (in use in an arena,
+ * or mmapped) gets the most specific type the evidence supports, and how it
+ * was found:
+ *   vtable  its first word is the address point of a primary vtable (the
+ *           complete object's: offset-to-top 0), found by the module's
+ *           `_ZTV` symbol or, in a stripped module, through the typeinfo at
+ *           vtable[-1] and its `_ZTS` name string; the class, demangled
+ *           ("geo::Poly<float>").  Needs no debug information.
+ *   dwarf   (reserved: types propagated from DWARF-typed roots)
+ *   size    untyped: nothing says what it is.  All untyped chunks are one
+ *           entry, named "(untyped)".
+ * Only a chunk's first word types it: a pointer into the middle of an
+ * object, or a secondary vtable at its start, types nothing.
+ */
+enum hg_type_how { HG_TYPE_SIZE = 0, HG_TYPE_VTABLE, HG_TYPE_DWARF, HG_TYPE_HOW_COUNT };
+const char *hg_type_how_name(int how); /* "size", "vtable", "dwarf" */
+
+typedef struct hg_type {
+    const char *name;      /* "Circle", "geo::Poly<float>", "(untyped)" */
+    int how;               /* enum hg_type_how */
+    uint64_t objects;
+    uint64_t bytes;        /* usable bytes (malloc_usable_size), as inuse_bytes */
+} hg_type;
+
+typedef struct hg_type_totals {
+    uint64_t typed_objects, typed_bytes; /* everything but "(untyped)" */
+    uint64_t inuse_objects, inuse_bytes; /* every in-use chunk */
+} hg_type_totals;
+
+/* The types, most bytes first, "(untyped)" among them (0 without types);
+ * their objects and bytes add up to the in-use totals. */
+size_t hg_snapshot_type_count(const hg_snapshot *s);
+const hg_type *hg_snapshot_type(const hg_snapshot *s, size_t i);
+/* NULL when the snapshot was taken without types. */
+const hg_type_totals *hg_snapshot_type_totals(const hg_snapshot *s);
+/* The type of chunk i (hg_snapshot_chunk's numbering): an index for
+ * hg_snapshot_type, or -1 for a chunk not in use (or without types). */
+long hg_snapshot_chunk_type(const hg_snapshot *s, size_t i);
+
 /* ----------------------------------------------------------------- stacks */
 
 /* One frame of a call stack.  A call inlined into its caller is its own
@@ -542,6 +589,10 @@ int hg_write_text(const hg_snapshot *s, FILE *out);
 int hg_write_json(const hg_snapshot *s, FILE *out);
 /* Gzipped pprof profile (profile.proto). */
 int hg_write_pprof(const hg_snapshot *s, FILE *out);
+/* What the memory is (a snapshot taken with types): a table of the types,
+ * most bytes first, and the same as one JSON object (see README "types"). */
+int hg_write_types_text(const hg_snapshot *s, FILE *out);
+int hg_write_types_json(const hg_snapshot *s, FILE *out);
 /* Thread stacks: every thread of the last stop, frame by frame. */
 int hg_write_stacks_text(const hg_profile *p, FILE *out);
 /* Gzipped pprof CPU/wall profile: samples/count, wall/nanoseconds,

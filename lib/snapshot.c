@@ -174,6 +174,8 @@ void hg_snapshot_free(hg_snapshot *s)
     free(s->buckets);
     free(s->threads);
     hg_holders_free(s->holders);
+    free(s->chunk_words);
+    hg_types_free(s->types);
     free(si->idx.slots);
     free(si);
 }

@@ -560,6 +560,26 @@ Dwfl *hg_target_dwfl(hg_target *t)
     return st ? st->dwfl : NULL;
 }
 
+hg_module *hg_module_at(hg_target *t, uint64_t addr)
+{
+    struct hg_dwfl_state *st = state(t);
+    if (!st)
+        return NULL;
+    /* the last module starting at or below addr (modules do not overlap) */
+    size_t lo = 0, hi = st->nmods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->mods[st->by_start[mid]].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    hg_module *m = &st->mods[st->by_start[lo - 1]];
+    return addr < m->end ? m : NULL;
+}
+
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
 {
     struct hg_dwfl_state *st = state(t);
@@ -584,4 +604,50 @@ const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path
     if (path)
         *path = m->path;
     return hg_module_build_id(m);
+}
+
+size_t hg_module_count(hg_target *t)
+{
+    struct hg_dwfl_state *st = state(t);
+    return st ? st->nmods : 0;
+}
+
+hg_module *hg_module_get(hg_target *t, size_t i)
+{
+    struct hg_dwfl_state *st = state(t);
+    return st && i < st->nmods ? &st->mods[i] : NULL;
+}
+
+static int symbol_by_start(const void *a, const void *b)
+{
+    const hg_symbol *x = a, *y = b;
+    return x->start != y->start ? (x->start < y->start ? -1 : 1) : 0;
+}
+
+int hg_module_symbols(hg_module *m, const char *prefix, hg_symbol **out, size_t *n)
+{
+    hg_array(hg_symbol) syms = HG_ARRAY_INIT;
+    size_t plen = strlen(prefix);
+    *out = NULL;
+    *n = 0;
+    int count = dwfl_module_getsymtab(m->mod);
+    for (int i = 0; i < count; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, NULL, NULL, NULL);
+        if (!name || strncmp(name, prefix, plen) != 0 || sym.st_shndx == SHN_UNDEF ||
+            GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
+            continue;
+        hg_symbol *h = hg_array_push(syms);
+        if (!h) {
+            hg_array_clear(syms);
+            return hg_fail(HG_ENOMEM, "out of memory");
+        }
+        *h = (hg_symbol){addr, sym.st_size, name};
+    }
+    if (syms.size)
+        qsort(syms.ptr, syms.size, sizeof *syms.ptr, symbol_by_start);
+    *out = syms.ptr;
+    *n = syms.size;
+    return 0;
 }

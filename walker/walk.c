@@ -130,7 +130,9 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     *out = NULL;
     w.t = t;
     w.keep = opt && opt->max_problems ? opt->max_problems : 32;
-    w.keep_chunks = opt && opt->keep_chunks;
+    /* the types analysis needs every chunk and its first word */
+    w.keep_words = opt && opt->types;
+    w.keep_chunks = (opt && opt->keep_chunks) || w.keep_words;
     w.loc = *loc;
     w.L = &w.loc.L;
     cm_init(&w.cm);
@@ -162,9 +164,12 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         s->chunks = w.chunks.ptr;
         s->nchunks = w.chunks.size;
         w.chunks.ptr = NULL;
+        s->chunk_words = w.words.ptr;
+        w.words.ptr = NULL;
     }
 out:
     hg_array_clear(w.chunks);
+    hg_array_clear(w.words);
     for (size_t i = 0; i < w.arenas.size; i++) {
         free(w.arenas.ptr[i].raw);
         hg_array_clear(w.arenas.ptr[i].heaps);
@@ -184,20 +189,4 @@ out:
     w.s->timing.total_ns = hg_now_ns() - t0;
     *out = w.s;
     return 0;
-}
-
-int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
-{
-    uint64_t t0 = hg_now_ns();
-    hg_located loc;
-    *out = NULL;
-    hg_error_clear();
-    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
-    if (rc && hg_target_check_alive(t) == HG_ENOPROC)
-        rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
-    if (rc == 0)
-        rc = hg_walk(t, &loc, opt, out);
-    if (rc == 0)
-        (*out)->timing.total_ns = hg_now_ns() - t0;
-    return rc;
 }
