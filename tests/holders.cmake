@@ -1,0 +1,18 @@
+# Who holds the memory (issue 14): the engine against holders_target's own
+# account of what each root retains and what it leaked.
+find_package(Threads REQUIRED)
+add_executable(holders_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/holders_target.c)
+target_link_libraries(holders_target PRIVATE Threads::Threads ${CMAKE_DL_LIBS})
+target_compile_options(holders_target PRIVATE -O1 -g)
+add_library(holders_tls_lib SHARED ${CMAKE_CURRENT_SOURCE_DIR}/targets/holders_tls_lib.c)
+target_compile_options(holders_tls_lib PRIVATE -g)
+add_executable(holders_dump ${CMAKE_CURRENT_SOURCE_DIR}/holders/holders_dump.c)
+target_link_libraries(holders_dump PRIVATE heapgrab_static)
+find_program(HG_HOLDERS_PYTHON3 python3 REQUIRED)
+foreach(mode live core nodebug)
+  add_test(NAME holders_${mode}
+    COMMAND ${HG_HOLDERS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/holders/test_holders.py ${mode})
+  set_tests_properties(holders_${mode} PROPERTIES
+    ENVIRONMENT "HOLDERS_DUMP=$<TARGET_FILE:holders_dump>;HOLDERS_TARGET=$<TARGET_FILE:holders_target>;HOLDERS_TLS_LIB=$<TARGET_FILE:holders_tls_lib>"
+    SKIP_RETURN_CODE 77 TIMEOUT 300)
+endforeach()
