@@ -63,6 +63,7 @@ struct build {
     struct hc_capture *c;
     hg_objects o;
     uint8_t *noscan;
+    uint8_t *anchored;           /* held by where glibc keeps its start */
     hg_array(struct rootdef) roots;
 };
 
@@ -210,13 +211,18 @@ static int thread_tls(struct build *b, const struct hc_thread *th)
         return 0;
     if (len > MAX_DTV)
         len = MAX_DTV;
+    /* the thread's pointer to its DTV is to its second entry (the first
+     * holds its length): glibc's way to hold it, not "possibly" */
+    int in;
+    uint32_t dobj = hg_objects_find(&b->o, dtv, &in);
+    if (dobj != HG_NO_OBJECT && dtv - hg_objects_start(&b->o, dobj) == 16)
+        b->anchored[dobj] = 1;
     for (size_t i = 0; i < c->tls.size; i++) {
         const struct hc_tls_module *tm = &c->tls.ptr[i];
         uint64_t val;
         if (tm->offset || !tm->modid || tm->modid > len ||
             read_copied_u64(b, dtv + 16 * tm->modid, &val) != 0 || val == UINT64_MAX || !val)
             continue;
-        int in;
         uint32_t obj = hg_objects_find(&b->o, val, &in);
         const unsigned char *bytes = hc_heap_bytes(c, val, tm->size);
         if (obj == HG_NO_OBJECT || !bytes)
@@ -589,6 +595,42 @@ static void find_decls(struct build *b, struct hg_holders *h)
     }
 }
 
+/* Objects only interior pointers reach, which hold their own start: the
+ * aligned-allocation idiom (malloc more, align the pointer handed out,
+ * keep the start to free it: glibc's dl_find_object segments, dynamic TLS
+ * blocks) -- held, not "possibly".  Their interior edges become start
+ * edges and the classes are found again. */
+static int anchor(struct build *b, hg_graph *g, hg_leaks *lk)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < b->o.n; i++) {
+        if (lk->class_of[i] != HG_LEAK_POSSIBLY || b->anchored[i])
+            continue;
+        uint64_t start = hg_objects_start(&b->o, i), size = hg_objects_size(&b->o, i);
+        const unsigned char *p = hc_heap_bytes(b->c, start, size);
+        for (uint64_t k = 0; p && k + 8 <= size; k += 8) {
+            uint64_t w;
+            memcpy(&w, p + k, 8);
+            if (w == start) {
+                b->anchored[i] = 1;
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < b->o.n; i++)
+        n += b->anchored[i] && lk->class_of[i] == HG_LEAK_POSSIBLY;
+    if (!n)
+        return 0;
+    for (uint64_t e = 0; e < g->nedges; e++) {
+        uint32_t w = HG_EDGE_NODE(g->dst[e]);
+        if ((g->dst[e] & HG_EDGE_INTERIOR) && w < b->o.n && b->anchored[w])
+            g->dst[e] = w;
+    }
+    hg_leaks_free(lk);
+    memset(lk, 0, sizeof *lk);
+    return hg_leaks_classify(g, lk);
+}
+
 static int analyse(struct build *b)
 {
     hg_graph g;
@@ -608,6 +650,8 @@ static int analyse(struct build *b)
         rc = hg_graph_finish(&g);
     if (rc == 0)
         rc = hg_leaks_classify(&g, &lk);
+    if (rc == 0)
+        rc = anchor(b, &g, &lk);
     if (rc == 0)
         rc = hg_dominators(&g, &d);
     if (rc == 0)
@@ -688,7 +732,8 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s)
         rc = hg_objects_add(&b.o, c->objects.ptr[i].start, c->objects.ptr[i].size);
     if (rc == 0)
         rc = hg_objects_finish(&b.o);
-    if (rc == 0 && !(b.noscan = calloc(b.o.n ? b.o.n : 1, 1)))
+    if (rc == 0 && (!(b.noscan = calloc(b.o.n ? b.o.n : 1, 1)) ||
+                    !(b.anchored = calloc(b.o.n ? b.o.n : 1, 1))))
         rc = hg_fail(HG_ENOMEM, "out of memory");
     /* finish sorted what was sorted already: numbers are c->objects' */
     for (size_t i = 0; rc == 0 && i < c->objects.size; i++)
@@ -707,6 +752,7 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s)
     }
     hg_array_clear(b.roots);
     free(b.noscan);
+    free(b.anchored);
     hg_objects_free(&b.o);
     if (c->unread_bytes)
         hg_snapshot_add_problem(s, 32, -1, 0,

@@ -115,6 +115,21 @@ int main(int argc, char **argv)
             classes[o.cls]++;
         inuse += o.size;
     }
+    if (getenv("HOLDERS_DUMP_OBJECTS")) {
+        /* what is not held by one root: leaked, possibly, several */
+        printf("],\n\"odd_objects\": [");
+        int first = 1;
+        for (size_t i = 0; i < n; i++) {
+            hg_object o;
+            if (hg_snapshot_object(s, i, &o) != 0 ||
+                (o.cls == HG_OBJECT_REACHABLE && o.holder != HG_HOLDER_SEVERAL))
+                continue;
+            printf("%s\n {\"address\": %" PRIu64 ", \"size\": %" PRIu64 ", \"class\": \"%s\", "
+                   "\"holder\": %" PRId64 "}",
+                   first ? "" : ",", o.address, o.size, hg_object_class_name(o.cls), o.holder);
+            first = 0;
+        }
+    }
     printf("],\n\"objects\": %zu, \"object_bytes\": %" PRIu64 ", \"inuse_objects\": %" PRIu64
            ", \"inuse_bytes\": %" PRIu64 ",\n",
            n, inuse, hg_snapshot_totals(s)->inuse_objects, hg_snapshot_totals(s)->inuse_bytes);

@@ -8,7 +8,7 @@
  * It prints one JSON line and then waits for stdin to close:
  *   {"pid", "roots": [{"kind", "name", "thread", "function",
  *                      "retained_objects", "retained_bytes"}...],
- *    "several_roots": {"objects", "bytes"},
+ *    "several_roots": {"objects", "bytes", "addresses"},
  *    "leaks": {"direct_objects", "direct_bytes", "indirect_objects",
  *              "indirect_bytes", "possibly_objects", "possibly_bytes"},
  *    "requested": {"direct_bytes", "indirect_bytes"}}
@@ -82,7 +82,9 @@ struct node *g_list;
 char *g_buffers[8];
 char *g_alias;
 char *g_interior;
-static __thread struct blob *t_buf;
+/* not static: a static one that is never read may lose its stores, and
+ * its blob would be a leak */
+__thread struct blob *t_buf;
 
 struct account {
     uint64_t objects, bytes, requested;
@@ -308,8 +310,10 @@ int main(int argc, char **argv)
 #endif
     if (dyn_lib)
         root("tls", "t_dyn", holder_tid, "", &r_tls_dyn, 0);
-    put("], \"several_roots\": {\"objects\": %llu, \"bytes\": %llu}, ",
-        (unsigned long long)several.objects, (unsigned long long)several.bytes);
+    put("], \"several_roots\": {\"objects\": %llu, \"bytes\": %llu, "
+        "\"addresses\": [%llu, %llu]}, ",
+        (unsigned long long)several.objects, (unsigned long long)several.bytes,
+        (unsigned long long)(uintptr_t)g_buffers[3], (unsigned long long)(uintptr_t)g_buffers[5]);
     put("\"leaks\": {\"direct_objects\": %llu, \"direct_bytes\": %llu, "
         "\"indirect_objects\": %llu, \"indirect_bytes\": %llu, "
         "\"possibly_objects\": %llu, \"possibly_bytes\": %llu}, ",

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Who holds the memory, against holders_target's own account.
+
+    test_holders.py live | core | nodebug | asan
+
+live     the target running, with and without its dlopen'ed TLS library
+core     a gcore core of it
+nodebug  target and heapgrab in a private mount namespace whose
+         /usr/lib/debug is an empty tmpfs (libc without its debug symbols)
+
+Each run asserts, exactly: every root the target names retains the objects
+and bytes it says (globals by symbol, the stack frame by function and
+thread, TLS variables by name and thread); the blocks it shares between two
+roots are held by "several roots"; the leak totals (direct, indirect,
+possibly) are the target's -- so no other object anywhere in the process
+is a leak; and the walk reported no problem.
+
+Environment: HOLDERS_DUMP, HOLDERS_TARGET, HOLDERS_TLS_LIB (set by ctest).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+DUMP = os.environ.get("HOLDERS_DUMP", "")
+TARGET = os.environ.get("HOLDERS_TARGET", "")
+TLS_LIB = os.environ.get("HOLDERS_TLS_LIB", "")
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Target:
+    def __init__(self, n=1000, tls_lib=True):
+        env = dict(os.environ)
+        env.pop("HOLDERS_TLS_LIB", None)
+        if tls_lib:
+            env["HOLDERS_TLS_LIB"] = TLS_LIB
+        self.p = subprocess.Popen([TARGET, str(n)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env)
+        line = self.p.stdout.readline()
+        check(line, "holders_target printed nothing")
+        self.truth = json.loads(line)
+        self.pid = self.p.pid
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+            self.p.wait(timeout=30)
+        except Exception:
+            self.p.kill()
+            self.p.wait()
+
+
+def dump(args):
+    env = dict(os.environ, HOLDERS_DUMP_OBJECTS="1")
+    r = subprocess.run([DUMP] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=env, timeout=240)
+    check(r.returncode == 0, f"holders_dump {args} failed: {r.stderr.decode()}")
+    return json.loads(r.stdout)
+
+
+def find_root(got, want, holder_tid):
+    for r in got["roots"]:
+        if r["kind"] != want["kind"]:
+            continue
+        if want["kind"] == "stack":
+            if r["name"] == want["function"] and r["thread"] == want["thread"]:
+                return r
+        elif r["name"] == want["name"] and (want["kind"] != "tls" or r["thread"] == holder_tid):
+            return r
+    return None
+
+
+def compare(truth, got, what, exact_several):
+    """Every assertion of the module docstring, on one snapshot."""
+    check(not got["problems"], f"{what}: problems reported: {got['problems']}")
+    tid = truth["holder_tid"]
+    for want in truth["roots"]:
+        r = find_root(got, want, tid)
+        label = want["name"] or want["function"]
+        check(r is not None, f"{what}: no {want['kind']} root {label!r} in "
+              f"{[(x['kind'], x['name'], x['thread']) for x in got['roots']]}")
+        for k in ("retained_objects", "retained_bytes"):
+            check(r[k] == want[k], f"{what}: root {label!r} {k} {r[k]}, the target says {want[k]}")
+        check(r["reachable_objects"] >= r["retained_objects"],
+              f"{what}: root {label!r} reaches less than it retains")
+        if want["kind"] == "global":
+            check(r["file"].endswith("holders_target.c") or r["file"] == "",
+                  f"{what}: {label} declared in {r['file']!r}")
+    several = {o["address"]: o for o in got.get("odd_objects", []) if o["holder"] == -1}
+    for a in truth["several_roots"]["addresses"]:
+        check(a in several, f"{what}: shared block 0x{a:x} is not held by several roots")
+    s = got["several_roots"]
+    if exact_several:
+        check(s["objects"] == truth["several_roots"]["objects"] and
+              s["bytes"] == truth["several_roots"]["bytes"],
+              f"{what}: several roots hold {s}, the target says {truth['several_roots']}")
+    else:
+        # glibc's own objects may be shared too (a dlopen'ed module's
+        # link_map: ld.so's list, its scopes)
+        check(s["objects"] >= truth["several_roots"]["objects"] and
+              s["bytes"] >= truth["several_roots"]["bytes"],
+              f"{what}: several roots hold {s}, fewer than the target's {truth['several_roots']}")
+    for k, v in truth["leaks"].items():
+        check(got["leaks"][k] == v, f"{what}: leaks {k} {got['leaks'][k]}, the target says {v} "
+              f"(groups: {got['groups']})")
+    # every leaked object is in a group, and groups add up
+    for kind in ("direct", "indirect"):
+        n = sum(g["objects"] for g in got["groups"] if g["kind"] == kind)
+        b = sum(g["bytes"] for g in got["groups"] if g["kind"] == kind)
+        check(n == truth["leaks"][kind + "_objects"] and b == truth["leaks"][kind + "_bytes"],
+              f"{what}: {kind} groups hold {n} objects, {b} bytes")
+    # the ranking is by retained bytes
+    rb = [r["retained_bytes"] for r in got["roots"]]
+    check(rb == sorted(rb, reverse=True), f"{what}: roots not ranked by retained bytes")
+
+
+def run_live(what="live"):
+    for tls_lib in (True, False):
+        t = Target(tls_lib=tls_lib)
+        try:
+            got = dump([str(t.pid)])
+            truth = t.truth
+            compare(truth, got, f"{what} (tls lib: {tls_lib})", exact_several=not tls_lib)
+            check(got["stopped_ns"] >= 0, "a live target was not stopped")
+        finally:
+            t.close()
+
+
+def run_core():
+    t = Target()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            prefix = os.path.join(d, "core")
+            r = subprocess.run(["gcore", "-o", prefix, str(t.pid)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=120)
+            core = f"{prefix}.{t.pid}"
+            if r.returncode != 0 or not os.path.exists(core):
+                print("gcore failed:", r.stderr.decode()[-500:])
+                sys.exit(SKIP)
+            got = dump(["--core", core])
+            compare(t.truth, got, "gcore core", exact_several=False)
+    finally:
+        t.close()
+
+
+def main():
+    if not (DUMP and TARGET and TLS_LIB):
+        print("HOLDERS_DUMP, HOLDERS_TARGET, HOLDERS_TLS_LIB must be set")
+        return 2
+    mode = sys.argv[1] if len(sys.argv) > 1 else "live"
+    if os.geteuid() != 0:
+        print("needs root (ptrace of a child is enough, but the namespaces need root)")
+        return SKIP
+    try:
+        if mode == "live":
+            run_live()
+        elif mode == "core":
+            run_core()
+        elif mode == "nodebug":
+            if not os.path.isdir("/usr/lib/debug"):
+                print("no /usr/lib/debug to hide")
+                return SKIP
+            r = subprocess.run(["unshare", "-m", "sh", "-c",
+                                "mount -t tmpfs none /usr/lib/debug && exec \"$0\" \"$1\" inside",
+                                sys.executable, os.path.abspath(__file__)])
+            return r.returncode
+        elif mode == "inside":
+            check(not os.listdir("/usr/lib/debug"), "/usr/lib/debug is not empty in here")
+            run_live("without debug info")
+        else:
+            print("unknown mode", mode)
+            return 2
+    except Failure as e:
+        print("FAIL:", e)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
