@@ -140,9 +140,18 @@ static void cut_out(struct build *b, uint64_t addr, uint64_t len)
 /* A TLS block's pointer words as roots, one per variable, with their own
  * copy of its bytes; the block is then cut out of whatever region holds it
  * (a thread's stack, ld.so's data). */
+static void thread_name(struct build *b, int tid, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (b->t->ops->thread_name)
+        b->t->ops->thread_name(b->t, tid, buf, len);
+}
+
 static int tls_roots(struct build *b, const struct hc_thread *th, const struct hc_tls_module *tm,
                      uint64_t block, const unsigned char *bytes)
 {
+    char tname[64];
+    thread_name(b, th->tid, tname, sizeof tname);
     hg_module *m = hg_module_at(b->t, tm->module_addr);
     const char *path = m ? hg_module_path(m) : NULL;
     struct rootdef *cur = NULL;
@@ -173,6 +182,7 @@ static int tls_roots(struct build *b, const struct hc_thread *th, const struct h
         cur->r.name = dupstr(name);
         cur->r.module = dupstr(path);
         cur->r.thread = th->tid;
+        cur->r.thread_name = dupstr(tname);
         cur->r.address = block + start;
         cur->symbol = name != buf;
         if (!cur->own || !cur->r.name || (path && !cur->r.module))
@@ -277,15 +287,40 @@ static int stack_roots(struct build *b, const struct hc_region *reg, size_t uidx
     struct hc_capture *c = b->c;
     const struct hc_thread *th = &c->threads[reg->thread];
     const unsigned char *bytes = c->roots + reg->off;
-    char tname[64] = "";
-    if (b->t->ops->thread_name)
-        b->t->ops->thread_name(b->t, th->tid, tname, sizeof tname);
+    char tname[64];
+    thread_name(b, th->tid, tname, sizeof tname);
     uint64_t pcs[MAX_FRAMES], sps[MAX_FRAMES];
     size_t n = 0;
     const char *why = NULL;
     if (have_u)
         hg_unwind_thread_sps(c->unwinder, uidx, pcs, sps, MAX_FRAMES, &n, &why);
     uint64_t lo = reg->addr, hi = reg->addr + reg->len;
+    /* A thread's TLS blocks and control block (struct pthread: its DTV,
+     * its thread-specific data) sit at the top of its stack's mapping,
+     * above every frame: a root of their own, not the outermost frame's. */
+    if (th->fs_base > lo && th->fs_base < hi) {
+        uint64_t top = 0;
+        for (size_t i = 0; i < c->tls.size; i++)
+            if (c->tls.ptr[i].offset > top && c->tls.ptr[i].offset < th->fs_base - lo)
+                top = c->tls.ptr[i].offset;
+        uint64_t tcb = (th->fs_base - top) & ~7ull;
+        if (tcb > lo && holds_pointer(&b->o, tcb, bytes + (tcb - lo), hi - tcb)) {
+            struct rootdef *d = new_root(b, HG_ROOT_TLS);
+            if (!d)
+                return hg_fail(HG_ENOMEM, "out of memory");
+            d->addr = tcb;
+            d->len = hi - tcb;
+            d->bytes = bytes + (tcb - lo);
+            d->r.name = strdup("(thread control block)");
+            d->r.thread = th->tid;
+            d->r.thread_name = strdup(tname);
+            d->r.address = th->fs_base;
+            if (!d->r.name || !d->r.thread_name)
+                return hg_fail(HG_ENOMEM, "out of memory");
+        }
+        if (tcb > lo)
+            hi = tcb;
+    }
     if (n == 0)
         return stack_frame_root(b, th, tname, 0, 0, lo, hi, bytes, reg->addr);
     /* frame i owns [its stack pointer, the next frame's); the innermost
@@ -325,9 +360,8 @@ static int register_roots(struct build *b, const struct hc_thread *th)
     d->regs = th->regs;
     d->r.thread = th->tid;
     d->r.name = strdup("registers");
-    char tname[64] = "";
-    if (b->t->ops->thread_name)
-        b->t->ops->thread_name(b->t, th->tid, tname, sizeof tname);
+    char tname[64];
+    thread_name(b, th->tid, tname, sizeof tname);
     d->r.thread_name = strdup(tname);
     return d->r.name && d->r.thread_name ? 0 : hg_fail(HG_ENOMEM, "out of memory");
 }

@@ -4,7 +4,6 @@
  * a pointer to them, in one bulk read each, while the target is stopped.
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -306,8 +305,6 @@ static void collect_tls(struct hc_capture *c, const hg_walk_found *f)
             hg_read_u64(t, lm + off_modid, &modid);
         hg_module *m = hg_module_at(t, l_ld);
         uint64_t size = m ? hg_module_tls_size(m) : 0;
-        if (getenv("HG_DEBUG_TLS"))
-            fprintf(stderr, "tls: l_ld %lx module %s size %lu off %lx modid %lu\n", l_ld, m ? hg_module_path(m) : "-", size, tls_off, modid);
         if (size && (modid || tls_off)) {
             struct hc_tls_module *x = hg_array_push(c->tls);
             if (!x)

@@ -132,6 +132,9 @@ def run_live(what="live"):
             truth = t.truth
             compare(truth, got, f"{what} (tls lib: {tls_lib})", exact_several=not tls_lib)
             check(got["stopped_ns"] >= 0, "a live target was not stopped")
+            st = [r for r in got["roots"] if r["kind"] == "stack" and r["name"] == "hold_on_stack"]
+            check(st and st[0]["thread_name"] == "holder",
+                  f"{what}: the stack root's thread is not named 'holder': {st}")
         finally:
             t.close()
 

@@ -40,6 +40,7 @@
  * (LSAN), it calls __lsan_do_recoverable_leak_check() at the same point,
  * whose report the test compares with these counts.
  */
+#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -241,6 +242,7 @@ static NOINLINE void hold_on_stack(void)
 static void *holder_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "holder");
     hold_on_stack();
     return NULL;
 }
