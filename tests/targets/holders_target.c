@@ -40,7 +40,6 @@
  * (LSAN), it calls __lsan_do_recoverable_leak_check() at the same point,
  * whose report the test compares with these counts.
  */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
