@@ -25,10 +25,32 @@
 #define REGION_MAX (4ull << 30)
 #define MAX_TLS_MODULES 4096
 
-static int obj_cmp(const void *a, const void *b)
+int hc_chunk_object(const hg_chunk *ch, uint64_t *start, uint64_t *size, int *noscan)
 {
-    const struct hc_object *x = a, *y = b;
-    return x->start < y->start ? -1 : x->start > y->start;
+    *start = ch->address + CHUNK_HDR;
+    *noscan = 0;
+    if (ch->state == HG_STATE_OVERHEAD) {
+        /* the tcache_perthread_struct: malloc'd, held by the thread's
+         * tcache variable; its words are links to free chunks */
+        *size = ch->size - 8;
+        *noscan = 1;
+    } else if (ch->state == HG_STATE_INUSE || ch->state == HG_STATE_MMAPPED) {
+        *size = ch->usable;
+    } else {
+        return 0;
+    }
+    return *size != 0;
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct hc_span *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+void hc_sort_spans(struct hc_capture *c)
+{
+    qsort(c->spans.ptr, c->spans.size, sizeof *c->spans.ptr, span_cmp);
 }
 
 /* Read every span into buf (spans[i].off): batches of spans in one call
@@ -56,53 +78,35 @@ static int read_all(struct hc_capture *c, hg_target *t, const struct hc_span *sp
     return 0;
 }
 
-/* The in-use objects out of the walk's chunks, and the spans that hold
- * them. */
-static int collect_objects(struct hc_capture *c, const hg_walk_found *f)
+/* The spans that hold the in-use objects, in the walk's order (each
+ * heap's chunks come in address order): one pass, no sorting while the
+ * target is stopped. */
+static int collect_spans(struct hc_capture *c, const hg_walk_found *f)
 {
-    if (hg_array_reserve(c->objects, f->nchunks ? f->nchunks : 1) != 0)
-        return hg_fail(HG_ENOMEM, "out of memory (holders: objects)");
-    for (size_t i = 0; i < f->nchunks; i++) {
-        const hg_chunk *ch = &f->chunks[i];
-        struct hc_object o = {ch->address + CHUNK_HDR, ch->usable, 0};
-        if (ch->state == HG_STATE_OVERHEAD) {
-            /* the tcache_perthread_struct: malloc'd, held by the thread's
-             * tcache variable; its words are links to free chunks */
-            o.size = ch->size - 8;
-            o.noscan = 1;
-        } else if (ch->state != HG_STATE_INUSE && ch->state != HG_STATE_MMAPPED) {
-            continue;
-        }
-        if (o.size == 0)
-            continue;
-        c->objects.ptr[c->objects.size++] = o;
-    }
-    qsort(c->objects.ptr, c->objects.size, sizeof *c->objects.ptr, obj_cmp);
     uint64_t off = 0;
-    for (size_t i = 0; i < c->objects.size; i++) {
-        const struct hc_object *o = &c->objects.ptr[i];
-        struct hc_span *last = c->spans.size ? &c->spans.ptr[c->spans.size - 1] : NULL;
-        uint64_t end = o->start + o->size;
-        if (last && o->start >= last->addr + last->len &&
-            o->start - (last->addr + last->len) <= SPAN_GAP && end - last->addr <= SPAN_MAX) {
+    struct hc_span *last = NULL;
+    for (size_t i = 0; i < f->nchunks; i++) {
+        uint64_t start, size;
+        int noscan;
+        if (!hc_chunk_object(&f->chunks[i], &start, &size, &noscan))
+            continue;
+        uint64_t end = start + size;
+        if (end < start)
+            continue; /* wraps: the index refuses it, naming it */
+        if (last && start >= last->addr + last->len &&
+            start - (last->addr + last->len) <= SPAN_GAP && end - last->addr <= SPAN_MAX) {
             off += end - (last->addr + last->len);
             last->len = end - last->addr;
             continue;
         }
-        if (last && o->start < last->addr + last->len) {
-            /* overlapping objects: a corrupt heap; the index refuses them
-             * later, with their addresses */
-            if (end > last->addr + last->len) {
-                off += end - (last->addr + last->len);
-                last->len = end - last->addr;
-            }
-            continue;
-        }
-        struct hc_span *s = hg_array_push(c->spans);
-        if (!s)
+        if (last && start >= last->addr && end <= last->addr + last->len)
+            continue; /* inside the last span: a corrupt heap's overlap */
+        if (c->spans.size == c->spans.alloc &&
+            hg_array_reserve(c->spans, c->spans.size < 4096 ? 4096 : c->spans.size * 2) != 0)
             return hg_fail(HG_ENOMEM, "out of memory (holders: spans)");
-        *s = (struct hc_span){o->start, o->size, off};
-        off += o->size;
+        last = &c->spans.ptr[c->spans.size++];
+        *last = (struct hc_span){start, size, off};
+        off += size;
     }
     c->heap_len = off;
     c->heap = malloc(off ? off : 1);
@@ -327,7 +331,7 @@ int hc_capture_stopped(void *ctx, const hg_walk_found *f)
     c->main_arena_size = f->loc->L.state_size;
     c->mp = f->loc->mp;
     c->mp_size = f->loc->L.par_size;
-    int rc = collect_objects(c, f);
+    int rc = collect_spans(c, f);
     if (rc == 0)
         rc = collect_regions(c, f);
     if (rc == 0)
@@ -370,7 +374,6 @@ const unsigned char *hc_heap_bytes(const struct hc_capture *c, uint64_t addr, ui
 
 void hc_capture_free(struct hc_capture *c)
 {
-    hg_array_clear(c->objects);
     hg_array_clear(c->spans);
     free(c->heap);
     for (size_t i = 0; i < c->regions.size; i++)

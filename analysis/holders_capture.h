@@ -18,13 +18,6 @@
 #include "target/target.h"
 #include "walker/walk.h"
 
-/* An object: its usable bytes, and whether its words are edges (glibc's
- * tcache_perthread_struct is held, but its words are free-list links). */
-struct hc_object {
-    uint64_t start, size;
-    int noscan;
-};
-
 /* A range of target memory copied at the stop: bytes at off in buf. */
 struct hc_span {
     uint64_t addr;
@@ -56,8 +49,9 @@ struct hc_tls_module {
 };
 
 struct hc_capture {
-    hg_array(struct hc_object) objects;  /* sorted by start once captured */
-    hg_array(struct hc_span) spans;      /* the objects' bytes, ascending */
+    /* the in-use objects' bytes: in the walk's order at the stop, sorted
+     * by hc_sort_spans after it */
+    hg_array(struct hc_span) spans;
     unsigned char *heap;
     uint64_t heap_len;
 
@@ -80,6 +74,11 @@ struct hc_capture {
 /* The walk's hook (ctx: a struct hc_capture, its unwinder set or NULL). */
 int hc_capture_stopped(void *ctx, const hg_walk_found *found);
 void hc_capture_free(struct hc_capture *c);
+/* An in-use object of the walk's chunks: 1 and its usable bytes, *noscan
+ * when its words are not edges (glibc's tcache_perthread_struct is held,
+ * but its words are free-list links); 0 for a chunk that is no object. */
+int hc_chunk_object(const hg_chunk *ch, uint64_t *start, uint64_t *size, int *noscan);
+void hc_sort_spans(struct hc_capture *c);
 /* The copied bytes at addr (len of them), or NULL if they were not copied. */
 const unsigned char *hc_heap_bytes(const struct hc_capture *c, uint64_t addr, uint64_t len);
 

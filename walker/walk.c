@@ -182,7 +182,9 @@ int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_option
         rc = copy_mappings(&w);
     if (rc == 0)
         rc = finish(&w);
-    if (rc == 0 && opt && opt->keep_chunks) {
+    /* with a hook the chunks go to the snapshot too: the hook's caller
+     * needs them after the stop, and a copy would lengthen it */
+    if (rc == 0 && ((opt && opt->keep_chunks) || hook)) {
         s->chunks = w.chunks.ptr;
         s->nchunks = w.chunks.size;
         w.chunks.ptr = NULL;

@@ -32,7 +32,9 @@ typedef struct hg_walk_found {
 } hg_walk_found;
 typedef int (*hg_walk_hook)(void *ctx, const hg_walk_found *found);
 /* hg_walk, calling hook (with every chunk kept, whatever opt says) after
- * the walk and before the target resumes; its failure fails the walk. */
+ * the walk and before the target resumes; its failure fails the walk.  The
+ * snapshot then has the chunks (the caller frees them if it does not want
+ * them). */
 int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
                    hg_walk_hook hook, void *ctx, hg_snapshot **out);
 
