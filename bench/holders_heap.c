@@ -57,6 +57,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < 100; i++) {
         char *volatile p = malloc(64);
         memset(p, 0, 64);
+        p = NULL; /* the slot must not keep the last one */
     }
     printf("{\"pid\": %d, \"objects\": %zu, \"bytes\": %llu}\n", (int)getpid(),
            nlist + 2 * nown + 1, (unsigned long long)bytes);
