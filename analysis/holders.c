@@ -804,33 +804,35 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s, int
     step(NULL);
     hc_sort_spans(c);
     hg_objects_init(&b.o);
-    size_t n = 0;
-    for (size_t i = 0; i < s->nchunks; i++) {
-        uint64_t start, size;
-        int noscan;
-        n += hc_chunk_object(&s->chunks[i], &start, &size, &noscan);
-    }
-    int rc = hg_objects_reserve(&b.o, n);
+    /* room for every chunk (finish gives back what free chunks took) */
+    int rc = hg_objects_reserve(&b.o, s->nchunks);
+    hg_array(uint64_t) noscan = HG_ARRAY_INIT;
     for (size_t i = 0; i < s->nchunks && rc == 0; i++) {
         uint64_t start, size;
-        int noscan;
-        if (hc_chunk_object(&s->chunks[i], &start, &size, &noscan))
-            rc = hg_objects_add(&b.o, start, size);
+        int ns;
+        if (!hc_chunk_object(&s->chunks[i], &start, &size, &ns))
+            continue;
+        rc = hg_objects_add(&b.o, start, size);
+        if (rc == 0 && ns) {
+            uint64_t *x = hg_array_push(noscan);
+            if (!x)
+                rc = hg_fail(HG_ENOMEM, "out of memory");
+            else
+                *x = start;
+        }
     }
     if (rc == 0)
         rc = hg_objects_finish(&b.o);
     if (rc == 0 && (!(b.noscan = calloc(b.o.n ? b.o.n : 1, 1)) ||
                     !(b.anchored = calloc(b.o.n ? b.o.n : 1, 1))))
         rc = hg_fail(HG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < s->nchunks && rc == 0; i++) {
-        uint64_t start, size;
-        int noscan, in;
-        if (hc_chunk_object(&s->chunks[i], &start, &size, &noscan) && noscan) {
-            uint32_t k = hg_objects_find(&b.o, start, &in);
-            if (k != HG_NO_OBJECT)
-                b.noscan[k] = 1;
-        }
+    for (size_t i = 0; i < noscan.size && rc == 0; i++) {
+        int in;
+        uint32_t k = hg_objects_find(&b.o, noscan.ptr[i], &in);
+        if (k != HG_NO_OBJECT)
+            b.noscan[k] = 1;
     }
+    hg_array_clear(noscan);
     if (!keep_chunks) {
         /* the index has them now: 32 bytes a chunk back before the graph */
         free(s->chunks);

@@ -25,23 +25,6 @@
 #define REGION_MAX (4ull << 30)
 #define MAX_TLS_MODULES 4096
 
-int hc_chunk_object(const hg_chunk *ch, uint64_t *start, uint64_t *size, int *noscan)
-{
-    *start = ch->address + CHUNK_HDR;
-    *noscan = 0;
-    if (ch->state == HG_STATE_OVERHEAD) {
-        /* the tcache_perthread_struct: malloc'd, held by the thread's
-         * tcache variable; its words are links to free chunks */
-        *size = ch->size - 8;
-        *noscan = 1;
-    } else if (ch->state == HG_STATE_INUSE || ch->state == HG_STATE_MMAPPED) {
-        *size = ch->usable;
-    } else {
-        return 0;
-    }
-    return *size != 0;
-}
-
 static int span_cmp(const void *a, const void *b)
 {
     const struct hc_span *x = a, *y = b;

@@ -77,7 +77,23 @@ void hc_capture_free(struct hc_capture *c);
 /* An in-use object of the walk's chunks: 1 and its usable bytes, *noscan
  * when its words are not edges (glibc's tcache_perthread_struct is held,
  * but its words are free-list links); 0 for a chunk that is no object. */
-int hc_chunk_object(const hg_chunk *ch, uint64_t *start, uint64_t *size, int *noscan);
+static inline int hc_chunk_object(const hg_chunk *ch, uint64_t *start, uint64_t *size,
+                                  int *noscan)
+{
+    *start = ch->address + 16;
+    *noscan = 0;
+    if (ch->state == HG_STATE_INUSE || ch->state == HG_STATE_MMAPPED) {
+        *size = ch->usable;
+    } else if (ch->state == HG_STATE_OVERHEAD) {
+        /* the tcache_perthread_struct: malloc'd, held by the thread's
+         * tcache variable; its words are links to free chunks */
+        *size = ch->size - 8;
+        *noscan = 1;
+    } else {
+        return 0;
+    }
+    return *size != 0;
+}
 void hc_sort_spans(struct hc_capture *c);
 /* The copied bytes at addr (len of them), or NULL if they were not copied. */
 const unsigned char *hc_heap_bytes(const struct hc_capture *c, uint64_t addr, uint64_t len);
