@@ -16,3 +16,13 @@ foreach(mode live core nodebug)
     ENVIRONMENT "HOLDERS_DUMP=$<TARGET_FILE:holders_dump>;HOLDERS_TARGET=$<TARGET_FILE:holders_target>;HOLDERS_TLS_LIB=$<TARGET_FILE:holders_tls_lib>"
     SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
+# Bad input: every damage corrupt_target does to its own heap, and a core
+# whose modules are missing.
+add_executable(holders_corrupt_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/corrupt_target.c)
+target_link_libraries(holders_corrupt_target PRIVATE Threads::Threads)
+target_compile_options(holders_corrupt_target PRIVATE -O1)
+add_test(NAME holders_bad
+  COMMAND ${HG_HOLDERS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/holders/test_holders_bad.py)
+set_tests_properties(holders_bad PROPERTIES
+  ENVIRONMENT "HOLDERS_DUMP=$<TARGET_FILE:holders_dump>;HOLDERS_TARGET=$<TARGET_FILE:holders_target>;HOLDERS_CORRUPT_TARGET=$<TARGET_FILE:holders_corrupt_target>"
+  SKIP_RETURN_CODE 77 TIMEOUT 600)

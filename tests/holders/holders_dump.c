@@ -4,7 +4,7 @@
  * before the CLI has its commands).
  *
  *   holders_dump PID            a live process
- *   holders_dump --core CORE    a core file
+ *   holders_dump --core CORE [--sysroot DIR]    a core file
  *
  * Prints {"roots": [...every ranked root...], "several_roots": {...},
  * "leaks": {...}, "groups": [...], "objects": N, "problems": [...],
@@ -36,12 +36,15 @@ int main(int argc, char **argv)
 {
     hg_target *t = NULL;
     int rc;
-    if (argc == 3 && strcmp(argv[1], "--core") == 0)
-        rc = hg_target_open_core(argv[2], NULL, &t);
+    if ((argc == 3 || (argc == 5 && strcmp(argv[3], "--sysroot") == 0)) &&
+        strcmp(argv[1], "--core") == 0) {
+        hg_core_options co = {argc == 5 ? argv[4] : NULL, NULL};
+        rc = hg_target_open_core(argv[2], &co, &t);
+    }
     else if (argc == 2)
         rc = hg_target_attach_pid(atoi(argv[1]), HG_ATTACH_DEFAULT, &t);
     else {
-        fprintf(stderr, "usage: holders_dump PID | --core CORE\n");
+        fprintf(stderr, "usage: holders_dump PID | --core CORE [--sysroot DIR]\n");
         return 2;
     }
     if (rc) {
