@@ -881,6 +881,7 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
         memset(&c, 0, sizeof c);
         /* loads the modules' unwind tables while the target runs */
         c.unwinder = hg_unwinder_new(t, HG_STACK_COPY_DUMP);
+        hc_capture_prepare(&c, t);
         step(NULL);
         rc = hg_walk_hooked(t, &loc, opt, hc_capture_stopped, &c, out);
         step("walk+copy");

@@ -54,6 +54,9 @@ struct hc_capture {
     hg_array(struct hc_span) spans;
     unsigned char *heap;
     uint64_t heap_len;
+    /* the copy's room, faulted in before the stop (hc_capture_prepare) */
+    unsigned char *pre;
+    uint64_t pre_len;
 
     hg_array(struct hc_region) regions;
     unsigned char *roots;
@@ -71,6 +74,10 @@ struct hc_capture {
     uint64_t copied_bytes;
 };
 
+/* Before the stop: room for the copy of the in-use objects, as large as
+ * the target's heap-like mappings are now, written once so that its pages
+ * are faulted in while the target runs, not while it is stopped. */
+void hc_capture_prepare(struct hc_capture *c, const hg_target *t);
 /* The walk's hook (ctx: a struct hc_capture, its unwinder set or NULL). */
 int hc_capture_stopped(void *ctx, const hg_walk_found *found);
 void hc_capture_free(struct hc_capture *c);
