@@ -857,6 +857,11 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s, int
     free(b.noscan);
     free(b.anchored);
     hg_objects_free(&b.o);
+    if (c->skipped_bytes)
+        hg_snapshot_add_problem(s, 32, -1, c->skipped_start,
+                                "holders: %" PRIu64 " bytes of writable mappings larger than "
+                                "4 GiB each (one at 0x%" PRIx64 ") were not scanned for roots",
+                                c->skipped_bytes, c->skipped_start);
     if (c->unread_bytes)
         hg_snapshot_add_problem(s, 32, -1, 0,
                                 "holders: %" PRIu64 " bytes of objects or roots could not be read "

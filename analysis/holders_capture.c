@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include "lib/clock.h"
 #include <string.h>
+#include <unistd.h>
 
 #include "analysis/holders_capture.h"
 #include "lib/error.h"
@@ -226,8 +227,11 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
         }
         if (m->perms[0] != 'r' || m->perms[1] != 'w')
             continue;
-        if (m->end - m->start > REGION_MAX)
+        if (m->end - m->start > REGION_MAX) {
+            c->skipped_start = m->start;
+            c->skipped_bytes += m->end - m->start;
             continue;
+        }
         int kind;
         const char *mod = NULL;
         if (is_module_path(m->path) && m->perms[3] == 'p') {
@@ -329,7 +333,11 @@ void hc_capture_prepare(struct hc_capture *c, const hg_target *t)
             (hg_mapping_is_anon(m) || strcmp(m->path, "[heap]") == 0))
             n += m->end - m->start;
     }
-    if (n < PREPARE_MIN || n > PREPARE_MAX)
+    /* and never more than half the memory free now: a sparse reservation
+     * must not be made resident here */
+    long pages = sysconf(_SC_AVPHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (n < PREPARE_MIN || n > PREPARE_MAX ||
+        (pages > 0 && psize > 0 && n > (uint64_t)pages * (uint64_t)psize / 2))
         return;
     c->pre = malloc(n);
     if (!c->pre)

@@ -71,6 +71,7 @@ struct hc_capture {
 
     uint64_t main_arena, main_arena_size, mp, mp_size; /* glibc's own: no edges */
     uint64_t unread_bytes;               /* what could not be read */
+    uint64_t skipped_bytes, skipped_start; /* writable mappings too large to scan */
     uint64_t copied_bytes;
 };
 
