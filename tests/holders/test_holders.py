@@ -7,6 +7,9 @@ live     the target running, with and without its dlopen'ed TLS library
 core     a gcore core of it
 nodebug  target and heapgrab in a private mount namespace whose
          /usr/lib/debug is an empty tmpfs (libc without its debug symbols)
+lsan     the target built with -fsanitize=leak: LeakSanitizer's own report
+         at the same point must agree with the target's account (the
+         ground truth the other modes hold heapgrab to)
 
 Each run asserts, exactly: every root the target names retains the objects
 and bytes it says (globals by symbol, the stack frame by function and
@@ -156,6 +159,39 @@ def run_core():
         t.close()
 
 
+def run_lsan():
+    import re
+    env = dict(os.environ, HOLDERS_TLS_LIB=TLS_LIB,
+               LSAN_OPTIONS="report_objects=0:use_tls=1:use_stacks=1:use_registers=1")
+    p = subprocess.Popen([TARGET, "1000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        line = p.stdout.readline()
+        check(line, "holders_target (LSAN) printed nothing")
+        truth = json.loads(line)
+    finally:
+        p.stdin.close()
+        err = p.stderr.read().decode()
+        p.wait(timeout=60)
+    # the first report is the check at the target's point; a second one
+    # comes at exit, after the holder thread and its stack are gone
+    check("SUMMARY: LeakSanitizer" in err, f"no LeakSanitizer report:\n{err[-2000:]}")
+    err = err[:err.index("SUMMARY: LeakSanitizer")]
+    direct = [(int(b), int(n)) for b, n in
+              re.findall(r"Direct leak of (\d+) byte\(s\) in (\d+) object", err)]
+    indirect = [(int(b), int(n)) for b, n in
+                re.findall(r"Indirect leak of (\d+) byte\(s\) in (\d+) object", err)]
+    got = {"direct_bytes": sum(b for b, _ in direct), "direct_objects": sum(n for _, n in direct),
+           "indirect_bytes": sum(b for b, _ in indirect),
+           "indirect_objects": sum(n for _, n in indirect)}
+    want = {"direct_bytes": truth["requested"]["direct_bytes"],
+            "direct_objects": truth["leaks"]["direct_objects"],
+            "indirect_bytes": truth["requested"]["indirect_bytes"],
+            "indirect_objects": truth["leaks"]["indirect_objects"]}
+    check(got == want, f"LeakSanitizer says {got}, the target {want}:\n{err[-2000:]}")
+    print("LeakSanitizer agrees:", got)
+
+
 def main():
     if not (DUMP and TARGET and TLS_LIB):
         print("HOLDERS_DUMP, HOLDERS_TARGET, HOLDERS_TLS_LIB must be set")
@@ -177,6 +213,8 @@ def main():
                                 "mount -t tmpfs none /usr/lib/debug && exec \"$0\" \"$1\" inside",
                                 sys.executable, os.path.abspath(__file__)])
             return r.returncode
+        elif mode == "lsan":
+            run_lsan()
         elif mode == "inside":
             check(not os.listdir("/usr/lib/debug"), "/usr/lib/debug is not empty in here")
             run_live("without debug info")

@@ -221,6 +221,8 @@ static NOINLINE void hold_on_stack(void)
     /* Not under LeakSanitizer: gcc 12's does not scan another thread's
      * static TLS on this glibc, and would call this blob leaked. */
     t_buf = take(&r_tls, sizeof *t_buf);
+#else
+    (void)r_tls;
 #endif
     if (dyn_lib) {
         void (*set)(void *) = (void (*)(void *))dlsym(dyn_lib, "holders_tls_set");
