@@ -42,12 +42,12 @@ def check(cond, what):
 
 
 class Target:
-    def __init__(self, n=1000, tls_lib=True):
+    def __init__(self, n=1000, tls_lib=True, exe=None, lib=None):
         env = dict(os.environ)
         env.pop("HOLDERS_TLS_LIB", None)
         if tls_lib:
-            env["HOLDERS_TLS_LIB"] = TLS_LIB
-        self.p = subprocess.Popen([TARGET, str(n)], stdin=subprocess.PIPE,
+            env["HOLDERS_TLS_LIB"] = lib or TLS_LIB
+        self.p = subprocess.Popen([exe or TARGET, str(n)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, env=env)
         line = self.p.stdout.readline()
         check(line, "holders_target printed nothing")
@@ -127,13 +127,18 @@ def compare(truth, got, what, exact_several):
     check(rb == sorted(rb, reverse=True), f"{what}: roots not ranked by retained bytes")
 
 
-def run_live(what="live"):
+def run_live(what="live", exe=None, lib=None):
     for tls_lib in (True, False):
-        t = Target(tls_lib=tls_lib)
+        t = Target(tls_lib=tls_lib, exe=exe, lib=lib)
         try:
             got = dump([str(t.pid)])
             truth = t.truth
             compare(truth, got, f"{what} (tls lib: {tls_lib})", exact_several=not tls_lib)
+            if exe:
+                # no DWARF: names from the symbol table, no declarations
+                for r in got["roots"]:
+                    check(not (r["kind"] == "global" and r["module"] == exe and r["file"]),
+                          f"{what}: {r['name']} has a declaration without DWARF")
             check(got["stopped_ns"] >= 0, "a live target was not stopped")
             st = [r for r in got["roots"] if r["kind"] == "stack" and r["name"] == "hold_on_stack"]
             check(st and st[0]["thread_name"] == "holder",
@@ -218,6 +223,13 @@ def main():
         elif mode == "inside":
             check(not os.listdir("/usr/lib/debug"), "/usr/lib/debug is not empty in here")
             run_live("without debug info")
+            # and the target's own DWARF gone too (its .symtab kept)
+            with tempfile.TemporaryDirectory() as d:
+                exe = os.path.join(d, "holders_target")
+                lib = os.path.join(d, os.path.basename(TLS_LIB))
+                for src, dst in ((TARGET, exe), (TLS_LIB, lib)):
+                    subprocess.run(["strip", "--strip-debug", "-o", dst, src], check=True)
+                run_live("without any debug info", exe=exe, lib=lib)
         else:
             print("unknown mode", mode)
             return 2
