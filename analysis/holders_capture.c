@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include "lib/clock.h"
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "analysis/holders_capture.h"
@@ -97,9 +98,11 @@ static int collect_spans(struct hc_capture *c, const hg_walk_found *f)
     c->heap_len = off;
     if (c->pre && off <= c->pre_len) {
         c->heap = c->pre;
+        c->heap_mapped = c->pre_len;
         c->pre = NULL;
     } else {
-        free(c->pre);
+        if (c->pre)
+            munmap(c->pre, c->pre_len);
         c->pre = NULL;
         c->heap = malloc(off ? off : 1);
     }
@@ -339,10 +342,13 @@ void hc_capture_prepare(struct hc_capture *c, const hg_target *t)
     if (n < PREPARE_MIN || n > PREPARE_MAX ||
         (pages > 0 && psize > 0 && n > (uint64_t)pages * (uint64_t)psize / 2))
         return;
-    c->pre = malloc(n);
-    if (!c->pre)
+    /* MAP_POPULATE: the kernel faults the pages in now, without a pass of
+     * ours over them */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
+    if (p == MAP_FAILED)
         return;
-    memset(c->pre, 0, n);
+    c->pre = p;
     c->pre_len = n;
 }
 
@@ -405,8 +411,12 @@ const unsigned char *hc_heap_bytes(const struct hc_capture *c, uint64_t addr, ui
 void hc_capture_free(struct hc_capture *c)
 {
     hg_array_clear(c->spans);
-    free(c->heap);
-    free(c->pre);
+    if (c->heap_mapped)
+        munmap(c->heap, c->heap_mapped);
+    else
+        free(c->heap);
+    if (c->pre)
+        munmap(c->pre, c->pre_len);
     for (size_t i = 0; i < c->regions.size; i++)
         free(c->regions.ptr[i].module);
     hg_array_clear(c->regions);

@@ -55,8 +55,9 @@ struct hc_capture {
     unsigned char *heap;
     uint64_t heap_len;
     /* the copy's room, faulted in before the stop (hc_capture_prepare) */
-    unsigned char *pre;
+    unsigned char *pre;         /* mapped: munmap */
     uint64_t pre_len;
+    uint64_t heap_mapped;       /* heap is the prepared room, this long */
 
     hg_array(struct hc_region) regions;
     unsigned char *roots;
