@@ -884,10 +884,12 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     else if (rc == 0) {
         struct hc_capture c;
         memset(&c, 0, sizeof c);
+        step(NULL);
         /* loads the modules' unwind tables while the target runs */
         c.unwinder = hg_unwinder_new(t, HG_STACK_COPY_DUMP);
+        step("unwinder");
         hc_capture_prepare(&c, t);
-        step(NULL);
+        step("prepare");
         rc = hg_walk_hooked(t, &loc, opt, hc_capture_stopped, &c, out);
         step("walk+copy");
         if (rc == 0) {
