@@ -288,13 +288,18 @@ static void collect_tls(struct hc_capture *c, const hg_walk_found *f)
     hg_module *libc = f->loc->libc, *ld = hg_module_find(t, "ld-linux");
     if (!ld)
         ld = hg_module_find(t, "ld-");
+    /* glibc describes link_map for libthread_db: libc exports the
+     * descriptors since 2.34, before they are libpthread's */
+    hg_module *pt = hg_module_find(t, "libpthread");
     uint64_t off_tls, off_modid, r_debug, lm;
-    if (thread_db_offset(t, libc, "_thread_db_link_map_l_tls_offset", &off_tls) != 0) {
+    if (thread_db_offset(t, libc, "_thread_db_link_map_l_tls_offset", &off_tls) != 0 &&
+        thread_db_offset(t, pt, "_thread_db_link_map_l_tls_offset", &off_tls) != 0) {
         if (f->loc->L.lm_tls_offset < 0)
             return;
         off_tls = (uint64_t)f->loc->L.lm_tls_offset;
     }
-    if (thread_db_offset(t, libc, "_thread_db_link_map_l_tls_modid", &off_modid) != 0)
+    if (thread_db_offset(t, libc, "_thread_db_link_map_l_tls_modid", &off_modid) != 0 &&
+        thread_db_offset(t, pt, "_thread_db_link_map_l_tls_modid", &off_modid) != 0)
         off_modid = 0;
     if (!ld || hg_module_symbol(ld, "_r_debug", &r_debug, NULL, NULL) != 0 ||
         hg_read_u64(t, r_debug + 8, &lm) != 0)

@@ -7,6 +7,8 @@ live     the target running, with and without its dlopen'ed TLS library
 core     a gcore core of it
 nodebug  target and heapgrab in a private mount namespace whose
          /usr/lib/debug is an empty tmpfs (libc without its debug symbols)
+versions the target built and run in each Debian/Ubuntu root of
+         scripts/make-roots.sh (other glibc releases; skipped without roots)
 lsan     the target built with -fsanitize=leak: LeakSanitizer's own report
          at the same point must agree with the target's account (the
          ground truth the other modes hold heapgrab to)
@@ -164,6 +166,58 @@ def run_core():
         t.close()
 
 
+ROOTS = os.environ.get("HEAPGRAB_ROOTS", "/var/tmp/heapgrab-roots")
+
+
+def run_versions():
+    import shutil
+    here = os.path.dirname(os.path.abspath(__file__))
+    src = os.path.join(os.path.dirname(here), "targets")
+    roots = sorted(d for d in os.listdir(ROOTS)) if os.path.isdir(ROOTS) else []
+    roots = [os.path.join(ROOTS, d) for d in roots
+             if os.path.exists(os.path.join(ROOTS, d, "usr/bin/gcc"))]
+    if not roots:
+        print(f"no roots in {ROOTS} (scripts/make-roots.sh makes them)")
+        sys.exit(SKIP)
+    done = 0
+    for root in roots:
+        name = os.path.basename(root)
+        sub = f"/tmp/hg_holders_{os.getpid()}"
+        d = root + sub
+        os.makedirs(d, exist_ok=True)
+        try:
+            for f in ("holders_target.c", "holders_tls_lib.c"):
+                shutil.copy(os.path.join(src, f), d)
+            subprocess.run(["chroot", root, "gcc", "-O1", "-g", "-D_GNU_SOURCE", "-pthread", "-o",
+                            f"{sub}/holders_target", f"{sub}/holders_target.c", "-ldl"], check=True)
+            subprocess.run(["chroot", root, "gcc", "-g", "-shared", "-fPIC", "-o",
+                            f"{sub}/libholders_tls_lib.so", f"{sub}/holders_tls_lib.c"], check=True)
+            env = dict(os.environ, HOLDERS_TLS_LIB=f"{sub}/libholders_tls_lib.so")
+            p = subprocess.Popen(["chroot", root, f"{sub}/holders_target", "1000"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+            try:
+                line = p.stdout.readline()
+                check(line, f"{name}: holders_target printed nothing")
+                truth = json.loads(line)
+                r = subprocess.run([DUMP, str(truth["pid"])], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=240,
+                                   env=dict(os.environ, HOLDERS_DUMP_OBJECTS="1"))
+                err = r.stderr.decode()
+                if r.returncode != 0 and ("not supported" in err or "newer" in err):
+                    print(f"{name}: glibc not supported by heapgrab: {err.strip()[:200]}")
+                    continue
+                check(r.returncode == 0, f"{name}: holders_dump failed: {err}")
+                compare(truth, json.loads(r.stdout), f"glibc root {name}", exact_several=False)
+                print(f"{name}: ok")
+                done += 1
+            finally:
+                p.stdin.close()
+                p.wait(timeout=30)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    check(done, "no root could be checked")
+
+
 def run_lsan():
     import re
     env = dict(os.environ, HOLDERS_TLS_LIB=TLS_LIB,
@@ -218,6 +272,8 @@ def main():
                                 "mount -t tmpfs none /usr/lib/debug && exec \"$0\" \"$1\" inside",
                                 sys.executable, os.path.abspath(__file__)])
             return r.returncode
+        elif mode == "versions":
+            run_versions()
         elif mode == "lsan":
             run_lsan()
         elif mode == "inside":

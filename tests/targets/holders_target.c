@@ -103,7 +103,7 @@ static void *take(struct account *a, size_t n)
     return p;
 }
 
-static void build_tracker(size_t n)
+static NOINLINE void build_tracker(size_t n)
 {
     g_tracker = take(&r_tracker, sizeof *g_tracker);
     g_tracker->n = n;
@@ -116,7 +116,7 @@ static void build_tracker(size_t n)
     }
 }
 
-static void build_list(size_t n)
+static NOINLINE void build_list(size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct node *x = take(&r_list, sizeof *x);
@@ -126,7 +126,7 @@ static void build_list(size_t n)
     }
 }
 
-static void build_buffers(void)
+static NOINLINE void build_buffers(void)
 {
     for (int i = 0; i < 8; i++) {
         size_t n = i == 7 ? (1u << 20) : 256u << i;
@@ -137,7 +137,7 @@ static void build_buffers(void)
     g_alias = g_buffers[3];
 }
 
-static void build_interior(void)
+static NOINLINE void build_interior(void)
 {
     /* reachable, but only through a pointer into its middle */
     char *p = take(&r_interior, 64);
@@ -211,12 +211,11 @@ static int holder_tid;
 static int ready_pipe[2], stop_pipe[2];
 static void *dyn_lib;
 
-static NOINLINE void hold_on_stack(void)
+/* The thread-local blobs, set in a frame that returns: no register or
+ * slot of the frame that blocks keeps their pointers (compilers differ in
+ * what they leave there). */
+static NOINLINE void set_tls(void)
 {
-    /* the only pointer to this blob lives in this frame */
-    struct blob *volatile keep = take(&r_stack, sizeof *keep);
-    /* and one buffer is shared with g_buffers[5] */
-    char *volatile shared = g_buffers[5];
 #ifndef LSAN
     /* Not under LeakSanitizer: gcc 12's does not scan another thread's
      * static TLS on this glibc, and would call this blob leaked. */
@@ -229,6 +228,15 @@ static NOINLINE void hold_on_stack(void)
         if (set)
             set(take(&r_tls_dyn, sizeof(struct blob)));
     }
+}
+
+static NOINLINE void hold_on_stack(void)
+{
+    set_tls();
+    /* the only pointer to this blob lives in this frame */
+    struct blob *volatile keep = take(&r_stack, sizeof *keep);
+    /* and one buffer is shared with g_buffers[5] */
+    char *volatile shared = g_buffers[5];
     holder_tid = (int)syscall(SYS_gettid);
     scrub_stack();
     char c = 1;
