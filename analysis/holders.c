@@ -252,6 +252,19 @@ static int stack_frame_root(struct build *b, const struct hc_thread *th, const c
                             const unsigned char *bytes, uint64_t region_lo)
 {
     const unsigned char *p = bytes + (lo - region_lo);
+    if (getenv("HG_HOLDERS_DEBUG")) {
+        fprintf(stderr, "frame root? 0x%" PRIx64 "-0x%" PRIx64 ": %d\n", lo, hi,
+                hi > lo && holds_pointer(&b->o, lo, p, hi - lo));
+        for (uint64_t a = (lo + 7) & ~7ull; a + 8 <= hi; a += 8) {
+            uint64_t w;
+            int in;
+            memcpy(&w, p + (a - lo), 8);
+            uint32_t k = hg_objects_find(&b->o, w, &in);
+            if (k != HG_NO_OBJECT)
+                fprintf(stderr, "   at 0x%" PRIx64 ": 0x%" PRIx64 " -> object 0x%" PRIx64 " (%" PRIu64 ")\n",
+                        a, w, hg_objects_start(&b->o, k), hg_objects_size(&b->o, k));
+        }
+    }
     if (hi <= lo || !holds_pointer(&b->o, lo, p, hi - lo))
         return 0;
     struct rootdef *d = new_root(b, HG_ROOT_STACK);
@@ -303,13 +316,25 @@ static int stack_roots(struct build *b, const struct hc_region *reg, size_t uidx
         for (size_t i = 0; i < c->tls.size; i++)
             if (c->tls.ptr[i].offset > top && c->tls.ptr[i].offset < th->fs_base - lo)
                 top = c->tls.ptr[i].offset;
+        if (getenv("HG_HOLDERS_DEBUG"))
+            for (size_t i = 0; i < c->tls.size; i++)
+                fprintf(stderr, "tls modid %" PRIu64 " offset 0x%" PRIx64 " size %" PRIu64
+                        " (fs_base 0x%" PRIx64 ", stack 0x%" PRIx64 "-0x%" PRIx64 ")\n",
+                        c->tls.ptr[i].modid, c->tls.ptr[i].offset, c->tls.ptr[i].size,
+                        th->fs_base, lo, hi);
         uint64_t tcb = (th->fs_base - top) & ~7ull;
-        if (tcb > lo && holds_pointer(&b->o, tcb, bytes + (tcb - lo), hi - tcb)) {
+        /* above struct pthread lies only what the new thread's first
+         * frames left there (glibc before 2.36 started it above its
+         * control block): no root */
+        uint64_t end = hi;
+        if (c->pthread_size && th->fs_base + c->pthread_size < hi)
+            end = (th->fs_base + c->pthread_size + 7) & ~7ull;
+        if (tcb > lo && holds_pointer(&b->o, tcb, bytes + (tcb - lo), end - tcb)) {
             struct rootdef *d = new_root(b, HG_ROOT_TLS);
             if (!d)
                 return hg_fail(HG_ENOMEM, "out of memory");
             d->addr = tcb;
-            d->len = hi - tcb;
+            d->len = end - tcb;
             d->bytes = bytes + (tcb - lo);
             d->r.name = strdup("(thread control block)");
             d->r.thread = th->tid;
@@ -323,6 +348,10 @@ static int stack_roots(struct build *b, const struct hc_region *reg, size_t uidx
     }
     if (n == 0)
         return stack_frame_root(b, th, tname, 0, 0, lo, hi, bytes, reg->addr);
+    if (getenv("HG_HOLDERS_DEBUG"))
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "thread %d frame %zu pc 0x%" PRIx64 " sp 0x%" PRIx64 "\n", th->tid, i,
+                    pcs[i], sps[i]);
     /* frame i owns [its stack pointer, the next frame's); the innermost
      * also the red zone, the outermost the rest of the stack */
     uint64_t at = lo;
@@ -350,8 +379,12 @@ static int register_roots(struct build *b, const struct hc_thread *th)
         return 0;
     int any = 0, in;
     for (int i = 0; i < 17; i++)
-        if (hg_objects_find(&b->o, th->regs[i], &in) != HG_NO_OBJECT)
+        if (hg_objects_find(&b->o, th->regs[i], &in) != HG_NO_OBJECT) {
             any = 1;
+            if (getenv("HG_HOLDERS_DEBUG"))
+                fprintf(stderr, "thread %d register %d: 0x%" PRIx64 "\n", th->tid, i,
+                        th->regs[i]);
+        }
     if (!any)
         return 0;
     struct rootdef *d = new_root(b, HG_ROOT_REGISTERS);

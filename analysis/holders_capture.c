@@ -204,6 +204,11 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
             continue; /* a stack pointer outside any stack: its registers only */
         uint64_t lo = ct->sp - RED_ZONE < m->start ? m->start : ct->sp - RED_ZONE;
         uint64_t hi = hg_mapping_run_end(t, ct->sp);
+        /* the kernel merges a thread's stack with an anonymous mapping
+         * right above it, an mmapped chunk's too: the stack ends there */
+        for (size_t k = 0; k < ex.size; k++)
+            if (ex.ptr[k].lo > ct->sp && ex.ptr[k].lo < hi)
+                hi = ex.ptr[k].lo;
         if (hi - lo > STACK_MAX)
             hi = lo + STACK_MAX;
         ct->stack_lo = lo;
@@ -301,6 +306,13 @@ static void collect_tls(struct hc_capture *c, const hg_walk_found *f)
     if (thread_db_offset(t, libc, "_thread_db_link_map_l_tls_modid", &off_modid) != 0 &&
         thread_db_offset(t, pt, "_thread_db_link_map_l_tls_modid", &off_modid) != 0)
         off_modid = 0;
+    /* where glibc's use of a thread's block ends, above its thread pointer */
+    uint64_t at;
+    uint32_t size;
+    if ((hg_module_symbol(libc, "_thread_db_sizeof_pthread", &at, NULL, NULL) == 0 ||
+         (pt && hg_module_symbol(pt, "_thread_db_sizeof_pthread", &at, NULL, NULL) == 0)) &&
+        hg_read_exact(t, at, &size, sizeof size) == 0)
+        c->pthread_size = size;
     if (!ld || hg_module_symbol(ld, "_r_debug", &r_debug, NULL, NULL) != 0 ||
         hg_read_u64(t, r_debug + 8, &lm) != 0)
         return;

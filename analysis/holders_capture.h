@@ -69,6 +69,7 @@ struct hc_capture {
 
     hg_array(struct hc_tls_module) tls;
     uint64_t dtv_off;                    /* tcbhead_t.dtv: fs_base + 8 */
+    uint64_t pthread_size;               /* sizeof (struct pthread), 0 unknown */
 
     uint64_t main_arena, main_arena_size, mp, mp_size; /* glibc's own: no edges */
     uint64_t unread_bytes;               /* what could not be read */

@@ -198,6 +198,20 @@ static NOINLINE void free_with_stale_pointers(void)
     direct.requested += 32;
 }
 
+/* Zero the registers a call leaves dead: a thread blocked in read(2)
+ * keeps in them whatever the code before left there (glibc 2.31 left the
+ * holder's blob in the main thread's r10), and a stop sees them as they
+ * are.  The compiler saves nothing for them: they are the caller's to lose. */
+#if defined(__x86_64__)
+#define CLEAR_DEAD_REGISTERS()                                                           \
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"          \
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"           \
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"             \
+                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory")
+#else
+#define CLEAR_DEAD_REGISTERS() ((void)0)
+#endif
+
 /* Overwrite the stack below the caller, where dead frames left pointers. */
 static NOINLINE void scrub_stack(void)
 {
@@ -208,7 +222,7 @@ static NOINLINE void scrub_stack(void)
 /* ------------------------------------------------------------ the holder */
 
 static int holder_tid;
-static int ready_pipe[2], stop_pipe[2];
+static int ready_pipe[2], stop_pipe[2], go_pipe[2];
 static void *dyn_lib;
 
 /* The thread-local blobs, set in a frame that returns: no register or
@@ -230,11 +244,19 @@ static NOINLINE void set_tls(void)
     }
 }
 
+/* Through a frame that returns, so that only the slot holds the pointer,
+ * not a register of the frame that blocks. */
+static NOINLINE void make_blob(struct blob *volatile *slot)
+{
+    *slot = take(&r_stack, sizeof **slot);
+}
+
 static NOINLINE void hold_on_stack(void)
 {
     set_tls();
     /* the only pointer to this blob lives in this frame */
-    struct blob *volatile keep = take(&r_stack, sizeof *keep);
+    struct blob *volatile keep;
+    make_blob(&keep);
     /* and one buffer is shared with g_buffers[5] */
     char *volatile shared = g_buffers[5];
     holder_tid = (int)syscall(SYS_gettid);
@@ -242,6 +264,7 @@ static NOINLINE void hold_on_stack(void)
     char c = 1;
     if (write(ready_pipe[1], &c, 1) != 1)
         abort();
+    CLEAR_DEAD_REGISTERS();
     while (read(stop_pipe[0], &c, 1) < 0)
         ;
     (void)keep;
@@ -252,6 +275,9 @@ static void *holder_main(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "holder");
+    char c;
+    if (read(go_pipe[0], &c, 1) != 1)
+        abort();
     hold_on_stack();
     return NULL;
 }
@@ -289,16 +315,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "holders_target: %s\n", dlerror());
         return 2;
     }
-    if (pipe(ready_pipe) || pipe(stop_pipe))
+    if (pipe(ready_pipe) || pipe(stop_pipe) || pipe(go_pipe))
+        return 1;
+    /* The holder thread first, waiting for the graph: a new thread starts
+     * with its creator's registers, and glibc before 2.36 has its first
+     * frames push them into the end of its control block, where they stay
+     * -- they must not be pointers of the graph. */
+    pthread_t th;
+    if (pthread_create(&th, NULL, holder_main, NULL) != 0)
         return 1;
     build_tracker(n);
     build_list(10 * n);
     build_buffers();
     build_interior();
-    pthread_t th;
-    if (pthread_create(&th, NULL, holder_main, NULL) != 0)
+    char c = 1;
+    if (write(go_pipe[1], &c, 1) != 1)
         return 1;
-    char c;
     if (read(ready_pipe[0], &c, 1) != 1)
         return 1;
     /* The leaks last, once nothing else will allocate in the main arena:
@@ -341,6 +373,7 @@ int main(int argc, char **argv)
     scrub_stack();
     if (write(1, out, used) != (ssize_t)used)
         return 1;
+    CLEAR_DEAD_REGISTERS();
     while (read(0, &c, 1) > 0)
         ;
     if (write(stop_pipe[1], &c, 1) != 1)
