@@ -46,3 +46,10 @@ if(HG_HAVE_LSAN)
     ENVIRONMENT "HOLDERS_DUMP=$<TARGET_FILE:holders_dump>;HOLDERS_TARGET=$<TARGET_FILE:holders_target_lsan>;HOLDERS_TLS_LIB=$<TARGET_FILE:holders_tls_lib>"
     SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
+# The same target built and run in each glibc root of scripts/make-roots.sh
+# (skipped without roots).
+add_test(NAME holders_versions
+  COMMAND ${HG_HOLDERS_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/holders/test_holders.py versions)
+set_tests_properties(holders_versions PROPERTIES
+  ENVIRONMENT "HOLDERS_DUMP=$<TARGET_FILE:holders_dump>;HOLDERS_TARGET=$<TARGET_FILE:holders_target>;HOLDERS_TLS_LIB=$<TARGET_FILE:holders_tls_lib>"
+  SKIP_RETURN_CODE 77 TIMEOUT 1800)

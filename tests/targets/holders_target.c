@@ -208,8 +208,15 @@ static NOINLINE void free_with_stale_pointers(void)
                      "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"           \
                      "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"             \
                      ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory")
+/* The same for the registers a function keeps across calls: what the
+ * blocking call's callees save of them lands in its red zone. */
+#define CLEAR_SAVED_REGISTERS()                                                           \
+    __asm__ volatile("xor %%ebx, %%ebx\n\txor %%r12d, %%r12d\n\txor %%r13d, %%r13d\n\t"     \
+                     "xor %%r14d, %%r14d\n\txor %%r15d, %%r15d"                                \
+                     ::: "rbx", "r12", "r13", "r14", "r15", "memory")
 #else
 #define CLEAR_DEAD_REGISTERS() ((void)0)
+#define CLEAR_SAVED_REGISTERS() ((void)0)
 #endif
 
 /* Overwrite the stack below the caller, where dead frames left pointers. */
@@ -217,6 +224,8 @@ static NOINLINE void scrub_stack(void)
 {
     volatile char wipe[256 * 1024];
     memset((char *)wipe, 0, sizeof wipe);
+    /* the array is never read: without this, gcc 13 drops the memset */
+    __asm__ volatile("" : : "r"(wipe) : "memory");
 }
 
 /* ------------------------------------------------------------ the holder */
@@ -264,6 +273,7 @@ static NOINLINE void hold_on_stack(void)
     char c = 1;
     if (write(ready_pipe[1], &c, 1) != 1)
         abort();
+    CLEAR_SAVED_REGISTERS();
     CLEAR_DEAD_REGISTERS();
     while (read(stop_pipe[0], &c, 1) < 0)
         ;
@@ -370,9 +380,10 @@ int main(int argc, char **argv)
      * stderr; the test reads it) */
     __lsan_do_recoverable_leak_check();
 #endif
-    scrub_stack();
     if (write(1, out, used) != (ssize_t)used)
         return 1;
+    scrub_stack();
+    CLEAR_SAVED_REGISTERS();
     CLEAR_DEAD_REGISTERS();
     while (read(0, &c, 1) > 0)
         ;
