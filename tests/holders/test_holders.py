@@ -4,7 +4,8 @@
     test_holders.py live | core | nodebug | asan
 
 live     the target running, with and without its dlopen'ed TLS library
-core     a gcore core of it
+core     a gcore core of it, and a kernel core (SIGABRT; skipped unless
+         core_pattern is 'core')
 nodebug  target and heapgrab in a private mount namespace whose
          /usr/lib/debug is an empty tmpfs (libc without its debug symbols)
 versions the target built and run in each Debian/Ubuntu root of
@@ -149,6 +150,37 @@ def run_live(what="live", exe=None, lib=None):
             t.close()
 
 
+def run_kernel_core():
+    import resource
+    import signal
+    with open("/proc/sys/kernel/core_pattern") as f:
+        if f.read().strip() != "core":
+            print("core_pattern is not 'core': no kernel core checked")
+            return
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, HOLDERS_TLS_LIB=TLS_LIB)
+
+        def unlimited():
+            resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY,
+                                                      resource.RLIM_INFINITY))
+        p = subprocess.Popen([TARGET, "1000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env, cwd=d, preexec_fn=unlimited)
+        try:
+            line = p.stdout.readline()
+            check(line, "holders_target printed nothing")
+            truth = json.loads(line)
+            p.send_signal(signal.SIGABRT)
+            p.wait(timeout=120)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        cores = [f for f in os.listdir(d) if f.startswith("core")]
+        check(cores, f"the kernel wrote no core in {d}")
+        got = dump(["--core", os.path.join(d, cores[0])])
+        compare(truth, got, "kernel core", exact_several=False)
+
+
 def run_core():
     t = Target()
     try:
@@ -264,6 +296,7 @@ def main():
             run_live()
         elif mode == "core":
             run_core()
+            run_kernel_core()
         elif mode == "nodebug":
             if not os.path.isdir("/usr/lib/debug"):
                 print("no /usr/lib/debug to hide")
