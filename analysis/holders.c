@@ -69,6 +69,17 @@ struct build {
 
 static char *dupstr(const char *s) { return s ? strdup(s) : NULL; }
 
+/* HG_HOLDERS_DEBUG=1: each thread's frames and TLS blocks, and every
+ * register and stack word that points at an object, on stderr -- how to
+ * find which stale word makes a block "held by several roots". */
+static int debugging(void)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("HG_HOLDERS_DEBUG") != NULL;
+    return on;
+}
+
 static const char *base_name(const char *p)
 {
     const char *s = p ? strrchr(p, '/') : NULL;
@@ -252,7 +263,7 @@ static int stack_frame_root(struct build *b, const struct hc_thread *th, const c
                             const unsigned char *bytes, uint64_t region_lo)
 {
     const unsigned char *p = bytes + (lo - region_lo);
-    if (getenv("HG_HOLDERS_DEBUG")) {
+    if (debugging()) {
         fprintf(stderr, "frame root? 0x%" PRIx64 "-0x%" PRIx64 ": %d\n", lo, hi,
                 hi > lo && holds_pointer(&b->o, lo, p, hi - lo));
         for (uint64_t a = (lo + 7) & ~7ull; a + 8 <= hi; a += 8) {
@@ -316,7 +327,7 @@ static int stack_roots(struct build *b, const struct hc_region *reg, size_t uidx
         for (size_t i = 0; i < c->tls.size; i++)
             if (c->tls.ptr[i].offset > top && c->tls.ptr[i].offset < th->fs_base - lo)
                 top = c->tls.ptr[i].offset;
-        if (getenv("HG_HOLDERS_DEBUG"))
+        if (debugging())
             for (size_t i = 0; i < c->tls.size; i++)
                 fprintf(stderr, "tls modid %" PRIu64 " offset 0x%" PRIx64 " size %" PRIu64
                         " (fs_base 0x%" PRIx64 ", stack 0x%" PRIx64 "-0x%" PRIx64 ")\n",
@@ -348,7 +359,7 @@ static int stack_roots(struct build *b, const struct hc_region *reg, size_t uidx
     }
     if (n == 0)
         return stack_frame_root(b, th, tname, 0, 0, lo, hi, bytes, reg->addr);
-    if (getenv("HG_HOLDERS_DEBUG"))
+    if (debugging())
         for (size_t i = 0; i < n; i++)
             fprintf(stderr, "thread %d frame %zu pc 0x%" PRIx64 " sp 0x%" PRIx64 "\n", th->tid, i,
                     pcs[i], sps[i]);
@@ -381,7 +392,7 @@ static int register_roots(struct build *b, const struct hc_thread *th)
     for (int i = 0; i < 17; i++)
         if (hg_objects_find(&b->o, th->regs[i], &in) != HG_NO_OBJECT) {
             any = 1;
-            if (getenv("HG_HOLDERS_DEBUG"))
+            if (debugging())
                 fprintf(stderr, "thread %d register %d: 0x%" PRIx64 "\n", th->tid, i,
                         th->regs[i]);
         }
