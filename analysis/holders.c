@@ -425,7 +425,11 @@ static int global_roots(struct build *b, const struct hc_region *reg)
             continue;
         if (cur && a < cur->addr + cur->len)
             continue;
+        /* the region's own module: libdwfl's address ranges can reach past
+         * a module's last page, over the next module's .bss */
         hg_module *m = hg_module_at(b->t, a);
+        if (reg->module && (!m || strcmp(base_name(hg_module_path(m)), base_name(reg->module))))
+            m = hg_module_find(b->t, base_name(reg->module));
         const char *name = NULL;
         uint64_t start, size;
         if (m && hg_module_data_symbol(m, a, &name, &start, &size) == 0) {
@@ -509,6 +513,23 @@ static int make_roots(struct build *b)
             while (u < nu && hg_unwinder_tid(c->unwinder, u) != c->threads[reg->thread].tid)
                 u++;
             rc = stack_roots(b, reg, u, u < nu);
+        } else if (reg->kind == HC_GLOBAL && reg->bss) {
+            /* the module's .bss goes as far as its image; past that, the
+             * anonymous memory is someone's mmap that the kernel put
+             * right after the module */
+            hg_module *m = reg->module ? hg_module_find(b->t, base_name(reg->module)) : NULL;
+            uint64_t end = m ? hg_module_image_end(m) : 0, hi = reg->addr + reg->len;
+            uint64_t cut = end < reg->addr ? reg->addr : end > hi ? hi : end;
+            struct hc_region part = *reg;
+            part.len = cut - reg->addr;
+            if (part.len)
+                rc = global_roots(b, &part);
+            part.addr = cut;
+            part.off = reg->off + (cut - reg->addr);
+            part.len = hi - cut;
+            part.module = NULL;
+            if (rc == 0 && part.len)
+                rc = mapping_root(b, &part);
         } else if (reg->kind == HC_GLOBAL) {
             rc = global_roots(b, reg);
         } else {

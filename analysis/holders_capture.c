@@ -126,14 +126,14 @@ static int range_cmp(const void *a, const void *b)
 }
 
 static int add_region(struct hc_capture *c, int kind, uint64_t lo, uint64_t hi, int thread,
-                      const char *module)
+                      const char *module, int bss)
 {
     if (hi <= lo)
         return 0;
     struct hc_region *r = hg_array_push(c->regions);
     if (!r)
         return hg_fail(HG_ENOMEM, "out of memory");
-    *r = (struct hc_region){kind, lo, hi - lo, c->roots_len, thread, NULL};
+    *r = (struct hc_region){kind, lo, hi - lo, c->roots_len, thread, NULL, bss};
     if (module && !(r->module = strdup(module)))
         return hg_fail(HG_ENOMEM, "out of memory");
     c->roots_len += hi - lo;
@@ -142,7 +142,7 @@ static int add_region(struct hc_capture *c, int kind, uint64_t lo, uint64_t hi, 
 
 /* The writable parts of a mapping that are not excluded, as regions. */
 static int add_mapping(struct hc_capture *c, const hg_mapping *m, const ranges *ex, int kind,
-                       const char *module)
+                       const char *module, int bss)
 {
     uint64_t lo = m->start;
     for (size_t i = 0; i < ex->size && lo < m->end; i++) {
@@ -150,14 +150,14 @@ static int add_mapping(struct hc_capture *c, const hg_mapping *m, const ranges *
         if (r->hi <= lo || r->lo >= m->end)
             continue;
         if (r->lo > lo) {
-            int rc = add_region(c, kind, lo, r->lo, -1, module);
+            int rc = add_region(c, kind, lo, r->lo, -1, module, bss);
             if (rc)
                 return rc;
         }
         if (r->hi > lo)
             lo = r->hi;
     }
-    return lo < m->end ? add_region(c, kind, lo, m->end, -1, module) : 0;
+    return lo < m->end ? add_region(c, kind, lo, m->end, -1, module, bss) : 0;
 }
 
 static int is_module_path(const char *p) { return p[0] == '/'; }
@@ -221,7 +221,7 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
         else
             *r = (struct range){m->start, hi};
         if (rc == 0)
-            rc = add_region(c, HC_STACK, lo, hi, (int)i, NULL);
+            rc = add_region(c, HC_STACK, lo, hi, (int)i, NULL, 0);
     }
     if (rc == 0)
         qsort(ex.ptr, ex.size, sizeof *ex.ptr, range_cmp);
@@ -240,7 +240,7 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
             c->skipped_bytes += m->end - m->start;
             continue;
         }
-        int kind;
+        int kind, bss = 0;
         const char *mod = NULL;
         if (is_module_path(m->path) && m->perms[3] == 'p') {
             kind = HC_GLOBAL;
@@ -250,12 +250,13 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
             kind = HC_GLOBAL;
             mod = module;
             module_end = m->end;
+            bss = 1;
         } else if (strcmp(m->path, "[vvar]") == 0 || strcmp(m->path, "[vsyscall]") == 0) {
             continue;
         } else {
             kind = HC_MAPPING;
         }
-        rc = add_mapping(c, m, &ex, kind, mod);
+        rc = add_mapping(c, m, &ex, kind, mod, bss);
         if (!is_module_path(m->path) && !(kind == HC_GLOBAL))
             module = NULL;
     }

@@ -32,6 +32,9 @@ struct hc_region {
     uint64_t addr, len, off; /* bytes at off in the roots' buffer */
     int thread;              /* HC_STACK: index in threads */
     char *module;            /* HC_GLOBAL: the module's path (owned) */
+    int bss;                 /* HC_GLOBAL: anonymous memory right after the
+                                module's file, its .bss as far as the
+                                module's image goes, then a mapping */
 };
 
 struct hc_thread {

@@ -702,3 +702,20 @@ int hg_module_var_decl(hg_module *m, const char *name, uint64_t addr, const char
     }
     return found ? 0 : HG_ENOTFOUND;
 }
+
+uint64_t hg_module_image_end(hg_module *m)
+{
+    Dwarf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(m->mod, &bias);
+    size_t n;
+    uint64_t end = 0;
+    if (!elf || elf_getphdrnum(elf, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD &&
+            ph.p_vaddr + ph.p_memsz > end)
+            end = ph.p_vaddr + ph.p_memsz;
+    }
+    return end ? bias + end : 0;
+}

@@ -300,6 +300,9 @@ Dwfl *hg_target_dwfl(hg_target *t);
 /* The module mapped at addr, or NULL; its lowest address. */
 hg_module *hg_module_at(hg_target *t, uint64_t addr);
 uint64_t hg_module_start(const hg_module *m);
+/* The end of the module's image as loaded, its last segment's .bss
+ * included (bias + the highest p_vaddr + p_memsz); 0 if unknown. */
+uint64_t hg_module_image_end(hg_module *m);
 /* The data symbol (not a function; .symtab, else .dynsym) covering addr:
  * its name (the module's string), start and size.  0 or HG_ENOTFOUND. */
 int hg_module_data_symbol(hg_module *m, uint64_t addr, const char **name, uint64_t *start,
