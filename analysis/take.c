@@ -1,10 +1,12 @@
 /*
  * take.c -- hg_snapshot_take(): find the allocator, walk the heap (the
- * target stopped only for that), then the analyses the options ask for,
- * with the target running again.
+ * target stopped only for that, and for the holders' copy of its objects
+ * and roots), then the analyses the options ask for, with the target
+ * running again: holders (holders.c), types (types.c).
  */
 #include <stdlib.h>
 
+#include "analysis/holders.h"
 #include "analysis/types.h"
 #include "lib/clock.h"
 #include "lib/error.h"
@@ -21,7 +23,7 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     if (rc && hg_target_check_alive(t) == HG_ENOPROC)
         rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
     if (rc == 0)
-        rc = hg_walk(t, &loc, opt, out);
+        rc = opt && opt->holders ? hg_holders_take(t, &loc, opt, out) : hg_walk(t, &loc, opt, out);
     if (rc == 0 && opt && opt->types) {
         rc = hg_types_find(t, *out);
         /* the first words served their purpose: 8 bytes a chunk back */

@@ -320,6 +320,23 @@ void hg_symbols_free(hg_target *t);
 /* The target's libdwfl session (modules reported), for the unwinder. */
 typedef struct Dwfl Dwfl;
 Dwfl *hg_target_dwfl(hg_target *t);
+/* A module's lowest address (hg_module_at finds the module at one). */
+uint64_t hg_module_start(const hg_module *m);
+/* The end of the module's image as loaded, its last segment's .bss
+ * included (bias + the highest p_vaddr + p_memsz); 0 if unknown. */
+uint64_t hg_module_image_end(hg_module *m);
+/* The data symbol (not a function; .symtab, else .dynsym) covering addr:
+ * its name (the module's string), start and size.  0 or HG_ENOTFOUND. */
+int hg_module_data_symbol(hg_module *m, uint64_t addr, const char **name, uint64_t *start,
+                          uint64_t *size);
+/* The TLS symbol covering offset off of the module's TLS block.  0 or
+ * HG_ENOTFOUND. */
+int hg_module_tls_symbol(hg_module *m, uint64_t off, const char **name, uint64_t *start,
+                         uint64_t *size);
+/* Where the global variable name (at addr, 0 for any) is declared, from
+ * the module's DWARF: file (libdw's string) and line.  0 or HG_ENOTFOUND. */
+int hg_module_var_decl(hg_module *m, const char *name, uint64_t addr, const char **file,
+                       int *line);
 /* Build-id (hex) and path of the module mapped at addr, NULL if none. */
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path);
 
