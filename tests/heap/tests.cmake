@@ -46,7 +46,7 @@ set_tests_properties(corrupt_heaps PROPERTIES
 # heapsnap's figures against glibc's own mallinfo2() in one GDB stop, and
 # the CLI's, symbols against heuristics.  The ASan build cannot load its
 # library into gdb, so there only the CLI checks run.
-set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>")
+set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_MI_PROBE=$<TARGET_FILE:mallinfo_probe>")
 if(NOT HEAPGRAB_SANITIZE)
   set(HG_REALWORLD_ENV "${HG_REALWORLD_ENV};HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>")
 endif()

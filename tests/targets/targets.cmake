@@ -59,3 +59,10 @@ if(CMAKE_CXX_COMPILER)
   target_link_libraries(cxx_target PRIVATE Threads::Threads)
   target_compile_options(cxx_target PRIVATE -O1 -g)
 endif()
+
+# mallinfo_probe: LD_PRELOADed into real programs (tests/heap's realworld
+# tests), it answers glibc's mallinfo2() from inside the process, where
+# GDB cannot call it (see the file).  Plain: no sanitizer, no heapgrab.
+add_library(mallinfo_probe SHARED ${HG_TARGETS}/mallinfo_probe.c)
+target_link_libraries(mallinfo_probe PRIVATE Threads::Threads)
+target_compile_options(mallinfo_probe PRIVATE -O1 -Wall -Wextra)
