@@ -160,6 +160,10 @@ def check_process(pid, what, probe):
     equal(sum(a["system_mem"] for a in sym["arenas"]), sym["mallinfo2"]["arena"],
           f"{what} (pid {pid}): arenas' system_mem against mallinfo2.arena")
     untraced_and_running(pid)
+    print(f"     {what} (pid {pid}): glibc's mallinfo2 = heapgrab's "
+          f"({'GDB, ' if hs is not None else ''}CLI x2): arena {glibc['arena']}, "
+          f"uordblks {glibc['uordblks']}, fordblks {glibc['fordblks']}, "
+          f"hblkhd {glibc['hblkhd']}, {len(sym['arenas'])} arenas")
     return sym
 
 
