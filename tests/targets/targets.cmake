@@ -71,3 +71,10 @@ if(CMAKE_CXX_COMPILER)
   add_custom_target(types_target_stripped ALL
     DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped)
 endif()
+
+# mallinfo_probe: LD_PRELOADed into real programs (tests/heap's realworld
+# tests), it answers glibc's mallinfo2() from inside the process, where
+# GDB cannot call it (see the file).  Plain: no sanitizer, no heapgrab.
+add_library(mallinfo_probe SHARED ${HG_TARGETS}/mallinfo_probe.c)
+target_link_libraries(mallinfo_probe PRIVATE Threads::Threads)
+target_compile_options(mallinfo_probe PRIVATE -O1 -Wall -Wextra)
