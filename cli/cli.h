@@ -9,7 +9,8 @@
  *   signals.c       SIGINT/SIGTERM/SIGHUP: let the target go, one line
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_allocs.c   the subcommands
+ *   cmd_run.c       heapgrab run: start a program with the allocation sampler
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -31,7 +32,8 @@ enum {
     EXIT_NOTFOUND = 7,
     EXIT_INTR = 8,
     EXIT_MISMATCH = 9,
-    EXIT_INCOMPLETE = 10  /* a core cut short */
+    EXIT_INCOMPLETE = 10, /* a core cut short */
+    EXIT_NOSAMPLER = 11   /* allocs: the allocation sampler is not loaded */
 };
 
 /* ------------------------------------------------------------ messages.c */
@@ -103,6 +105,10 @@ int cmd_snapshot(const struct cli_args *a);
 int cmd_stats(const struct cli_args *a);
 int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
+int cmd_allocs(const struct cli_args *a);
+/* heapgrab run [--rate N] -- PROGRAM ARGS: its own command line (what
+ * follows is the program's); execs, or returns the exit status. */
+int cmd_run(int argc, char **argv);
 
 /* help.c */
 void cli_help(FILE *f);

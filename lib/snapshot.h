@@ -41,6 +41,10 @@ struct hg_snapshot {
 
     /* With holders (NULL without): who holds what. */
     struct hg_holders *holders;
+
+    /* The allocation sampler's figures (hg_snapshot_read_sampler). */
+    int have_sampler;
+    hg_sampler_info sampler;
 };
 
 /*
