@@ -269,7 +269,7 @@ def test_go_list(tmp):
         t.close()
     r = subprocess.run([go, "tool", "pprof", "-sample_index=alloc_space", "-list",
                         "^small_allocs$", out], capture_output=True, text=True,
-                       timeout=TIMEOUT, env=dict(os.environ, HOME=tmp, GOCACHE=tmp,
+                       timeout=TIMEOUT, cwd=tmp, env=dict(os.environ, HOME=tmp, GOCACHE=tmp,
                                                  PPROF_TMPDIR=tmp))
     check(r.returncode == 0, f"go tool pprof -list: {r.stderr}")
     lines = [ln for ln in r.stdout.splitlines() if "malloc(40" in ln]
@@ -277,7 +277,7 @@ def test_go_list(tmp):
     check(any(ln.split()[0] not in (".", "0") for ln in lines),
           f"the malloc line has no bytes:\n{lines}")
     r = subprocess.run([go, "tool", "pprof", "-sample_index=alloc_space", "-top", "-base", out,
-                        out], capture_output=True, text=True, timeout=TIMEOUT,
+                        out], capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp,
                        env=dict(os.environ, HOME=tmp, GOCACHE=tmp, PPROF_TMPDIR=tmp))
     check(r.returncode == 0, f"go tool pprof -base: {r.stderr}")
 
