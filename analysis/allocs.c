@@ -211,6 +211,37 @@ static void unmapped_location(struct reading *r, uint64_t pc, uint64_t modules_s
     }
 }
 
+/* The module table's entry for pc among the first modules_seen (the
+ * latest that covers it), or NULL. */
+static const struct hgs_module *module_entry(const struct reading *r, uint64_t pc,
+                                             uint64_t modules_seen)
+{
+    size_t n = modules_seen < r->nmodules ? (size_t)modules_seen : r->nmodules;
+    for (size_t i = n; i-- > 0;)
+        if (pc >= r->modules[i].start && pc < r->modules[i].end)
+            return &r->modules[i];
+    return NULL;
+}
+
+/* Whether pc is still in the module the stack was taken in: what is
+ * mapped there now is a file of that name (a library unloaded since may
+ * have left its addresses to a thread's stack or another library). */
+static int still_mapped(const struct reading *r, uint64_t pc, const struct hgs_module *m)
+{
+    const hg_mapping *now = hg_find_mapping(r->t, pc);
+    if (!now)
+        return 0;
+    char name[HGS_NAME_MAX];
+    memcpy(name, m->name, sizeof name);
+    name[sizeof name - 1] = '\0';
+    if (!name[0]) /* the executable */
+        return !hg_mapping_is_anon(now);
+    /* dlopen() may have been given a relative name: the file's own name
+     * decides */
+    const char *a = strrchr(now->path, '/'), *b = strrchr(name, '/');
+    return strcmp(a ? a + 1 : now->path, b ? b + 1 : name) == 0;
+}
+
 static int location_of(struct reading *r, uint64_t ret, uint64_t modules_seen, size_t *out)
 {
     /* the call, not the instruction after it */
@@ -227,7 +258,8 @@ static int location_of(struct reading *r, uint64_t ret, uint64_t modules_seen, s
     hg_location *loc = &a->locs[a->nlocs];
     memset(loc, 0, sizeof *loc);
     loc->pc = pc;
-    if (hg_find_mapping(r->t, pc) || !r->modules)
+    const struct hgs_module *m = r->modules ? module_entry(r, pc, modules_seen) : NULL;
+    if (!m || still_mapped(r, pc, m))
         hg_symbolize(r->t, pc, loc);
     else
         unmapped_location(r, pc, modules_seen, loc);
@@ -236,19 +268,8 @@ static int location_of(struct reading *r, uint64_t ret, uint64_t modules_seen, s
     return 0;
 }
 
-/* An allocator's own frame, or the sampler's: no part of the program's
- * stack (Go's heap profile has no mallocgc either). */
-static int allocator_frame(const hg_location *loc)
+static int allocator_name(const char *fn)
 {
-    if (loc->module) {
-        const char *base = strrchr(loc->module, '/');
-        base = base ? base + 1 : loc->module;
-        if (strncmp(base, "libheapgrab_sampler", 19) == 0)
-            return 1;
-    }
-    if (!loc->nlines)
-        return 0;
-    const char *fn = loc->lines[loc->nlines - 1].function;
     if (!fn)
         return 0;
     if (strncmp(fn, "operator new", 12) == 0)
@@ -257,6 +278,29 @@ static int allocator_frame(const hg_location *loc)
         if (strcmp(fn, allocator_functions[i]) == 0)
             return 1;
     return 0;
+}
+
+/* An allocator's own frame, or the sampler's: no part of the program's
+ * stack (Go's heap profile has no mallocgc either).  An allocator inlined
+ * into its caller (the loader's malloc wrappers) loses its inlined lines
+ * and the caller stays. */
+static int allocator_frame(hg_location *loc)
+{
+    while (loc->nlines > 1 && allocator_name(loc->lines[0].function)) {
+        free(loc->lines[0].function);
+        free(loc->lines[0].file);
+        memmove(loc->lines, loc->lines + 1, (loc->nlines - 1) * sizeof *loc->lines);
+        loc->nlines--;
+    }
+    if (loc->module) {
+        const char *base = strrchr(loc->module, '/');
+        base = base ? base + 1 : loc->module;
+        if (strncmp(base, "libheapgrab_sampler", 19) == 0)
+            return 1;
+    }
+    if (!loc->nlines)
+        return 0;
+    return allocator_name(loc->lines[loc->nlines - 1].function);
 }
 
 static int add_bucket(struct reading *r, const struct hgs_bucket *b)

@@ -236,9 +236,11 @@ def stress(tmp, rate):
         if rate == 1:
             # the objects made by the library outlive it: their stacks name
             # the unloaded library by file and offset
-            check(any(leaf.startswith("libsampler_alloclib") or leaf == "alloc_lib_make"
-                      for leaf in prof["leaves"]),
-                  f"no sample in the unloaded library: {sorted(prof['leaves'])[:20]}")
+            lib = [v for leaf, v in prof["leaves"].items()
+                   if leaf.startswith("libsampler_alloclib.so+0x")]
+            equal(sum(v[2] for v in lib), t.first["lib_objects"],
+                  f"objects in use allocated by the unloaded library, named by file and "
+                  f"offset (leaves: {sorted(prof['leaves'])})")
             equal(stats["sampler"]["live_sampled"],
                   stats["sampler"]["alloc_objects"] - stats["sampler"]["free_objects"],
                   "live sampled objects at rate 1 against the counters")
