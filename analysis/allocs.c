@@ -97,8 +97,10 @@ static int read_header(hg_target *t, uint64_t addr, struct hgs_header *h)
         return bad_table("rate", h->rate);
     if (h->nslots > MAX_SLOTS)
         return bad_table("thread slots", h->nslots);
-    if (h->nbuckets > MAX_BUCKETS || (h->nbuckets & (h->nbuckets - 1)) != 0)
+    if (h->nbuckets > MAX_BUCKETS)
         return bad_table("buckets", h->nbuckets);
+    if (h->buckets_used > h->nbuckets)
+        return bad_table("buckets in use", h->buckets_used);
     if (h->nmodules_max > MAX_MODULES || h->nmodules > h->nmodules_max)
         return bad_table("modules", h->nmodules);
     if (h->live_count > h->nlive)
@@ -381,8 +383,8 @@ static int read_table(hg_target *t, uint64_t addr, struct reading *r,
     struct hgs_bucket *piece = malloc(per * sizeof *piece);
     if (!piece)
         return hg_fail(HG_ENOMEM, "out of memory");
-    for (uint64_t i = 0; i < h.nbuckets && rc == 0; i += per) {
-        size_t n = h.nbuckets - i < per ? (size_t)(h.nbuckets - i) : per;
+    for (uint64_t i = 0; i < h.buckets_used && rc == 0; i += per) {
+        size_t n = h.buckets_used - i < per ? (size_t)(h.buckets_used - i) : per;
         rc = hg_read_exact(t, h.buckets + i * sizeof *piece, piece, n * sizeof *piece);
         for (size_t k = 0; rc == 0 && k < n; k++) {
             if (piece[k].hash == 0 || piece[k].alloc_objects == 0)

@@ -78,18 +78,22 @@ extern char **__environ;
 
 #define DEFAULT_RATE (512u * 1024u)
 #define NSLOTS 1024
-#define NBUCKETS (1u << 14)
-#define NLIVE (1u << 20)
+#define NBUCKETS (1u << 15)   /* storage, filled in order */
+#define NINDEX (1u << 16)     /* the buckets' hash index: twice as many */
 #define NMODULES 512
-#define PAGE_SHIFT 12
-#define LEAF_SHIFT 15          /* pages per leaf: 32768, 128 MiB */
-#define TOP_BITS (47 - PAGE_SHIFT - LEAF_SHIFT)
+/* The page map counts live sampled objects per 256-byte granule, so that
+ * the free of an object beside a sampled one seldom takes the lock. */
+#define GRAIN_SHIFT 8
+#define LEAF_SHIFT 16          /* granules per leaf: 65536, 16 MiB */
+#define TOP_BITS (47 - GRAIN_SHIFT - LEAF_SHIFT)
 
 /* The table, found by this one exported symbol. */
 EXPORT struct hgs_header heapgrab_sampler_table;
 static struct hgs_counters slot_array[NSLOTS] __attribute__((aligned(64)));
 
 static uint8_t **pagemap;      /* top level: 2^TOP_BITS leaves */
+static uint32_t *bucket_index; /* hash -> bucket + 1, 0: empty */
+static size_t nlive;           /* a power of two */
 static int init_state;         /* 0 none, 1 under way, 2 done, 3 failed */
 static int table_lock, modules_lock;
 static pthread_key_t exit_key;
@@ -215,11 +219,20 @@ static int ensure_init(void)
         return st == 2 ? 0 : -1;
     }
     struct hgs_header *h = &heapgrab_sampler_table;
+    if (!h->rate)
+        h->rate = parse_rate();
+    /* Room for the sampled objects of a 16 GiB live heap (at least 4096,
+     * at most 4 Mi): at the default rate 32768 entries, 512 KiB; the
+     * pages are touched only as entries are used. */
+    nlive = 4096;
+    while (nlive < (1u << 22) && (uint64_t)nlive * h->rate < (16ull << 30))
+        nlive *= 2;
     void *buckets = map(sizeof(struct hgs_bucket) * NBUCKETS);
-    void *live = map(sizeof(struct hgs_live) * NLIVE);
+    void *live = map(sizeof(struct hgs_live) * nlive);
     void *modules = map(sizeof(struct hgs_module) * NMODULES);
+    bucket_index = map(sizeof(uint32_t) * NINDEX);
     pagemap = map(sizeof(uint8_t *) << TOP_BITS);
-    if (!buckets || !live || !modules || !pagemap) {
+    if (!buckets || !live || !modules || !pagemap || !bucket_index) {
         __atomic_store_n(&init_state, 3, __ATOMIC_RELEASE);
         return -1;
     }
@@ -230,15 +243,13 @@ static int ensure_init(void)
     h->live_size = sizeof(struct hgs_live);
     h->module_size = sizeof(struct hgs_module);
     h->max_depth = HGS_MAX_DEPTH;
-    if (!h->rate)
-        h->rate = parse_rate();
     h->pid = (uint64_t)getpid();
     h->slots = (uint64_t)(uintptr_t)slot_array;
     h->nslots = NSLOTS;
     h->buckets = (uint64_t)(uintptr_t)buckets;
     h->nbuckets = NBUCKETS;
     h->live = (uint64_t)(uintptr_t)live;
-    h->nlive = NLIVE;
+    h->nlive = nlive;
     h->modules = (uint64_t)(uintptr_t)modules;
     h->nmodules_max = NMODULES;
     dl_iterate_phdr(self_range, (void *)(uintptr_t)&ensure_init);
@@ -411,7 +422,7 @@ static uint8_t *page_counter(uint64_t a, int make)
 {
     if (a >> 47)
         return NULL;
-    uint8_t **slot = &pagemap[a >> (PAGE_SHIFT + LEAF_SHIFT)];
+    uint8_t **slot = &pagemap[a >> (GRAIN_SHIFT + LEAF_SHIFT)];
     uint8_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (!leaf && make) {
         leaf = map((size_t)1 << LEAF_SHIFT);
@@ -419,24 +430,24 @@ static uint8_t *page_counter(uint64_t a, int make)
             return NULL;
         __atomic_store_n(slot, leaf, __ATOMIC_RELEASE);
     }
-    return leaf ? &leaf[(a >> PAGE_SHIFT) & ((1u << LEAF_SHIFT) - 1)] : NULL;
+    return leaf ? &leaf[(a >> GRAIN_SHIFT) & ((1u << LEAF_SHIFT) - 1)] : NULL;
 }
 
-static size_t live_index(uint64_t a) { return (size_t)((a * 0x9e3779b97f4a7c15ull) >> 44) & (NLIVE - 1); }
+static size_t live_index(uint64_t a) { return (size_t)((a * 0x9e3779b97f4a7c15ull) >> 40) & (nlive - 1); }
 
 /* Under table_lock: add a live entry. */
 static int live_put(uint64_t a, uint64_t bucket)
 {
     struct hgs_header *h = &heapgrab_sampler_table;
     struct hgs_live *live = (struct hgs_live *)(uintptr_t)h->live;
-    if (h->live_count >= NLIVE - NLIVE / 8) /* keep probes short */
+    if (h->live_count >= nlive - nlive / 8) /* keep probes short */
         return -1;
     uint8_t *pc = page_counter(a, 1);
     if (!pc)
         return -1;
     size_t i = live_index(a);
     while (live[i].address > 1)
-        i = (i + 1) & (NLIVE - 1);
+        i = (i + 1) & (nlive - 1);
     live[i].bucket = bucket;
     live[i].address = a;
     h->live_count++;
@@ -452,7 +463,7 @@ static int64_t live_take(uint64_t a)
     struct hgs_header *h = &heapgrab_sampler_table;
     struct hgs_live *live = (struct hgs_live *)(uintptr_t)h->live;
     size_t i = live_index(a);
-    for (size_t n = 0; n < NLIVE && live[i].address != 0; n++, i = (i + 1) & (NLIVE - 1)) {
+    for (size_t n = 0; n < nlive && live[i].address != 0; n++, i = (i + 1) & (nlive - 1)) {
         if (live[i].address == a) {
             live[i].address = 1;
             h->live_count--;
@@ -488,33 +499,40 @@ static void record(void *p, size_t size)
     struct hgs_header *h = &heapgrab_sampler_table;
     struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)h->buckets;
     lock(&table_lock);
-    size_t i = hash & (NBUCKETS - 1), probes = 0;
-    for (; probes < NBUCKETS; probes++, i = (i + 1) & (NBUCKETS - 1)) {
-        if (b[i].hash == hash && b[i].size == size && b[i].depth == (uint64_t)depth &&
-            memcmp(b[i].pcs, pcs + first, depth * sizeof(void *)) == 0)
+    /* the index holds bucket + 1; the buckets are filled in order, so
+     * heapgrab reads only the used ones and only they take memory */
+    size_t j = hash & (NINDEX - 1), probes = 0;
+    int64_t i = -1;
+    for (; probes < NINDEX; probes++, j = (j + 1) & (NINDEX - 1)) {
+        uint32_t k = bucket_index[j];
+        if (k == 0)
             break;
-        if (b[i].hash == 0) {
-            if (h->buckets_used >= NBUCKETS - NBUCKETS / 8) {
-                probes = NBUCKETS;
-                break;
-            }
-            b[i].size = size;
-            b[i].depth = (uint64_t)depth;
-            b[i].modules_seen = __atomic_load_n(&h->nmodules, __ATOMIC_ACQUIRE);
-            memcpy(b[i].pcs, pcs + first, depth * sizeof(void *));
-            __atomic_store_n(&b[i].hash, hash, __ATOMIC_RELEASE);
-            h->buckets_used++;
+        struct hgs_bucket *c = &b[k - 1];
+        if (c->hash == hash && c->size == size && c->depth == (uint64_t)depth &&
+            memcmp(c->pcs, pcs + first, depth * sizeof(void *)) == 0) {
+            i = k - 1;
             break;
         }
     }
-    if (probes >= NBUCKETS) {
+    if (i < 0 && probes < NINDEX && h->buckets_used < NBUCKETS) {
+        i = (int64_t)h->buckets_used;
+        b[i].size = size;
+        b[i].depth = (uint64_t)depth;
+        b[i].modules_seen = __atomic_load_n(&h->nmodules, __ATOMIC_ACQUIRE);
+        memcpy(b[i].pcs, pcs + first, depth * sizeof(void *));
+        b[i].hash = hash;
+        bucket_index[j] = (uint32_t)i + 1;
+        /* published once filled */
+        __atomic_store_n(&h->buckets_used, h->buckets_used + 1, __ATOMIC_RELEASE);
+    }
+    if (i < 0) {
         h->dropped_samples++;
         h->dropped_bytes += size;
     } else {
         b[i].alloc_objects++;
         b[i].alloc_bytes += size;
         h->samples++;
-        if (live_put((uint64_t)(uintptr_t)p, i) != 0)
+        if (live_put((uint64_t)(uintptr_t)p, (uint64_t)i) != 0)
             h->dropped_live++;
     }
     unlock(&table_lock);
@@ -534,19 +552,24 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t size)
     record(p, size);
 }
 
-/* A possibly sampled object is going: take it out of the live set.  Its
- * bucket, or -1. */
-static int64_t sampled_take(void *p)
+/* A possibly sampled object is going: take it out of the live set, and
+ * with count_free count the free in its bucket.  Its bucket, or -1. */
+static int64_t sampled_take(void *p, int count_free)
 {
     uint64_t a = (uint64_t)(uintptr_t)p;
     uint8_t **top = __atomic_load_n(&pagemap, __ATOMIC_ACQUIRE);
     if (!top || (a >> 47))
         return -1;
-    uint8_t *leaf = __atomic_load_n(&top[a >> (PAGE_SHIFT + LEAF_SHIFT)], __ATOMIC_ACQUIRE);
-    if (LIKELY(!leaf) || LIKELY(!leaf[(a >> PAGE_SHIFT) & ((1u << LEAF_SHIFT) - 1)]))
+    uint8_t *leaf = __atomic_load_n(&top[a >> (GRAIN_SHIFT + LEAF_SHIFT)], __ATOMIC_ACQUIRE);
+    if (LIKELY(!leaf) || LIKELY(!leaf[(a >> GRAIN_SHIFT) & ((1u << LEAF_SHIFT) - 1)]))
         return -1;
     lock(&table_lock);
     int64_t bi = live_take(a);
+    if (bi >= 0 && count_free) {
+        struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets;
+        b[bi].free_objects++;
+        b[bi].free_bytes += b[bi].size;
+    }
     unlock(&table_lock);
     return bi;
 }
@@ -570,11 +593,25 @@ static void sampled_put_back(void *p, int64_t bi)
 
 /* --------------------------------------------------- the fast paths */
 
+/*
+ * malloc_usable_size(p) of an object glibc's malloc handed out, read from
+ * its chunk header as glibc itself does (musable() in malloc.c without
+ * memory tagging, which x86-64 has not): the chunk's size less its header,
+ * and less the whole mmap header for a chunk of its own.  A call to glibc
+ * costs as much again as the rest of the fast path.
+ */
+static inline size_t usable_size(void *p)
+{
+    size_t field = ((const size_t *)p)[-1];
+    size_t chunk = field & ~(size_t)7;
+    return field & 2 ? chunk - 2 * sizeof(size_t) : chunk - sizeof(size_t);
+}
+
 static inline void on_alloc(void *p)
 {
     if (UNLIKELY(!p))
         return;
-    size_t u = malloc_usable_size(p);
+    size_t u = usable_size(p);
     struct hgs_counters *s = tls.slot;
     if (LIKELY(s != NULL)) {
         s->alloc_objects++;
@@ -609,11 +646,9 @@ EXPORT void free(void *p)
 {
     if (!p)
         return;
-    on_free(malloc_usable_size(p));
+    on_free(usable_size(p));
     /* out of the live set before glibc may hand the address out again */
-    int64_t bi = sampled_take(p);
-    if (UNLIKELY(bi >= 0))
-        bucket_free(bi);
+    sampled_take(p, 1);
     __libc_free(p);
 }
 
@@ -633,8 +668,8 @@ EXPORT void *realloc(void *old, size_t n)
         free(old);
         return NULL;
     }
-    size_t u0 = malloc_usable_size(old);
-    int64_t bi = sampled_take(old);
+    size_t u0 = usable_size(old);
+    int64_t bi = sampled_take(old, 0);
     void *p = __libc_realloc(old, n);
     if (!p) {
         /* the old object stays as it was */

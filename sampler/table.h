@@ -51,7 +51,7 @@ struct hgs_counters {
  * stack and a size): sampled allocations from it and sampled frees of
  * those. */
 struct hgs_bucket {
-    uint64_t hash;          /* of the stack and size; 0: the slot is empty */
+    uint64_t hash;          /* of the stack and size, never 0 */
     uint64_t size;          /* usable bytes of each object */
     uint64_t alloc_objects, alloc_bytes;
     uint64_t free_objects, free_bytes;
@@ -104,9 +104,10 @@ struct hgs_header {
     struct hgs_counters retired; /* threads that ended */
     struct hgs_counters shared;  /* threads without a slot of their own */
 
-    /* Open addressing, linear probing from hash & (nbuckets - 1). */
+    /* Filled in order: the first buckets_used are in use (the sampler's
+     * hash index over them is its own business). */
     uint64_t buckets;       /* address of struct hgs_bucket[nbuckets] */
-    uint64_t nbuckets;      /* a power of two */
+    uint64_t nbuckets;
     uint64_t buckets_used;
 
     /* Open addressing on the address, linear probing. */

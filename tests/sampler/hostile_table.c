@@ -45,6 +45,7 @@ static void valid(struct hgs_header *h)
     h->nslots = 16;
     h->slots = (uint64_t)(uintptr_t)garbage(16 * sizeof(struct hgs_counters), 1);
     h->nbuckets = 1024;
+    h->buckets_used = 1024;
     h->buckets = (uint64_t)(uintptr_t)garbage(1024 * sizeof(struct hgs_bucket), 2);
     h->nlive = 1024;
     h->live = (uint64_t)(uintptr_t)garbage(1024 * sizeof(struct hgs_live), 3);
@@ -71,7 +72,7 @@ int main(int argc, char **argv)
     case 1: what = "a later version"; h->version = 99; status = "[6]"; break;
     case 2: what = "another bucket size"; h->bucket_size = 8; break;
     case 3: what = "2^40 buckets"; h->nbuckets = 1ull << 40; break;
-    case 4: what = "buckets not a power of two"; h->nbuckets = 1000; break;
+    case 4: what = "more buckets used than there are"; h->buckets_used = 1025; break;
     case 5: what = "buckets unmapped"; h->buckets = 0x10; break;
     case 6: what = "garbage buckets (depths, counts, addresses)"; status = "[0]"; break;
     case 7: what = "2^40 thread slots"; h->nslots = 1ull << 40; break;
