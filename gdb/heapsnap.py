@@ -126,8 +126,8 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto"):
-    """A heapgrab.Snapshot of GDB's current inferior."""
+def _target():
+    """GDB's current inferior as a heapgrab target, and the exe for a core."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -137,17 +137,23 @@ def take(locate="auto"):
         core = _core_path()
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
-        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename)
+        return core, gdb.current_progspace().filename
     if kind == "native":
-        return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate)
+        return heapgrab.StoppedProcess(inferior.pid, _threads(inferior)), None
+    return _GdbReader(inferior), None
+
+
+def take(locate="auto"):
+    """A heapgrab.Snapshot of GDB's current inferior."""
+    target, exe = _target()
+    return heapgrab.snapshot(target, locate=locate, exe=exe)
 
 
 class HeapSnap(gdb.Command):
     """Snapshot the glibc heap of the inferior with heapgrab.
 
 Usage: heapsnap [--json] [-o FILE] [--locate auto|symbols|heuristic]
+       heapsnap --allocs -o FILE
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
@@ -156,6 +162,8 @@ per arena and per thread.
   -o FILE     write a gzipped pprof heap profile (go tool pprof FILE)
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
+  --allocs    with -o: the allocation sampler's profile instead (the program
+              runs with libheapgrab_sampler.so: `heapgrab run -- PROGRAM`)
 Works on a live process GDB attached to or started (read directly, not
 through a second ptrace), on a core file, and on a gdbserver target."""
 
@@ -164,12 +172,14 @@ through a second ptrace), on a core file, and on a gdbserver target."""
 
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
-        as_json, out, locate = False, None, "auto"
+        as_json, out, locate, allocs = False, None, "auto", False
         i = 0
         while i < len(argv):
             a = argv[i]
             if a == "--json":
                 as_json = True
+            elif a == "--allocs":
+                allocs = True
             elif a in ("-o", "--output") and i + 1 < len(argv):
                 out, i = argv[i + 1], i + 1
             elif a == "--locate" and i + 1 < len(argv):
@@ -179,7 +189,16 @@ through a second ptrace), on a core file, and on a gdbserver target."""
             i += 1
         if locate not in heapgrab.LOCATE:
             raise gdb.GdbError("heapsnap: --locate takes auto, symbols or heuristic")
+        if allocs and not out:
+            raise gdb.GdbError("heapsnap: --allocs writes a profile: give -o FILE")
         try:
+            if allocs:
+                target, exe = _target()
+                info = heapgrab.write_allocs(target, out, exe=exe)
+                gdb.write(f"heapsnap: wrote {out}: {info['alloc_objects']} objects, "
+                          f"{info['alloc_bytes']} bytes allocated, {info['samples']} "
+                          f"samples\n")
+                return
             snap = take(locate)
             try:
                 if out:

@@ -12,6 +12,7 @@
 #   sampler_stress        16 threads, fork+exec, dlopen/dlclose...
 #   sampler_go_list       go tool pprof -list shows the allocating line
 #   sampler_hostile       crafted tables: refused or read, never a crash
+#   sampler_gdb           heapsnap --allocs: attached, core, gdbserver
 add_executable(alloc_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/alloc_target.c)
 target_compile_options(alloc_target PRIVATE -O1 -fno-omit-frame-pointer)
 add_executable(stress_target ${CMAKE_CURRENT_SOURCE_DIR}/sampler/stress_target.c)
@@ -27,9 +28,9 @@ target_link_libraries(allocs_readback PRIVATE heapgrab_static)
 target_include_directories(allocs_readback PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
 
 find_program(HG_SAMPLER_PYTHON3 python3 REQUIRED)
-foreach(t exact_live exact_core default_rate absent stress go_list hostile)
+foreach(t exact_live exact_core default_rate absent stress go_list hostile gdb)
   add_test(NAME sampler_${t}
     COMMAND ${HG_SAMPLER_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sampler/test_sampler.py ${t})
   set_tests_properties(sampler_${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
-    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>;HG_ALLOC_TARGET=$<TARGET_FILE:alloc_target>;HG_STRESS_TARGET=$<TARGET_FILE:stress_target>;HG_ALLOC_LIB=$<TARGET_FILE:sampler_alloclib>;HG_READBACK=$<TARGET_FILE:allocs_readback>;HG_HOSTILE_TARGET=$<TARGET_FILE:hostile_table>")
+    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>;HG_ALLOC_TARGET=$<TARGET_FILE:alloc_target>;HG_STRESS_TARGET=$<TARGET_FILE:stress_target>;HG_ALLOC_LIB=$<TARGET_FILE:sampler_alloclib>;HG_READBACK=$<TARGET_FILE:allocs_readback>;HG_HOSTILE_TARGET=$<TARGET_FILE:hostile_table>;HG_LIBRARY=$<TARGET_FILE:heapgrab>")
 endforeach()

@@ -305,7 +305,73 @@ def test_hostile(tmp):
             p.wait(timeout=TIMEOUT)
 
 
+def test_gdb(tmp):
+    """Through GDB: heapsnap --allocs on the process GDB attached to, on a
+    core GDB opened, and through gdbserver (the reader backend): each
+    profile exact at rate 1."""
+    if not shutil.which("gdb"):
+        raise Skip("gdb is not installed")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "gdb",
+                          "heapsnap.py")
+    env = dict(ENV, HEAPGRAB_LIBRARY=os.environ["HG_LIBRARY"])
+
+    def gdb(*args):
+        r = subprocess.run(["gdb", "-batch", "-nx", "-ex", "set pagination off", *args,
+                            "-ex", f"source {script}"] + [a for a in GDB_CMD],
+                           capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        return r.stdout + r.stderr
+
+    def readback(path, what):
+        check(os.path.exists(path), f"{what}: no profile written")
+        r = subprocess.run([os.environ["HG_READBACK"], path], capture_output=True, text=True)
+        check(r.returncode == 0, f"{what}: allocs_readback: {r.stderr}")
+        return json.loads(r.stdout)
+
+    t = Target(rate=1)
+    try:
+        truth = t.send("work")
+        out = os.path.join(tmp, "gdb.pprof")
+        GDB_CMD[:] = ["-ex", f"heapsnap --allocs -o {out}"]
+        text = gdb("-p", str(t.pid))
+        check("heapsnap: wrote" in text, f"attached: {text[-800:]}")
+        check_exact_functions(readback(out, "attached"), truth, "gdb attached")
+        r = subprocess.run(["gcore", "-o", os.path.join(tmp, "core"), str(t.pid)],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        core = os.path.join(tmp, f"core.{t.pid}")
+        check(r.returncode == 0, f"gcore: {r.stderr}")
+        out = os.path.join(tmp, "gdbcore.pprof")
+        GDB_CMD[:] = ["-ex", f"heapsnap --allocs -o {out}"]
+        text = gdb(os.environ["HG_ALLOC_TARGET"], core)
+        check("heapsnap: wrote" in text, f"core: {text[-800:]}")
+        check_exact_functions(readback(out, "core in gdb"), truth, "gdb core")
+        if shutil.which("gdbserver"):
+            import socket
+            with socket.socket() as so:
+                so.bind(("127.0.0.1", 0))
+                port = so.getsockname()[1]
+            server = subprocess.Popen(["gdbserver", "--attach", f"127.0.0.1:{port}",
+                                       str(t.pid)], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+            try:
+                out = os.path.join(tmp, "remote.pprof")
+                GDB_CMD[:] = ["-ex", f"heapsnap --allocs -o {out}"]
+                text = gdb(os.environ["HG_ALLOC_TARGET"], "-ex",
+                           f"target remote 127.0.0.1:{port}")
+                check("heapsnap: wrote" in text, f"gdbserver: {text[-800:]}")
+                check_exact_functions(readback(out, "gdbserver"), truth, "gdbserver")
+            finally:
+                server.kill()
+                server.wait()
+        else:
+            print("  (no gdbserver: the reader backend not tried)")
+    finally:
+        t.close()
+
+
+GDB_CMD = []
+
 TESTS = {
+    "gdb": test_gdb,
     "exact_live": test_exact_live,
     "exact_core": test_exact_core,
     "default_rate": test_default_rate,
