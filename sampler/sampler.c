@@ -554,15 +554,22 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 
 /* A possibly sampled object is going: take it out of the live set, and
  * with count_free count the free in its bucket.  Its bucket, or -1. */
-static int64_t sampled_take(void *p, int count_free)
+static __attribute__((noinline)) int64_t sampled_take_slow(uint64_t a, int count_free);
+
+static inline int64_t sampled_take(void *p, int count_free)
 {
     uint64_t a = (uint64_t)(uintptr_t)p;
     uint8_t **top = __atomic_load_n(&pagemap, __ATOMIC_ACQUIRE);
-    if (!top || (a >> 47))
+    if (UNLIKELY(!top) || UNLIKELY(a >> 47))
         return -1;
     uint8_t *leaf = __atomic_load_n(&top[a >> (GRAIN_SHIFT + LEAF_SHIFT)], __ATOMIC_ACQUIRE);
     if (LIKELY(!leaf) || LIKELY(!leaf[(a >> GRAIN_SHIFT) & ((1u << LEAF_SHIFT) - 1)]))
         return -1;
+    return sampled_take_slow(a, count_free);
+}
+
+static int64_t sampled_take_slow(uint64_t a, int count_free)
+{
     lock(&table_lock);
     int64_t bi = live_take(a);
     if (bi >= 0 && count_free) {
@@ -572,15 +579,6 @@ static int64_t sampled_take(void *p, int count_free)
     }
     unlock(&table_lock);
     return bi;
-}
-
-static void bucket_free(int64_t bi)
-{
-    struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets;
-    lock(&table_lock);
-    b[bi].free_objects++;
-    b[bi].free_bytes += b[bi].size;
-    unlock(&table_lock);
 }
 
 static void sampled_put_back(void *p, int64_t bi)
@@ -680,8 +678,13 @@ EXPORT void *realloc(void *old, size_t n)
     /* a free of the old object and an allocation of the new, as the
      * figures of a heap profile count them */
     on_free(u0);
-    if (UNLIKELY(bi >= 0))
-        bucket_free(bi);
+    if (UNLIKELY(bi >= 0)) {
+        struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets;
+        lock(&table_lock);
+        b[bi].free_objects++;
+        b[bi].free_bytes += b[bi].size;
+        unlock(&table_lock);
+    }
     on_alloc(p);
     return p;
 }
