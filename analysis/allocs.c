@@ -31,7 +31,7 @@
 /* heapgrab's own limits on what a table may claim (the sampler's own
  * capacities are far below them). */
 #define MAX_SLOTS (1u << 16)
-#define MAX_BUCKETS (1u << 20)
+#define MAX_BUCKETS (1u << 16)
 #define MAX_MODULES (1u << 12)
 #define READ_PIECE (1u << 20)
 
