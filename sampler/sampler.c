@@ -202,6 +202,17 @@ static int self_range(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* Room in the live set for the sampled objects of a 16 GiB live heap (at
+ * least 4096, at most 4 Mi): at the default rate 32768 entries, 512 KiB;
+ * the pages are touched only as entries are used. */
+static size_t live_capacity(uint64_t rate)
+{
+    size_t n = 4096;
+    while (n < (1u << 22) && (uint64_t)n * rate < (16ull << 30))
+        n *= 2;
+    return n;
+}
+
 /* Set the table up: mmap only, so it can run at any time, even inside
  * the loader's first allocation.  0, or -1 if there is no table. */
 static int ensure_init(void)
@@ -221,12 +232,7 @@ static int ensure_init(void)
     struct hgs_header *h = &heapgrab_sampler_table;
     if (!h->rate)
         h->rate = parse_rate();
-    /* Room for the sampled objects of a 16 GiB live heap (at least 4096,
-     * at most 4 Mi): at the default rate 32768 entries, 512 KiB; the
-     * pages are touched only as entries are used. */
-    nlive = 4096;
-    while (nlive < (1u << 22) && (uint64_t)nlive * h->rate < (16ull << 30))
-        nlive *= 2;
+    nlive = live_capacity(h->rate);
     void *buckets = map(sizeof(struct hgs_bucket) * NBUCKETS);
     void *live = map(sizeof(struct hgs_live) * nlive);
     void *modules = map(sizeof(struct hgs_module) * NMODULES);
@@ -542,6 +548,10 @@ static void record(void *p, size_t size)
 /* The countdown ran out: arm it the first time, else sample. */
 static __attribute__((noinline)) void sample_slow(void *p, size_t size)
 {
+    /* the rate must be known before the first draw (the very first
+     * allocation of the process comes here with none) */
+    if (UNLIKELY(heapgrab_sampler_table.rate == 0) && ensure_init() != 0)
+        return;
     if (!tls.armed) {
         tls.armed = 1;
         tls.countdown += next_interval();
@@ -764,11 +774,43 @@ static void after_fork_child(void)
     after_fork();
 }
 
+/* The rate is set from the environment again here, after the table was
+ * made (the loader allocates before libc sets environ up, and the table
+ * may have been made then, for the default rate): a live set too small
+ * for the rate is moved into a larger one. */
+static void resize_live(void)
+{
+    struct hgs_header *h = &heapgrab_sampler_table;
+    size_t want = live_capacity(h->rate);
+    if (want <= nlive)
+        return;
+    struct hgs_live *bigger = map(sizeof(struct hgs_live) * want);
+    if (!bigger)
+        return;
+    lock(&table_lock);
+    struct hgs_live *old = (struct hgs_live *)(uintptr_t)h->live;
+    size_t nold = nlive;
+    nlive = want;
+    for (size_t i = 0; i < nold; i++) {
+        if (old[i].address <= 1)
+            continue;
+        size_t j = live_index(old[i].address);
+        while (bigger[j].address)
+            j = (j + 1) & (nlive - 1);
+        bigger[j] = old[i];
+    }
+    h->live = (uint64_t)(uintptr_t)bigger;
+    h->nlive = nlive;
+    unlock(&table_lock);
+    munmap(old, sizeof(struct hgs_live) * nold);
+}
+
 __attribute__((constructor)) static void sampler_start(void)
 {
     tls.busy++;
     heapgrab_sampler_table.rate = parse_rate();
-    ensure_init();
+    if (ensure_init() == 0)
+        resize_live();
     if (pthread_key_create(&exit_key, thread_exit) == 0)
         have_exit_key = 1;
     /* the main thread's slot, if it took one before the key existed */

@@ -153,6 +153,16 @@ def test_exact_live(tmp):
         check_profile_form(prof, 1)
         check_exact_functions(prof, truth, "live")
         check(prof["bytes_label_ok"], "a sample's bytes label is not its object size")
+        # more live sampled objects than the default rate's live set holds:
+        # the rate from the environment sized it
+        truth = t.send("many")
+        prof = allocs(str(t.pid), os.path.join(tmp, "many.pprof"))
+        equal(prof["leaves"].get("many_live"), truth["functions"]["many_live"],
+              "many_live [alloc_objects, alloc_space, inuse_objects, inuse_space]")
+        after = sampler_stats(str(t.pid))
+        equal(after["sampler"]["live_sampled"],
+              after["sampler"]["alloc_objects"] - after["sampler"]["free_objects"],
+              "live sampled objects at rate 1")
     finally:
         t.close()
 

@@ -7,6 +7,8 @@
  *              aligned_allocs, realloc_chain (a few MiB in all)
  *   big        the sampling workload: big_small_allocs and
  *              big_large_allocs, 256 MiB and more each
+ *   many       many_live: 100,000 small objects kept (more sampled objects
+ *              live at rate 1 than the default rate's live set holds)
  *   quit       exit
  * The JSON holds, per function, the objects and usable bytes
  * (malloc_usable_size) allocated and still in use, over every command so
@@ -25,10 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { SMALL, MEDIUM, ALIGNED, REALLOC, BIG_SMALL, BIG_LARGE, NFUNCS };
+enum { SMALL, MEDIUM, ALIGNED, REALLOC, BIG_SMALL, BIG_LARGE, MANY, NFUNCS };
 static const char *const names[NFUNCS] = {"small_allocs", "medium_callocs", "aligned_allocs",
                                           "realloc_chain", "big_small_allocs",
-                                          "big_large_allocs"};
+                                          "big_large_allocs", "many_live"};
 struct fig {
     uint64_t alloc_objects, alloc_bytes, inuse_objects, inuse_bytes;
 };
@@ -164,6 +166,21 @@ __attribute__((noinline)) static void big_large_allocs(size_t total)
     }
 }
 
+#define MANY_LIVE 100000
+static void *many[MANY_LIVE];
+
+__attribute__((noinline)) static void many_live(void)
+{
+    for (int i = 0; i < MANY_LIVE; i++) {
+        char *p = malloc(24);
+        if (!p)
+            abort();
+        p[0] = (char)i;
+        took(MANY, p);
+        many[i] = p;
+    }
+}
+
 static void report(void)
 {
     printf("{\"pid\": %d, \"delta\": {\"alloc_objects\": %llu, \"alloc_bytes\": %llu, "
@@ -197,6 +214,8 @@ int main(void)
         } else if (!strncmp(line, "big", 3)) {
             big_small_allocs((size_t)256 << 20);
             big_large_allocs((size_t)512 << 20);
+        } else if (!strncmp(line, "many", 4)) {
+            many_live();
         } else if (!strncmp(line, "quit", 4)) {
             return 0;
         }
