@@ -13,6 +13,7 @@
 #   sampler_go_list       go tool pprof -list shows the allocating line
 #   sampler_hostile       crafted tables: refused or read, never a crash
 #   sampler_gdb           heapsnap --allocs: attached, core, gdbserver
+#   sampler_run_cli       heapgrab run: environment, exit status, refusals
 add_executable(alloc_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/alloc_target.c)
 target_compile_options(alloc_target PRIVATE -O1 -fno-omit-frame-pointer)
 add_executable(stress_target ${CMAKE_CURRENT_SOURCE_DIR}/sampler/stress_target.c)
@@ -30,7 +31,7 @@ target_include_directories(allocs_readback PRIVATE ${PROJECT_SOURCE_DIR} ${PROJE
 find_program(HG_SAMPLER_PYTHON3 python3 REQUIRED)
 # sampler_gdb loads the shared library into GDB's python: not in the
 # sanitizer build (ASan must come first in the process), as python.cmake.
-set(HG_SAMPLER_TESTS exact_live exact_core default_rate absent stress go_list hostile)
+set(HG_SAMPLER_TESTS exact_live exact_core default_rate absent stress go_list hostile run_cli)
 if(NOT HEAPGRAB_SANITIZE)
   list(APPEND HG_SAMPLER_TESTS gdb)
 endif()

@@ -378,10 +378,30 @@ def test_gdb(tmp):
         t.close()
 
 
+def test_run_cli(tmp):
+    """heapgrab run: the environment it sets, the program's exit status,
+    and its refusals."""
+    lib = os.environ["HG_SAMPLER"]
+    r = run(["run", "--rate", "4096", "--", "sh", "-c",
+             'echo "$HEAPGRAB_SAMPLE_RATE $LD_PRELOAD"; exit 3'], want=3)
+    equal(r.stdout.strip(), f"4096 {lib}", "the program's environment")
+    env_pre = dict(ENV, LD_PRELOAD="/nonexistent-before.so")
+    r = subprocess.run([HEAPGRAB, "run", "--", "sh", "-c", 'echo "$LD_PRELOAD"'],
+                       capture_output=True, text=True, env=env_pre, timeout=TIMEOUT)
+    equal(r.stdout.strip(), f"{lib}:/nonexistent-before.so", "LD_PRELOAD kept, sampler first")
+    for argv, status in ((["run"], 2), (["run", "--rate", "0", "--", "true"], 2),
+                         (["run", "--rate", "x", "--", "true"], 2),
+                         (["run", "--bogus", "--", "true"], 2),
+                         (["run", "--", "/nonexistent/program"], 127)):
+        r = run(argv, want=status)
+        equal(len(r.stderr.strip().splitlines()), 1, f"heapgrab {' '.join(argv)}: one line")
+
+
 GDB_CMD = []
 
 TESTS = {
     "gdb": test_gdb,
+    "run_cli": test_run_cli,
     "exact_live": test_exact_live,
     "exact_core": test_exact_core,
     "default_rate": test_default_rate,
