@@ -225,23 +225,37 @@ static const struct hgs_module *module_entry(const struct reading *r, uint64_t p
     return NULL;
 }
 
-/* Whether pc is still in the module the stack was taken in: what is
- * mapped there now is a file of that name (a library unloaded since may
- * have left its addresses to a thread's stack or another library). */
+/* Whether pc is still in the module the stack was taken in: the module
+ * mapped there now has its build-id (a library unloaded since may have
+ * left its addresses to a thread's stack or to another library).  Without
+ * build-ids, the file names decide: the loader's name for a library may
+ * be a symbolic link to the file mapped (libstdc++.so.6 and
+ * libstdc++.so.6.0.30), so one file name must begin with the other. */
 static int still_mapped(const struct reading *r, uint64_t pc, const struct hgs_module *m)
 {
     const hg_mapping *now = hg_find_mapping(r->t, pc);
-    if (!now)
+    if (!now || hg_mapping_is_anon(now))
         return 0;
+    size_t idlen = m->build_id_len < sizeof m->build_id ? (size_t)m->build_id_len
+                                                         : sizeof m->build_id;
+    const char *path = NULL;
+    const char *bid = hg_module_build_id_at(r->t, pc, &path);
+    if (idlen && bid) {
+        char hex[2 * sizeof m->build_id + 1];
+        for (size_t k = 0; k < idlen; k++)
+            sprintf(hex + 2 * k, "%02x", m->build_id[k]);
+        return strcmp(hex, bid) == 0;
+    }
     char name[HGS_NAME_MAX];
     memcpy(name, m->name, sizeof name);
     name[sizeof name - 1] = '\0';
     if (!name[0]) /* the executable */
-        return !hg_mapping_is_anon(now);
-    /* dlopen() may have been given a relative name: the file's own name
-     * decides */
+        return 1;
     const char *a = strrchr(now->path, '/'), *b = strrchr(name, '/');
-    return strcmp(a ? a + 1 : now->path, b ? b + 1 : name) == 0;
+    a = a ? a + 1 : now->path;
+    b = b ? b + 1 : name;
+    size_t la = strlen(a), lb = strlen(b);
+    return strncmp(a, b, la < lb ? la : lb) == 0;
 }
 
 static int location_of(struct reading *r, uint64_t ret, uint64_t modules_seen, size_t *out)
