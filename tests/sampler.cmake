@@ -14,6 +14,7 @@
 #   sampler_hostile       crafted tables: refused or read, never a crash
 #   sampler_gdb           heapsnap --allocs: attached, core, gdbserver
 #   sampler_run_cli       heapgrab run: environment, exit status, refusals
+#   sampler_cxx           new/new[] from a C++ member function, operator new dropped
 add_executable(alloc_target ${CMAKE_CURRENT_SOURCE_DIR}/targets/alloc_target.c)
 target_compile_options(alloc_target PRIVATE -O1 -fno-omit-frame-pointer)
 add_executable(stress_target ${CMAKE_CURRENT_SOURCE_DIR}/sampler/stress_target.c)
@@ -28,10 +29,22 @@ add_executable(allocs_readback ${CMAKE_CURRENT_SOURCE_DIR}/sampler/allocs_readba
 target_link_libraries(allocs_readback PRIVATE heapgrab_static)
 target_include_directories(allocs_readback PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
 
+# C++: new and new[] reach the sampler through libstdc++ (when a C++
+# compiler is there; sampler_cxx skips without it)
+include(CheckLanguage)
+check_language(CXX)
+set(HG_SAMPLER_CXX "")
+if(CMAKE_CXX_COMPILER)
+  enable_language(CXX)
+  add_executable(cxx_alloc_target ${CMAKE_CURRENT_SOURCE_DIR}/sampler/cxx_alloc_target.cc)
+  target_compile_options(cxx_alloc_target PRIVATE -O1 -g)
+  set(HG_SAMPLER_CXX ";HG_CXX_ALLOC_TARGET=$<TARGET_FILE:cxx_alloc_target>")
+endif()
+
 find_program(HG_SAMPLER_PYTHON3 python3 REQUIRED)
 # sampler_gdb loads the shared library into GDB's python: not in the
 # sanitizer build (ASan must come first in the process), as python.cmake.
-set(HG_SAMPLER_TESTS exact_live exact_core default_rate absent stress go_list hostile run_cli)
+set(HG_SAMPLER_TESTS exact_live exact_core default_rate absent stress go_list hostile run_cli cxx)
 if(NOT HEAPGRAB_SANITIZE)
   list(APPEND HG_SAMPLER_TESTS gdb)
 endif()
@@ -39,5 +52,5 @@ foreach(t ${HG_SAMPLER_TESTS})
   add_test(NAME sampler_${t}
     COMMAND ${HG_SAMPLER_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/sampler/test_sampler.py ${t})
   set_tests_properties(sampler_${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
-    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>;HG_ALLOC_TARGET=$<TARGET_FILE:alloc_target>;HG_STRESS_TARGET=$<TARGET_FILE:stress_target>;HG_ALLOC_LIB=$<TARGET_FILE:sampler_alloclib>;HG_READBACK=$<TARGET_FILE:allocs_readback>;HG_HOSTILE_TARGET=$<TARGET_FILE:hostile_table>;HG_LIBRARY=$<TARGET_FILE:heapgrab>")
+    ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>;HG_ALLOC_TARGET=$<TARGET_FILE:alloc_target>;HG_STRESS_TARGET=$<TARGET_FILE:stress_target>;HG_ALLOC_LIB=$<TARGET_FILE:sampler_alloclib>;HG_READBACK=$<TARGET_FILE:allocs_readback>;HG_HOSTILE_TARGET=$<TARGET_FILE:hostile_table>;HG_LIBRARY=$<TARGET_FILE:heapgrab>${HG_SAMPLER_CXX}")
 endforeach()

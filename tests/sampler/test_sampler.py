@@ -397,11 +397,31 @@ def test_run_cli(tmp):
         equal(len(r.stderr.strip().splitlines()), 1, f"heapgrab {' '.join(argv)}: one line")
 
 
+def test_cxx(tmp):
+    """C++: new and new[] from a member function, at rate 1: its figures
+    exact, operator new nowhere a leaf."""
+    prog = os.environ.get("HG_CXX_ALLOC_TARGET")
+    if not prog:
+        raise Skip("no C++ compiler: cxx_alloc_target not built")
+    t = Target(rate=1, program=prog)
+    try:
+        prof = allocs(str(t.pid), os.path.join(tmp, "cxx.pprof"))
+    finally:
+        t.close()
+    fill = [v for leaf, v in prof["leaves"].items() if leaf.startswith("app::Cache::fill")]
+    check(fill, f"no leaf app::Cache::fill: {sorted(prof['leaves'])}")
+    equal([sum(v[0] for v in fill), sum(v[1] for v in fill)], t.first["fill"],
+          "app::Cache::fill [alloc_objects, alloc_space]")
+    check(not any(leaf.startswith("operator new") for leaf in prof["leaves"]),
+          f"operator new kept as a leaf: {sorted(prof['leaves'])}")
+
+
 GDB_CMD = []
 
 TESTS = {
     "gdb": test_gdb,
     "run_cli": test_run_cli,
+    "cxx": test_cxx,
     "exact_live": test_exact_live,
     "exact_core": test_exact_core,
     "default_rate": test_default_rate,
