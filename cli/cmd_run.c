@@ -26,7 +26,7 @@ static const char *sampler_path(void)
     const char *env = getenv("HEAPGRAB_SAMPLER");
     if (env && *env)
         return access(env, R_OK) == 0 ? env : NULL;
-    /* the installed one first when heapgrab itself is the installed one */
+    /* the one built with this heapgrab, else the installed one */
     if (HG_SAMPLER_BUILD[0] && access(HG_SAMPLER_BUILD, R_OK) == 0)
         return HG_SAMPLER_BUILD;
     if (access(HG_SAMPLER_INSTALLED, R_OK) == 0)
@@ -75,8 +75,10 @@ int cmd_run(int argc, char **argv)
         say("out of memory");
         return EXIT_FAIL;
     }
-    if (setenv("LD_PRELOAD", preload, 1) != 0 ||
-        (rate && setenv("HEAPGRAB_SAMPLE_RATE", rate, 1) != 0)) {
+    /* setenv copies the string */
+    int set = setenv("LD_PRELOAD", preload, 1);
+    free(preload);
+    if (set != 0 || (rate && setenv("HEAPGRAB_SAMPLE_RATE", rate, 1) != 0)) {
         say("setting the environment: %s", strerror(errno));
         return EXIT_FAIL;
     }
