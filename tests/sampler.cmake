@@ -54,3 +54,15 @@ foreach(t ${HG_SAMPLER_TESTS})
   set_tests_properties(sampler_${t} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900
     ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>;HG_ALLOC_TARGET=$<TARGET_FILE:alloc_target>;HG_STRESS_TARGET=$<TARGET_FILE:stress_target>;HG_ALLOC_LIB=$<TARGET_FILE:sampler_alloclib>;HG_READBACK=$<TARGET_FILE:allocs_readback>;HG_HOSTILE_TARGET=$<TARGET_FILE:hostile_table>;HG_LIBRARY=$<TARGET_FILE:heapgrab>${HG_SAMPLER_CXX}")
 endforeach()
+
+# The allocation profile writer on profiles made by the test: Go's
+# unsampling formula, labels, lines, empty profile, failing streams.
+add_executable(test_allocs_writer ${CMAKE_CURRENT_SOURCE_DIR}/sampler/test_allocs_writer.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/writers/readback.c)
+target_link_libraries(test_allocs_writer PRIVATE heapgrab_static m)
+target_include_directories(test_allocs_writer PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/writers)
+add_test(NAME sampler_writer COMMAND test_allocs_writer ${CMAKE_CURRENT_BINARY_DIR}/sampler-out)
+set_tests_properties(sampler_writer PROPERTIES TIMEOUT 60
+  FIXTURES_REQUIRED sampler_out)
+add_test(NAME sampler_writer_dir COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/sampler-out)
+set_tests_properties(sampler_writer_dir PROPERTIES FIXTURES_SETUP sampler_out)
