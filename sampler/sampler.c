@@ -441,6 +441,40 @@ static uint8_t *page_counter(uint64_t a, int make)
 
 static size_t live_index(uint64_t a) { return (size_t)((a * 0x9e3779b97f4a7c15ull) >> 40) & (nlive - 1); }
 
+static size_t live_tombstones;
+
+/*
+ * Under table_lock: the live set again, in a new mapping of want entries,
+ * without its tombstones.  Open addressing with deletions wears the empty
+ * entries away (an insert takes the first tombstone or empty one on its
+ * way), and a search for an address that is not there runs until an empty
+ * entry: without this, the searches for the objects beside sampled ones
+ * would end up going through the whole set.
+ */
+static int live_rebuild(size_t want)
+{
+    struct hgs_header *h = &heapgrab_sampler_table;
+    struct hgs_live *fresh = map(sizeof(struct hgs_live) * want);
+    if (!fresh)
+        return -1;
+    struct hgs_live *old = (struct hgs_live *)(uintptr_t)h->live;
+    size_t nold = nlive;
+    nlive = want;
+    for (size_t i = 0; i < nold; i++) {
+        if (old[i].address <= 1)
+            continue;
+        size_t j = live_index(old[i].address);
+        while (fresh[j].address)
+            j = (j + 1) & (nlive - 1);
+        fresh[j] = old[i];
+    }
+    h->live = (uint64_t)(uintptr_t)fresh;
+    h->nlive = nlive;
+    live_tombstones = 0;
+    munmap(old, sizeof(struct hgs_live) * nold);
+    return 0;
+}
+
 /* Under table_lock: add a live entry. */
 static int live_put(uint64_t a, uint64_t bucket)
 {
@@ -454,6 +488,8 @@ static int live_put(uint64_t a, uint64_t bucket)
     size_t i = live_index(a);
     while (live[i].address > 1)
         i = (i + 1) & (nlive - 1);
+    if (live[i].address == 1)
+        live_tombstones--;
     live[i].bucket = bucket;
     live[i].address = a;
     h->live_count++;
@@ -473,11 +509,14 @@ static int64_t live_take(uint64_t a)
         if (live[i].address == a) {
             live[i].address = 1;
             h->live_count--;
+            int64_t bucket = (int64_t)live[i].bucket;
             uint8_t *pc = page_counter(a, 0);
             /* a saturated count stays: its page just stays slow */
             if (pc && *pc > 0 && *pc < 255)
                 __atomic_store_n(pc, (uint8_t)(*pc - 1), __ATOMIC_RELEASE);
-            return (int64_t)live[i].bucket;
+            if (++live_tombstones > nlive / 4)
+                live_rebuild(nlive);
+            return bucket;
         }
     }
     return -1;
@@ -780,29 +819,11 @@ static void after_fork_child(void)
  * for the rate is moved into a larger one. */
 static void resize_live(void)
 {
-    struct hgs_header *h = &heapgrab_sampler_table;
-    size_t want = live_capacity(h->rate);
-    if (want <= nlive)
-        return;
-    struct hgs_live *bigger = map(sizeof(struct hgs_live) * want);
-    if (!bigger)
-        return;
+    size_t want = live_capacity(heapgrab_sampler_table.rate);
     lock(&table_lock);
-    struct hgs_live *old = (struct hgs_live *)(uintptr_t)h->live;
-    size_t nold = nlive;
-    nlive = want;
-    for (size_t i = 0; i < nold; i++) {
-        if (old[i].address <= 1)
-            continue;
-        size_t j = live_index(old[i].address);
-        while (bigger[j].address)
-            j = (j + 1) & (nlive - 1);
-        bigger[j] = old[i];
-    }
-    h->live = (uint64_t)(uintptr_t)bigger;
-    h->nlive = nlive;
+    if (want > nlive)
+        live_rebuild(want);
     unlock(&table_lock);
-    munmap(old, sizeof(struct hgs_live) * nold);
 }
 
 __attribute__((constructor)) static void sampler_start(void)
