@@ -21,9 +21,10 @@
  * A sampled allocation records its call stack (libunwind's local
  * unwinder, unw_backtrace) into a bucket keyed by stack and size, and its
  * address into a live set.  free() must find sampled objects cheaply: a
- * sparse page map (one byte per 4 KiB page, leaves of 128 MiB made on
- * demand) counts the live sampled objects that start in each page, so the
- * free of an unsampled object costs a load or two and a branch.
+ * sparse page map (one byte per 256-byte granule, leaves of 16 MiB made
+ * on demand) counts the live sampled objects that start in each granule,
+ * so the free of an unsampled object costs a load or two and a branch.
+ * (A count rather than a bit: two sampled objects may share a granule.)
  *
  * Safety:
  *  - recursion: the unwinder, or the loader it asks, may allocate; a
