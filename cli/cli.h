@@ -10,8 +10,9 @@
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c
- *                   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c,
+ *   cmd_allocs.c    the subcommands
+ *   cmd_run.c       heapgrab run: start a program with the allocation sampler
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -33,7 +34,8 @@ enum {
     EXIT_NOTFOUND = 7,
     EXIT_INTR = 8,
     EXIT_MISMATCH = 9,
-    EXIT_INCOMPLETE = 10  /* a core cut short */
+    EXIT_INCOMPLETE = 10, /* a core cut short */
+    EXIT_NOSAMPLER = 11   /* allocs: the allocation sampler is not loaded */
 };
 
 /* ------------------------------------------------------------ messages.c */
@@ -118,6 +120,10 @@ int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
 int cmd_holders(const struct cli_args *a);
 int cmd_leaks(const struct cli_args *a);
+int cmd_allocs(const struct cli_args *a);
+/* heapgrab run [--rate N] -- PROGRAM ARGS: its own command line (what
+ * follows is the program's); execs, or returns the exit status. */
+int cmd_run(int argc, char **argv);
 
 /* help.c */
 void cli_help(FILE *f);

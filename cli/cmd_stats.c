@@ -15,6 +15,12 @@ int cmd_stats(const struct cli_args *a)
         return status;
     hg_snapshot *s;
     int rc = hg_snapshot_take(t, &a->snap, &s);
+    /* the allocation sampler's figures too, when it is loaded */
+    if (rc == 0 && a->json) {
+        int src = hg_snapshot_read_sampler(s, t);
+        if (src != 0 && src != HG_ENOSAMPLER)
+            say("allocation sampler: %s", hg_error_message());
+    }
     if (rc) {
         status = fail(rc);
     } else {

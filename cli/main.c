@@ -7,6 +7,7 @@
  * row here and a cmd_*.c.
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "cli/cli.h"
@@ -24,6 +25,8 @@ const struct cli_command cli_commands[] = {
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE,
      "profile samples a live process; for a core use stacks", "cpu", cmd_profile},
+    /* the allocation sampler's table (heapgrab run starts a program with it) */
+    {"allocs", OPT_OUTPUT | OPT_CORE, NULL, "allocs", cmd_allocs},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 
@@ -53,6 +56,9 @@ static void raise_priority(void)
 
 int main(int argc, char **argv)
 {
+    /* run has a command line of its own: what follows is the program's */
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return cmd_run(argc, argv);
     struct cli_args a;
     int status = cli_parse(argc, argv, &a);
     if (status != CLI_RUN)

@@ -40,9 +40,11 @@ enum hg_code {
     HG_ENOMEM = -9,       /* out of memory in heapgrab itself */
     HG_EINTR = -10,       /* interrupted by a signal (target left running) */
     HG_EMISMATCH = -11,   /* a core's files are not the ones the process had */
-    HG_EINCOMPLETE = -12  /* a core cut short: the file ends before the data its
+    HG_EINCOMPLETE = -12, /* a core cut short: the file ends before the data its
                              headers describe (its writer ran out of space or
                              was killed) */
+    HG_ENOSAMPLER = -13   /* the allocation sampler (libheapgrab_sampler.so)
+                             is not loaded in the target */
 };
 
 /* Message and code of the last error on this thread ("" / 0 if none). */
@@ -581,6 +583,48 @@ int hg_profile_target_exited(const hg_profile *p); /* ended by the target exitin
  * there, the outer ones missing. */
 uint64_t hg_profile_cut_stacks(const hg_profile *p);
 
+/* ------------------------------------------------------ allocation sampler */
+
+/*
+ * libheapgrab_sampler.so, loaded into a program (LD_PRELOAD, or
+ * "heapgrab run"), counts every allocation and free exactly and samples
+ * allocations, on average one per `rate` bytes, with their call stacks.
+ * It keeps all of it in the program's memory; heapgrab reads it from
+ * there like the rest of the heap (live, from a core, through a reader).
+ * Byte figures are usable sizes (malloc_usable_size).
+ */
+typedef struct hg_sampler_info {
+    uint64_t rate;            /* mean bytes between samples; 1: every one */
+    /* exact, every thread's, those that ended included */
+    uint64_t alloc_objects, alloc_bytes;
+    uint64_t free_objects, free_bytes;
+    uint64_t live_sampled;    /* sampled objects not yet freed */
+    uint64_t samples;         /* sampled allocations recorded */
+    uint64_t dropped_samples; /* the sampler's table had no room for them */
+    uint64_t dropped_live;    /* sampled objects whose free cannot be seen */
+    uint64_t threads;         /* threads with counters of their own now */
+    uint64_t stacks;          /* distinct (stack, size) buckets */
+} hg_sampler_info;
+
+typedef struct hg_allocs hg_allocs;
+
+/*
+ * Read the sampler's table: its figures and every sampled stack,
+ * symbolized (inlined frames, file:line) with the target running.  A live
+ * target is stopped for the read only.  HG_ENOSAMPLER if the sampler is
+ * not loaded; a table that does not hold together (a crafted core) is
+ * refused with HG_EIO, after bounded work.
+ */
+int hg_allocs_take(hg_target *t, hg_allocs **out);
+void hg_allocs_free(hg_allocs *a);
+const hg_sampler_info *hg_allocs_info(const hg_allocs *a);
+/* The sampler's figures only (no stacks), into the snapshot, where
+ * hg_snapshot_sampler() and the JSON writer find them: 0, or
+ * HG_ENOSAMPLER (the snapshot unchanged), or another error. */
+int hg_snapshot_read_sampler(hg_snapshot *s, hg_target *t);
+/* NULL unless hg_snapshot_read_sampler() found the sampler. */
+const hg_sampler_info *hg_snapshot_sampler(const hg_snapshot *s);
+
 /* ---------------------------------------------------------------- writers */
 
 /* Readable table: totals, one row per arena, RSS and the heap's share. */
@@ -599,6 +643,10 @@ int hg_write_stacks_text(const hg_profile *p, FILE *out);
  * cpu/nanoseconds (the CPU time each thread used in the interval its
  * sample stands for); labels thread_name, thread_id. */
 int hg_write_profile_pprof(const hg_profile *p, FILE *out);
+/* Gzipped pprof allocation profile, as Go's heap profile: alloc_objects,
+ * alloc_space, inuse_objects, inuse_space; period space/bytes = the rate;
+ * values unsampled as Go does; a "bytes" label (the object size). */
+int hg_write_allocs_pprof(const hg_allocs *a, FILE *out);
 /* The JSON object of hg_write_json() in a NUL-terminated string the caller
  * releases with hg_free() (for bindings that have no FILE *). */
 int hg_write_json_string(const hg_snapshot *s, char **out);

@@ -48,6 +48,9 @@ struct hg_snapshot {
      * (NULL without). */
     uint64_t *chunk_words;
     struct hg_types *types;
+    /* The allocation sampler's figures (hg_snapshot_read_sampler). */
+    int have_sampler;
+    hg_sampler_info sampler;
 };
 
 /*

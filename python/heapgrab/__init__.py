@@ -240,6 +240,10 @@ def _load():
         "hg_snapshot_leak_group": (ctypes.POINTER(_LeakGroup), [p, sz]),
         "hg_root_kind_name": (ctypes.c_char_p, [c_int]),
         "hg_object_class_name": (ctypes.c_char_p, [c_int]),
+        "hg_allocs_take": (c_int, [p, ctypes.POINTER(p)]),
+        "hg_allocs_free": (None, [p]),
+        "hg_allocs_info": (ctypes.POINTER(ctypes.c_uint64 * len(SAMPLER_FIELDS)), [p]),
+        "hg_write_allocs_pprof": (c_int, [p, p]),
         "hg_free": (None, [p]),
         "hg_snapshot_type_count": (sz, [p]),
         "hg_snapshot_type": (ctypes.POINTER(_Type), [p, sz]),
@@ -535,6 +539,41 @@ class Snapshot:
             self.close()
         except Exception:
             pass
+
+
+# hg_sampler_info's fields, in order (every one a uint64_t)
+SAMPLER_FIELDS = ("rate", "alloc_objects", "alloc_bytes", "free_objects", "free_bytes",
+                  "live_sampled", "samples", "dropped_samples", "dropped_live", "threads",
+                  "stacks")
+
+
+def write_allocs(target, path, exe=None, sysroot=None):
+    """Read the allocation sampler's table (libheapgrab_sampler.so) of
+    target -- a PID, a core file's path, a StoppedProcess or a reader --
+    and write its pprof allocation profile to path, as `heapgrab allocs`
+    does.  Returns the sampler's figures (SAMPLER_FIELDS) as a dict.
+    Error ENOSAMPLER when the sampler is not loaded."""
+    lib = _load()
+    handle, keep = _open_target(target, exe, sysroot)
+    try:
+        al = ctypes.c_void_p()
+        _check(lib.hg_allocs_take(handle, ctypes.byref(al)))
+    finally:
+        lib.hg_target_close(handle)
+        del keep
+    try:
+        info = dict(zip(SAMPLER_FIELDS, lib.hg_allocs_info(al).contents))
+        f = _libc.fopen(os.fsencode(path), b"wb")
+        if not f:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e), path)
+        try:
+            _check(lib.hg_write_allocs_pprof(al, f))
+        finally:
+            _libc.fclose(f)
+        return info
+    finally:
+        lib.hg_allocs_free(al)
 
 
 def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holders=False,
