@@ -22,7 +22,7 @@
  *
  * The holders view (a snapshot taken with holders): each in-use object's
  * stack is its path in the dominator tree, root to leaf
- *     "g_tracker" -> "size 4-6 KiB" -> "size 48 ×100000" -> "size 32"
+ *     "g_tracker" -> "size 4-6 KiB" -> "size 48 (chain)" -> "size 32"
  * the root frame outermost (so its cum is what the root retains), one
  * frame per holding object, the object's own size class as the leaf.
  * Outermost frames that are no root: "(several roots)" (objects no single
@@ -419,7 +419,7 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
      * 1. Chains.  An object whose holder is an object of the same size
      * class continues its holder's run (a linked list, a tree of nodes of
      * one size); the run's first object is its head, and the run is one
-     * frame, named with its count.  head[] is resolved up the idom chain,
+     * frame, "size 48 (chain)".  head[] is resolved up the idom chain,
      * each object once; a cycle in idom (a corrupt model) ends the run.
      */
     for (size_t i = 0; i < n; i++) {
@@ -497,9 +497,12 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
                 base = unknown;
             char name[128];
             size_class(chunk_of(h->size[x]), name, sizeof name);
+            /* A run's frame does not carry its count (inuse_objects has
+             * it): a list that grows between two snapshots must stay one
+             * frame for -base to show it growing. */
             if (sid[x] > 1) {
                 size_t len = strlen(name);
-                snprintf(name + len, sizeof name - len, " \xc3\x97%u", sid[x]);
+                snprintf(name + len, sizeof name - len, " (chain)");
             }
             sid[x] = trie_push(&t, base, frame(b, name));
             head[x] = (head[x] & MASK) | DONE;
