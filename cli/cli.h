@@ -173,6 +173,10 @@ typedef int (*writer_fn)(const void *what, FILE *f);
 /* Write what with write into the output and close it; 0 or the exit
  * status of the error said (the file is then removed). */
 int output_write(struct output *o, writer_fn write, const void *what);
+/* A report written to standard output by a writer that returned rc: the
+ * exit status, its error said, stdout flushed (a full disk or a closed
+ * pipe shows only then). */
+int output_stdout_done(int rc);
 /* A binary profile is never written to a terminal: 0, or a usage error
  * said. */
 int output_refuse_terminal(const struct cli_args *a);
