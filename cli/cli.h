@@ -10,8 +10,9 @@
  *   messages.c      one-line messages and exit statuses
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
- *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_report.c
- *                   the subcommands
+ *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c,
+ *   cmd_allocs.c, cmd_report.c    the subcommands
+ *   cmd_run.c       heapgrab run: start a program with the allocation sampler
  */
 #ifndef HG_CLI_H
 #define HG_CLI_H
@@ -33,7 +34,8 @@ enum {
     EXIT_NOTFOUND = 7,
     EXIT_INTR = 8,
     EXIT_MISMATCH = 9,
-    EXIT_INCOMPLETE = 10  /* a core cut short */
+    EXIT_INCOMPLETE = 10, /* a core cut short */
+    EXIT_NOSAMPLER = 11   /* allocs: the allocation sampler is not loaded */
 };
 
 /* ------------------------------------------------------------ messages.c */
@@ -61,8 +63,9 @@ enum {
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
     OPT_BY_SIZE = 1u << 6, /* --by-size */
     OPT_HOLDERS = 1u << 7, /* --holders */
-    OPT_FORMAT = 1u << 8,  /* --format html|pprof */
-    OPT_BASE = 1u << 9     /* --base */
+    OPT_TYPES = 1u << 8,   /* --types */
+    OPT_FORMAT = 1u << 9,  /* --format html|pprof */
+    OPT_BASE = 1u << 10    /* --base */
 };
 
 struct cli_args;
@@ -117,10 +120,15 @@ extern volatile sig_atomic_t cli_progress_drawn;
 
 int cmd_snapshot(const struct cli_args *a);
 int cmd_stats(const struct cli_args *a);
+int cmd_types(const struct cli_args *a);
 int cmd_stacks(const struct cli_args *a);
 int cmd_profile(const struct cli_args *a);
 int cmd_holders(const struct cli_args *a);
 int cmd_leaks(const struct cli_args *a);
+int cmd_allocs(const struct cli_args *a);
+/* heapgrab run [--rate N] -- PROGRAM ARGS: its own command line (what
+ * follows is the program's); execs, or returns the exit status. */
+int cmd_run(int argc, char **argv);
 int cmd_report(const struct cli_args *a);
 
 /* help.c */
@@ -171,6 +179,10 @@ typedef int (*writer_fn)(const void *what, FILE *f);
 /* Write what with write into the output and close it; 0 or the exit
  * status of the error said (the file is then removed). */
 int output_write(struct output *o, writer_fn write, const void *what);
+/* A report written to standard output by a writer that returned rc: the
+ * exit status, its error said, stdout flushed (a full disk or a closed
+ * pipe shows only then). */
+int output_stdout_done(int rc);
 /* A binary profile is never written to a terminal: 0, or a usage error
  * said. */
 int output_refuse_terminal(const struct cli_args *a);

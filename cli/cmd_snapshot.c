@@ -12,6 +12,12 @@
 static int pprof_writer(const void *s, FILE *f) { return hg_write_pprof(s, f); }
 static int html_writer(const void *s, FILE *f) { return hg_write_report_html(s, NULL, f); }
 
+/* The allocation sampler's figures at the previous snapshot, for the rate
+ * between two. */
+static hg_sampler_info prev_sampler;
+static uint64_t prev_time_ns;
+static int have_prev;
+
 static void summary(const hg_snapshot *s, FILE *f)
 {
     const hg_totals *t = hg_snapshot_totals(s);
@@ -26,6 +32,19 @@ static void summary(const hg_snapshot *s, FILE *f)
         fprintf(f, "; %llu bytes leaked in %llu objects",
                 (unsigned long long)(lk->direct_bytes + lk->indirect_bytes),
                 (unsigned long long)(lk->direct_objects + lk->indirect_objects));
+    const hg_sampler_info *si = hg_snapshot_sampler(s);
+    if (si && have_prev && hg_snapshot_time_ns(s) > prev_time_ns &&
+        si->alloc_bytes >= prev_sampler.alloc_bytes) {
+        double secs = (hg_snapshot_time_ns(s) - prev_time_ns) / 1e9;
+        fprintf(f, "; allocating %.0f bytes/s, %.0f objects/s since the last snapshot",
+                (si->alloc_bytes - prev_sampler.alloc_bytes) / secs,
+                (si->alloc_objects - prev_sampler.alloc_objects) / secs);
+    }
+    if (si) {
+        prev_sampler = *si;
+        prev_time_ns = hg_snapshot_time_ns(s);
+        have_prev = 1;
+    }
     if (hg_snapshot_problem_total(s))
         fprintf(f, "; %llu problems (first: %s)",
                 (unsigned long long)hg_snapshot_problem_total(s),
@@ -76,6 +95,9 @@ int cmd_snapshot(const struct cli_args *a)
             status = fail(rc);
             break;
         }
+        /* with the allocation sampler loaded, the allocation rate between
+         * snapshots goes in the summary */
+        hg_snapshot_read_sampler(s, t);
         status = output_write(&out, a->html ? html_writer : pprof_writer, s);
         if (status == 0)
             summary(s, stderr);

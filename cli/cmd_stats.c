@@ -15,16 +15,16 @@ int cmd_stats(const struct cli_args *a)
         return status;
     hg_snapshot *s;
     int rc = hg_snapshot_take(t, &a->snap, &s);
+    /* the allocation sampler's figures too, when it is loaded */
+    if (rc == 0 && a->json) {
+        int src = hg_snapshot_read_sampler(s, t);
+        if (src != 0 && src != HG_ENOSAMPLER)
+            say("allocation sampler: %s", hg_error_message());
+    }
     if (rc) {
         status = fail(rc);
     } else {
-        rc = a->json ? hg_write_json(s, stdout) : hg_write_text(s, stdout);
-        if (rc) {
-            status = fail(rc);
-        } else if (fflush(stdout) != 0) {
-            say("writing standard output: %s", strerror(errno));
-            status = EXIT_FAIL;
-        }
+        status = output_stdout_done(a->json ? hg_write_json(s, stdout) : hg_write_text(s, stdout));
         hg_snapshot_free(s);
     }
     hg_target_close(t);

@@ -7,21 +7,27 @@
  * row here and a cmd_*.c.
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_FORMAT, NULL,
+    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES |
+     OPT_FORMAT, NULL,
      "heap", cmd_snapshot},
     {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS, NULL, NULL, cmd_stats},
     /* who holds the memory: roots by retained bytes; the leaks */
     {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_holders},
     {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_leaks},
+    /* what the memory is: in-use chunks by C++ class */
+    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_types},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE | OPT_FORMAT,
      "profile samples a live process; for a core use stacks", "cpu", cmd_profile},
+    /* the allocation sampler's table (heapgrab run starts a program with it) */
+    {"allocs", OPT_OUTPUT | OPT_CORE, NULL, "allocs", cmd_allocs},
     /* one HTML page: summary, flame graph, top table; also of a .pprof
      * (the size-class view: snapshot --by-size -o x.html) */
     {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BASE, NULL, NULL, cmd_report},
@@ -54,6 +60,9 @@ static void raise_priority(void)
 
 int main(int argc, char **argv)
 {
+    /* run has a command line of its own: what follows is the program's */
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return cmd_run(argc, argv);
     struct cli_args a;
     int status = cli_parse(argc, argv, &a);
     if (status != CLI_RUN)

@@ -19,6 +19,7 @@ int exit_for(int code)
     case HG_EINTR: return EXIT_INTR;
     case HG_EMISMATCH: return EXIT_MISMATCH;
     case HG_EINCOMPLETE: return EXIT_INCOMPLETE;
+    case HG_ENOSAMPLER: return EXIT_NOSAMPLER;
     default: return EXIT_FAIL;
     }
 }

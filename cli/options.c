@@ -34,6 +34,7 @@ static const struct {
     {OPT_CORE, "--sysroot and --exe", 1, NULL, CORE_ONLY},
     {OPT_BY_SIZE, "--by-size", 0, NULL, ANY_TARGET},
     {OPT_HOLDERS, "--holders", 0, NULL, ANY_TARGET},
+    {OPT_TYPES, "--types", 0, NULL, ANY_TARGET},
     {OPT_FORMAT, "--format", 0, NULL, ANY_TARGET},
     {OPT_BASE, "--base", 0, NULL, ANY_TARGET},
 };
@@ -78,7 +79,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 }
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
-       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET,
+       LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET, LONG_TYPES,
        LONG_FORMAT, LONG_BASE };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
@@ -99,6 +100,7 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"by-size", no_argument, NULL, LONG_BY_SIZE},
         {"holders", no_argument, NULL, LONG_HOLDERS},
         {"quiet", no_argument, NULL, LONG_QUIET},
+        {"types", no_argument, NULL, LONG_TYPES},
         {"format", required_argument, NULL, LONG_FORMAT},
         {"base", required_argument, NULL, LONG_BASE},
         {0, 0, 0, 0}};
@@ -114,6 +116,10 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
                 return usage_error("-o takes a file name");
             a->output = optarg;
             a->given |= OPT_OUTPUT;
+            break;
+        case LONG_TYPES:
+            a->snap.types = 1;
+            a->given |= OPT_TYPES;
             break;
         case LONG_QUIET:
             a->quiet = 1; /* every subcommand: only the progress line goes */

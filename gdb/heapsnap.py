@@ -126,9 +126,8 @@ def _core_path():
     return m.group(1) if m else None
 
 
-def take(locate="auto", holders=False):
-    """A heapgrab.Snapshot of GDB's current inferior (holders=True: who
-    holds the memory too)."""
+def _target():
+    """GDB's current inferior as a heapgrab target, and the exe for a core."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0:
         raise gdb.GdbError("heapsnap: no process: run, attach to one (attach PID), open a "
@@ -138,12 +137,18 @@ def take(locate="auto", holders=False):
         core = _core_path()
         if not core:
             raise gdb.GdbError("heapsnap: cannot tell which core file GDB has open")
-        return heapgrab.snapshot(core, locate=locate, exe=gdb.current_progspace().filename,
-                                 holders=holders)
+        return core, gdb.current_progspace().filename
     if kind == "native":
-        return heapgrab.snapshot(heapgrab.StoppedProcess(inferior.pid, _threads(inferior)),
-                                 locate=locate, holders=holders)
-    return heapgrab.snapshot(_GdbReader(inferior), locate=locate, holders=holders)
+        return heapgrab.StoppedProcess(inferior.pid, _threads(inferior)), None
+    return _GdbReader(inferior), None
+
+
+def take(locate="auto", holders=False, types=False):
+    """A heapgrab.Snapshot of GDB's current inferior (holders=True: who
+    holds the memory too; types=True: its chunks typed as `heapgrab types`
+    does)."""
+    target, exe = _target()
+    return heapgrab.snapshot(target, locate=locate, exe=exe, holders=holders, types=types)
 
 
 class HeapSnap(gdb.Command):
@@ -152,6 +157,8 @@ class HeapSnap(gdb.Command):
 Usage: heapsnap [--json] [-o FILE [--by-size]] [--locate auto|symbols|heuristic]
        heapsnap holders [--json] [--locate ...]
        heapsnap leaks [--json] [--locate ...]
+       heapsnap types [--json] [--locate ...]
+       heapsnap --allocs -o FILE
 
 With no option, print the allocator's figures: mallinfo2 as the process
 would get it, in use, idle (free chunks, top, tcache, fastbins), released,
@@ -166,6 +173,11 @@ per arena and per thread.
               object under who holds it; --by-size: by size class
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
+  types       what the memory is: in-use chunks by C++ class (from their
+              vtables), most bytes first, as `heapgrab types` prints them
+              (--json: its JSON object)
+  --allocs    with -o: the allocation sampler's profile instead (the program
+              runs with libheapgrab_sampler.so: `heapgrab run -- PROGRAM`)
 Works on a live process GDB attached to or started (read directly, not
 through a second ptrace), on a core file, and on a gdbserver target."""
 
@@ -174,8 +186,8 @@ through a second ptrace), on a core file, and on a gdbserver target."""
 
     def invoke(self, arg, from_tty):
         argv = gdb.string_to_argv(arg)
-        as_json, out, locate, by_size = False, None, "auto", False
-        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks") else None
+        as_json, out, locate, by_size, allocs = False, None, "auto", False, False
+        sub = argv.pop(0) if argv and argv[0] in ("holders", "leaks", "types") else None
         i = 0
         while i < len(argv):
             a = argv[i]
@@ -183,6 +195,8 @@ through a second ptrace), on a core file, and on a gdbserver target."""
                 as_json = True
             elif a == "--by-size" and not sub:
                 by_size = True
+            elif a == "--allocs" and not sub:
+                allocs = True
             elif a in ("-o", "--output") and i + 1 < len(argv) and not sub:
                 out, i = argv[i + 1], i + 1
             elif a == "--locate" and i + 1 < len(argv):
@@ -194,14 +208,30 @@ through a second ptrace), on a core file, and on a gdbserver target."""
             raise gdb.GdbError("heapsnap: --locate takes auto, symbols or heuristic")
         if by_size and not out:
             raise gdb.GdbError("heapsnap: --by-size goes with -o FILE")
+        if allocs and not out:
+            raise gdb.GdbError("heapsnap: --allocs writes a profile: give -o FILE")
         try:
+            if allocs:
+                target, exe = _target()
+                info = heapgrab.write_allocs(target, out, exe=exe)
+                gdb.write(f"heapsnap: wrote {out}: {info['alloc_objects']} objects, "
+                          f"{info['alloc_bytes']} bytes allocated, {info['samples']} "
+                          f"samples\n")
+                return
             # the profile's stacks are who holds each object, unless --by-size
-            snap = take(locate, holders=bool(sub) or (bool(out) and not by_size))
+            holders = sub in ("holders", "leaks") or (bool(out) and not by_size)
+            snap = take(locate, holders=holders, types=sub == "types")
             try:
-                if sub and snap.stats.get("leaks") is None:
+                if sub in ("holders", "leaks") and snap.stats.get("leaks") is None:
                     raise gdb.GdbError("heapsnap: this libheapgrab did not find who holds the "
                                        "memory (no holders in the snapshot)")
-                if sub:
+                if sub == "types":
+                    if as_json:
+                        import json
+                        gdb.write(json.dumps(snap.types(), indent=1) + "\n")
+                    else:
+                        gdb.write(snap.types_text())
+                elif sub:
                     if as_json:
                         import json
                         doc = snap.holders() if sub == "holders" else snap.leaks()

@@ -40,9 +40,11 @@ enum hg_code {
     HG_ENOMEM = -9,       /* out of memory in heapgrab itself */
     HG_EINTR = -10,       /* interrupted by a signal (target left running) */
     HG_EMISMATCH = -11,   /* a core's files are not the ones the process had */
-    HG_EINCOMPLETE = -12  /* a core cut short: the file ends before the data its
+    HG_EINCOMPLETE = -12, /* a core cut short: the file ends before the data its
                              headers describe (its writer ran out of space or
                              was killed) */
+    HG_ENOSAMPLER = -13   /* the allocation sampler (libheapgrab_sampler.so)
+                             is not loaded in the target */
 };
 
 /* Message and code of the last error on this thread ("" / 0 if none). */
@@ -175,6 +177,11 @@ typedef struct hg_snapshot_options {
                               retained sizes and leaks (hg_snapshot_root,
                               hg_snapshot_leaks, hg_snapshot_object).  The
                               stop reads every in-use byte once more. */
+    int types;             /* also say what each in-use chunk is (its C++
+                              class, from the vtable its first word points
+                              at): hg_snapshot_type, hg_snapshot_chunk_type.
+                              Implies keep_chunks; costs 8 bytes more per
+                              chunk, and nothing more in the stop. */
 } hg_snapshot_options;
 
 /*
@@ -461,6 +468,48 @@ typedef struct hg_leak_group {
 size_t hg_snapshot_leak_group_count(const hg_snapshot *s);
 const hg_leak_group *hg_snapshot_leak_group(const hg_snapshot *s, size_t i);
 
+/* ------------------------------------------------------ what the memory is */
+
+/*
+ * With hg_snapshot_options.types: every in-use chunk (in use in an arena,
+ * or mmapped) gets the most specific type the evidence supports, and how it
+ * was found:
+ *   vtable  its first word is the address point of a primary vtable (the
+ *           complete object's: offset-to-top 0), found by the module's
+ *           `_ZTV` symbol or, in a stripped module, through the typeinfo at
+ *           vtable[-1] and its `_ZTS` name string; the class, demangled
+ *           ("geo::Poly<float>").  Needs no debug information.
+ *   dwarf   (reserved: types propagated from DWARF-typed roots)
+ *   size    untyped: nothing says what it is.  All untyped chunks are one
+ *           entry, named "(untyped)".
+ * Only a chunk's first word types it: a pointer into the middle of an
+ * object, or a secondary vtable at its start, types nothing.
+ */
+enum hg_type_how { HG_TYPE_SIZE = 0, HG_TYPE_VTABLE, HG_TYPE_DWARF, HG_TYPE_HOW_COUNT };
+const char *hg_type_how_name(int how); /* "size", "vtable", "dwarf" */
+
+typedef struct hg_type {
+    const char *name;      /* "Circle", "geo::Poly<float>", "(untyped)" */
+    int how;               /* enum hg_type_how */
+    uint64_t objects;
+    uint64_t bytes;        /* usable bytes (malloc_usable_size), as inuse_bytes */
+} hg_type;
+
+typedef struct hg_type_totals {
+    uint64_t typed_objects, typed_bytes; /* everything but "(untyped)" */
+    uint64_t inuse_objects, inuse_bytes; /* every in-use chunk */
+} hg_type_totals;
+
+/* The types, most bytes first, "(untyped)" among them (0 without types);
+ * their objects and bytes add up to the in-use totals. */
+size_t hg_snapshot_type_count(const hg_snapshot *s);
+const hg_type *hg_snapshot_type(const hg_snapshot *s, size_t i);
+/* NULL when the snapshot was taken without types. */
+const hg_type_totals *hg_snapshot_type_totals(const hg_snapshot *s);
+/* The type of chunk i (hg_snapshot_chunk's numbering): an index for
+ * hg_snapshot_type, or -1 for a chunk not in use (or without types). */
+long hg_snapshot_chunk_type(const hg_snapshot *s, size_t i);
+
 /* ----------------------------------------------------------------- stacks */
 
 /* One frame of a call stack.  A call inlined into its caller is its own
@@ -534,6 +583,48 @@ int hg_profile_target_exited(const hg_profile *p); /* ended by the target exitin
  * there, the outer ones missing. */
 uint64_t hg_profile_cut_stacks(const hg_profile *p);
 
+/* ------------------------------------------------------ allocation sampler */
+
+/*
+ * libheapgrab_sampler.so, loaded into a program (LD_PRELOAD, or
+ * "heapgrab run"), counts every allocation and free exactly and samples
+ * allocations, on average one per `rate` bytes, with their call stacks.
+ * It keeps all of it in the program's memory; heapgrab reads it from
+ * there like the rest of the heap (live, from a core, through a reader).
+ * Byte figures are usable sizes (malloc_usable_size).
+ */
+typedef struct hg_sampler_info {
+    uint64_t rate;            /* mean bytes between samples; 1: every one */
+    /* exact, every thread's, those that ended included */
+    uint64_t alloc_objects, alloc_bytes;
+    uint64_t free_objects, free_bytes;
+    uint64_t live_sampled;    /* sampled objects not yet freed */
+    uint64_t samples;         /* sampled allocations recorded */
+    uint64_t dropped_samples; /* the sampler's table had no room for them */
+    uint64_t dropped_live;    /* sampled objects whose free cannot be seen */
+    uint64_t threads;         /* threads with counters of their own now */
+    uint64_t stacks;          /* distinct (stack, size) buckets */
+} hg_sampler_info;
+
+typedef struct hg_allocs hg_allocs;
+
+/*
+ * Read the sampler's table: its figures and every sampled stack,
+ * symbolized (inlined frames, file:line) with the target running.  A live
+ * target is stopped for the read only.  HG_ENOSAMPLER if the sampler is
+ * not loaded; a table that does not hold together (a crafted core) is
+ * refused with HG_EIO, after bounded work.
+ */
+int hg_allocs_take(hg_target *t, hg_allocs **out);
+void hg_allocs_free(hg_allocs *a);
+const hg_sampler_info *hg_allocs_info(const hg_allocs *a);
+/* The sampler's figures only (no stacks), into the snapshot, where
+ * hg_snapshot_sampler() and the JSON writer find them: 0, or
+ * HG_ENOSAMPLER (the snapshot unchanged), or another error. */
+int hg_snapshot_read_sampler(hg_snapshot *s, hg_target *t);
+/* NULL unless hg_snapshot_read_sampler() found the sampler. */
+const hg_sampler_info *hg_snapshot_sampler(const hg_snapshot *s);
+
 /* ---------------------------------------------------------------- writers */
 
 /* Readable table: totals, one row per arena, RSS and the heap's share. */
@@ -542,12 +633,20 @@ int hg_write_text(const hg_snapshot *s, FILE *out);
 int hg_write_json(const hg_snapshot *s, FILE *out);
 /* Gzipped pprof profile (profile.proto). */
 int hg_write_pprof(const hg_snapshot *s, FILE *out);
+/* What the memory is (a snapshot taken with types): a table of the types,
+ * most bytes first, and the same as one JSON object (see README "types"). */
+int hg_write_types_text(const hg_snapshot *s, FILE *out);
+int hg_write_types_json(const hg_snapshot *s, FILE *out);
 /* Thread stacks: every thread of the last stop, frame by frame. */
 int hg_write_stacks_text(const hg_profile *p, FILE *out);
 /* Gzipped pprof CPU/wall profile: samples/count, wall/nanoseconds,
  * cpu/nanoseconds (the CPU time each thread used in the interval its
  * sample stands for); labels thread_name, thread_id. */
 int hg_write_profile_pprof(const hg_profile *p, FILE *out);
+/* Gzipped pprof allocation profile, as Go's heap profile: alloc_objects,
+ * alloc_space, inuse_objects, inuse_space; period space/bytes = the rate;
+ * values unsampled as Go does; a "bytes" label (the object size). */
+int hg_write_allocs_pprof(const hg_allocs *a, FILE *out);
 /* The JSON object of hg_write_json() in a NUL-terminated string the caller
  * releases with hg_free() (for bindings that have no FILE *). */
 int hg_write_json_string(const hg_snapshot *s, char **out);

@@ -87,6 +87,7 @@ const char *hg_code_name(int code)
     case HG_EINTR: return "EINTR";
     case HG_EMISMATCH: return "EMISMATCH";
     case HG_EINCOMPLETE: return "EINCOMPLETE";
+    case HG_ENOSAMPLER: return "ENOSAMPLER";
     }
     return "EUNKNOWN";
 }

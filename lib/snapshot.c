@@ -174,6 +174,8 @@ void hg_snapshot_free(hg_snapshot *s)
     free(s->buckets);
     free(s->threads);
     hg_holders_free(s->holders);
+    free(s->chunk_words);
+    hg_types_free(s->types);
     free(si->idx.slots);
     free(si);
 }
@@ -207,6 +209,10 @@ const hg_mallinfo2 *hg_snapshot_mallinfo2(const hg_snapshot *s) { return &s->mal
 const hg_totals *hg_snapshot_totals(const hg_snapshot *s) { return &s->totals; }
 const hg_timing *hg_snapshot_timing(const hg_snapshot *s) { return &s->timing; }
 uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s) { return s->rss_bytes; }
+const hg_sampler_info *hg_snapshot_sampler(const hg_snapshot *s)
+{
+    return s && s->have_sampler ? &s->sampler : NULL;
+}
 uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s) { return s->heap_resident_bytes; }
 size_t hg_snapshot_arena_count(const hg_snapshot *s) { return s->narenas; }
 size_t hg_snapshot_bucket_count(const hg_snapshot *s) { return s->nbuckets; }

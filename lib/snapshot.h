@@ -41,7 +41,41 @@ struct hg_snapshot {
 
     /* With holders (NULL without): who holds what. */
     struct hg_holders *holders;
+
+    /* With types: the first word of each chunk's usable bytes, as read at
+     * the stop, parallel to chunks (0 for chunks not in use), until the
+     * types analysis has typed them (then NULL); and what it made of them
+     * (NULL without). */
+    uint64_t *chunk_words;
+    struct hg_types *types;
+    /* The allocation sampler's figures (hg_snapshot_read_sampler). */
+    int have_sampler;
+    hg_sampler_info sampler;
 };
+
+/*
+ * The types analysis as the writers read it.  types[] holds every type
+ * found and the one "(untyped)" entry, most bytes first; chunk_type[i] is
+ * chunk i's index in types[], or -1 for a chunk not in use.  cells[] splits
+ * the in-use buckets by type, for the profile: one cell per (arena, state,
+ * chunk size, type) of typed chunks, sorted by those four (the untyped
+ * remainder of a bucket is the bucket less its cells).
+ */
+struct hg_type_cell {
+    int arena, state;
+    uint64_t chunk_size;
+    uint32_t type;
+    uint64_t count, usable_bytes;
+};
+struct hg_types {
+    hg_type *types;                /* names owned */
+    size_t ntypes;
+    int32_t *chunk_type;           /* nchunks */
+    hg_type_totals totals;
+    struct hg_type_cell *cells;
+    size_t ncells;
+};
+void hg_types_free(struct hg_types *t);
 
 /*
  * The holders analysis as the writers read it.  Nodes are numbered as in

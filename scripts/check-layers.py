@@ -22,7 +22,7 @@ ALLOWED = {
     "target": ["include/heapgrab.h", "lib"],
     "walker": ["include/heapgrab.h", "lib", "target/target.h"],
     "analysis": ["include/heapgrab.h", "lib", "target/target.h", "target/symbolize.h", "walker/walk.h",
-                 "stacks/unwind.h", "stacks/capture.h"],
+                 "stacks/unwind.h", "stacks/capture.h", "sampler/table.h"],
     "stacks": ["include/heapgrab.h", "lib", "target/target.h", "target/symbolize.h"],
     "writers": ["include/heapgrab.h", "lib"],
     "cli": ["include/heapgrab.h"],

@@ -162,6 +162,7 @@ int hg_unwinder_capture(struct hg_unwinder *u)
 
 struct collect {
     uint64_t *pcs;
+    uint64_t *sps; /* or NULL */
     size_t n, max;
 };
 
@@ -174,8 +175,13 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
         return DWARF_CB_ABORT;
     /* A return address points after the call: the call is at pc - 1 (what
      * the source line and inlined frames must describe). */
-    if (c->n < c->max)
+    if (c->n < c->max) {
+        if (c->sps) {
+            Dwarf_Word sp = 0;
+            c->sps[c->n] = dwfl_frame_reg(frame, 7, &sp) == 0 ? sp : 0;
+        }
         c->pcs[c->n++] = activation ? pc : pc - 1;
+    }
     return c->n < c->max ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
@@ -284,14 +290,16 @@ static const struct rule *rule_for(struct hg_unwinder *u, uint64_t pc)
 }
 
 /* The fast walk of cap: 1 done, 0 leave it to libdwfl. */
-static int fast_walk(struct hg_unwinder *u, const hg_thread_copy *cap, uint64_t *pcs, size_t max,
-                     size_t *n)
+static int fast_walk(struct hg_unwinder *u, const hg_thread_copy *cap, uint64_t *pcs,
+                     uint64_t *sps, size_t max, size_t *n)
 {
     uint64_t pc = cap->regs[16], sp = cap->regs[7], bp = cap->regs[6];
     int bp_known = 1, activation = 1;
     *n = 0;
     while (*n < max) {
         uint64_t at = activation ? pc : pc - 1;
+        if (sps)
+            sps[*n] = sp;
         pcs[(*n)++] = at;
         const struct rule *r = rule_for(u, at);
         if (!r || r->kind == RULE_OTHER)
@@ -319,8 +327,11 @@ static int fast_walk(struct hg_unwinder *u, const hg_thread_copy *cap, uint64_t 
     return 1;
 }
 
-int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max, size_t *n,
-                     const char **why)
+static int unwind_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, uint64_t *sps,
+                       size_t max, size_t *n, const char **why);
+
+int hg_unwind_thread_sps(struct hg_unwinder *u, size_t ti, uint64_t *pcs, uint64_t *sps,
+                         size_t max, size_t *n, const char **why)
 {
     *n = 0;
     *why = NULL;
@@ -329,18 +340,30 @@ int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max
     const hg_thread_copy *cap = &u->copies.threads[ti];
     if (cap->have_regs && max > 0) {
         u->ran_off = 0;
-        if (fast_walk(u, cap, pcs, max, n)) {
+        if (fast_walk(u, cap, pcs, sps, max, n)) {
             u->fast++;
             return 0;
         }
         *n = 0;
     }
     u->slow++;
-    return hg_unwind_thread_dwfl(u, ti, pcs, max, n, why);
+    return unwind_dwfl(u, ti, pcs, sps, max, n, why);
+}
+
+int hg_unwind_thread(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max, size_t *n,
+                     const char **why)
+{
+    return hg_unwind_thread_sps(u, ti, pcs, NULL, max, n, why);
 }
 
 int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_t max,
                           size_t *n, const char **why)
+{
+    return unwind_dwfl(u, ti, pcs, NULL, max, n, why);
+}
+
+static int unwind_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, uint64_t *sps,
+                       size_t max, size_t *n, const char **why)
 {
     hg_target *t = u->t;
     *n = 0;
@@ -362,7 +385,7 @@ int hg_unwind_thread_dwfl(struct hg_unwinder *u, size_t ti, uint64_t *pcs, size_
     }
     u->cur = cap;
     u->ran_off = 0;
-    struct collect c = {pcs, 0, max};
+    struct collect c = {pcs, sps, 0, max};
     /* A read above the copy can end the walk as if the stack ended there
      * (libdwfl then takes the return address as undefined): ran_off tells. */
     if (dwfl_getthread_frames(u->dwfl, cap->tid, frame_cb, &c) != 0 && c.n < max) {

@@ -27,6 +27,10 @@ int hg_unwinder_tid(const struct hg_unwinder *u, size_t i);
 extern const char hg_unwind_cut[];
 int hg_unwind_thread(struct hg_unwinder *u, size_t i, uint64_t *pcs, size_t max, size_t *n,
                      const char **why);
+/* The same, with sps[i] the stack pointer in frame i (0 where libdwfl
+ * could not say): frame i's own stack slots are [sps[i], sps[i + 1]). */
+int hg_unwind_thread_sps(struct hg_unwinder *u, size_t i, uint64_t *pcs, uint64_t *sps,
+                         size_t max, size_t *n, const char **why);
 /* The same walk by libdwfl alone, which hg_unwind_thread falls back on
  * when its own fast walk of cached CFA rules cannot go on (for
  * bench/unwinders, which checks that the two agree). */

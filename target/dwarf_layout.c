@@ -1,13 +1,16 @@
 /*
  * dwarf_layout.c -- the layout of a struct (its size, its members'
  * offsets) as a module's DWARF describes it: how malloc's own structs are
- * read when libc has debug information.
+ * read when libc has debug information; and the sizes of C++ classes by
+ * their qualified names, which say whether a chunk can hold one.
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <string.h>
 
+#include "lib/error.h"
+#include "lib/hashmap.h"
 #include "target/target.h"
 #include "target/modules.h"
 
@@ -79,4 +82,115 @@ int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
                 offsets[i] = (long)loc;
     } while (dwarf_siblingof(&member, &member) == 0);
     return 0;
+}
+
+/* ------------------------------------------- sizes of classes by name */
+
+struct size_search {
+    const char *const *names;
+    size_t n, left;
+    uint64_t *sizes;
+    hg_u64map by_hash;     /* hash of a name -> its index (the next key on a clash) */
+    hg_u64map seen;        /* partial units already scanned (imported by many) */
+    char path[4096];       /* the qualified name of the scope being scanned */
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return hg_hash64(h);
+}
+
+static void found_type(struct size_search *q, Dwarf_Die *d)
+{
+    uint64_t key = hash_name(q->path);
+    for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
+        if (strcmp(q->names[*v], q->path) == 0) {
+            int bs = dwarf_bytesize(d);
+            if (!q->sizes[*v] && bs > 0) {
+                q->sizes[*v] = (uint64_t)bs;
+                q->left--;
+            }
+            return;
+        }
+}
+
+/* The classes and structs under parent, and under its namespaces and
+ * classes (nested ones), with their qualified names; plen is the length of
+ * parent's own in q->path. */
+static void scan_scope(struct size_search *q, Dwarf_Die *parent, size_t plen, int depth)
+{
+    Dwarf_Die d;
+    if (depth > 32 || dwarf_child(parent, &d) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&d);
+        if (tag == DW_TAG_imported_unit) {
+            /* dwz moved shared types into partial units, imported where used */
+            Dwarf_Attribute attr;
+            Dwarf_Die unit;
+            if (dwarf_attr(&d, DW_AT_import, &attr) && dwarf_formref_die(&attr, &unit) &&
+                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr) &&
+                hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) == 0)
+                scan_scope(q, &unit, plen, depth + 1);
+            continue;
+        }
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type)
+            continue;
+        const char *name = dwarf_diename(&d);
+        if (!name && tag == DW_TAG_namespace)
+            name = "(anonymous namespace)";
+        size_t len = name ? strlen(name) : 0;
+        if (!name || plen + 2 + len >= sizeof q->path)
+            continue;
+        size_t at = plen;
+        if (plen) {
+            memcpy(q->path + at, "::", 2);
+            at += 2;
+        }
+        memcpy(q->path + at, name, len + 1);
+        if (tag != DW_TAG_namespace && !dwarf_hasattr(&d, DW_AT_declaration))
+            found_type(q, &d);
+        if (q->left)
+            scan_scope(q, &d, at + len, depth + 1);
+        q->path[plen] = '\0';
+    } while (q->left && dwarf_siblingof(&d, &d) == 0);
+}
+
+int hg_module_type_sizes(hg_module *m, const char *const *names, size_t n, uint64_t *sizes)
+{
+    for (size_t i = 0; i < n; i++)
+        sizes[i] = 0;
+    Dwarf_Addr bias;
+    Dwarf *dw = n ? dwfl_module_getdwarf(hg_module_dwfl(m), &bias) : NULL;
+    if (!dw)
+        return n ? HG_ENOTFOUND : 0;
+    struct size_search q;
+    memset(&q, 0, sizeof q);
+    q.names = names;
+    q.n = q.left = n;
+    q.sizes = sizes;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t key = hash_name(names[i]);
+        while (hg_u64map_get(&q.by_hash, key))
+            key++;
+        if (hg_u64map_put(&q.by_hash, key, i) != 0)
+            rc = hg_fail(HG_ENOMEM, "out of memory");
+    }
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    Dwarf_Die cudie;
+    while (rc == 0 && q.left && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, &cudie)) {
+            q.path[0] = '\0';
+            scan_scope(&q, &cudie, 0, 0);
+        }
+        off = next;
+    }
+    hg_u64map_free(&q.by_hash);
+    hg_u64map_free(&q.seen);
+    return rc;
 }

@@ -560,6 +560,26 @@ Dwfl *hg_target_dwfl(hg_target *t)
     return st ? st->dwfl : NULL;
 }
 
+hg_module *hg_module_at(hg_target *t, uint64_t addr)
+{
+    struct hg_dwfl_state *st = state(t);
+    if (!st)
+        return NULL;
+    /* the last module starting at or below addr (modules do not overlap) */
+    size_t lo = 0, hi = st->nmods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (st->mods[st->by_start[mid]].start <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    hg_module *m = &st->mods[st->by_start[lo - 1]];
+    return addr < m->end ? m : NULL;
+}
+
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
 {
     struct hg_dwfl_state *st = state(t);
@@ -584,4 +604,165 @@ const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path
     if (path)
         *path = m->path;
     return hg_module_build_id(m);
+}
+
+size_t hg_module_count(hg_target *t)
+{
+    struct hg_dwfl_state *st = state(t);
+    return st ? st->nmods : 0;
+}
+
+hg_module *hg_module_get(hg_target *t, size_t i)
+{
+    struct hg_dwfl_state *st = state(t);
+    return st && i < st->nmods ? &st->mods[i] : NULL;
+}
+
+static int symbol_by_start(const void *a, const void *b)
+{
+    const hg_symbol *x = a, *y = b;
+    return x->start != y->start ? (x->start < y->start ? -1 : 1) : 0;
+}
+
+int hg_module_symbols(hg_module *m, const char *prefix, hg_symbol **out, size_t *n)
+{
+    hg_array(hg_symbol) syms = HG_ARRAY_INIT;
+    size_t plen = strlen(prefix);
+    *out = NULL;
+    *n = 0;
+    int count = dwfl_module_getsymtab(m->mod);
+    for (int i = 0; i < count; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, NULL, NULL, NULL);
+        if (!name || strncmp(name, prefix, plen) != 0 || sym.st_shndx == SHN_UNDEF ||
+            GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
+            continue;
+        hg_symbol *h = hg_array_push(syms);
+        if (!h) {
+            hg_array_clear(syms);
+            return hg_fail(HG_ENOMEM, "out of memory");
+        }
+        *h = (hg_symbol){addr, sym.st_size, name};
+    }
+    if (syms.size)
+        qsort(syms.ptr, syms.size, sizeof *syms.ptr, symbol_by_start);
+    *out = syms.ptr;
+    *n = syms.size;
+    return 0;
+}
+
+/* ------------------------------------------- data symbols, for the holders */
+
+uint64_t hg_module_start(const hg_module *m) { return m->start; }
+
+int hg_module_data_symbol(hg_module *m, uint64_t addr, const char **name, uint64_t *start,
+                          uint64_t *size)
+{
+    GElf_Off off = 0;
+    GElf_Sym sym;
+    const char *s = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
+    if (!s || !s[0])
+        return HG_ENOTFOUND;
+    int type = GELF_ST_TYPE(sym.st_info);
+    if (type == STT_FUNC || type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+        return HG_ENOTFOUND;
+    /* the closest symbol below may end before addr: then none covers it */
+    if (off >= (sym.st_size ? sym.st_size : 8))
+        return HG_ENOTFOUND;
+    *name = s;
+    *start = addr - off;
+    *size = sym.st_size ? sym.st_size : 8;
+    return 0;
+}
+
+int hg_module_tls_symbol(hg_module *m, uint64_t off, const char **name, uint64_t *start,
+                         uint64_t *size)
+{
+    int n = dwfl_module_getsymtab(m->mod);
+    const char *best = NULL;
+    uint64_t bstart = 0, bsize = 0;
+    for (int i = 0; i < n; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        const char *s = dwfl_module_getsym_info(m->mod, i, &sym, &addr, NULL, NULL, NULL);
+        if (!s || !s[0] || GELF_ST_TYPE(sym.st_info) != STT_TLS || sym.st_shndx == SHN_UNDEF)
+            continue;
+        uint64_t sz = sym.st_size ? sym.st_size : 8;
+        if (off >= sym.st_value && off - sym.st_value < sz && (!best || sym.st_value > bstart)) {
+            best = s;
+            bstart = sym.st_value;
+            bsize = sz;
+        }
+    }
+    if (!best)
+        return HG_ENOTFOUND;
+    *name = best;
+    *start = bstart;
+    *size = bsize;
+    return 0;
+}
+
+/* The variable's DIE: a DW_TAG_variable at the top of a CU named name,
+ * a definition (not a declaration), preferring the one whose location is
+ * addr (DW_OP_addr, the module's bias taken off). */
+int hg_module_var_decl(hg_module *m, const char *name, uint64_t addr, const char **file,
+                       int *line)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf *dw = dwfl_module_getdwarf(m->mod, &bias);
+    if (!dw)
+        return HG_ENOTFOUND;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    int found = 0;
+    /* a bounded look: a module of a million CUs is not searched whole */
+    for (int cus = 0; !found && cus < 200000 &&
+                      dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0;
+         off = next, cus++) {
+        Dwarf_Die cu, child;
+        if (!dwarf_offdie(dw, off + hsize, &cu) || dwarf_child(&cu, &child) != 0)
+            continue;
+        do {
+            if (dwarf_tag(&child) != DW_TAG_variable || dwarf_hasattr(&child, DW_AT_declaration))
+                continue;
+            const char *n = dwarf_diename(&child);
+            if (!n || strcmp(n, name) != 0)
+                continue;
+            Dwarf_Attribute at;
+            Dwarf_Op *ops;
+            size_t nops;
+            if (addr && dwarf_attr(&child, DW_AT_location, &at) &&
+                dwarf_getlocation(&at, &ops, &nops) == 0 && nops == 1 &&
+                ops[0].atom == DW_OP_addr && ops[0].number + bias != addr)
+                continue;
+            const char *f = dwarf_decl_file(&child);
+            int l = 0;
+            if (!f)
+                continue;
+            dwarf_decl_line(&child, &l);
+            *file = f;
+            *line = l;
+            found = 1;
+            break;
+        } while (dwarf_siblingof(&child, &child) == 0);
+    }
+    return found ? 0 : HG_ENOTFOUND;
+}
+
+uint64_t hg_module_image_end(hg_module *m)
+{
+    Dwarf_Addr bias = 0;
+    Elf *elf = dwfl_module_getelf(m->mod, &bias);
+    size_t n;
+    uint64_t end = 0;
+    if (!elf || elf_getphdrnum(elf, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        GElf_Phdr ph;
+        if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_LOAD &&
+            ph.p_vaddr + ph.p_memsz > end)
+            end = ph.p_vaddr + ph.p_memsz;
+    }
+    return end ? bias + end : 0;
 }

@@ -22,12 +22,10 @@ typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
 
 /* C++ names demangled with libstdc++'s __cxa_demangle when the process
  * running heapgrab can load it; otherwise shown as they are. */
-static char *demangle(const char *name)
+static demangle_fn demangler(void)
 {
     static demangle_fn fn;
     static int tried;
-    if (!name || name[0] != '_' || name[1] != 'Z')
-        return NULL;
     if (!tried) {
         tried = 1;
         fn = (demangle_fn)(uintptr_t)dlsym(RTLD_DEFAULT, "__cxa_demangle");
@@ -37,10 +35,38 @@ static char *demangle(const char *name)
                 fn = (demangle_fn)(uintptr_t)dlsym(h, "__cxa_demangle");
         }
     }
+    return fn;
+}
+
+static char *demangle(const char *name)
+{
+    if (!name || name[0] != '_' || name[1] != 'Z')
+        return NULL;
+    demangle_fn fn = demangler();
     if (!fn)
         return NULL;
     int status = -1;
     char *out = fn(name, NULL, NULL, &status);
+    if (status != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+char *hg_demangle_type(const char *mangling)
+{
+    demangle_fn fn = demangler();
+    if (!mangling || !mangling[0])
+        return NULL;
+    if (!fn)
+        return strdup(mangling);
+    /* __cxa_demangle takes a bare type mangling as a type ("i" is "int"),
+     * and a "_Z" one as a function or object: a type is asked for */
+    if (mangling[0] == '_' && mangling[1] == 'Z')
+        return NULL;
+    int status = -1;
+    char *out = fn(mangling, NULL, NULL, &status);
     if (status != 0) {
         free(out);
         return NULL;

@@ -282,6 +282,14 @@ int hg_module_symbol(hg_module *m, const char *name, uint64_t *value,
  * present.  Returns 0, or HG_ENOTFOUND if the type is not described. */
 int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
                      const char *const *members, long *offsets, size_t n);
+/* The sizes of classes and structs, by qualified name ("geo::Poly<float>",
+ * "(anonymous namespace)::X", as the demangler writes them), from one pass
+ * over m's DWARF (the namespaces and classes of every unit, dwz partial
+ * units included): sizes[i] is names[i]'s DW_AT_byte_size, 0 where no
+ * definition was found.  0, HG_ENOTFOUND (m has no DWARF), HG_ENOMEM. */
+int hg_module_type_sizes(hg_module *m, const char *const *names, size_t n, uint64_t *sizes);
+/* The module whose mapped range holds addr, or NULL. */
+hg_module *hg_module_at(hg_target *t, uint64_t addr);
 /* p_memsz of the module's PT_TLS segment, 0 if it has none. */
 uint64_t hg_module_tls_size(hg_module *m);
 /* Alignment of that block (p_align), 0 if none. */
@@ -293,10 +301,42 @@ const char *hg_module_build_id(hg_module *m);
  * there, whatever the program changed since.  0, or HG_ENOTFOUND when the
  * file does not hold them. */
 int hg_module_file_read(hg_module *m, uint64_t addr, void *buf, size_t len);
+/* The modules of the target, in libdwfl's order: how many, and the i-th
+ * (NULL past the end). */
+size_t hg_module_count(hg_target *t);
+hg_module *hg_module_get(hg_target *t, size_t i);
+/* A symbol of a module's symbol table. */
+typedef struct hg_symbol {
+    uint64_t start;        /* its address, the module's bias applied */
+    uint64_t size;
+    const char *name;      /* libdwfl's; valid while the target is open */
+} hg_symbol;
+/* Every defined data object of module m whose name starts with prefix
+ * ("_ZTV": its vtables), from its .symtab (the debug file's, where the
+ * module has none) else its .dynsym, sorted by start: *out malloc'd (NULL
+ * and *n = 0 for none).  0, or HG_ENOMEM.  One pass over the table. */
+int hg_module_symbols(hg_module *m, const char *prefix, hg_symbol **out, size_t *n);
 void hg_symbols_free(hg_target *t);
 /* The target's libdwfl session (modules reported), for the unwinder. */
 typedef struct Dwfl Dwfl;
 Dwfl *hg_target_dwfl(hg_target *t);
+/* A module's lowest address (hg_module_at finds the module at one). */
+uint64_t hg_module_start(const hg_module *m);
+/* The end of the module's image as loaded, its last segment's .bss
+ * included (bias + the highest p_vaddr + p_memsz); 0 if unknown. */
+uint64_t hg_module_image_end(hg_module *m);
+/* The data symbol (not a function; .symtab, else .dynsym) covering addr:
+ * its name (the module's string), start and size.  0 or HG_ENOTFOUND. */
+int hg_module_data_symbol(hg_module *m, uint64_t addr, const char **name, uint64_t *start,
+                          uint64_t *size);
+/* The TLS symbol covering offset off of the module's TLS block.  0 or
+ * HG_ENOTFOUND. */
+int hg_module_tls_symbol(hg_module *m, uint64_t off, const char **name, uint64_t *start,
+                         uint64_t *size);
+/* Where the global variable name (at addr, 0 for any) is declared, from
+ * the module's DWARF: file (libdw's string) and line.  0 or HG_ENOTFOUND. */
+int hg_module_var_decl(hg_module *m, const char *name, uint64_t addr, const char **file,
+                       int *line);
 /* Build-id (hex) and path of the module mapped at addr, NULL if none. */
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path);
 

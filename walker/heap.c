@@ -104,7 +104,7 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
                         a->top_size, end);
             uint64_t top_end = p + a->top_size <= end ? p + a->top_size : end;
             a->tot.top_bytes += a->top_size;
-            if (keep_chunk(w, p, a->top_size, 0, ai, HG_STATE_TOP) < 0)
+            if (keep_chunk(w, p, a->top_size, 0, ai, HG_STATE_TOP, 0) < 0)
                 return HG_ENOMEM;
             a->tot.released_bytes += nonresident_bytes(w, p + CHUNK_HDR, top_end);
             a->tot.overhead_bytes += end - top_end;
@@ -176,7 +176,7 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
         if (sz == w->tc_chunk_size && is_tcache_struct(w, p)) {
             a->tot.overhead_bytes += sz;
             hist_add(w, a, ai, HG_STATE_OVERHEAD, sz);
-            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_OVERHEAD);
+            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_OVERHEAD, 0);
         } else if (!next_prev_inuse) {
             /* Free and in a bin (tcache and fastbin chunks keep their
              * neighbour's PREV_INUSE set). */
@@ -197,16 +197,16 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
              * kept as 1, which no chunk has, and read again if followed. */
             if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd >> 48 ? 1 : fd, sz)) < 0)
                 return hg_fail(HG_ENOMEM, "out of memory");
-            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_BIN);
+            kept = keep_chunk(w, p, sz, 0, ai, HG_STATE_BIN, 0);
         } else {
             uint64_t link = reveal(w, p + CHUNK_HDR, fd);
             if (sz <= w->list_max && plausible_link(w, link)) {
                 if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
                     return hg_fail(HG_ENOMEM, "out of memory");
-                kept = keep_chunk(w, p, sz, 0, ai, CHUNK_MAYBE);
+                kept = keep_chunk(w, p, sz, 0, ai, CHUNK_MAYBE, fd);
             } else {
                 count_inuse(w, ai, sz);
-                kept = keep_chunk(w, p, sz, sz - SIZE_SZ, ai, HG_STATE_INUSE);
+                kept = keep_chunk(w, p, sz, sz - SIZE_SZ, ai, HG_STATE_INUSE, fd);
             }
         }
         if (kept < 0)

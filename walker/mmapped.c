@@ -219,8 +219,14 @@ int scan_mmapped(struct walk *w)
         s->totals.inuse_objects++;
         s->totals.inuse_bytes += mmapped_usable(w, sz); /* malloc_usable_size */
         rc = hg_snapshot_add(s, -1, HG_STATE_MMAPPED, sz, 1, mmapped_usable(w, sz));
+        /* the first word, for the types analysis: one read a chunk, and
+         * mmapped chunks are few (each is 128 KiB or more by default) */
+        uint64_t first = 0;
+        if (rc == 0 && w->keep_words && hg_read_u64(w->t, l.v.ptr[i].addr + CHUNK_HDR, &first) != 0)
+            first = 0;
         if (rc == 0)
-            rc = keep_chunk(w, l.v.ptr[i].addr, sz, mmapped_usable(w, sz), -1, HG_STATE_MMAPPED);
+            rc = keep_chunk(w, l.v.ptr[i].addr, sz, mmapped_usable(w, sz), -1, HG_STATE_MMAPPED,
+                            first);
         if (w->have_pagemap)
             s->heap_resident_bytes += (sz + PAGE - 1) / PAGE * PAGE -
                                       nonresident_bytes(w, l.v.ptr[i].addr, l.v.ptr[i].addr + sz);

@@ -24,6 +24,8 @@ void settle_chunks(struct walk *w)
         c->state = st == CM_TCACHE ? HG_STATE_TCACHE : st == CM_FASTBIN ? HG_STATE_FASTBIN
                                                                       : HG_STATE_INUSE;
         c->usable = c->state == HG_STATE_INUSE ? c->size - SIZE_SZ : 0;
+        if (w->keep_words && c->state != HG_STATE_INUSE)
+            w->words.ptr[i] = 0; /* a list link, not an object's word */
     }
 }
 

@@ -51,6 +51,31 @@ static int copy_mappings(struct walk *w)
     return 0;
 }
 
+/* The hook's view of the walk: its chunks and heaps. */
+static int call_hook(struct walk *w, hg_walk_hook hook, void *ctx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->arenas.size; i++)
+        n += w->arenas.ptr[i].heaps.size;
+    hg_walk_heap *heaps = calloc(n ? n : 1, sizeof *heaps);
+    if (!heaps)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    n = 0;
+    for (size_t i = 0; i < w->arenas.size; i++)
+        for (size_t h = 0; h < w->arenas.ptr[i].heaps.size; h++) {
+            const struct heap *hp = &w->arenas.ptr[i].heaps.ptr[h];
+            /* a thread arena's heap is writable up to its size, the rest of
+             * its reservation not; the mapping may run on past it when it
+             * was merged with the next */
+            heaps[n++] = (hg_walk_heap){hp->base, (hp->end + PAGE - 1) & ~(uint64_t)(PAGE - 1),
+                                        (int)i};
+        }
+    hg_walk_found f = {w->t, &w->loc, w->chunks.ptr, w->chunks.size, heaps, n};
+    int rc = hook(ctx, &f);
+    free(heaps);
+    return rc;
+}
+
 /* Everything done while the target is stopped (step 2 above). */
 static int walk_stopped(struct walk *w)
 {
@@ -123,6 +148,12 @@ static int walk_stopped(struct walk *w)
 int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
             hg_snapshot **out)
 {
+    return hg_walk_hooked(t, loc, opt, NULL, NULL, out);
+}
+
+int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+                   hg_walk_hook hook, void *ctx, hg_snapshot **out)
+{
     uint64_t t0 = hg_now_ns();
     int rc;
     struct walk w;
@@ -130,7 +161,10 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     *out = NULL;
     w.t = t;
     w.keep = opt && opt->max_problems ? opt->max_problems : 32;
-    w.keep_chunks = opt && opt->keep_chunks;
+    /* the types analysis needs every chunk and its first word; the holders
+     * hook takes every chunk */
+    w.keep_words = opt && opt->types;
+    w.keep_chunks = (opt && opt->keep_chunks) || w.keep_words || hook;
     w.loc = *loc;
     w.L = &w.loc.L;
     cm_init(&w.cm);
@@ -150,6 +184,8 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         goto out;
     s->time_ns = hg_wall_ns();
     rc = walk_stopped(&w);
+    if (rc == 0 && hook)
+        rc = call_hook(&w, hook, ctx);
     /* Whatever failed, a target that died under us is the reason. */
     int gone = t->ops->resume(t, &s->timing.stopped_ns);
     if (gone)
@@ -158,13 +194,19 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
         rc = copy_mappings(&w);
     if (rc == 0)
         rc = finish(&w);
-    if (rc == 0) {
+    /* the chunks go to the snapshot whenever they were kept: the types
+     * analysis and the hook's caller need them after the stop, and a copy
+     * would lengthen it */
+    if (rc == 0 && w.keep_chunks) {
         s->chunks = w.chunks.ptr;
         s->nchunks = w.chunks.size;
         w.chunks.ptr = NULL;
+        s->chunk_words = w.words.ptr;
+        w.words.ptr = NULL;
     }
 out:
     hg_array_clear(w.chunks);
+    hg_array_clear(w.words);
     for (size_t i = 0; i < w.arenas.size; i++) {
         free(w.arenas.ptr[i].raw);
         hg_array_clear(w.arenas.ptr[i].heaps);
@@ -184,20 +226,4 @@ out:
     w.s->timing.total_ns = hg_now_ns() - t0;
     *out = w.s;
     return 0;
-}
-
-int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
-{
-    uint64_t t0 = hg_now_ns();
-    hg_located loc;
-    *out = NULL;
-    hg_error_clear();
-    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
-    if (rc && hg_target_check_alive(t) == HG_ENOPROC)
-        rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
-    if (rc == 0)
-        rc = hg_walk(t, &loc, opt, out);
-    if (rc == 0)
-        (*out)->timing.total_ns = hg_now_ns() - t0;
-    return rc;
 }

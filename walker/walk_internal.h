@@ -108,6 +108,12 @@ struct walk {
      * settled after the list walks. */
     int keep_chunks;
     hg_array(hg_chunk) chunks;
+    /* With keep_words (the types analysis asked): the first word of each
+     * kept chunk's usable bytes, parallel to chunks (0 for chunks not in
+     * use).  The heap walk has it in hand already (it is a free chunk's
+     * fd), so it costs a store per chunk; mmapped chunks, a read each. */
+    int keep_words;
+    hg_array(uint64_t) words;
     /* Page residency, sampled right after the stop and before any bulk
      * read: reading a released page through process_vm_readv maps the
      * zero page there, after which the kernel calls it present. */
@@ -180,8 +186,10 @@ static inline int plausible_link(struct walk *w, uint64_t v)
     return 0;
 }
 
+/* first: the chunk's first word of usable bytes where it may be in use
+ * (kept with keep_words), else 0. */
 static inline int keep_chunk(struct walk *w, uint64_t addr, uint64_t size, uint64_t usable,
-                             int arena, int state)
+                             int arena, int state, uint64_t first)
 {
     if (!w->keep_chunks)
         return 0;
@@ -189,7 +197,12 @@ static inline int keep_chunk(struct walk *w, uint64_t addr, uint64_t size, uint6
     if (w->chunks.size == w->chunks.alloc &&
         hg_array_reserve(w->chunks, w->chunks.size + 1) != 0)
         return hg_fail(HG_ENOMEM, "out of memory (keeping every chunk)");
+    if (w->keep_words && w->words.size == w->words.alloc &&
+        hg_array_reserve(w->words, w->words.size + 1) != 0)
+        return hg_fail(HG_ENOMEM, "out of memory (keeping every chunk)");
     w->chunks.ptr[w->chunks.size++] = (hg_chunk){addr, size, usable, arena, state};
+    if (w->keep_words)
+        w->words.ptr[w->words.size++] = first;
     return 0;
 }
 

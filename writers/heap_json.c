@@ -128,6 +128,21 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
         jw_close(&w, '}');
     }
 
+    /* the allocation sampler's figures, when it was read */
+    const hg_sampler_info *si = hg_snapshot_sampler(s);
+    if (si) {
+        jw_open(&w, "sampler", '{');
+        jw_u64(&w, "rate", si->rate);
+        jw_u64(&w, "alloc_objects", si->alloc_objects);
+        jw_u64(&w, "alloc_bytes", si->alloc_bytes);
+        jw_u64(&w, "free_objects", si->free_objects);
+        jw_u64(&w, "free_bytes", si->free_bytes);
+        jw_u64(&w, "live_sampled", si->live_sampled);
+        jw_u64(&w, "samples", si->samples);
+        jw_u64(&w, "dropped_samples", si->dropped_samples);
+        jw_close(&w, '}');
+    }
+
     const hg_timing *tm = hg_snapshot_timing(s);
     jw_open(&w, "timing", '{');
     jw_known(&w, "stopped_ns", tm->stopped_ns);

@@ -16,10 +16,13 @@
  * chunk size), root to leaf
  *     "arena main" | "arena 1 0x7f..." | "mmapped chunks"
  *       -> "state inuse" -> "size 48" | "size 4-6 KiB"
+ * The leaf is the chunk's size class (size_class below).  A snapshot taken
+ * with types splits each live sample by type, in either view: labels type
+ * (the class) and type_source (vtable, dwarf; "size" on the untyped).
  *
  * The holders view (a snapshot taken with holders): each in-use object's
  * stack is its path in the dominator tree, root to leaf
- *     "g_tracker" -> "size 4-6 KiB" -> "size 48 ×100000" -> "size 32"
+ *     "g_tracker" -> "size 4-6 KiB" -> "size 48 (chain)" -> "size 32"
  * the root frame outermost (so its cum is what the root retains), one
  * frame per holding object, the object's own size class as the leaf.
  * Outermost frames that are no root: "(several roots)" (objects no single
@@ -143,14 +146,33 @@ static int is_live(int state)
     return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
 }
 
+/* The first of the types' cells of bucket bk (cells are sorted by arena,
+ * state, chunk size, type), or NULL. */
+static const struct hg_type_cell *first_cell(const struct hg_types *ty, const hg_bucket *bk)
+{
+    size_t lo = 0, hi = ty->ncells;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct hg_type_cell *c = &ty->cells[mid];
+        int before = c->arena != bk->arena ? c->arena < bk->arena
+                     : c->state != bk->state ? c->state < bk->state
+                                             : c->chunk_size < bk->chunk_size;
+        if (before)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < ty->ncells ? &ty->cells[lo] : NULL;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 enum { V_INUSE_OBJECTS, V_INUSE_SPACE, V_FREE_OBJECTS, V_FREE_SPACE, NVALUES };
-enum { FRAMES_PER_SAMPLE = 3, LABELS_PER_SAMPLE = 4 };
+enum { FRAMES_PER_SAMPLE = 3, LABELS_PER_SAMPLE = 4, TYPE_LABELS = 2 };
 
-/* The label keys, made once per profile. */
+/* The label keys, made once per profile (type keys only with types). */
 struct keys {
-    int64_t bytes, arena, state, cls;
+    int64_t bytes, arena, state, cls, type, source;
 };
 
 /* The location of a synthetic frame: a function of that name alone. */
@@ -193,13 +215,45 @@ static void bucket_samples(struct hg_pprof *b, const hg_snapshot *s, const struc
             object_bytes = bk->chunk_size;
         }
 
-        struct hg_pprof_label lb[LABELS_PER_SAMPLE] = {
+        struct hg_pprof_label lb[LABELS_PER_SAMPLE + TYPE_LABELS] = {
             {.key = k->bytes, .num = hg_pprof_i64(object_bytes)}};
         arena_label(bk->arena, name, sizeof name);
         lb[1] = (struct hg_pprof_label){.key = k->arena, .str = hg_pprof_string(b, name)};
         lb[2] = (struct hg_pprof_label){.key = k->state,
                                         .str = hg_pprof_string(b, hg_state_name(bk->state))};
-        hg_pprof_sample(b, ids, FRAMES_PER_SAMPLE + (outer != NULL), v, lb, 3);
+        size_t nf = FRAMES_PER_SAMPLE + (outer != NULL);
+        if (!s->types || !is_live(bk->state)) {
+            hg_pprof_sample(b, ids, nf, v, lb, 3);
+            continue;
+        }
+        /* With types, a live bucket is one sample per type found in it
+         * (labels type and type_source) and one for the rest, untyped
+         * (type_source "size"). */
+        const struct hg_types *ty = s->types;
+        const struct hg_type_cell *c = first_cell(ty, bk);
+        uint64_t count = bk->count, usable = bk->usable_bytes;
+        for (; c && c < ty->cells + ty->ncells && c->arena == bk->arena &&
+               c->state == bk->state && c->chunk_size == bk->chunk_size; c++) {
+            const hg_type *t = &ty->types[c->type];
+            int64_t tv[NVALUES] = {0};
+            tv[V_INUSE_OBJECTS] = hg_pprof_i64(c->count);
+            tv[V_INUSE_SPACE] = hg_pprof_i64(c->usable_bytes);
+            lb[0].num = hg_pprof_i64(c->count ? c->usable_bytes / c->count : 0);
+            lb[3] = (struct hg_pprof_label){.key = k->type, .str = hg_pprof_string(b, t->name)};
+            lb[4] = (struct hg_pprof_label){
+                .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(t->how))};
+            hg_pprof_sample(b, ids, nf, tv, lb, 3 + TYPE_LABELS);
+            count -= c->count < count ? c->count : count;
+            usable -= c->usable_bytes < usable ? c->usable_bytes : usable;
+        }
+        if (count) {
+            v[V_INUSE_OBJECTS] = hg_pprof_i64(count);
+            v[V_INUSE_SPACE] = hg_pprof_i64(usable);
+            lb[0].num = hg_pprof_i64(usable / count);
+            lb[3] = (struct hg_pprof_label){
+                .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(HG_TYPE_SIZE))};
+            hg_pprof_sample(b, ids, nf, v, lb, 4);
+        }
     }
 }
 
@@ -306,13 +360,30 @@ static uint64_t class_id(uint64_t usable)
     return p2 | (c >= p2 + p2 / 2); /* p2 >= 1024: the low bit is free */
 }
 
-/* A sample being summed: objects of one stack, class, size and arena. */
+/* A sample being summed: objects of one stack, class, size, arena and
+ * type. */
 struct agg {
     uint64_t size, objects, bytes;
     uint32_t sid, next;          /* next: another with the same sid and class */
+    int32_t type;                /* index in s->types, -1 untyped or no types */
     int16_t arena;
     uint8_t cls;
 };
+
+/* With types: each typed chunk's usable start -> its type + 1, so that an
+ * object (the holders number them in address order, the chunks per heap)
+ * finds its type.  Untyped chunks are not in it. */
+static int types_by_address(const hg_snapshot *s, hg_u64map *out)
+{
+    const struct hg_types *ty = s->types;
+    for (size_t i = 0; ty && i < s->nchunks; i++) {
+        int32_t k = ty->chunk_type[i];
+        if (k >= 0 && ty->types[k].how != HG_TYPE_SIZE &&
+            hg_u64map_put(out, s->chunks[i].address + 16, (uint64_t)k + 1) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 #define IN_PROGRESS 0x80000000u  /* head[]: being resolved */
 #define DONE 0x40000000u         /* head[] of a head: its stack is in sid[] */
@@ -332,8 +403,9 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
     struct trie t = {0};
     hg_array(struct agg) aggs = HG_ARRAY_INIT;
     hg_u64map first = {0};  /* sid << 2 | cls -> 1 + index in aggs */
+    hg_u64map typed = {0};
     int rc = 0;
-    if (!head || !sid || !work || !root_sid)
+    if (!head || !sid || !work || !root_sid || types_by_address(s, &typed) != 0)
         goto oom;
     memset(head, 0xff, (n ? n : 1) * sizeof *head);
     uint32_t *zero = hg_array_push(t.parent);
@@ -347,7 +419,7 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
      * 1. Chains.  An object whose holder is an object of the same size
      * class continues its holder's run (a linked list, a tree of nodes of
      * one size); the run's first object is its head, and the run is one
-     * frame, named with its count.  head[] is resolved up the idom chain,
+     * frame, "size 48 (chain)".  head[] is resolved up the idom chain,
      * each object once; a cycle in idom (a corrupt model) ends the run.
      */
     for (size_t i = 0; i < n; i++) {
@@ -425,9 +497,12 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
                 base = unknown;
             char name[128];
             size_class(chunk_of(h->size[x]), name, sizeof name);
+            /* A run's frame does not carry its count (inuse_objects has
+             * it): a list that grows between two snapshots must stay one
+             * frame for -base to show it growing. */
             if (sid[x] > 1) {
                 size_t len = strlen(name);
-                snprintf(name + len, sizeof name - len, " \xc3\x97%u", sid[x]);
+                snprintf(name + len, sizeof name - len, " (chain)");
             }
             sid[x] = trie_push(&t, base, frame(b, name));
             head[x] = (head[x] & MASK) | DONE;
@@ -441,17 +516,20 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
         uint32_t st = sid[head[i] & MASK];
         uint8_t cls = h->cls[i] & 3;
         int16_t arena = h->arena ? h->arena[i] : INT16_MIN;
+        const uint64_t *tp = typed.size ? hg_u64map_get(&typed, h->address[i]) : NULL;
+        int32_t type = tp ? (int32_t)(*tp - 1) : -1;
         uint64_t key = (uint64_t)st << 2 | cls;
         const uint64_t *at = hg_u64map_get(&first, key);
         uint32_t a = at ? (uint32_t)(*at - 1) : UNSET;
-        while (a != UNSET && (aggs.ptr[a].size != h->size[i] || aggs.ptr[a].arena != arena))
+        while (a != UNSET && (aggs.ptr[a].size != h->size[i] || aggs.ptr[a].arena != arena ||
+                              aggs.ptr[a].type != type))
             a = aggs.ptr[a].next;
         if (a == UNSET) {
             struct agg *g = hg_array_push(aggs);
             if (!g)
                 goto oom;
             *g = (struct agg){.size = h->size[i], .sid = st, .arena = arena, .cls = cls,
-                              .next = at ? (uint32_t)(*at - 1) : UNSET};
+                              .type = type, .next = at ? (uint32_t)(*at - 1) : UNSET};
             a = (uint32_t)(aggs.size - 1);
             if (hg_u64map_put(&first, key, (uint64_t)a + 1) != 0)
                 goto oom;
@@ -467,7 +545,7 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
         for (uint32_t x = g->sid; x && nf < HG_PPROF_MAX_FRAMES; x = t.parent.ptr[x])
             frames[nf++] = t.loc.ptr[x];
         int64_t v[NVALUES] = {hg_pprof_i64(g->objects), hg_pprof_i64(g->bytes), 0, 0};
-        struct hg_pprof_label lb[LABELS_PER_SAMPLE];
+        struct hg_pprof_label lb[LABELS_PER_SAMPLE + TYPE_LABELS];
         size_t nl = 0;
         char name[32];
         lb[nl++] = (struct hg_pprof_label){.key = k->bytes, .num = hg_pprof_i64(g->size)};
@@ -487,6 +565,15 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
             .str = hg_pprof_string(b, hg_state_name(mmapped ? HG_STATE_MMAPPED : HG_STATE_INUSE))};
         lb[nl++] = (struct hg_pprof_label){.key = k->cls,
                                            .str = hg_pprof_string(b, hg_object_class_name(g->cls))};
+        if (s->types && g->type >= 0) {
+            const hg_type *t = &s->types->types[g->type];
+            lb[nl++] = (struct hg_pprof_label){.key = k->type, .str = hg_pprof_string(b, t->name)};
+            lb[nl++] = (struct hg_pprof_label){
+                .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(t->how))};
+        } else if (s->types) {
+            lb[nl++] = (struct hg_pprof_label){
+                .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(HG_TYPE_SIZE))};
+        }
         hg_pprof_sample(b, frames, nf, v, lb, nl);
     }
     goto done;
@@ -503,6 +590,7 @@ done:
     hg_u64map_free(&t.index);
     hg_array_clear(aggs);
     hg_u64map_free(&first);
+    hg_u64map_free(&typed);
     return rc;
 }
 
@@ -528,6 +616,8 @@ static int write_profile(const hg_snapshot *s, FILE *out, int holders)
     k.arena = hg_pprof_string(b, "arena");
     k.state = hg_pprof_string(b, "state");
     k.cls = holders ? hg_pprof_string(b, "class") : 0;
+    k.type = s->types ? hg_pprof_string(b, "type") : 0;
+    k.source = s->types ? hg_pprof_string(b, "type_source") : 0;
     hg_pprof_default_sample_type(b, "inuse_space");
 
     int rc = 0;

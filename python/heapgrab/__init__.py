@@ -91,7 +91,8 @@ class _SnapshotOptions(ctypes.Structure):
     _c_struct_ = "hg_snapshot_options"
     _fields_ = [("locate", ctypes.c_int), ("max_problems", ctypes.c_uint),
                 ("keep_chunks", ctypes.c_int),
-                ("holders", ctypes.c_int)]
+                ("holders", ctypes.c_int),
+                ("types", ctypes.c_int)]
 
 
 class _Chunk(ctypes.Structure):
@@ -135,6 +136,18 @@ class _LeakGroup(ctypes.Structure):
                 ("examples", type("_LeakExample", (ctypes.Structure,), {"_fields_": [
                     ("address", ctypes.c_uint64), ("len", ctypes.c_size_t),
                     ("bytes", ctypes.c_ubyte * _LEAK_EXAMPLE_BYTES)]}) * _LEAK_EXAMPLES)]
+
+
+class _Type(ctypes.Structure):
+    _c_struct_ = "hg_type"
+    _fields_ = [("name", ctypes.c_char_p), ("how", ctypes.c_int),
+                ("objects", ctypes.c_uint64), ("bytes", ctypes.c_uint64)]
+
+
+class _TypeTotals(ctypes.Structure):
+    _c_struct_ = "hg_type_totals"
+    _fields_ = [("typed_objects", ctypes.c_uint64), ("typed_bytes", ctypes.c_uint64),
+                ("inuse_objects", ctypes.c_uint64), ("inuse_bytes", ctypes.c_uint64)]
 
 
 def library_path():
@@ -213,6 +226,7 @@ def _load():
         "hg_totals_field_name": (ctypes.c_char_p, [sz]),
         "hg_write_json_string": (c_int, [p, ctypes.POINTER(p)]),
         "hg_write_text": (c_int, [p, p]),
+        "hg_write_types_text": (c_int, [p, p]),
         "hg_write_pprof": (c_int, [p, p]),
         "hg_write_pprof_by_size": (c_int, [p, p]),
         "hg_write_holders_text": (c_int, [p, p]),
@@ -226,7 +240,16 @@ def _load():
         "hg_snapshot_leak_group": (ctypes.POINTER(_LeakGroup), [p, sz]),
         "hg_root_kind_name": (ctypes.c_char_p, [c_int]),
         "hg_object_class_name": (ctypes.c_char_p, [c_int]),
+        "hg_allocs_take": (c_int, [p, ctypes.POINTER(p)]),
+        "hg_allocs_free": (None, [p]),
+        "hg_allocs_info": (ctypes.POINTER(ctypes.c_uint64 * len(SAMPLER_FIELDS)), [p]),
+        "hg_write_allocs_pprof": (c_int, [p, p]),
         "hg_free": (None, [p]),
+        "hg_snapshot_type_count": (sz, [p]),
+        "hg_snapshot_type": (ctypes.POINTER(_Type), [p, sz]),
+        "hg_snapshot_type_totals": (ctypes.POINTER(_TypeTotals), [p]),
+        "hg_snapshot_chunk_type": (ctypes.c_long, [p, sz]),
+        "hg_type_how_name": (ctypes.c_char_p, [c_int]),
     }
     for name, (res, args) in sigs.items():
         fn = getattr(lib, name)
@@ -363,10 +386,11 @@ class Snapshot:
 
     def text(self, what="stats"):
         """The readable text of `heapgrab stats` (what="stats"), `heapgrab
-        holders` ("holders") or `heapgrab leaks` ("leaks")."""
+        holders` ("holders"), `heapgrab leaks` ("leaks") or `heapgrab types`
+        ("types", a snapshot taken with types=True)."""
         lib = _load()
         writers = {"stats": lib.hg_write_text, "holders": lib.hg_write_holders_text,
-                   "leaks": lib.hg_write_leaks_text}
+                   "leaks": lib.hg_write_leaks_text, "types": lib.hg_write_types_text}
         if what not in writers:
             raise ValueError(f"what must be one of {', '.join(writers)}")
         buf, size = ctypes.c_void_p(), ctypes.c_size_t()
@@ -379,9 +403,14 @@ class Snapshot:
             _libc.fclose(f)
         try:
             _check(rc)
-            return ctypes.string_at(buf.value, size.value).decode()
+            return ctypes.string_at(buf.value, size.value).decode(errors="replace")
         finally:
             _libc.free(buf)
+
+    def types_text(self):
+        """The table `heapgrab types` prints (a snapshot taken with
+        types=True): text("types")."""
+        return self.text("types")
 
     def chunks(self):
         """Every chunk (address, size, usable, state, arena) when the snapshot
@@ -462,6 +491,38 @@ class Snapshot:
                          holder, o.holder_root if holder == "root" else None,
                          o.retained_objects, o.retained_bytes)
 
+    def types(self):
+        """What the memory is, when the snapshot was taken with types=True:
+        the dict `heapgrab types --json` prints -- {"types": [{"name",
+        "objects", "bytes", "how"}, ...] most bytes first (the untyped chunks
+        as one entry "(untyped)", how "size"), "typed_objects",
+        "typed_bytes", "inuse_objects", "inuse_bytes"}.  None without types."""
+        lib = _load()
+        tot = lib.hg_snapshot_type_totals(self._h)
+        if not tot:
+            return None
+        out = []
+        for i in range(lib.hg_snapshot_type_count(self._h)):
+            t = lib.hg_snapshot_type(self._h, i).contents
+            out.append({"name": t.name.decode(errors="replace"), "objects": t.objects,
+                        "bytes": t.bytes, "how": lib.hg_type_how_name(t.how).decode()})
+        tt = tot.contents
+        return {"types": out, **{name: getattr(tt, name) for name, _ in tt._fields_}}
+
+    def chunk_types(self):
+        """(chunk, type name) of every in-use chunk, with types=True; the
+        name is None for an untyped chunk."""
+        lib = _load()
+        names = {}
+        for i in range(lib.hg_snapshot_type_count(self._h)):
+            t = lib.hg_snapshot_type(self._h, i).contents
+            names[i] = t.name.decode(errors="replace") if t.how != 0 else None
+        for i in range(lib.hg_snapshot_chunk_count(self._h)):
+            k = lib.hg_snapshot_chunk_type(self._h, i)
+            if k >= 0:
+                c = lib.hg_snapshot_chunk(self._h, i).contents
+                yield Chunk(c.address, c.size, c.usable, STATES[c.state], c.arena), names[k]
+
     def close(self):
         if self._h:
             _load().hg_snapshot_free(self._h)
@@ -480,19 +541,58 @@ class Snapshot:
             pass
 
 
-def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holders=False):
+# hg_sampler_info's fields, in order (every one a uint64_t)
+SAMPLER_FIELDS = ("rate", "alloc_objects", "alloc_bytes", "free_objects", "free_bytes",
+                  "live_sampled", "samples", "dropped_samples", "dropped_live", "threads",
+                  "stacks")
+
+
+def write_allocs(target, path, exe=None, sysroot=None):
+    """Read the allocation sampler's table (libheapgrab_sampler.so) of
+    target -- a PID, a core file's path, a StoppedProcess or a reader --
+    and write its pprof allocation profile to path, as `heapgrab allocs`
+    does.  Returns the sampler's figures (SAMPLER_FIELDS) as a dict.
+    Error ENOSAMPLER when the sampler is not loaded."""
+    lib = _load()
+    handle, keep = _open_target(target, exe, sysroot)
+    try:
+        al = ctypes.c_void_p()
+        _check(lib.hg_allocs_take(handle, ctypes.byref(al)))
+    finally:
+        lib.hg_target_close(handle)
+        del keep
+    try:
+        info = dict(zip(SAMPLER_FIELDS, lib.hg_allocs_info(al).contents))
+        f = _libc.fopen(os.fsencode(path), b"wb")
+        if not f:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e), path)
+        try:
+            _check(lib.hg_write_allocs_pprof(al, f))
+        finally:
+            _libc.fclose(f)
+        return info
+    finally:
+        lib.hg_allocs_free(al)
+
+
+def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holders=False,
+             types=False):
     """Take a snapshot of target: a PID, a core file's path, a
     StoppedProcess, or a reader object.  locate: "auto", "symbols" or
     "heuristic".  chunks=True keeps every chunk for Snapshot.chunks().
     holders=True also finds who holds the memory (Snapshot.holders(),
     .leaks(), .objects(); the stop reads every in-use byte once more).
+    types=True says what each in-use chunk is (Snapshot.types(),
+    .chunk_types(); implies chunks).
     exe and sysroot are for cores (as the CLI's --exe and --sysroot)."""
     if locate not in LOCATE:
         raise ValueError(f"locate must be one of {', '.join(LOCATE)}")
     lib = _load()
     handle, keep = _open_target(target, exe, sysroot)
     try:
-        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 1 if holders else 0)
+        opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 1 if holders else 0,
+                               1 if types else 0)
         snap = ctypes.c_void_p()
         _check(lib.hg_snapshot_take(handle, ctypes.byref(opt), ctypes.byref(snap)))
         return Snapshot(snap)

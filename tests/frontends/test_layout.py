@@ -42,7 +42,7 @@ def test_the_package_has_its_mirrors():
     names = {getattr(m, "_c_struct_", None) for m in mirrors()}
     assert {"hg_mapping", "hg_reader_thread", "hg_reader", "hg_core_options",
             "hg_snapshot_options", "hg_chunk", "hg_totals", "hg_root", "hg_leak_totals",
-            "hg_object", "hg_leak_group"} <= names
+            "hg_object", "hg_leak_group", "hg_type", "hg_type_totals"} <= names
 
 
 def test_leak_example_sizes_are_the_headers():

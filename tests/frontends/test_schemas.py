@@ -123,6 +123,16 @@ def main():
                     mutants(name, doc)
                 else:
                     print(f"     ({name} --json live not checked: {err})")
+            sampler = os.environ.get("HG_SAMPLER")
+            if sampler and os.path.exists(sampler):
+                with targets.Target(TARGET, env={"LD_PRELOAD": sampler}) as ts:
+                    rc, out, err = cli("stats", "--json", str(ts.pid))
+                    check(rc == 0, f"stats --json with the sampler: exit {rc}: {err}")
+                    doc = json.loads(out)
+                    report("sampler" in doc, "stats --json of a process with the sampler has 'sampler'")
+                    valid("stats", doc, "stats --json (with the allocation sampler)")
+            else:
+                print("     (part skipped: no HG_SAMPLER)")
             if shutil.which("gcore"):
                 core = os.path.join(tmp, "core")
                 subprocess.run(["gcore", "-o", core, str(t.pid)], capture_output=True, timeout=300)

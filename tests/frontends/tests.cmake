@@ -34,7 +34,7 @@ add_test(NAME json_schemas
   COMMAND ${HG_SYSTEM_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/test_schemas.py ${PROJECT_SOURCE_DIR}
           ${CMAKE_BINARY_DIR}/tests/holders-outputs-out)
 set_tests_properties(json_schemas PROPERTIES
-  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>"
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>;HG_SAMPLER=$<TARGET_FILE:heapgrab_sampler>"
   FIXTURES_REQUIRED holders_outputs_out SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The progress line on a terminal (a pty), and never elsewhere.

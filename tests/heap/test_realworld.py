@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
 """heapgrab on real Debian programs nobody here wrote, against glibc itself.
 
-Each program is started, given work (a big heap, traffic), and then, while
-it is idle:
-  - in one GDB stop, `heapsnap --json` and glibc's own `mallinfo2()` called
-    in the process (scheduler locking on, so only the calling thread runs)
-    must agree in all ten fields, with no problems found;
-  - the CLI, attached by itself, must find no problems, and the heuristics
-    (--locate heuristic) must give exactly the figures the symbols give.
+Each program is started with tests/targets/mallinfo_probe.c's library in
+LD_PRELOAD (HG_MI_PROBE names it): a thread of its own in the program and
+in every child it forks answers glibc's mallinfo2() on request, from
+inside.  (GDB cannot be the one to call it: on a CPU with AMX state, with
+a recent kernel, Debian 12's GDB 13 fails to restore the registers after
+an inferior call -- "Couldn't write extended state status: Bad address"
+-- and the process dies later.  GDB here only reads memory.)  The program
+is given work (a big heap, traffic), and then, while it is idle, on each
+process of it:
+  - glibc's figures are asked, then `heapsnap --json` runs in GDB, then
+    the CLI with symbols and with the heuristics (--locate heuristic),
+    then glibc's figures are asked again: the two answers must be the same
+    (the heap did not move; tried three times), and heapsnap's, the CLI's
+    with symbols and its heuristics' mallinfo2 must equal glibc's in all
+    ten fields, with no problems found;
+  - after each tool the process is untraced and running, and the servers
+    (nginx, memcached) still answer requests at the end.
 
 Programs: perl and python3 with big heaps (interpreters), nginx's forked
 workers after traffic (a prefork server: their heaps grew after fork),
@@ -15,14 +25,15 @@ a PostgreSQL backend after a query (a forked worker with a big heap) and
 memcached with four worker threads after traffic (a multithreaded server).
 
 Usage: test_realworld.py [PROGRAM...]   (default: all)
-Environment: HEAPGRAB (the CLI), HEAPGRAB_LIBRARY (for heapsnap; without it,
-the GDB comparison is skipped and said so: the ASan build cannot load the
-library into gdb).  A program that is not installed is a failure, not a
-skip, unless HG_REALWORLD_OPTIONAL is set: scripts/deps.sh installs them.
+Environment: HEAPGRAB (the CLI), HG_MI_PROBE (the probe library, required),
+HEAPGRAB_LIBRARY (for heapsnap; without it, the GDB comparison is skipped
+and said so: the ASan build cannot load the library into gdb).  A program
+that is not installed is a failure, not a skip, unless
+HG_REALWORLD_OPTIONAL is set: scripts/deps.sh installs them.
 """
+import errno
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -37,6 +48,7 @@ import targets  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.normpath(os.path.join(HERE, "..", "..", "gdb", "heapsnap.py"))
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
+PROBE = os.environ.get("HG_MI_PROBE", "")
 MI_FIELDS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
              "fsmblks", "uordblks", "fordblks", "keepcost"]
 
@@ -92,26 +104,22 @@ def untraced_and_running(pid):
 
 # ----------------------------------------------------------------- checks
 
-def gdb_same_stop(pid):
-    """heapsnap's figures and glibc's mallinfo2(), in one GDB stop."""
+def gdb_heapsnap(pid):
+    """heapsnap's figures, in GDB (memory reads only: no function is
+    called in the process, see the module's docstring)."""
     if not os.environ.get("HEAPGRAB_LIBRARY"):
         print(f"     (pid {pid}: no HEAPGRAB_LIBRARY, GDB comparison not made)")
         return None
     argv = ["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off",
-            "-ex", "set scheduler-locking on", "-ex", f"source {SCRIPT}",
-            "-ex", "heapsnap --json", "-ex", "print mallinfo2()"]
+            "-ex", f"source {SCRIPT}", "-ex", "heapsnap --json"]
     r = subprocess.run(argv, capture_output=True, timeout=300)
     out = r.stdout.decode(errors="replace")
     start = out.find("{\n")
     check(start >= 0, f"pid {pid}: no heapsnap JSON in GDB's output: "
           f"{(out + r.stderr.decode(errors='replace'))[-800:]}")
     hs = json.JSONDecoder().raw_decode(out[start:])[0]
-    m = re.search(r"\$1 = \{(.*)\}", out)
-    check(m, f"pid {pid}: GDB printed no mallinfo2(): {out[-400:]}")
-    glibc = {k: int(v) for k, v in re.findall(r"(\w+) = (\d+)", m.group(1))}
-    for f in MI_FIELDS:
-        equal(hs["mallinfo2"][f], glibc[f], f"pid {pid}: mallinfo2.{f}, heapsnap vs glibc")
     equal(hs["problems_total"], 0, f"pid {pid}: problems in GDB ({hs['problems'][:2]})")
+    untraced_and_running(pid)
     return hs
 
 
@@ -123,14 +131,36 @@ def cli_stats(pid, *opts):
     return json.loads(r.stdout)
 
 
-def check_process(pid, what):
-    """The checks every program gets, on one process of it."""
-    hs = gdb_same_stop(pid)
-    sym = cli_stats(pid, "--locate", "symbols")
+def check_process(pid, what, probe):
+    """The checks every program gets, on one process of it: glibc's
+    mallinfo2() (the probe's, asked before and after) against heapsnap in
+    GDB and the CLI with symbols and with the heuristics."""
+    for attempt in range(3):
+        glibc = probe.ask(pid)
+        hs = gdb_heapsnap(pid)
+        sym = cli_stats(pid, "--locate", "symbols")
+        untraced_and_running(pid)
+        heu = cli_stats(pid, "--locate", "heuristic")
+        untraced_and_running(pid)
+        # the process is idle: nothing moved while heapgrab looked (and
+        # it is alive and well enough to answer again)
+        again = probe.ask(pid)
+        if again == glibc:
+            break
+        print(f"     ({what} pid {pid}: its heap moved during the checks "
+              f"({glibc} then {again}); again)")
+    else:
+        raise Failure(f"{what} (pid {pid}): never idle for the length of the checks")
+    for f in MI_FIELDS:
+        if hs is not None:
+            equal(hs["mallinfo2"][f], glibc[f], f"{what} (pid {pid}): mallinfo2.{f}, "
+                  "heapsnap in GDB vs glibc")
+        equal(sym["mallinfo2"][f], glibc[f], f"{what} (pid {pid}): mallinfo2.{f}, "
+              "CLI (symbols) vs glibc")
+        equal(heu["mallinfo2"][f], glibc[f], f"{what} (pid {pid}): mallinfo2.{f}, "
+              "CLI (heuristic) vs glibc")
     equal(sym["problems_total"], 0, f"{what} (pid {pid}): problems ({sym['problems'][:2]})")
-    heu = cli_stats(pid, "--locate", "heuristic")
     equal(heu["problems_total"], 0, f"{what} (pid {pid}): problems, heuristic")
-    # the process is idle: nothing moves between the two runs
     equal(heu["mallinfo2"], sym["mallinfo2"], f"{what} (pid {pid}): mallinfo2, heuristic vs symbols")
     equal(heu["totals"], sym["totals"], f"{what} (pid {pid}): totals, heuristic vs symbols")
     if hs is not None:
@@ -140,7 +170,62 @@ def check_process(pid, what):
     equal(sum(a["system_mem"] for a in sym["arenas"]), sym["mallinfo2"]["arena"],
           f"{what} (pid {pid}): arenas' system_mem against mallinfo2.arena")
     untraced_and_running(pid)
+    print(f"     {what} (pid {pid}): glibc's mallinfo2 = heapgrab's "
+          f"({'GDB, ' if hs is not None else ''}CLI x2): arena {glibc['arena']}, "
+          f"uordblks {glibc['uordblks']}, fordblks {glibc['fordblks']}, "
+          f"hblkhd {glibc['hblkhd']}, {len(sym['arenas'])} arenas")
     return sym
+
+
+class Probe:
+    """glibc's mallinfo2() from inside a program (tests/targets/
+    mallinfo_probe.c, LD_PRELOADed): the program's processes, and the
+    children they fork, each answer on a FIFO named after their pid in a
+    directory of the test's."""
+
+    def __init__(self, cleanups):
+        check(PROBE and os.path.exists(PROBE),
+              f"HG_MI_PROBE must name the mallinfo probe library (is {PROBE!r})")
+        self.dir = tempfile.mkdtemp(prefix="hg-mi-")
+        # servers that drop privileges (memcached, postgres) make their
+        # FIFOs and answers here too
+        os.chmod(self.dir, 0o1777)
+        cleanups.append(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        self.env = {"LD_PRELOAD": PROBE, "HG_MI_DIR": self.dir}
+
+    def wrap(self, argv):
+        """argv, run with the probe by env (for a program started through
+        a wrapper that must not have it)."""
+        return ["env", *(f"{k}={v}" for k, v in self.env.items()), *argv]
+
+    def ask(self, pid, timeout=60):
+        """The ten fields of mallinfo2(), as process pid's glibc gives them."""
+        req, out = f"{self.dir}/{pid}.req", f"{self.dir}/{pid}.out"
+        try:
+            os.unlink(out)
+        except FileNotFoundError:
+            pass
+        end = time.time() + timeout
+        while True:
+            try:
+                # non-blocking: ENXIO while the probe is not waiting on it
+                fd = os.open(req, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.ENXIO):
+                    raise
+                check(time.time() < end, f"pid {pid}: its mallinfo probe does not listen "
+                      f"on {req} (not preloaded? dead?)")
+                time.sleep(0.05)
+        os.write(fd, b"?\n")
+        os.close(fd)
+        while not os.path.exists(out):
+            check(time.time() < end, f"pid {pid}: no answer from its mallinfo probe")
+            time.sleep(0.02)
+        with open(out) as f:
+            a = json.load(f)
+        equal(a["pid"], pid, f"the probe's answer in {out}: its pid")
+        return {k: a[k] for k in MI_FIELDS}
 
 
 class Procs:
@@ -151,14 +236,18 @@ class Procs:
     def __init__(self):
         self.procs = []
         self.cleanups = []
+        self.probe = Probe(self.cleanups)
 
     def start(self, argv, **kw):
-        """A server: no commands, its output to /dev/null."""
-        return self.add(targets.Target(argv, ready=None, talk=False, session=True, **kw))
+        """A server: no commands, its output to /dev/null; probed (it and
+        its children) unless probe=False (a client)."""
+        env = self.probe.env if kw.pop("probe", True) else None
+        return self.add(targets.Target(argv, ready=None, talk=False, session=True, env=env,
+                                       **kw))
 
     def ready(self, argv, what):
         """A program that prints "ready" once its heap is built."""
-        t = self.add(targets.Target(argv, ready="line", session=True))
+        t = self.add(targets.Target(argv, ready="line", session=True, env=self.probe.env))
         check(t.state.strip() == "ready", f"{what}: first line {t.state!r}, not 'ready'")
         return t
 
@@ -189,7 +278,7 @@ def test_perl():
                 'delete $h{"key$_"} for grep { $_ % 3 == 0 } 1..300000; '
                 '$| = 1; print "ready\\n"; sleep 600;')
         p = ps.ready(["perl", "-e", code], "perl")
-        s = check_process(p.pid, "perl")
+        s = check_process(p.pid, "perl", ps.probe)
         check(s["totals"]["inuse_objects"] > 500000,
               f"perl: only {s['totals']['inuse_objects']} objects in use")
     finally:
@@ -214,7 +303,7 @@ def test_python():
                 "del keep[::3]\n"
                 "print('ready', flush=True); time.sleep(600)\n")
         p = ps.ready(["python3", "-c", code], "python3")
-        s = check_process(p.pid, "python3")
+        s = check_process(p.pid, "python3", ps.probe)
         check(s["totals"]["inuse_bytes"] > 50 << 20,
               f"python3: only {s['totals']['inuse_bytes']} bytes in use")
     finally:
@@ -279,12 +368,24 @@ def test_nginx():
         time.sleep(0.5)
         grown = 0
         for w in workers:
-            s = check_process(w, "nginx worker")
+            s = check_process(w, "nginx worker", ps.probe)
             with open(f"/proc/{w}/maps") as f:
                 heaps = [l for l in f if l.rstrip().endswith("[heap]")]
             grown += len(heaps) > 1
         check(grown > 0, "no nginx worker's heap grew after fork: the test tests nothing")
-        check_process(master.pid, "nginx master")
+        check_process(master.pid, "nginx master", ps.probe)
+        # and they still serve, after GDB and heapgrab stopped them
+        for i in range(8):
+            s = socket.create_connection(("127.0.0.1", port), timeout=30)
+            s.sendall(b"GET /echo?after HTTP/1.0\r\nUser-Agent: z\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+            s.close()
+            check(reply.startswith(b"HTTP/1.1 200") and b"/echo?afterz" in reply,
+                  f"nginx after the checks: {reply[:200]!r}")
+        for w in workers:
+            untraced_and_running(w)
     finally:
         ps.close()
 
@@ -311,14 +412,20 @@ def test_postgres():
                             "-U", "postgres"], capture_output=True, timeout=120)
         check(r.returncode == 0, f"initdb: {r.stderr.decode(errors='replace')[-400:]}")
         port = free_port()
-        server = ps.start([*as_postgres, f"{bindir}/postgres", "-D", f"{d}/data", "-p", str(port),
-                           "-k", d, "-c", "listen_addresses=", "-c", "shared_buffers=16MB"])
+        # the probe goes in after setpriv: a second thread in setpriv
+        # would not have the capabilities (a thread's own) that let it
+        # change group after user, and glibc aborts
+        server = ps.start([*as_postgres, *ps.probe.wrap([
+                              f"{bindir}/postgres", "-D", f"{d}/data", "-p", str(port), "-k", d,
+                              "-c", "listen_addresses=", "-c", "shared_buffers=16MB"])],
+                          probe=False)
         wait_for(lambda: os.path.exists(f"{d}/.s.PGSQL.{port}"), "postgres' socket", 60)
         before = set(children(server.pid))
         sql = ("create temp table t as select g, md5(g::text) s from generate_series(1, 200000) g;"
                "select count(*), max(s) from t group by g % 1000 order by 1 limit 1;"
                "select pg_sleep(600);")
-        ps.start(["psql", "-h", d, "-p", str(port), "-U", "postgres", "-X", "-q", "-c", sql])
+        ps.start(["psql", "-h", d, "-p", str(port), "-U", "postgres", "-X", "-q", "-c", sql],
+                 probe=False)
 
         def backend():
             for c in set(children(server.pid)) - before:
@@ -336,7 +443,7 @@ def test_postgres():
             return None
         b = wait_for(backend, "the PostgreSQL backend to reach pg_sleep", 120)
         time.sleep(0.3)
-        check_process(b, "postgres backend")
+        check_process(b, "postgres backend", ps.probe)
     finally:
         ps.close()
 
@@ -365,8 +472,19 @@ def test_memcached():
         for s in conns:
             s.close()
         time.sleep(0.3)
-        st = check_process(p.pid, "memcached")
+        st = check_process(p.pid, "memcached", ps.probe)
         check(len(st["arenas"]) >= 3, f"memcached: {len(st['arenas'])} arenas")
+        # and it still serves, after GDB and heapgrab stopped it
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"get k1\r\n")
+        reply = b""
+        while not reply.endswith(b"END\r\n"):
+            chunk = s.recv(65536)
+            check(chunk, f"memcached after the checks: {reply[:100]!r}")
+            reply += chunk
+        s.close()
+        check(reply.startswith(b"VALUE k1 0 87\r\n"),
+              f"memcached after the checks: {reply[:100]!r}")
     finally:
         ps.close()
 

@@ -43,10 +43,11 @@ set_tests_properties(corrupt_heaps PROPERTIES
   SKIP_RETURN_CODE 77 TIMEOUT 600)
 
 # Real Debian programs nobody here wrote (scripts/deps.sh installs them):
-# heapsnap's figures against glibc's own mallinfo2() in one GDB stop, and
-# the CLI's, symbols against heuristics.  The ASan build cannot load its
+# heapsnap's figures in GDB and the CLI's (symbols and heuristics) against
+# glibc's own mallinfo2(), answered from inside by the LD_PRELOADed
+# mallinfo_probe (GDB 13 cannot call functions on CPUs with AMX state).  The ASan build cannot load its
 # library into gdb, so there only the CLI checks run.
-set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>")
+set(HG_REALWORLD_ENV "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_MI_PROBE=$<TARGET_FILE:mallinfo_probe>")
 if(NOT HEAPGRAB_SANITIZE)
   set(HG_REALWORLD_ENV "${HG_REALWORLD_ENV};HEAPGRAB_LIBRARY=$<TARGET_FILE:heapgrab>")
 endif()

@@ -8,7 +8,7 @@
  * It prints one JSON line and then waits for stdin to close:
  *   {"pid", "roots": [{"kind", "name", "thread", "function",
  *                      "retained_objects", "retained_bytes"}...],
- *    "several_roots": {"objects", "bytes"},
+ *    "several_roots": {"objects", "bytes", "addresses"},
  *    "leaks": {"direct_objects", "direct_bytes", "indirect_objects",
  *              "indirect_bytes", "possibly_objects", "possibly_bytes"},
  *    "requested": {"direct_bytes", "indirect_bytes"}}
@@ -82,7 +82,9 @@ struct node *g_list;
 char *g_buffers[8];
 char *g_alias;
 char *g_interior;
-static __thread struct blob *t_buf;
+/* not static: a static one that is never read may lose its stores, and
+ * its blob would be a leak */
+__thread struct blob *t_buf;
 
 struct account {
     uint64_t objects, bytes, requested;
@@ -101,7 +103,7 @@ static void *take(struct account *a, size_t n)
     return p;
 }
 
-static void build_tracker(size_t n)
+static NOINLINE void build_tracker(size_t n)
 {
     g_tracker = take(&r_tracker, sizeof *g_tracker);
     g_tracker->n = n;
@@ -114,7 +116,7 @@ static void build_tracker(size_t n)
     }
 }
 
-static void build_list(size_t n)
+static NOINLINE void build_list(size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct node *x = take(&r_list, sizeof *x);
@@ -124,7 +126,7 @@ static void build_list(size_t n)
     }
 }
 
-static void build_buffers(void)
+static NOINLINE void build_buffers(void)
 {
     for (int i = 0; i < 8; i++) {
         size_t n = i == 7 ? (1u << 20) : 256u << i;
@@ -135,7 +137,7 @@ static void build_buffers(void)
     g_alias = g_buffers[3];
 }
 
-static void build_interior(void)
+static NOINLINE void build_interior(void)
 {
     /* reachable, but only through a pointer into its middle */
     char *p = take(&r_interior, 64);
@@ -196,40 +198,83 @@ static NOINLINE void free_with_stale_pointers(void)
     direct.requested += 32;
 }
 
+/* Zero the registers a call leaves dead: a thread blocked in read(2)
+ * keeps in them whatever the code before left there (glibc 2.31 left the
+ * holder's blob in the main thread's r10), and a stop sees them as they
+ * are.  The compiler saves nothing for them: they are the caller's to lose. */
+#if defined(__x86_64__)
+#define CLEAR_DEAD_REGISTERS()                                                           \
+    __asm__ volatile("xor %%eax, %%eax\n\txor %%ecx, %%ecx\n\txor %%edx, %%edx\n\t"          \
+                     "xor %%esi, %%esi\n\txor %%edi, %%edi\n\txor %%r8d, %%r8d\n\t"           \
+                     "xor %%r9d, %%r9d\n\txor %%r10d, %%r10d\n\txor %%r11d, %%r11d"             \
+                     ::: "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory")
+/* The same for the registers a function keeps across calls: what the
+ * blocking call's callees save of them lands in its red zone. */
+#define CLEAR_SAVED_REGISTERS()                                                           \
+    __asm__ volatile("xor %%ebx, %%ebx\n\txor %%r12d, %%r12d\n\txor %%r13d, %%r13d\n\t"     \
+                     "xor %%r14d, %%r14d\n\txor %%r15d, %%r15d"                                \
+                     ::: "rbx", "r12", "r13", "r14", "r15", "memory")
+#else
+#define CLEAR_DEAD_REGISTERS() ((void)0)
+#define CLEAR_SAVED_REGISTERS() ((void)0)
+#endif
+
 /* Overwrite the stack below the caller, where dead frames left pointers. */
 static NOINLINE void scrub_stack(void)
 {
     volatile char wipe[256 * 1024];
     memset((char *)wipe, 0, sizeof wipe);
+    /* the array is never read: without this, gcc 13 drops the memset */
+    __asm__ volatile("" : : "r"(wipe) : "memory");
 }
 
 /* ------------------------------------------------------------ the holder */
 
 static int holder_tid;
-static int ready_pipe[2], stop_pipe[2];
+static int ready_pipe[2], stop_pipe[2], go_pipe[2];
 static void *dyn_lib;
 
-static NOINLINE void hold_on_stack(void)
+/* The thread-local blobs, set in a frame that returns: no register or
+ * slot of the frame that blocks keeps their pointers (compilers differ in
+ * what they leave there). */
+static NOINLINE void set_tls(void)
 {
-    /* the only pointer to this blob lives in this frame */
-    struct blob *volatile keep = take(&r_stack, sizeof *keep);
-    /* and one buffer is shared with g_buffers[5] */
-    char *volatile shared = g_buffers[5];
 #ifndef LSAN
     /* Not under LeakSanitizer: gcc 12's does not scan another thread's
      * static TLS on this glibc, and would call this blob leaked. */
     t_buf = take(&r_tls, sizeof *t_buf);
+#else
+    (void)r_tls;
 #endif
     if (dyn_lib) {
         void (*set)(void *) = (void (*)(void *))dlsym(dyn_lib, "holders_tls_set");
         if (set)
             set(take(&r_tls_dyn, sizeof(struct blob)));
     }
+}
+
+/* Through a frame that returns, so that only the slot holds the pointer,
+ * not a register of the frame that blocks. */
+static NOINLINE void make_blob(struct blob *volatile *slot)
+{
+    *slot = take(&r_stack, sizeof **slot);
+}
+
+static NOINLINE void hold_on_stack(void)
+{
+    set_tls();
+    /* the only pointer to this blob lives in this frame */
+    struct blob *volatile keep;
+    make_blob(&keep);
+    /* and one buffer is shared with g_buffers[5] */
+    char *volatile shared = g_buffers[5];
     holder_tid = (int)syscall(SYS_gettid);
     scrub_stack();
     char c = 1;
     if (write(ready_pipe[1], &c, 1) != 1)
         abort();
+    CLEAR_SAVED_REGISTERS();
+    CLEAR_DEAD_REGISTERS();
     while (read(stop_pipe[0], &c, 1) < 0)
         ;
     (void)keep;
@@ -239,6 +284,10 @@ static NOINLINE void hold_on_stack(void)
 static void *holder_main(void *arg)
 {
     (void)arg;
+    pthread_setname_np(pthread_self(), "holder");
+    char c;
+    if (read(go_pipe[0], &c, 1) != 1)
+        abort();
     hold_on_stack();
     return NULL;
 }
@@ -276,16 +325,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "holders_target: %s\n", dlerror());
         return 2;
     }
-    if (pipe(ready_pipe) || pipe(stop_pipe))
+    if (pipe(ready_pipe) || pipe(stop_pipe) || pipe(go_pipe))
+        return 1;
+    /* The holder thread first, waiting for the graph: a new thread starts
+     * with its creator's registers, and glibc before 2.36 has its first
+     * frames push them into the end of its control block, where they stay
+     * -- they must not be pointers of the graph. */
+    pthread_t th;
+    if (pthread_create(&th, NULL, holder_main, NULL) != 0)
         return 1;
     build_tracker(n);
     build_list(10 * n);
     build_buffers();
     build_interior();
-    pthread_t th;
-    if (pthread_create(&th, NULL, holder_main, NULL) != 0)
+    char c = 1;
+    if (write(go_pipe[1], &c, 1) != 1)
         return 1;
-    char c;
     if (read(ready_pipe[0], &c, 1) != 1)
         return 1;
     /* The leaks last, once nothing else will allocate in the main arena:
@@ -308,8 +363,10 @@ int main(int argc, char **argv)
 #endif
     if (dyn_lib)
         root("tls", "t_dyn", holder_tid, "", &r_tls_dyn, 0);
-    put("], \"several_roots\": {\"objects\": %llu, \"bytes\": %llu}, ",
-        (unsigned long long)several.objects, (unsigned long long)several.bytes);
+    put("], \"several_roots\": {\"objects\": %llu, \"bytes\": %llu, "
+        "\"addresses\": [%llu, %llu]}, ",
+        (unsigned long long)several.objects, (unsigned long long)several.bytes,
+        (unsigned long long)(uintptr_t)g_buffers[3], (unsigned long long)(uintptr_t)g_buffers[5]);
     put("\"leaks\": {\"direct_objects\": %llu, \"direct_bytes\": %llu, "
         "\"indirect_objects\": %llu, \"indirect_bytes\": %llu, "
         "\"possibly_objects\": %llu, \"possibly_bytes\": %llu}, ",
@@ -323,9 +380,11 @@ int main(int argc, char **argv)
      * stderr; the test reads it) */
     __lsan_do_recoverable_leak_check();
 #endif
-    scrub_stack();
     if (write(1, out, used) != (ssize_t)used)
         return 1;
+    scrub_stack();
+    CLEAR_SAVED_REGISTERS();
+    CLEAR_DEAD_REGISTERS();
     while (read(0, &c, 1) > 0)
         ;
     if (write(stop_pipe[1], &c, 1) != 1)

@@ -58,4 +58,23 @@ if(CMAKE_CXX_COMPILER)
   add_executable(cxx_target ${HG_TARGETS}/cxx_target.cc)
   target_link_libraries(cxx_target PRIVATE Threads::Threads)
   target_compile_options(cxx_target PRIVATE -O1 -g)
+  # types_target: objects of known C++ classes, counted by the program
+  # (tests/types); and the same with no symbol table or debug info at all
+  add_executable(types_target ${HG_TARGETS}/types_target.cc)
+  target_link_libraries(types_target PRIVATE Threads::Threads)
+  target_compile_options(types_target PRIVATE -O1 -g)
+  find_program(HG_STRIP strip REQUIRED)
+  add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped
+    COMMAND ${HG_STRIP} -o ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped
+            $<TARGET_FILE:types_target>
+    DEPENDS types_target)
+  add_custom_target(types_target_stripped ALL
+    DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/types_target_stripped)
 endif()
+
+# mallinfo_probe: LD_PRELOADed into real programs (tests/heap's realworld
+# tests), it answers glibc's mallinfo2() from inside the process, where
+# GDB cannot call it (see the file).  Plain: no sanitizer, no heapgrab.
+add_library(mallinfo_probe SHARED ${HG_TARGETS}/mallinfo_probe.c)
+target_link_libraries(mallinfo_probe PRIVATE Threads::Threads)
+target_compile_options(mallinfo_probe PRIVATE -O1 -Wall -Wextra)

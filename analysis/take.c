@@ -1,0 +1,40 @@
+/*
+ * take.c -- hg_snapshot_take(): find the allocator, walk the heap (the
+ * target stopped only for that, and for the holders' copy of its objects
+ * and roots), then the analyses the options ask for, with the target
+ * running again: holders (holders.c), types (types.c).
+ */
+#include <stdlib.h>
+
+#include "analysis/holders.h"
+#include "analysis/types.h"
+#include "lib/clock.h"
+#include "lib/error.h"
+#include "lib/snapshot.h"
+#include "walker/walk.h"
+
+int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **out)
+{
+    uint64_t t0 = hg_now_ns();
+    hg_located loc;
+    *out = NULL;
+    hg_error_clear();
+    int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
+    if (rc && hg_target_check_alive(t) == HG_ENOPROC)
+        rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
+    if (rc == 0)
+        rc = opt && opt->holders ? hg_holders_take(t, &loc, opt, out) : hg_walk(t, &loc, opt, out);
+    if (rc == 0 && opt && opt->types) {
+        rc = hg_types_find(t, *out);
+        /* the first words served their purpose: 8 bytes a chunk back */
+        free((*out)->chunk_words);
+        (*out)->chunk_words = NULL;
+        if (rc) {
+            hg_snapshot_free(*out);
+            *out = NULL;
+        }
+    }
+    if (rc == 0)
+        (*out)->timing.total_ns = hg_now_ns() - t0;
+    return rc;
+}

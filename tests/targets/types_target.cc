@@ -1,0 +1,276 @@
+// types_target -- a C++ process whose heap holds objects of known classes,
+// in known numbers, for the types tests (tests/types/).
+//
+//   types_target [SCALE]     SCALE multiplies every count (default 1)
+//
+// It allocates, then prints one JSON line and waits for standard input to
+// close:
+//   {"pid": N, "classes": {"geo::Circle": 1250, ...}, "untyped_at_least": K,
+//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64}
+// "classes" is every class that has objects on the heap, each object a
+// chunk of its own whose first word is the class's vtable pointer, with
+// the class named as the debugger names it (demangled typeid).  Everything
+// else the program allocates has no vtable pointer at its start: plain C
+// structs (a linked list off a global, each with a char * buffer, one with
+// a function pointer first, one with a string literal first), a chunk
+// holding a base subobject's (secondary) vtable pointer at its start, and
+// one whose first word points into the middle of a vtable -- typing any of
+// those would be wrong.  K counts them.  The size decoys are chunks too
+// small for the class whose vtable pointer they start with: untyped when
+// the class's size is known (DWARF), that class's otherwise.
+#include <cxxabi.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+namespace geo {
+struct Shape {
+    int id = 0;
+    virtual ~Shape() {}
+    virtual double area() const = 0;
+};
+struct Circle : Shape {
+    double r = 1;
+    double area() const override { return 3.14159 * r * r; }
+};
+struct Square : Shape {
+    double side = 2;
+    double area() const override { return side * side; }
+};
+template <typename T> struct Poly : Shape {
+    T pts[12] = {};
+    double area() const override { return static_cast<double>(pts[0]); }
+};
+// big enough to be served by its own mmap
+struct Raster : Shape {
+    unsigned char pixels[300000];
+    double area() const override { return pixels[0]; }
+};
+}  // namespace geo
+
+// multiple inheritance: Widget's primary vtable (Shape-in-Widget) is at
+// offset 0, Named-in-Widget's secondary one further in
+struct Named {
+    char label[8] = "named";
+    virtual ~Named() {}
+    virtual const char *name() const { return label; }
+};
+struct Widget : geo::Shape, Named {
+    double w = 3;
+    double area() const override { return w; }
+    const char *name() const override { return "widget"; }
+};
+// virtual inheritance: the address point comes after a vbase offset
+struct VBase {
+    long v = 7;
+    virtual ~VBase() {}
+};
+struct Diamond : virtual VBase {
+    long d = 8;
+    virtual void poke() { d++; }
+};
+// held by std::make_shared: lives inside the control block, whose vtable
+// types the chunk
+struct Session {
+    long user = 1;
+    std::string name = "s";
+};
+
+// plain C structs
+extern "C" {
+struct conn {
+    struct conn *next;
+    char *buf;
+    int fd;
+};
+struct handler {
+    void (*fn)(void);
+    int x;
+};
+struct label {
+    const char *text;
+    int n;
+};
+}
+static void handler_fn(void) {}
+
+struct conn *g_conns;                         // the list's head, a typed global
+static std::vector<geo::Shape *> g_shapes;    // every polymorphic object
+static std::vector<Named *> g_named;
+static std::vector<Diamond *> g_diamonds;
+static std::vector<std::shared_ptr<Session>> g_sessions;
+static std::vector<std::shared_ptr<geo::Square>> g_squares;
+static std::vector<void *> g_plain;
+static std::vector<std::stringstream *> g_streams;
+static std::map<std::string, long> g_counts;
+
+static std::string demangled(const char *mangled)
+{
+    int status = -1;
+    char *d = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    std::string out = status == 0 && d ? d : mangled;
+    std::free(d);
+    return out;
+}
+
+template <typename T> static void count(long n)
+{
+    g_counts[demangled(typeid(T).name())] += n;
+}
+
+// the class of a shared_ptr's control block, from its vtable's typeinfo:
+// its name is the library's business (allocator and lock policy arguments)
+template <typename T> static std::string control_block(const std::shared_ptr<T> &p)
+{
+    struct raw {
+        void *ptr;
+        void *pi;
+    };
+    static_assert(sizeof(std::shared_ptr<T>) == sizeof(raw), "shared_ptr is two pointers");
+    raw r;
+    std::memcpy(&r, &p, sizeof r);
+    void **vptr = *static_cast<void ***>(r.pi);
+    const std::type_info *ti = static_cast<const std::type_info *>(vptr[-1]);
+    return demangled(ti->name());
+}
+
+static long g_scale = 1;
+
+static void *thread_objects(void *)
+{
+    // in a thread arena
+    for (long i = 0; i < 250 * g_scale; i++)
+        g_shapes.push_back(new geo::Circle);
+    return nullptr;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        g_scale = std::atol(argv[1]) > 0 ? std::atol(argv[1]) : 1;
+    long s = g_scale;
+    g_shapes.reserve(4000 * s);
+    g_named.reserve(200 * s);
+    g_plain.reserve(4000 * s);
+
+    for (long i = 0; i < 1000 * s; i++)
+        g_shapes.push_back(new geo::Circle);
+    for (long i = 0; i < 500 * s; i++)
+        g_shapes.push_back(new geo::Square);
+    for (long i = 0; i < 300 * s; i++)
+        g_shapes.push_back(new geo::Poly<float>);
+    for (long i = 0; i < 40 * s; i++)
+        g_shapes.push_back(new geo::Poly<double>);
+    for (long i = 0; i < 3; i++)
+        g_shapes.push_back(new geo::Raster);
+    for (long i = 0; i < 200 * s; i++) {
+        Widget *w = new Widget;
+        g_shapes.push_back(w);
+        g_named.push_back(w);
+    }
+    for (long i = 0; i < 60 * s; i++)
+        g_named.push_back(new Named);
+    for (long i = 0; i < 100 * s; i++)
+        g_diamonds.push_back(new Diamond);
+    for (long i = 0; i < 150 * s; i++)
+        g_sessions.push_back(std::make_shared<Session>());
+    for (long i = 0; i < 120 * s; i++)
+        g_squares.push_back(std::shared_ptr<geo::Square>(new geo::Square));
+
+    // a library's class with a virtual base, whose vtable the program uses
+    // through a copy relocation (the copy's symbol carries the library's
+    // version: _ZTV...@GLIBCXX_3.4.21)
+    for (long i = 0; i < 30 * s; i++)
+        g_streams.push_back(new std::stringstream);
+
+    pthread_t th;
+    if (pthread_create(&th, nullptr, thread_objects, nullptr) != 0 ||
+        pthread_join(th, nullptr) != 0)
+        return 1;
+
+    count<geo::Circle>(1000 * s + 250 * s);
+    count<geo::Square>(500 * s + 120 * s);
+    count<geo::Poly<float>>(300 * s);
+    count<geo::Poly<double>>(40 * s);
+    count<geo::Raster>(3);
+    count<Widget>(200 * s);
+    count<Named>(60 * s);
+    count<Diamond>(100 * s);
+    count<std::stringstream>(30 * s);
+    g_counts[control_block(g_sessions[0])] += 150 * s;
+    g_counts[control_block(g_squares[0])] += 120 * s;
+
+    // Untyped: C structs and decoys.
+    long untyped = 0;
+    for (long i = 0; i < 2000 * s; i++) {
+        struct conn *c = static_cast<struct conn *>(std::malloc(sizeof *c));
+        c->buf = static_cast<char *>(std::malloc(64 + i % 200));
+        std::snprintf(c->buf, 64, "request %ld", i);
+        c->fd = static_cast<int>(i);
+        c->next = g_conns;
+        g_conns = c;
+        untyped += 2;
+    }
+    for (long i = 0; i < 100 * s; i++) {
+        struct handler *h = static_cast<struct handler *>(std::malloc(sizeof *h));
+        h->fn = handler_fn;
+        h->x = static_cast<int>(i);
+        g_plain.push_back(h);
+        struct label *l = static_cast<struct label *>(std::malloc(sizeof *l));
+        l->text = "a string literal";
+        l->n = static_cast<int>(i);
+        g_plain.push_back(l);
+        untyped += 2;
+    }
+    Widget *w0 = static_cast<Widget *>(g_shapes[1000 * s + 500 * s + 300 * s + 40 * s + 3]);
+    Named *secondary = w0;  // Named-in-Widget: a secondary vtable pointer
+    void *secondary_vptr = *reinterpret_cast<void **>(secondary);
+    void *primary_vptr = *reinterpret_cast<void **>(w0);
+    for (long i = 0; i < 50 * s; i++) {
+        void **d = static_cast<void **>(std::malloc(32));
+        d[0] = secondary_vptr;
+        d[1] = nullptr;
+        g_plain.push_back(d);
+        void **m = static_cast<void **>(std::malloc(32));
+        m[0] = static_cast<char *>(primary_vptr) + 8;  // inside the vtable, not its address point
+        m[1] = nullptr;
+        g_plain.push_back(m);
+        untyped += 2;
+    }
+
+    // too small for the class its first word names: 24 usable bytes that
+    // start with geo::Poly<float>'s vtable pointer (the class needs 64).
+    // Typed only where nothing says how big the class is (no DWARF).
+    void *poly_vptr = *reinterpret_cast<void **>(g_shapes[1000 * s + 500 * s]);
+    for (long i = 0; i < 50 * s; i++) {
+        void **d = static_cast<void **>(std::malloc(24));
+        d[0] = poly_vptr;
+        d[1] = nullptr;
+        g_plain.push_back(d);
+    }
+
+    std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
+    const char *sep = "";
+    for (const auto &kv : g_counts) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
+                "\"poly_float_size\": %zu}\n",
+                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
+                sizeof(geo::Poly<float>));
+    std::fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0) {
+    }
+    _exit(0);
+}
