@@ -170,6 +170,11 @@ def test_holders_page():
     go_check("holders.html", "holders.pprof", {"inuse_space": "B"})
 
 
+def test_live_holders_page():
+    page, dom, data, text = check_page("live-holders.html")
+    check("g_tracker" in {n for n, _, _ in dom.rows}, "g_tracker is a row")
+
+
 def test_interaction():
     """Search, zoom, hover, sorting and the value chosen, as a user does
     them (real mouse events through the protocol)."""
@@ -287,7 +292,8 @@ def main():
     with cdp.Browser(CHROMIUM) as b:
         browser = b
         return run_tests("report_browser", [test_heap_page, test_core_page, test_dump_dom, test_heap_pprof_page, test_cpu_pages,
-                                            test_holders_page, test_interaction,
+                                            test_holders_page, test_live_holders_page,
+                                            test_interaction,
                                             test_diff_page, test_escaped_names, test_big_page, test_edge_pages,
                                             test_checker_catches_requests_and_errors])
 

@@ -9,8 +9,10 @@ checked without a browser (test_browser.py draws them):
     same .pprof, for every sample type (heap: a snapshot of gt_target; CPU:
     a profile of stack_target); skipped without go;
   - a CPU profile's page: kind cpu, every stack under its thread;
-  - the holders view (a synthetic snapshot with holders): its root
-    frames, the leaks, go tool pprof -top of the same stacks;
+  - the holders view: live, holders_target's roots, several roots and
+    leaks are the page's root frames, each with what the target says it
+    retains; on the synthetic snapshot, its root frames, the leaks, go tool
+    pprof -top of the same stacks;
   - --base, on synthetic profiles: the base's figures beside the new ones,
     both equal to flat and cum computed here;
   - names that could end the <script> element, or that old JavaScript
@@ -166,6 +168,40 @@ def test_cpu_profile():
             got = reportlib.top_of(data, ty)
             want = reportlib.go_top(out("cpu.pprof"), ty, unit, OUT)
             equal(got, want, f"{ty}: the CPU page's top table and go tool pprof -top")
+
+
+def root_frames(data, type_name):
+    """{root frame: cum} of the page's call tree for a sample type."""
+    t = [x["type"] for x in data["types"]].index(type_name)
+    n = len(data["parent"])
+    cum = list(data["self"][t])
+    for i in range(n - 1, 0, -1):
+        cum[i - data["parent"][i]] += cum[i]
+    return {data["names"][data["name"][i]]: cum[i] for i in range(1, n) if data["parent"][i] == i}
+
+
+def test_live_holders():
+    """holders_target says what each of its roots retains, what several
+    roots hold and what it leaked: the live page's root frames (cum of
+    inuse_space) say the same."""
+    with targets.Target([os.path.join(TARGET_DIR, "holders_target"), "100"]) as t:
+        truth = t.state
+        hg("report", t.pid, "-o", out("live-holders.html"))
+    data = reportlib.page_data(out("live-holders.html"))
+    check(data["meta"]["holders"], "the live page has holders")
+    roots = root_frames(data, "inuse_space")
+    for r in truth["roots"]:
+        if r["kind"] == "global":
+            frame = r["name"]
+        elif r["kind"] == "tls":
+            frame = f'{r["name"]} (TLS of thread {r["thread"]} "holder")'
+        else:
+            frame = f'{r["function"]} (stack of thread {r["thread"]} "holder")'
+        equal(roots.get(frame), r["retained_bytes"], f"the frame {frame!r}: what it retains")
+    equal(roots.get("(several roots)"), truth["several_roots"]["bytes"], "(several roots)")
+    lk = truth["leaks"]
+    equal(roots.get("(leaked)"), lk["direct_bytes"] + lk["indirect_bytes"], "(leaked)")
+    equal(data["stats"]["leaks"]["direct_bytes"], lk["direct_bytes"], "the summary's direct leaks")
 
 
 def test_holders_page():
@@ -405,7 +441,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     return run_tests("report", [test_live_summary_is_stats, test_core_page,
                                 test_heap_top_is_go_pprof,
-                                test_cpu_profile, test_holders_page, test_base,
+                                test_cpu_profile, test_live_holders, test_holders_page, test_base,
                                 test_edge_profiles, test_escaping,
                                 test_size_100k_samples, test_mutants, test_refusals])
 
