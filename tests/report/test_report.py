@@ -148,6 +148,11 @@ def test_cpu_profile():
             if isinstance(t.state, dict) and "threads" in t.state else {}
         hg("profile", "--seconds", "1", "--hz", "50", t.pid, "-o", out("cpu.pprof"))
         hg("profile", "--seconds", "0.5", "--hz", "50", t.pid, "-o", out("cpu.html"))
+        # stacks -o x.html: the one stop as a page
+        hg("stacks", t.pid, "-o", out("stacks.html"))
+    stacks = reportlib.page_data(out("stacks.html"))
+    equal(stacks["kind"], "cpu", "stacks -o x.html: kind")
+    check(len(stacks["top"]) > 5, "stacks -o x.html: functions")
     for page in (out("cpu.html"),):
         data = reportlib.page_data(page)
         equal(data["kind"], "cpu", "profile -o cpu.html: kind")
