@@ -361,10 +361,11 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
     if (a->count > 1 && (!a->output || !output_numbers_files(a->output)))
         return usage_error("--count above 1 needs -o with %%d in the file name");
     /* HTML: always for report; for snapshot and profile --format, or else
-     * the -o file's extension (stacks -o x.html too: its stop as a page) */
+     * the -o file's extension (stacks and allocs -o x.html too) */
     if (a->cmd->run == cmd_report)
         a->html = 1;
-    else if (((a->cmd->options & OPT_FORMAT) || a->cmd->run == cmd_stacks) &&
+    else if (((a->cmd->options & OPT_FORMAT) || a->cmd->run == cmd_stacks ||
+              a->cmd->run == cmd_allocs) &&
              !(a->given & OPT_FORMAT) && a->output)
         a->html = has_html_extension(a->output);
     if ((status = output_refuse_terminal(a)) != 0)

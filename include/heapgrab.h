@@ -702,6 +702,8 @@ typedef struct hg_report_options {
 } hg_report_options;
 int hg_write_report_html(const hg_snapshot *s, const hg_report_options *o, FILE *out);
 int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o, FILE *out);
+/* The allocation sampler's profile (hg_write_allocs_pprof's) as a page. */
+int hg_write_allocs_report_html(const hg_allocs *a, const hg_report_options *o, FILE *out);
 /* A pprof profile's bytes (gzipped or not): HG_EUSAGE if they are not one. */
 int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_options *o,
                                FILE *out);

@@ -23,7 +23,7 @@
  * the new profile's sample types by name), for the page to compare.
  *
  * The JSON (compact; the page's format, versioned by "format"):
- *   kind     "heap", "cpu" or "pprof"; title; meta {pid, exe, ...}
+ *   kind     "heap", "cpu", "allocs" or "pprof"; title; meta {pid, exe, ...}
  *   stats    heapgrab stats --json's object (a snapshot), else null
  *   types    [{type, unit}] the profile's sample types; default: the index
  *            go tool pprof shows
@@ -706,6 +706,7 @@ static int in_memory(int (*write)(const void *, FILE *), const void *what, char 
 
 static int snapshot_pprof(const void *s, FILE *f) { return hg_write_pprof(s, f); }
 static int profile_pprof(const void *p, FILE *f) { return hg_write_profile_pprof(p, f); }
+static int allocs_pprof(const void *a, FILE *f) { return hg_write_allocs_pprof(a, f); }
 
 /* "exe (pid N)" for a title. */
 static void title_of(char *buf, size_t len, const char *what, const char *exe, int pid)
@@ -768,6 +769,26 @@ int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o
              hg_profile_thread_count(p));
     struct page_data d = {"cpu", o && o->title ? o->title : "CPU profile", NULL, meta};
     rc = report_of_pprof(pprof, plen, "the CPU profile", o, &d, out);
+    free(pprof);
+    return rc;
+}
+
+int hg_write_allocs_report_html(const hg_allocs *a, const hg_report_options *o, FILE *out)
+{
+    if (!a || !out)
+        return hg_fail(HG_EUSAGE, "hg_write_allocs_report_html: no profile or stream");
+    char *pprof = NULL;
+    size_t plen = 0;
+    int rc = in_memory(allocs_pprof, a, &pprof, &plen);
+    if (rc)
+        return rc;
+    const hg_sampler_info *in = hg_allocs_info(a);
+    char meta[256];
+    snprintf(meta, sizeof meta,
+             "\"alloc_objects\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64 ",\"sampling_rate\":%" PRIu64,
+             in->alloc_objects, in->alloc_bytes, in->rate);
+    struct page_data d = {"allocs", o && o->title ? o->title : "allocation profile", NULL, meta};
+    rc = report_of_pprof(pprof, plen, "the allocation profile", o, &d, out);
     free(pprof);
     return rc;
 }

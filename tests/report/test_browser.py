@@ -157,6 +157,8 @@ def test_heap_pprof_page():
 
 def test_cpu_pages():
     check_page("cpu.html")
+    check_page("stacks.html")
+    check_page("allocs.html")
     check_page("cpu-of-pprof.html")
     go_check("cpu-of-pprof.html", "cpu.pprof", {"cpu": "ns"})
 

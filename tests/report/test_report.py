@@ -8,7 +8,10 @@ checked without a browser (test_browser.py draws them):
   - the page's top table is `go tool pprof -top -nodefraction=0` of the
     same .pprof, for every sample type (heap: a snapshot of gt_target; CPU:
     a profile of stack_target); skipped without go;
-  - a CPU profile's page: kind cpu, every stack under its thread;
+  - a CPU profile's page: kind cpu, every stack under its thread; stacks
+    -o x.html;
+  - allocs -o x.html (heapgrab run --rate 1 alloc_target): each function's
+    flat is the target's own count, the table go tool pprof -top's;
   - the holders view: live, holders_target's roots, several roots and
     leaks are the page's root frames, each with what the target says it
     retains; on the synthetic snapshot, its root frames, the leaks, go tool
@@ -173,6 +176,31 @@ def test_cpu_profile():
             got = reportlib.top_of(data, ty)
             want = reportlib.go_top(out("cpu.pprof"), ty, unit, OUT)
             equal(got, want, f"{ty}: the CPU page's top table and go tool pprof -top")
+
+
+def test_allocs_page():
+    """heapgrab allocs -o x.html: the allocation sampler's profile (at rate
+    1, every allocation) as a page; each workload function's flat is what
+    alloc_target counted itself, for all four types, and the table is go
+    tool pprof -top's of the same profile as pprof."""
+    target = os.path.join(TARGET_DIR, "alloc_target")
+    if not os.path.exists(target):
+        raise Skip("alloc_target is not built")
+    with targets.Target([HEAPGRAB, "run", "--rate", "1", "--", target]) as t:
+        truth = t.cmd("work")
+        hg("allocs", t.pid, "-o", out("allocs.html"))
+        hg("allocs", t.pid, "-o", out("allocs.pprof"))
+    data = reportlib.page_data(out("allocs.html"))
+    equal(data["kind"], "allocs", "allocs -o x.html: kind")
+    for i, ty in enumerate(("alloc_objects", "alloc_space", "inuse_objects", "inuse_space")):
+        top = reportlib.top_of(data, ty)
+        for fn, counts in truth["functions"].items():
+            if counts[i]:
+                equal(top.get(fn, (0, 0))[0], counts[i], f"{ty} of {fn}: flat")
+        if reportlib.go():
+            unit = "B" if ty.endswith("space") else None
+            equal(top, reportlib.go_top(out("allocs.pprof"), ty, unit, OUT),
+                  f"{ty}: the allocs page's top table and go tool pprof -top")
 
 
 def root_frames(data, type_name):
@@ -446,7 +474,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     return run_tests("report", [test_live_summary_is_stats, test_core_page,
                                 test_heap_top_is_go_pprof,
-                                test_cpu_profile, test_live_holders, test_holders_page, test_base,
+                                test_cpu_profile, test_allocs_page, test_live_holders, test_holders_page, test_base,
                                 test_edge_profiles, test_escaping,
                                 test_size_100k_samples, test_mutants, test_refusals])
 
