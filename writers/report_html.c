@@ -98,6 +98,13 @@ static int64_t name_of(struct names *n, const char *text)
     return (int64_t)n->text.size - 1;
 }
 
+/* At most this many sample types are shown (heapgrab writes 3 or 4). */
+#define MAX_TYPES 16
+/* Frames of one stack, and of all samples together (a CPU profile of
+ * 100,000 stacks 40 deep has 4 million): beyond, the profile is refused. */
+#define REPORT_MAX_STACK 100000u
+#define REPORT_MAX_FRAMES 50000000u
+
 struct node {
     int64_t parent, name;
 };
@@ -119,11 +126,8 @@ struct model {
     hg_u64map edges;
     hg_array(uint64_t) edge_state;
     uint64_t sample_no;
-    int64_t total[2][16];
+    int64_t total[2][MAX_TYPES];
 };
-
-/* At most this many sample types are shown (heapgrab writes 3 or 4). */
-#define MAX_TYPES 16
 
 static int grow_names(struct model *m)
 {
@@ -142,7 +146,10 @@ static int grow_names(struct model *m)
     return 0;
 }
 
-/* The child of parent named name (made if new); -1 when out of memory. */
+/* The child of parent named name (made if new); -1 when out of memory.
+ * Nodes and names number fewer than 2^32 (each comes from at least a byte
+ * of a profile, and a profile is at most HG_PPROF_READ_MAX), so the key is
+ * the pair. */
 static int64_t child_of(struct model *m, int64_t parent, int64_t name)
 {
     uint64_t key = (uint64_t)parent << 32 | (uint64_t)name;
@@ -271,6 +278,32 @@ static void thread_of(const struct hg_pprof_read *r, const Perftools__Profiles__
         snprintf(buf, len, "thread %s", tname);
     else
         snprintf(buf, len, "thread %lld %s", tid, tname ? tname : "");
+}
+
+/*
+ * A location of many lines named by many samples would make a small file
+ * into endless work: before anything is done, the frames are counted, and
+ * a profile with a stack over REPORT_MAX_STACK frames, or over
+ * REPORT_MAX_FRAMES in all, is refused.  0 or HG_EUSAGE.
+ */
+static int count_frames(const struct hg_pprof_read *r, const char *what, uint64_t *total)
+{
+    for (size_t si = 0; si < r->pb->n_sample; si++) {
+        const Perftools__Profiles__Sample *s = r->pb->sample[si];
+        uint64_t n = 0;
+        for (size_t li = 0; li < s->n_location_id; li++) {
+            const Perftools__Profiles__Location *loc =
+                hg_pprof_read_location(r, s->location_id[li]);
+            n += loc && loc->n_line ? loc->n_line : 1;
+            if (n > REPORT_MAX_STACK)
+                return hg_fail(HG_EUSAGE, "%s has a stack of over %u frames: not drawn", what,
+                               REPORT_MAX_STACK);
+        }
+        if ((*total += n) > REPORT_MAX_FRAMES)
+            return hg_fail(HG_EUSAGE, "%s has samples of over %u frames in all: not drawn",
+                           what, REPORT_MAX_FRAMES);
+    }
+    return 0;
 }
 
 /*
@@ -661,6 +694,10 @@ static int report_of_pprof(const void *in, size_t len, const char *what,
         rc = hg_fail(HG_EUSAGE, "the base profile has none of %s's sample types", what);
         goto done;
     }
+    uint64_t nframes = 0;
+    if ((rc = count_frames(&r, what, &nframes)) != 0 ||
+        (base.pb && (rc = count_frames(&base, "the base profile", &nframes)) != 0))
+        goto done;
     if ((rc = add_profile(&m, &r, 0, col)) != 0 ||
         (base.pb && (rc = add_profile(&m, &base, 1, bcol)) != 0))
         goto done;

@@ -84,3 +84,34 @@ def profile(types, samples, default_type=None, comments=()):
     if dflt:
         out += _int(14, dflt)
     return gzip.compress(bytes(out), mtime=0)
+
+
+def profile_locations(types, locations, samples):
+    """A profile whose locations have several lines (inlined frames):
+    locations {id: [function names, innermost first]}, samples
+    [(location ids leaf first, values)]."""
+    strings = {"": 0}
+
+    def s(text):
+        if text not in strings:
+            strings[text] = len(strings)
+        return strings[text]
+
+    out = bytearray()
+    for t, u in types:
+        out += _bytes(1, _int(1, s(t)) + _int(2, s(u)))
+    for ids, values in samples:
+        out += _bytes(2, _packed(1, ids) + _packed(2, values))
+    functions = {}
+    for lid, names in locations.items():
+        lines = b""
+        for name in names:
+            if name not in functions:
+                functions[name] = len(functions) + 1
+            lines += _bytes(4, _int(1, functions[name]) + _int(2, 1))
+        out += _bytes(4, _int(1, lid) + lines)
+    for name, fid in functions.items():
+        out += _bytes(5, _int(1, fid) + _int(2, s(name)))
+    for text in sorted(strings, key=strings.get):
+        out += _bytes(6, text.encode("utf-8"))
+    return gzip.compress(bytes(out), mtime=0)

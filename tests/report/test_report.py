@@ -444,6 +444,17 @@ def test_mutants():
             raise AssertionError(f"mutant {i}: exit {r.returncode}: {r.stderr[-600:]!r} "
                                  f"(kept as mutant-failed-{i}.pprof)")
     print(f"     300 mutants: exit statuses {statuses}")
+    # a small file that names a 2,000-line location 100 times in one stack
+    # (200,000 frames), or 49 times in each of 520 samples (51 million
+    # frames in all): refused before any work
+    loc = {1: [f"inl_{i}" for i in range(2000)]}
+    for what, samples in (("a stack of", [([1] * 100, [1])]),
+                          ("samples of", [([1] * 49, [1])] * 520)):
+        with open(out("amplified.pprof"), "wb") as f:
+            f.write(pprof_encode.profile_locations([("samples", "count")], loc, samples))
+        r = hg("report", out("amplified.pprof"), "-o", out("amplified.html"), ok=False)
+        equal(r.returncode, 2, f"a profile of {what} too many frames: exit status ({r.stderr!r})")
+        check(what.encode() in r.stderr, f"the message says {what!r}: {r.stderr!r}")
 
 
 def test_refusals():
