@@ -132,6 +132,10 @@ int output_refuse_terminal(const struct cli_args *a)
         return usage_error("refusing to write a binary profile to a terminal: "
                            "redirect it (> %s.pprof) or use -o FILE",
                            a->cmd->pprof);
+    /* a page of inline script is no use on a terminal either */
+    if (a->html && !a->output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write the HTML page to a terminal: "
+                           "use -o FILE.html (or redirect it)");
     return 0;
 }
 

@@ -457,6 +457,21 @@ def test_mutants():
         check(what.encode() in r.stderr, f"the message says {what!r}: {r.stderr!r}")
 
 
+def test_not_to_a_terminal():
+    """The page is not written to a terminal (a pty here): exit 2, one line."""
+    import pty
+    leader, follower = pty.openpty()
+    try:
+        # new.pprof: test_base's
+        r = subprocess.run([HEAPGRAB, "report", out("new.pprof")], stdout=follower,
+                           stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    equal(r.returncode, 2, f"report to a terminal: exit status ({r.stderr!r})")
+    check(b"terminal" in r.stderr and r.stderr.count(b"\n") == 1, f"one line: {r.stderr!r}")
+
+
 def test_refusals():
     with open(out("junk.bin"), "wb") as f:
         f.write(b"\x1f\x8bnot really gzip")
@@ -487,7 +502,8 @@ def main():
                                 test_heap_top_is_go_pprof,
                                 test_cpu_profile, test_allocs_page, test_live_holders, test_holders_page, test_base,
                                 test_edge_profiles, test_escaping,
-                                test_size_100k_samples, test_mutants, test_refusals])
+                                test_size_100k_samples, test_mutants, test_not_to_a_terminal,
+                                test_refusals])
 
 
 if __name__ == "__main__":
