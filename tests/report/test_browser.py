@@ -247,8 +247,10 @@ def test_big_page():
 
 
 def test_edge_pages():
-    """No samples; 5,000 frames deep (drawn to 1,500 rows, searched)."""
+    """No samples; negative values; 5,000 frames deep (drawn to 1,500 rows,
+    searched)."""
     check_page("empty.html")
+    check_page("negative.html")
     page, dom, data, text = check_page("deep.html")
     page.eval("var s = document.getElementById('search'); s.value = '^level_4999$';"
               "s.dispatchEvent(new Event('input'))")

@@ -343,9 +343,9 @@ def test_escaping():
 
 
 def test_edge_profiles():
-    """A profile with no samples, and one 5,000 frames deep (the page draws
-    the first 1,500 rows): pages with exact tables, for test_browser.py to
-    draw."""
+    """A profile with no samples, one 5,000 frames deep (the page draws the
+    first 1,500 rows), one with negative values: pages with exact tables,
+    for test_browser.py to draw."""
     types = [("samples", "count")]
     with open(out("empty.pprof"), "wb") as f:
         f.write(pprof_encode.profile(types, []))
@@ -359,6 +359,13 @@ def test_edge_profiles():
     hg("report", out("deep.pprof"), "-o", out("deep.html"))
     data = reportlib.page_data(out("deep.html"))
     equal(reportlib.top_of(data, "samples"), reportlib.flat_cum(deep, 0), "the deep page's table")
+    # negative values (a profile written as a difference): figures as given
+    neg = [(["a", "main"], [-5], None), (["b", "main"], [3], None), (["a", "x", "main"], [1], None)]
+    with open(out("negative.pprof"), "wb") as f:
+        f.write(pprof_encode.profile(types, neg))
+    hg("report", out("negative.pprof"), "-o", out("negative.html"))
+    data = reportlib.page_data(out("negative.html"))
+    equal(reportlib.top_of(data, "samples"), reportlib.flat_cum(neg, 0), "the negative page's table")
 
 
 def big_profile(n, seed=3):

@@ -196,7 +196,6 @@ function main(D) {
   }
   function draw() {
     var width = canvas.parentNode.clientWidth || 1200, dpr = window.devicePixelRatio || 1;
-    var rows = 0;
     // rows: the focus's ancestors above it, then its subtree
     var chain = [];
     for (var a = focus; a > 0; a = parent[a]) chain.unshift(a);
@@ -221,22 +220,21 @@ function main(D) {
       }
     }
     for (var c = 0; c < chain.length - 1; c++) box(chain[c], 0, width, c);
-    var total = cum[focus] || 1;
     (function walk(n, x, w, d) {
       if (d >= rowsDrawn) return;
       box(n, x, w, d);
       var cx = x;
       for (var k = 0; k < kids[n].length; k++) {
         var ch = kids[n][k], cw = w * cum[ch] / cum[n];
-        if (cw < 0.3) break; // sorted largest first: the rest are smaller
+        // sorted largest first: the rest are smaller (and a node of no
+        // value, or a crafted negative one, has no room for children)
+        if (!(cw >= 0.3)) break;
         walk(ch, cx, cw, d + 1);
         cx += cw;
       }
     })(focus, 0, width, chain.length - 1);
     // which frame is zoomed into, for a reader of the DOM (the tests)
     canvas.parentNode.setAttribute("data-focus", focus === 0 ? "all" : D.names[name[focus]]);
-    rows = total;
-    return rows;
   }
   function at(ev) {
     var r = canvas.getBoundingClientRect(), x = ev.clientX - r.left, y = ev.clientY - r.top;
