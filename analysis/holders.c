@@ -434,8 +434,12 @@ static int global_roots(struct build *b, const struct hc_region *reg)
         if (reg->module && (!m || strcmp(base_name(hg_module_path(m)), base_name(reg->module))))
             m = hg_module_find(b->t, base_name(reg->module));
         const char *name = NULL;
-        uint64_t start, size;
+        uint64_t start, size, var = 0;
         if (m && hg_module_data_symbol(m, a, &name, &start, &size) == 0) {
+            /* the variable's address, though only part of it is in this
+             * region (an array running from .data's last file page into
+             * the anonymous .bss mapping): its declaration is found by it */
+            var = start;
             if (start < lo)
                 start = lo;
             if (start + size > hi || start + size < start)
@@ -470,7 +474,7 @@ static int global_roots(struct build *b, const struct hc_region *reg)
         }
         cur->r.name = strdup(name);
         cur->r.module = dupstr(path);
-        cur->r.address = start;
+        cur->r.address = cur->symbol ? var : start;
         if (!cur->r.name || (path && !cur->r.module))
             return hg_fail(HG_ENOMEM, "out of memory");
     }
@@ -684,9 +688,12 @@ static void find_decls(struct build *b, struct hg_holders *h)
         hg_root *r = &h->roots[i];
         if (!b->roots.ptr[i].symbol || (r->kind != HG_ROOT_GLOBAL && r->kind != HG_ROOT_TLS))
             continue;
-        hg_module *m = r->kind == HG_ROOT_GLOBAL ? hg_module_at(b->t, r->address)
-                                                 : r->module ? hg_module_find(b->t, base_name(r->module))
-                                                             : NULL;
+        /* by address first; by name when libdwfl's range of the module
+         * stops short of its .bss (a large one is an anonymous mapping of
+         * its own after the file's last page) */
+        hg_module *m = r->kind == HG_ROOT_GLOBAL ? hg_module_at(b->t, r->address) : NULL;
+        if ((!m || (r->module && strcmp(hg_module_path(m), r->module) != 0)) && r->module)
+            m = hg_module_find(b->t, base_name(r->module));
         const char *file;
         int line;
         if (m && hg_module_var_decl(m, r->name, r->kind == HG_ROOT_GLOBAL ? r->address : 0, &file,
@@ -908,12 +915,19 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s, int
         rc = hg_fail(HG_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < b.o.n && rc == 0; k++)
         b.arena[k] = INT16_MIN; /* no label, should a chunk not say */
+    /* The chunks come a heap at a time in address order: the next object
+     * is nearly always the one after the last, and a search is the
+     * exception (a new heap), not the rule. */
+    uint32_t k = HG_NO_OBJECT;
     for (size_t i = 0; i < s->nchunks && rc == 0; i++) {
         uint64_t start, size;
-        int ns, in;
+        int ns, in = 0;
         if (!hc_chunk_object(&s->chunks[i], &start, &size, &ns))
             continue;
-        uint32_t k = hg_objects_find(&b.o, start, &in);
+        if (k + 1 < b.o.n && hg_objects_start(&b.o, k + 1) == start)
+            k++;
+        else
+            k = hg_objects_find(&b.o, start, &in);
         if (k != HG_NO_OBJECT && !in)
             b.arena[k] = (int16_t)(s->chunks[i].arena < 0 ? -1
                                    : s->chunks[i].arena > INT16_MAX ? INT16_MAX
