@@ -11,7 +11,7 @@
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
  *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c,
- *   cmd_allocs.c    the subcommands
+ *   cmd_allocs.c, cmd_report.c    the subcommands
  *   cmd_run.c       heapgrab run: start a program with the allocation sampler
  */
 #ifndef HG_CLI_H
@@ -63,7 +63,9 @@ enum {
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
     OPT_BY_SIZE = 1u << 6, /* --by-size */
     OPT_HOLDERS = 1u << 7, /* --holders */
-    OPT_TYPES = 1u << 8    /* --types */
+    OPT_TYPES = 1u << 8,   /* --types */
+    OPT_FORMAT = 1u << 9,  /* --format html|pprof */
+    OPT_BASE = 1u << 10    /* --base */
 };
 
 struct cli_args;
@@ -90,6 +92,9 @@ struct cli_args {
     const char *output;    /* -o, or NULL */
     int json, count;
     int quiet;             /* --quiet: no progress line */
+    int html;              /* write the HTML report, not pprof (report; or
+                              --format html, or -o FILE.html) */
+    const char *base;      /* --base: a pprof profile to compare with */
     double interval, seconds;
     unsigned hz;
     hg_snapshot_options snap;
@@ -124,6 +129,7 @@ int cmd_allocs(const struct cli_args *a);
 /* heapgrab run [--rate N] -- PROGRAM ARGS: its own command line (what
  * follows is the program's); execs, or returns the exit status. */
 int cmd_run(int argc, char **argv);
+int cmd_report(const struct cli_args *a);
 
 /* help.c */
 void cli_help(FILE *f);

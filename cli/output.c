@@ -128,10 +128,14 @@ int output_write(struct output *o, writer_fn write, const void *what)
 
 int output_refuse_terminal(const struct cli_args *a)
 {
-    if (a->cmd->pprof && !a->output && isatty(STDOUT_FILENO))
+    if (a->cmd->pprof && !a->html && !a->output && isatty(STDOUT_FILENO))
         return usage_error("refusing to write a binary profile to a terminal: "
                            "redirect it (> %s.pprof) or use -o FILE",
                            a->cmd->pprof);
+    /* a page of inline script is no use on a terminal either */
+    if (a->html && !a->output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write the HTML page to a terminal: "
+                           "use -o FILE.html (or redirect it)");
     return 0;
 }
 

@@ -685,6 +685,33 @@ int hg_write_holders_json_string(const hg_snapshot *s, char **out);
 int hg_write_leaks_json_string(const hg_snapshot *s, char **out);
 void hg_free(void *p);
 
+/*
+ * One self-contained HTML page (every script and style inline; the page
+ * makes no request): the stats summary as a table and a bar (a snapshot),
+ * an interactive flame graph of the profile's stacks (search, zoom, hover;
+ * a CPU profile's by thread, then function), and a sortable table of each
+ * function's flat and cum, the numbers `go tool pprof -top` gives for the
+ * same profile.  The heap's flame graph is hg_write_pprof()'s stacks.
+ * With a base (a pprof profile's bytes, gzipped or not) the page also shows
+ * what grew and what shrank since it, coloured.
+ */
+typedef struct hg_report_options {
+    const void *base;      /* a pprof profile to compare with, or NULL */
+    size_t base_len;
+    const char *title;     /* or NULL: one made from the data */
+} hg_report_options;
+int hg_write_report_html(const hg_snapshot *s, const hg_report_options *o, FILE *out);
+int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o, FILE *out);
+/* The allocation sampler's profile (hg_write_allocs_pprof's) as a page. */
+int hg_write_allocs_report_html(const hg_allocs *a, const hg_report_options *o, FILE *out);
+/* A pprof profile's bytes (gzipped or not): HG_EUSAGE if they are not one. */
+int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_options *o,
+                               FILE *out);
+/* 0 if the bytes are a pprof profile the report can read, else HG_EUSAGE
+ * (the message says why) or HG_ENOMEM: a --base is checked before the
+ * process is stopped. */
+int hg_pprof_check(const void *pprof, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
