@@ -1,0 +1,615 @@
+/*
+ * dwarf_types.c -- the static types of a target's DWARF as the types
+ * analysis propagates them (analysis/types.c): each type's name as the
+ * debugger writes it, its size, and where its pointers lie (the "slots");
+ * and every module's global variables with their types.
+ *
+ * A type is read from DWARF once, when it is first asked for, then kept:
+ * the analysis asks per chunk, this answers from the table.  Types are
+ * numbered in the order they are met; the DIE (its address in libdw's
+ * mapped data) is the key, so two units' copies of one type are two
+ * numbers with one name, which the analysis compares by name.
+ *
+ * The slots of a struct or class are its pointer members and those of its
+ * members, bases and arrays, flattened to (offset, count, stride, type
+ * pointed at).  Unions, bit-fields, virtual bases and pointers to void or
+ * functions make no slot: nothing says what they point at.
+ *
+ * Node containers.  libstdc++'s std::map, std::set, std::list and the
+ * unordered containers link their nodes through a base class (the node
+ * base: std::_Rb_tree_node_base, std::__detail::_List_node_base,
+ * std::__detail::_Hash_node_base) whose pointers say "node base", while
+ * every node is the derived node class (std::_Rb_tree_node<V>).  Two rules
+ * name the real node: within a class that has a typedef naming the node
+ * class or a pointer to it (_Rb_tree's _Link_type, _List_base's _Node,
+ * _Hashtable_alloc's __node_ptr) -- a class whose base at offset 0 is B --
+ * pointers to B point at that class; and within the node class itself,
+ * pointers to its base at offset 0 point at the node class (the next node
+ * of a list is a node like this one).  A pointer so re-aimed at a chunk too
+ * small for the node types nothing (the analysis checks every size).
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/array.h"
+#include "lib/error.h"
+#include "lib/hashmap.h"
+#include "target/modules.h"
+#include "target/target.h"
+
+#define MAX_DEPTH 16
+#define MAX_SLOTS 65536     /* a type with more pointer words keeps these */
+#define EXPAND_MAX 4096     /* an array member's element slots are repeated
+                               one by one up to this many slots */
+#define MAX_RETARGET 8
+#define NAME_MAX_LEN 4096
+
+typedef hg_array(hg_dslot) slot_array;
+
+struct dtype {
+    Dwarf_Die die;
+    int lang_c;             /* its unit is C: "struct x" */
+    int have_layout, have_name;
+    hg_dtype pub;
+    slot_array slots;
+};
+
+struct hg_dtypes {
+    hg_target *t;
+    hg_array(struct dtype *) types;
+    hg_u64map by_die;       /* DIE address -> id */
+};
+
+hg_dtypes *hg_dtypes_new(hg_target *t)
+{
+    hg_dtypes *d = calloc(1, sizeof *d);
+    if (d)
+        d->t = t;
+    return d;
+}
+
+void hg_dtypes_free(hg_dtypes *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->types.size; i++) {
+        struct dtype *x = d->types.ptr[i];
+        free((char *)x->pub.name);
+        hg_array_clear(x->slots);
+        free(x);
+    }
+    hg_array_clear(d->types);
+    hg_u64map_free(&d->by_die);
+    free(d);
+}
+
+size_t hg_dtypes_count(const hg_dtypes *d) { return d->types.size; }
+
+/* die less typedefs and qualifiers (cv, restrict, atomic): 0, or -1 for a
+ * chain that ends nowhere (void) or loops. */
+static int strip(Dwarf_Die *die)
+{
+    for (int i = 0; i < 32; i++) {
+        int tag = dwarf_tag(die);
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type)
+            return 0;
+        Dwarf_Attribute a;
+        if (!dwarf_attr_integrate(die, DW_AT_type, &a) || !dwarf_formref_die(&a, die))
+            return -1;
+    }
+    return -1;
+}
+
+static int cu_is_c(Dwarf_Die *die)
+{
+    Dwarf_Die cu;
+    if (!dwarf_diecu(die, &cu, NULL, NULL))
+        return 0;
+    int lang = dwarf_srclang(&cu);
+    return lang == DW_LANG_C || lang == DW_LANG_C89 || lang == DW_LANG_C99 ||
+           lang == DW_LANG_C11;
+}
+
+/* The id of the type die (typedefs and qualifiers stripped), made on first
+ * sight: HG_DTYPE_NONE for none (void), -1 out of memory. */
+static long type_id(hg_dtypes *d, Dwarf_Die die)
+{
+    if (strip(&die) != 0)
+        return HG_DTYPE_NONE;
+    uint64_t key = (uint64_t)(uintptr_t)die.addr;
+    const uint64_t *v = hg_u64map_get(&d->by_die, key);
+    if (v)
+        return (long)*v;
+    struct dtype *x = calloc(1, sizeof *x);
+    struct dtype **slot = x ? hg_array_push(d->types) : NULL;
+    if (!slot) {
+        free(x);
+        return -1;
+    }
+    *slot = x;
+    x->die = die;
+    x->lang_c = cu_is_c(&die);
+    if (hg_u64map_put(&d->by_die, key, d->types.size - 1) != 0) {
+        d->types.size--;
+        free(x);
+        return -1;
+    }
+    return (long)(d->types.size - 1);
+}
+
+static int ref_die(Dwarf_Die *die, int attr, Dwarf_Die *out)
+{
+    Dwarf_Attribute a;
+    return dwarf_attr_integrate(die, attr, &a) && dwarf_formref_die(&a, out) ? 0 : -1;
+}
+
+/* ------------------------------------------------------------- names */
+
+struct buf {
+    char s[NAME_MAX_LEN];
+    size_t n;
+    int over;
+};
+
+static void put(struct buf *b, const char *s)
+{
+    size_t len = strlen(s);
+    if (b->n + len >= sizeof b->s) {
+        b->over = 1;
+        return;
+    }
+    memcpy(b->s + b->n, s, len + 1);
+    b->n += len;
+}
+
+/* The enclosing namespaces and classes of die, outermost first. */
+static void scope_prefix(struct buf *b, Dwarf_Die *die)
+{
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes_die(die, &scopes);
+    /* scopes[0] is die itself, scopes[n-1] its unit */
+    for (int i = n - 2; i >= 1; i--) {
+        int tag = dwarf_tag(&scopes[i]);
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
+            tag != DW_TAG_union_type)
+            continue;
+        const char *nm = dwarf_diename(&scopes[i]);
+        put(b, nm ? nm : tag == DW_TAG_namespace ? "(anonymous namespace)" : "(anonymous)");
+        put(b, "::");
+    }
+    free(scopes);
+}
+
+static void name_into(hg_dtypes *d, Dwarf_Die die, struct buf *b, int depth)
+{
+    if (depth > 8 || strip(&die) != 0) {
+        put(b, depth > 8 ? "..." : "void");
+        return;
+    }
+    int tag = dwarf_tag(&die);
+    const char *nm = dwarf_diename(&die);
+    Dwarf_Die to;
+    switch (tag) {
+    case DW_TAG_base_type:
+        put(b, nm ? nm : "(base)");
+        break;
+    case DW_TAG_structure_type:
+    case DW_TAG_class_type:
+    case DW_TAG_union_type:
+    case DW_TAG_enumeration_type:
+        if (cu_is_c(&die))
+            put(b, tag == DW_TAG_union_type ? "union "
+                   : tag == DW_TAG_enumeration_type ? "enum " : "struct ");
+        else
+            scope_prefix(b, &die);
+        put(b, nm ? nm : "(anonymous)");
+        break;
+    case DW_TAG_pointer_type:
+    case DW_TAG_reference_type:
+    case DW_TAG_rvalue_reference_type:
+        if (ref_die(&die, DW_AT_type, &to) != 0)
+            put(b, "void");
+        else
+            name_into(d, to, b, depth + 1);
+        put(b, tag == DW_TAG_pointer_type ? " *" : " &");
+        break;
+    case DW_TAG_subroutine_type:
+        put(b, "(function)");
+        break;
+    case DW_TAG_array_type:
+        if (ref_die(&die, DW_AT_type, &to) == 0)
+            name_into(d, to, b, depth + 1);
+        put(b, "[]");
+        break;
+    default:
+        put(b, nm ? nm : "(type)");
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ layouts */
+
+struct retargets {
+    void *from[MAX_RETARGET];  /* a node base's DIE address */
+    Dwarf_Die to[MAX_RETARGET];
+    int n;
+};
+
+static int array_count(Dwarf_Die *arr, uint64_t *count)
+{
+    Dwarf_Die sub;
+    uint64_t total = 1;
+    int any = 0;
+    if (dwarf_child(arr, &sub) != 0)
+        return -1;
+    do {
+        if (dwarf_tag(&sub) != DW_TAG_subrange_type)
+            continue;
+        Dwarf_Attribute a;
+        Dwarf_Word w;
+        uint64_t n;
+        if (dwarf_attr(&sub, DW_AT_count, &a) && dwarf_formudata(&a, &w) == 0)
+            n = w;
+        else if (dwarf_attr(&sub, DW_AT_upper_bound, &a) && dwarf_formudata(&a, &w) == 0)
+            n = w + 1;
+        else
+            return -1; /* a flexible array member: no count */
+        if (n && total > UINT32_MAX / n)
+            return -1;
+        total *= n;
+        any = 1;
+    } while (dwarf_siblingof(&sub, &sub) == 0);
+    *count = total;
+    return any ? 0 : -1;
+}
+
+/* The class whose base at offset 0 (the first inheritance) is a class,
+ * that base's DIE: 0, or -1. */
+static int base_at_zero(Dwarf_Die *cls, Dwarf_Die *base)
+{
+    Dwarf_Die c;
+    if (dwarf_child(cls, &c) != 0)
+        return -1;
+    do {
+        if (dwarf_tag(&c) != DW_TAG_inheritance)
+            continue;
+        Dwarf_Attribute a;
+        Dwarf_Word off;
+        if (!dwarf_attr(&c, DW_AT_data_member_location, &a) || dwarf_formudata(&a, &off) != 0 ||
+            off != 0)
+            continue;
+        if (ref_die(&c, DW_AT_type, base) == 0 && strip(base) == 0)
+            return 0;
+    } while (dwarf_siblingof(&c, &c) == 0);
+    return -1;
+}
+
+static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->from[i] == from->addr)
+            return;
+    if (r->n < MAX_RETARGET) {
+        r->from[r->n] = from->addr;
+        r->to[r->n++] = *to;
+    }
+}
+
+/* The node classes cls's typedefs name (and its bases' typedefs). */
+static void gather_retargets(Dwarf_Die *cls, struct retargets *r, int depth)
+{
+    Dwarf_Die c;
+    if (depth > 4 || dwarf_child(cls, &c) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&c);
+        Dwarf_Die to, base;
+        if (tag == DW_TAG_typedef) {
+            if (ref_die(&c, DW_AT_type, &to) != 0 || strip(&to) != 0)
+                continue;
+            if (dwarf_tag(&to) == DW_TAG_pointer_type &&
+                (ref_die(&to, DW_AT_type, &to) != 0 || strip(&to) != 0))
+                continue;
+            int tt = dwarf_tag(&to);
+            if ((tt == DW_TAG_structure_type || tt == DW_TAG_class_type) &&
+                !dwarf_hasattr(&to, DW_AT_declaration) && base_at_zero(&to, &base) == 0)
+                add_retarget(r, &base, &to);
+        } else if (tag == DW_TAG_inheritance) {
+            if (ref_die(&c, DW_AT_type, &base) == 0 && strip(&base) == 0)
+                gather_retargets(&base, r, depth + 1);
+        }
+    } while (dwarf_siblingof(&c, &c) == 0);
+}
+
+struct flat {
+    hg_dtypes *d;
+    slot_array *out;
+    int nomem;
+};
+
+static void add_slot(struct flat *f, uint64_t off, uint32_t count, uint32_t stride, long target)
+{
+    if (f->out->size >= MAX_SLOTS)
+        return;
+    hg_dslot *s = hg_array_push(*f->out);
+    if (!s) {
+        f->nomem = 1;
+        return;
+    }
+    *s = (hg_dslot){off, count, stride, (uint32_t)target};
+}
+
+static void flatten(struct flat *f, Dwarf_Die die, uint64_t base, const struct retargets *outer,
+                    int depth)
+{
+    if (depth > MAX_DEPTH || f->nomem || strip(&die) != 0)
+        return;
+    int tag = dwarf_tag(&die);
+    if (tag == DW_TAG_pointer_type || tag == DW_TAG_reference_type ||
+        tag == DW_TAG_rvalue_reference_type) {
+        Dwarf_Die to;
+        if (ref_die(&die, DW_AT_type, &to) != 0 || strip(&to) != 0)
+            return; /* void *: says nothing */
+        int tt = dwarf_tag(&to);
+        if (tt == DW_TAG_subroutine_type)
+            return;
+        for (int i = 0; outer && i < outer->n; i++)
+            if (outer->from[i] == to.addr) {
+                to = outer->to[i];
+                break;
+            }
+        long id = type_id(f->d, to);
+        if (id < 0)
+            f->nomem = 1;
+        else if (id != HG_DTYPE_NONE)
+            add_slot(f, base, 1, 8, id);
+        return;
+    }
+    if (tag == DW_TAG_array_type) {
+        Dwarf_Die el;
+        uint64_t count;
+        Dwarf_Word esize;
+        if (ref_die(&die, DW_AT_type, &el) != 0 || array_count(&die, &count) != 0 || !count ||
+            strip(&el) != 0 || dwarf_aggregate_size(&el, &esize) != 0 || !esize ||
+            esize > UINT32_MAX)
+            return;
+        size_t first = f->out->size;
+        flatten(f, el, base, outer, depth + 1);
+        size_t n = f->out->size - first;
+        if (!n || count == 1)
+            return;
+        if (n * count <= EXPAND_MAX) {
+            for (uint64_t k = 1; k < count; k++)
+                for (size_t j = 0; j < n; j++) {
+                    hg_dslot s = f->out->ptr[first + j];
+                    add_slot(f, s.offset + k * esize, s.count, s.stride, s.target);
+                }
+        } else {
+            /* each element slot repeated by the array's stride; one that
+             * repeats already (an array in the element) is dropped */
+            size_t keep = first;
+            for (size_t j = 0; j < n; j++) {
+                hg_dslot s = f->out->ptr[first + j];
+                if (s.count != 1)
+                    continue;
+                s.count = (uint32_t)count;
+                s.stride = (uint32_t)esize;
+                f->out->ptr[keep++] = s;
+            }
+            f->out->size = keep;
+        }
+        return;
+    }
+    if (tag != DW_TAG_structure_type && tag != DW_TAG_class_type)
+        return; /* a union: which member holds is unknown; scalars */
+    if (dwarf_hasattr(&die, DW_AT_declaration))
+        return;
+    struct retargets r;
+    if (outer)
+        r = *outer;
+    else
+        r.n = 0;
+    gather_retargets(&die, &r, 0);
+    Dwarf_Die c;
+    if (dwarf_child(&die, &c) != 0)
+        return;
+    do {
+        int ct = dwarf_tag(&c);
+        if (ct != DW_TAG_member && ct != DW_TAG_inheritance)
+            continue;
+        if (dwarf_hasattr(&c, DW_AT_bit_size) || dwarf_hasattr(&c, DW_AT_data_bit_offset) ||
+            dwarf_hasattr(&c, DW_AT_external) || dwarf_hasattr(&c, DW_AT_declaration))
+            continue; /* bit-fields; static members */
+        Dwarf_Attribute a;
+        Dwarf_Word off;
+        if (!dwarf_attr(&c, DW_AT_data_member_location, &a) || dwarf_formudata(&a, &off) != 0)
+            continue; /* a virtual base: an expression */
+        Dwarf_Die mt;
+        if (ref_die(&c, DW_AT_type, &mt) == 0)
+            flatten(f, mt, base + off, &r, depth + 1);
+    } while (!f->nomem && dwarf_siblingof(&c, &c) == 0);
+}
+
+static int layout(hg_dtypes *d, struct dtype *x)
+{
+    x->have_layout = 1;
+    Dwarf_Word size;
+    int tag = dwarf_tag(&x->die);
+    if (tag == DW_TAG_subroutine_type || dwarf_hasattr(&x->die, DW_AT_declaration) ||
+        dwarf_aggregate_size(&x->die, &size) != 0)
+        size = 0; /* a function, an incomplete type: types no chunk */
+    x->pub.size = size;
+    if (tag == DW_TAG_base_type && size == 1) {
+        Dwarf_Attribute a;
+        Dwarf_Word enc;
+        if (dwarf_attr(&x->die, DW_AT_encoding, &a) && dwarf_formudata(&a, &enc) == 0 &&
+            (enc == DW_ATE_signed_char || enc == DW_ATE_unsigned_char || enc == DW_ATE_UTF))
+            x->pub.is_char = 1;
+    }
+    if (!size)
+        return 0;
+    /* a node class: pointers to its base at offset 0 aim at its own kind */
+    struct retargets r = {.n = 0};
+    Dwarf_Die base;
+    if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type) &&
+        base_at_zero(&x->die, &base) == 0)
+        add_retarget(&r, &base, &x->die);
+    struct flat f = {d, &x->slots, 0};
+    /* slots live in x->slots; type_id may grow d->types, never x */
+    flatten(&f, x->die, 0, &r, 0);
+    if (f.nomem)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    x->pub.slots = x->slots.ptr;
+    x->pub.nslots = x->slots.size;
+    return 0;
+}
+
+const hg_dtype *hg_dtypes_get(hg_dtypes *d, uint32_t id)
+{
+    if (id >= d->types.size)
+        return NULL;
+    struct dtype *x = d->types.ptr[id];
+    if (!x->have_layout && layout(d, x) != 0)
+        return NULL;
+    x = d->types.ptr[id];
+    return &x->pub;
+}
+
+const char *hg_dtypes_name(hg_dtypes *d, uint32_t id)
+{
+    if (id >= d->types.size)
+        return NULL;
+    struct dtype *x = d->types.ptr[id];
+    if (!x->have_name) {
+        struct buf b;
+        b.n = 0;
+        b.over = 0;
+        b.s[0] = '\0';
+        name_into(d, x->die, &b, 0);
+        x->pub.name = strdup(b.over ? "(name too long)" : b.s);
+        if (!x->pub.name) {
+            hg_fail(HG_ENOMEM, "out of memory");
+            return NULL;
+        }
+        x->have_name = 1;
+    }
+    return x->pub.name;
+}
+
+/* ----------------------------------------------------------- globals */
+
+struct walk {
+    hg_dtypes *d;
+    uint64_t bias;
+    int (*cb)(void *, uint64_t, int, uint32_t);
+    void *ctx;
+    hg_u64map seen;   /* partial units walked */
+    int rc;
+};
+
+static void variable(struct walk *w, Dwarf_Die *v)
+{
+    Dwarf_Attribute a;
+    Dwarf_Op *ops;
+    size_t nops;
+    if (!dwarf_attr(v, DW_AT_location, &a) || dwarf_getlocation(&a, &ops, &nops) != 0)
+        return;
+    int tls = 0;
+    uint64_t where;
+    if (nops == 1 && ops[0].atom == DW_OP_addr) {
+        where = ops[0].number + w->bias;
+    } else if (nops == 2 &&
+               (ops[0].atom == DW_OP_const8u || ops[0].atom == DW_OP_const4u ||
+                ops[0].atom == DW_OP_constu) &&
+               (ops[1].atom == DW_OP_GNU_push_tls_address ||
+                ops[1].atom == DW_OP_form_tls_address)) {
+        where = ops[0].number; /* the offset in the module's TLS block */
+        tls = 1;
+    } else {
+        return;
+    }
+    Dwarf_Die type;
+    if (ref_die(v, DW_AT_type, &type) != 0)
+        return;
+    long id = type_id(w->d, type);
+    if (id < 0) {
+        w->rc = hg_fail(HG_ENOMEM, "out of memory");
+        return;
+    }
+    if (id == HG_DTYPE_NONE)
+        return;
+    /* only a type with pointers can type anything */
+    const hg_dtype *t = hg_dtypes_get(w->d, (uint32_t)id);
+    if (!t) {
+        w->rc = HG_ENOMEM;
+        return;
+    }
+    if (t->nslots)
+        w->rc = w->cb(w->ctx, where, tls, (uint32_t)id);
+}
+
+static void walk_scope(struct walk *w, Dwarf_Die *parent, int depth)
+{
+    Dwarf_Die c;
+    if (depth > 32 || dwarf_child(parent, &c) != 0)
+        return;
+    do {
+        switch (dwarf_tag(&c)) {
+        case DW_TAG_variable:
+            variable(w, &c);
+            break;
+        case DW_TAG_namespace:
+        case DW_TAG_subprogram:
+        case DW_TAG_lexical_block:
+        case DW_TAG_inlined_subroutine:
+            walk_scope(w, &c, depth + 1);
+            break;
+        case DW_TAG_imported_unit: {
+            Dwarf_Attribute a;
+            Dwarf_Die unit;
+            if (dwarf_attr(&c, DW_AT_import, &a) && dwarf_formref_die(&a, &unit) &&
+                !hg_u64map_get(&w->seen, (uint64_t)(uintptr_t)unit.addr)) {
+                if (hg_u64map_put(&w->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
+                    w->rc = hg_fail(HG_ENOMEM, "out of memory");
+                else
+                    walk_scope(w, &unit, depth + 1);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    } while (w->rc == 0 && dwarf_siblingof(&c, &c) == 0);
+}
+
+int hg_dtypes_globals(hg_dtypes *d, hg_module *m, int (*cb)(void *ctx, uint64_t addr, int tls,
+                                                            uint32_t type),
+                      void *ctx)
+{
+    Dwarf_Addr bias;
+    Dwarf *dw = dwfl_module_getdwarf(hg_module_dwfl(m), &bias);
+    if (!dw)
+        return HG_ENOTFOUND;
+    struct walk w;
+    memset(&w, 0, sizeof w);
+    w.d = d;
+    w.bias = bias;
+    w.cb = cb;
+    w.ctx = ctx;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    Dwarf_Die cu;
+    while (w.rc == 0 && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, &cu))
+            walk_scope(&w, &cu, 0);
+        off = next;
+    }
+    hg_u64map_free(&w.seen);
+    return w.rc;
+}
