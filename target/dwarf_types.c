@@ -15,6 +15,9 @@
  * pointed at).  Unions, bit-fields, virtual bases and pointers to void or
  * functions make no slot: nothing says what they point at.
  *
+ * libstdc++ keeps a node's value as raw bytes, __gnu_cxx::__aligned_membuf<V>
+ * (or __aligned_buffer<V>): its slots are V's, from its template parameter.
+ *
  * Node containers.  libstdc++'s std::map, std::set, std::list and the
  * unordered containers link their nodes through a base class (the node
  * base: std::_Rb_tree_node_base, std::__detail::_List_node_base,
@@ -410,6 +413,22 @@ static void flatten(struct flat *f, Dwarf_Die die, uint64_t base, const struct r
         return; /* a union: which member holds is unknown; scalars */
     if (dwarf_hasattr(&die, DW_AT_declaration))
         return;
+    /* libstdc++ keeps a node's value in raw bytes (__gnu_cxx::
+     * __aligned_membuf<V>, __aligned_buffer<V>): the value is a V */
+    const char *nm = dwarf_diename(&die);
+    if (nm && (strncmp(nm, "__aligned_membuf<", 17) == 0 ||
+               strncmp(nm, "__aligned_buffer<", 17) == 0)) {
+        Dwarf_Die p, v;
+        if (dwarf_child(&die, &p) == 0)
+            do {
+                if (dwarf_tag(&p) == DW_TAG_template_type_parameter &&
+                    ref_die(&p, DW_AT_type, &v) == 0) {
+                    flatten(f, v, base, outer, depth + 1);
+                    return;
+                }
+            } while (dwarf_siblingof(&p, &p) == 0);
+        return;
+    }
     struct retargets r;
     if (outer)
         r = *outer;

@@ -6,18 +6,24 @@
 // It allocates, then prints one JSON line and waits for standard input to
 // close:
 //   {"pid": N, "classes": {"geo::Circle": 1250, ...}, "untyped_at_least": K,
-//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64}
+//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64,
+//    "dwarf": {"struct conn": 2000, "char[]": 3210, "Foo[]": 1, ...},
+//    "map_nodes": 311}
 // "classes" is every class that has objects on the heap, each object a
 // chunk of its own whose first word is the class's vtable pointer, with
-// the class named as the debugger names it (demangled typeid).  Everything
-// else the program allocates has no vtable pointer at its start: plain C
-// structs (a linked list off a global, each with a char * buffer, one with
-// a function pointer first, one with a string literal first), a chunk
-// holding a base subobject's (secondary) vtable pointer at its start, and
-// one whose first word points into the middle of a vtable -- typing any of
-// those would be wrong.  K counts them.  The size decoys are chunks too
-// small for the class whose vtable pointer they start with: untyped when
-// the class's size is known (DWARF), that class's otherwise.
+// the class named as the debugger names it (demangled typeid).  "dwarf" is
+// every other chunk reachable from the program's typed variables through
+// typed pointers, by the name its static type gives it (a vector's body
+// "T[]" with T demangled, "char[]" for a string's heap body or a char *
+// buffer), less std::map's nodes, whose DWARF names are the compiler's
+// business: "map_nodes" counts them.  What remains has no type: plain C
+// structs held through void * (one with a function pointer first, one with
+// a string literal first), a chunk holding a base subobject's (secondary)
+// vtable pointer at its start, and one whose first word points into the
+// middle of a vtable -- typing any of those would be wrong.  K counts them.
+// The size decoys are chunks too small for the class whose vtable pointer
+// they start with: untyped when the class's size is known (DWARF), that
+// class's otherwise.
 #include <cxxabi.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -85,13 +91,11 @@ struct Session {
     std::string name = "s";
 };
 
-// plain C structs
+// plain C structs; a list of them off a typed global, in a C unit
+// (types_target_c.c)
 extern "C" {
-struct conn {
-    struct conn *next;
-    char *buf;
-    int fd;
-};
+void types_target_c_make(long n, long m, long counts[3]);
+void *types_target_c_tls(void);
 struct handler {
     void (*fn)(void);
     int x;
@@ -103,7 +107,13 @@ struct label {
 }
 static void handler_fn(void) {}
 
-struct conn *g_conns;                         // the list's head, a typed global
+// an element of a vector: its body is a Foo[]
+struct Foo {
+    int a;
+    double b;
+    char *label;
+};
+
 static std::vector<geo::Shape *> g_shapes;    // every polymorphic object
 static std::vector<Named *> g_named;
 static std::vector<Diamond *> g_diamonds;
@@ -112,6 +122,8 @@ static std::vector<std::shared_ptr<geo::Square>> g_squares;
 static std::vector<void *> g_plain;
 static std::vector<std::stringstream *> g_streams;
 static std::map<std::string, long> g_counts;
+static std::map<int, std::string> g_map;
+static std::vector<Foo> g_foos;
 
 static std::string demangled(const char *mangled)
 {
@@ -209,17 +221,28 @@ int main(int argc, char **argv)
     g_counts[control_block(g_sessions[0])] += 150 * s;
     g_counts[control_block(g_squares[0])] += 120 * s;
 
+    // Typed by DWARF: C structs off a global and a thread-local variable,
+    // a map with heap-bodied strings, a vector of structs.
+    long c_counts[3] = {0, 0, 0};
+    types_target_c_make(2000 * s, 40 * s, c_counts);
+    long chars = c_counts[2];
+    for (long i = 0; i < 300 * s; i++) {
+        // every other string longer than the 15 bytes kept in the object
+        std::string v = i % 2 ? "short " + std::to_string(i)
+                              : "a value too long to be kept inside, " + std::to_string(i);
+        g_map.emplace(static_cast<int>(i), v);
+    }
+    for (const auto &kv : g_map)
+        chars += kv.second.capacity() > 15;
+    for (long i = 0; i < 500 * s; i++) {
+        Foo f{static_cast<int>(i), 0.5 * i, static_cast<char *>(std::malloc(16 + i % 40))};
+        std::memcpy(f.label, "foo", 4);
+        g_foos.push_back(f);
+        chars++;
+    }
+
     // Untyped: C structs and decoys.
     long untyped = 0;
-    for (long i = 0; i < 2000 * s; i++) {
-        struct conn *c = static_cast<struct conn *>(std::malloc(sizeof *c));
-        c->buf = static_cast<char *>(std::malloc(64 + i % 200));
-        std::snprintf(c->buf, 64, "request %ld", i);
-        c->fd = static_cast<int>(i);
-        c->next = g_conns;
-        g_conns = c;
-        untyped += 2;
-    }
     for (long i = 0; i < 100 * s; i++) {
         struct handler *h = static_cast<struct handler *>(std::malloc(sizeof *h));
         h->fn = handler_fn;
@@ -265,9 +288,32 @@ int main(int argc, char **argv)
         sep = ", ";
     }
     std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
-                "\"poly_float_size\": %zu}\n",
+                "\"poly_float_size\": %zu",
                 untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
                 sizeof(geo::Poly<float>));
+    // the names DWARF gives: every container's body is one chunk
+    for (const auto &kv : g_counts)
+        chars += kv.first.capacity() > 15;
+    std::map<std::string, long> dwarf;
+    dwarf["struct conn"] = c_counts[0];
+    dwarf["struct peer"] = c_counts[1];
+    dwarf["char[]"] = chars;
+    dwarf["Foo[]"] = 1;
+    dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Named *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Diamond *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<Session>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<geo::Square>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(void *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::stringstream *).name()) + "[]"] += 1;
+    std::printf(", \"dwarf\": {");
+    sep = "";
+    for (const auto &kv : dwarf) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    std::printf("}, \"map_nodes\": %zu, \"tls_head\": %d}\n", g_counts.size() + g_map.size(),
+                types_target_c_tls() != nullptr);
     std::fflush(stdout);
     char c;
     while (read(0, &c, 1) > 0) {

@@ -1,0 +1,63 @@
+/* types_target_c.c -- types_target's C part (a C unit, so that DWARF names
+ * its structs "struct conn"): a linked list of connections hanging off a
+ * typed global, each with a char * buffer and, every other one, a pointer
+ * to a struct peer of its own (with a char * of its own); and a list of
+ * peers off a thread-local variable of the main thread.  Every chunk here
+ * is reachable only through typed pointers from g_conns or t_peers. */
+#include <stdio.h>
+#include <stdlib.h>
+
+struct peer {
+    long id;
+    char *addr;
+    struct peer *next;
+};
+
+struct conn {
+    struct conn *next;
+    char *buf;
+    struct peer *peer;
+    int fd;
+};
+
+struct conn *g_conns;
+static __thread struct peer *t_peers;
+
+/* Make n connections and m thread-local peers; add what was made to
+ * counts: [0] struct conn, [1] struct peer, [2] char[] (heap bodies). */
+void types_target_c_make(long n, long m, long counts[3])
+{
+    for (long i = 0; i < n; i++) {
+        struct conn *c = malloc(sizeof *c);
+        c->buf = malloc(64 + (size_t)(i % 200));
+        snprintf(c->buf, 64, "request %ld", i);
+        c->fd = (int)i;
+        c->peer = NULL;
+        if (i % 2 == 0) {
+            c->peer = malloc(sizeof *c->peer);
+            c->peer->id = i;
+            c->peer->addr = malloc(32);
+            snprintf(c->peer->addr, 32, "10.0.%ld.%ld", i / 256 % 256, i % 256);
+            c->peer->next = NULL;
+            counts[1]++;
+            counts[2]++;
+        }
+        c->next = g_conns;
+        g_conns = c;
+        counts[0]++;
+        counts[2]++;
+    }
+    for (long i = 0; i < m; i++) {
+        struct peer *p = malloc(sizeof *p);
+        p->id = -i;
+        p->addr = malloc(48);
+        snprintf(p->addr, 48, "thread-local peer %ld", i);
+        p->next = t_peers;
+        t_peers = p;
+        counts[1]++;
+        counts[2]++;
+    }
+}
+
+/* The thread-local list's head, so that the compiler keeps it. */
+void *types_target_c_tls(void) { return t_peers; }
