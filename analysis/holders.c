@@ -971,8 +971,14 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     step("prepare");
     int rc = hg_walk_hooked(t, loc, opt, hc_capture_stopped, &c, out);
     step("walk+copy");
+    /* types read the copy first: the holders' roots cut TLS blocks and
+     * glibc's own data out of it */
+    if (rc == 0 && opt->types) {
+        hc_sort_spans(&c);
+        rc = hg_types_find(t, *out, &c);
+    }
     if (rc == 0 && opt->holders) {
-        /* the types analysis, after this, still needs the chunk list */
+        /* the pprof's holders view still needs the chunk list, typed */
         rc = build_holders(t, &c, *out, opt->keep_chunks || opt->types);
         if (rc == HG_EUSAGE) {
             /* a heap whose objects overlap, or a graph too large: the
@@ -980,12 +986,6 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
             hg_snapshot_add_problem(*out, 32, -1, 0, "holders: %s", hg_error_message());
             rc = 0;
         }
-    }
-    /* types read the copy: before it goes */
-    if (rc == 0 && opt->types) {
-        if (!opt->holders)
-            hc_sort_spans(&c);
-        rc = hg_types_find(t, *out, &c);
     }
     if (rc && *out) {
         hg_snapshot_free(*out);
