@@ -96,6 +96,7 @@ struct Session {
 extern "C" {
 void types_target_c_make(long n, long m, long counts[3]);
 void *types_target_c_tls(void);
+long types_target_c_decoys(long counts[4]);
 struct handler {
     void (*fn)(void);
     int x;
@@ -223,7 +224,7 @@ int main(int argc, char **argv)
 
     // Typed by DWARF: C structs off a global and a thread-local variable,
     // a map with heap-bodied strings, a vector of structs.
-    long c_counts[3] = {0, 0, 0};
+    long c_counts[4] = {0, 0, 0, 0};
     types_target_c_make(2000 * s, 40 * s, c_counts);
     long chars = c_counts[2];
     for (long i = 0; i < 300 * s; i++) {
@@ -242,7 +243,7 @@ int main(int argc, char **argv)
     }
 
     // Untyped: C structs and decoys.
-    long untyped = 0;
+    long untyped = types_target_c_decoys(c_counts);
     for (long i = 0; i < 100 * s; i++) {
         struct handler *h = static_cast<struct handler *>(std::malloc(sizeof *h));
         h->fn = handler_fn;
@@ -297,6 +298,7 @@ int main(int argc, char **argv)
     std::map<std::string, long> dwarf;
     dwarf["struct conn"] = c_counts[0];
     dwarf["struct peer"] = c_counts[1];
+    dwarf["struct holder"] = c_counts[3];
     dwarf["char[]"] = chars;
     dwarf["Foo[]"] = 1;
     dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;

@@ -3,7 +3,15 @@
  * typed global, each with a char * buffer and, every other one, a pointer
  * to a struct peer of its own (with a char * of its own); and a list of
  * peers off a thread-local variable of the main thread.  Every chunk here
- * is reachable only through typed pointers from g_conns or t_peers. */
+ * is reachable only through typed pointers from g_conns or t_peers.
+ *
+ * And chunks whose evidence DWARF must refuse (types_target_c_decoys): one
+ * that a struct peer * and a struct triple * both point at (two names: no
+ * type; the struct triple * is a member of the second struct holder of a
+ * list, two levels from the roots, so the chunk was typed and scanned as a
+ * peer before the conflict shows: the buffer only its peer pointer reached
+ * must lose its type too), one too small for the struct conn pointing at it,
+ * one that a struct peer * points into the middle of. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -20,8 +28,21 @@ struct conn {
     int fd;
 };
 
+struct triple {
+    long a, b, c;
+};
+
 struct conn *g_conns;
 static __thread struct peer *t_peers;
+struct holder {
+    struct holder *next;
+    struct triple *t;
+};
+
+struct peer *g_alias_peer;
+struct holder *g_holder;
+struct conn *g_too_small;
+struct peer *g_inside;
 
 /* Make n connections and m thread-local peers; add what was made to
  * counts: [0] struct conn, [1] struct peer, [2] char[] (heap bodies). */
@@ -57,6 +78,29 @@ void types_target_c_make(long n, long m, long counts[3])
         counts[1]++;
         counts[2]++;
     }
+}
+
+/* The chunks DWARF must leave untyped: how many; counts as in
+ * types_target_c_make ([1] struct peer, ...), [3] struct holder. */
+long types_target_c_decoys(long counts[4])
+{
+    struct peer *p = malloc(sizeof *p);
+    p->id = 1;
+    p->addr = malloc(40); /* reached only through the conflicted chunk */
+    snprintf(p->addr, 40, "aliased");
+    p->next = NULL;
+    g_alias_peer = p;
+    struct holder *second = malloc(sizeof *second);
+    second->next = NULL;
+    second->t = (struct triple *)p;
+    g_holder = malloc(sizeof *g_holder);
+    g_holder->next = second;
+    g_holder->t = NULL;
+    counts[3] += 2;
+    g_too_small = malloc(8); /* 24 usable bytes, a struct conn needs 32 */
+    char *big = malloc(64);
+    g_inside = (struct peer *)(big + 16);
+    return 4;
 }
 
 /* The thread-local list's head, so that the compiler keeps it. */
