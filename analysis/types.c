@@ -367,6 +367,10 @@ out:
  * type further chunks: a worklist, each chunk typed once, each DWARF type
  * read once (target/dwarf_types.c).
  *
+ * The objects typed by their vtables are roots too: where the vtable's
+ * module's DWARF defines the class (by its demangled name), their pointer
+ * members type what they point at.
+ *
  * Conflicts: a vtable-typed chunk keeps its class (a `Shape *` pointing at
  * a Circle); a pointer into a chunk's middle types nothing; a type bigger
  * than the chunk types nothing; a chunk that two pointers give two
@@ -376,6 +380,7 @@ out:
 #define ARRAY_SLACK 16
 #define MMAP_SLACK 4112
 #define DW_CONFLICT UINT32_MAX
+#define DW_VTABLE (UINT32_MAX - 1) /* name[]: typed by its vtable, scanned as its class */
 #define DW_ROOT UINT32_MAX
 
 struct dw {
@@ -572,6 +577,62 @@ static void dw_tls(struct dw *w, const struct dw_globals *g)
     }
 }
 
+/* Each vtable-typed object whose class the vtable's module's DWARF
+ * defines: on the worklist, to be scanned as one object of its class. */
+static int vtable_roots(struct dw *w)
+{
+    struct ctx *c = w->c;
+    size_t n = c->where.size; /* the vtable types, ids 0..n-1 */
+    struct by_module *ids = calloc(n ? n : 1, sizeof *ids);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    uint32_t *got = calloc(n ? n : 1, sizeof *got);
+    uint32_t *cls = malloc((n ? n : 1) * sizeof *cls);
+    int rc = 0;
+    size_t k = 0;
+    if (!ids || !names || !got || !cls) {
+        rc = HG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cls[i] = HG_DTYPE_NONE;
+        hg_module *m = hg_module_at(c->t, c->where.ptr[i]);
+        if (m)
+            ids[k++] = (struct by_module){m, i};
+    }
+    qsort(ids, k, sizeof *ids, module_order);
+    for (size_t i = 0, j; i < k; i = j) {
+        for (j = i; j < k && ids[j].m == ids[i].m; j++)
+            names[j - i] = c->names.ptr[ids[j].id];
+        int r = hg_dtypes_classes(w->dt, ids[i].m, names, j - i, got);
+        if (r == HG_ENOMEM) {
+            rc = r;
+            goto out;
+        }
+        for (size_t x = i; r == 0 && x < j; x++)
+            cls[ids[x].id] = got[x - i];
+    }
+    for (uint32_t obj = 0; obj < w->o.n; obj++) {
+        int32_t t = w->ty->chunk_type[w->chunk_of[obj]];
+        if (t < 0 || (size_t)t >= n || cls[t] == HG_DTYPE_NONE)
+            continue;
+        uint32_t *x = hg_array_push(w->work);
+        if (!x) {
+            rc = HG_ENOMEM;
+            goto out;
+        }
+        *x = obj;
+        w->name[obj] = DW_VTABLE;
+        w->dtype[obj] = cls[t];
+        w->parent[obj] = DW_ROOT;
+    }
+out:
+    free(ids);
+    free(names);
+    free(got);
+    free(cls);
+    return rc;
+}
+
 static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
                        const struct hc_capture *cap)
 {
@@ -622,7 +683,11 @@ static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
         w.regions[w.nregions++] = &cap->regions.ptr[i];
     qsort(w.regions, w.nregions, sizeof *w.regions, region_order);
 
-    /* the roots: every module's typed variables */
+    /* the roots: objects typed by their vtables, whose classes' DWARF is
+     * found by name; then every module's typed variables */
+    if ((rc = vtable_roots(&w)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
     int any = 0;
     for (size_t i = 0, nm = hg_module_count(c->t); i < nm; i++) {
         g.m = hg_module_get(c->t, i);
@@ -641,6 +706,7 @@ static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
         uint32_t obj = w.work.ptr[i];
         if (w.name[obj] == DW_CONFLICT)
             continue;
+        int one = w.name[obj] == DW_VTABLE; /* one object of its class */
         const hg_dtype *t = hg_dtypes_get(w.dt, w.dtype[obj]);
         if (!t) {
             w.rc = HG_ENOMEM;
@@ -651,7 +717,7 @@ static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
         uint64_t usable = hg_objects_size(&w.o, obj);
         const unsigned char *bytes = hc_heap_bytes(cap, hg_objects_start(&w.o, obj), usable);
         if (bytes)
-            dw_scan(&w, obj, t, usable / t->size, bytes, usable);
+            dw_scan(&w, obj, t, one ? 1 : usable / t->size, bytes, usable);
     }
     if ((rc = w.rc) != 0)
         goto out;
@@ -661,7 +727,7 @@ static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
         uint32_t obj = w.work.ptr[i], p = w.parent[obj];
         if (p != DW_ROOT && w.name[p] == DW_CONFLICT)
             w.name[obj] = DW_CONFLICT;
-        if (w.name[obj] != DW_CONFLICT)
+        if (w.name[obj] != DW_CONFLICT && w.name[obj] != DW_VTABLE)
             ty->chunk_type[w.chunk_of[obj]] = (int32_t)(w.name[obj] - 1);
     }
     hg_module *exe = hg_module_find(c->t, NULL);

@@ -373,5 +373,11 @@ const char *hg_dtypes_name(hg_dtypes *d, uint32_t id);
  * returned).  HG_ENOTFOUND when m has no DWARF. */
 int hg_dtypes_globals(hg_dtypes *d, hg_module *m,
                       int (*cb)(void *ctx, uint64_t addr, int tls, uint32_t type), void *ctx);
+/* The DWARF definitions of classes by qualified name ("geo::Poly<float>",
+ * as the demangler writes them), one pass over m's DWARF: ids[i] is
+ * names[i]'s type id, HG_DTYPE_NONE where m does not define it.  0,
+ * HG_ENOTFOUND (no DWARF), HG_ENOMEM. */
+int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size_t n,
+                      uint32_t *ids);
 
 #endif

@@ -12,8 +12,9 @@
 // "classes" is every class that has objects on the heap, each object a
 // chunk of its own whose first word is the class's vtable pointer, with
 // the class named as the debugger names it (demangled typeid).  "dwarf" is
-// every other chunk reachable from the program's typed variables through
-// typed pointers, by the name its static type gives it (a vector's body
+// every other chunk reachable from the program's typed variables, and from
+// the members of its objects typed by their vtables, through typed
+// pointers, by the name its static type gives it (a vector's body
 // "T[]" with T demangled, "char[]" for a string's heap body or a char *
 // buffer), less std::map's nodes, whose DWARF names are the compiler's
 // business: "map_nodes" counts them.  What remains has no type: plain C
@@ -55,6 +56,19 @@ struct Square : Shape {
 template <typename T> struct Poly : Shape {
     T pts[12] = {};
     double area() const override { return static_cast<double>(pts[0]); }
+};
+// a class with a vtable and typed pointers into the heap: found by its
+// vtable, then its members, by its DWARF, type what they point at
+struct Part {
+    long id;
+    double weight;
+    long count;
+};
+struct Gadget : Shape {
+    char *note = nullptr;
+    std::vector<int> v;
+    Part *part = nullptr;
+    double area() const override { return static_cast<double>(v.size()); }
 };
 // big enough to be served by its own mmap
 struct Raster : Shape {
@@ -190,6 +204,14 @@ int main(int argc, char **argv)
         g_shapes.push_back(w);
         g_named.push_back(w);
     }
+    for (long i = 0; i < 80 * s; i++) {
+        geo::Gadget *gd = new geo::Gadget;
+        gd->note = static_cast<char *>(std::malloc(40));
+        std::snprintf(gd->note, 40, "gadget %ld", i);
+        gd->v.assign(6, static_cast<int>(i)); // one int[6] body
+        gd->part = new geo::Part{i, 1.5, 2};
+        g_shapes.push_back(gd);
+    }
     for (long i = 0; i < 60 * s; i++)
         g_named.push_back(new Named);
     for (long i = 0; i < 100 * s; i++)
@@ -216,6 +238,7 @@ int main(int argc, char **argv)
     count<geo::Poly<double>>(40 * s);
     count<geo::Raster>(3);
     count<Widget>(200 * s);
+    count<geo::Gadget>(80 * s);
     count<Named>(60 * s);
     count<Diamond>(100 * s);
     count<std::stringstream>(30 * s);
@@ -299,7 +322,9 @@ int main(int argc, char **argv)
     dwarf["struct conn"] = c_counts[0];
     dwarf["struct peer"] = c_counts[1];
     dwarf["struct holder"] = c_counts[3];
-    dwarf["char[]"] = chars;
+    dwarf["char[]"] = chars + 80 * s; // and each Gadget's note
+    dwarf["int[]"] = 80 * s;            // each Gadget's vector's body
+    dwarf["geo::Part"] = 80 * s;
     dwarf["Foo[]"] = 1;
     dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;
     dwarf[demangled(typeid(Named *).name()) + "[]"] += 1;
