@@ -965,7 +965,7 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     memset(&c, 0, sizeof c);
     step(NULL);
     /* loads the modules' unwind tables while the target runs */
-    c.unwinder = opt->holders ? hg_unwinder_new(t, HG_STACK_COPY_DUMP) : NULL;
+    c.unwinder = opt->holders || opt->types ? hg_unwinder_new(t, HG_STACK_COPY_DUMP) : NULL;
     step("unwinder");
     hc_capture_prepare(&c, t);
     step("prepare");

@@ -41,6 +41,7 @@
 #include "analysis/holders_capture.h"
 #include "analysis/objects.h"
 #include "analysis/types.h"
+#include "stacks/unwind.h"
 #include "lib/array.h"
 #include "lib/error.h"
 #include "lib/hashmap.h"
@@ -355,7 +356,8 @@ out:
 
 /*
  * From every variable whose DWARF type holds pointers (a module's globals
- * and function statics, each thread's static TLS variables), the pointer
+ * and function statics, each thread's static TLS variables, the variables
+ * each thread's frames keep in their stack slots), the pointer
  * words are read from the holders' copy (never from the target, which runs
  * on) and each that points at the start of an in-use chunk types it: a
  * pointer to T makes the chunk a T when its usable size holds one T, a
@@ -633,6 +635,47 @@ out:
     return rc;
 }
 
+static int dw_frame_var(void *ctx, uint64_t addr, uint32_t type)
+{
+    struct dw *w = ctx;
+    const hg_dtype *t = hg_dtypes_get(w->dt, type);
+    if (!t)
+        return HG_ENOMEM;
+    const unsigned char *bytes = t->size ? copy_at(w, addr, t->size) : NULL;
+    if (bytes)
+        dw_scan(w, DW_ROOT, t, 1, bytes, t->size);
+    return w->rc;
+}
+
+/* Each thread's frames, as the stop's unwinder walks them: the variables
+ * their DWARF puts in their stack slots (read from the copy of the
+ * stack).  A frame's canonical frame address is the stack pointer of its
+ * caller's; the outermost frame has none and is skipped. */
+static int dw_stacks(struct dw *w)
+{
+    struct hg_unwinder *u = w->cap->unwinder;
+    enum { MAX_FRAMES = 512 };
+    uint64_t pcs[MAX_FRAMES], sps[MAX_FRAMES];
+    for (size_t i = 0, nt = u ? hg_unwinder_count(u) : 0; i < nt; i++) {
+        size_t n = 0;
+        const char *why = NULL;
+        if (hg_unwind_thread_sps(u, i, pcs, sps, MAX_FRAMES, &n, &why) != 0) {
+            hg_error_clear(); /* no stack: no roots */
+            continue;
+        }
+        for (size_t f = 0; f + 1 < n; f++) {
+            if (!sps[f + 1])
+                continue;
+            int rc = hg_dtypes_frame_vars(w->dt, w->c->t, pcs[f], sps[f + 1], dw_frame_var, w);
+            if (rc == HG_ENOMEM)
+                return rc;
+            if (w->rc)
+                return w->rc;
+        }
+    }
+    return 0;
+}
+
 static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
                        const struct hc_capture *cap)
 {
@@ -701,6 +744,9 @@ static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
         any = 1;
     }
     dw_tls(&w, &g);
+    if (w.rc == 0 && (rc = dw_stacks(&w)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
     /* then the heap, breadth first */
     for (size_t i = 0; i < w.work.size && w.rc == 0; i++) {
         uint32_t obj = w.work.ptr[i];

@@ -751,3 +751,77 @@ int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size
     hg_u64map_free(&q.seen);
     return q.rc;
 }
+
+/* ------------------------------------------------------ frames' variables */
+
+/* The single-location expression of attribute a at pc (module-relative):
+ * its ops, or 0 ops. */
+static size_t location_at(Dwarf_Attribute *a, uint64_t pc, Dwarf_Op **ops)
+{
+    size_t nops = 0;
+    if (dwarf_getlocation_addr(a, pc, ops, &nops, 1) != 1)
+        return 0;
+    return nops;
+}
+
+int hg_dtypes_frame_vars(hg_dtypes *d, hg_target *t, uint64_t pc, uint64_t cfa,
+                         int (*cb)(void *ctx, uint64_t addr, uint32_t type), void *ctx)
+{
+    hg_module *m = hg_module_at(t, pc);
+    if (!m)
+        return HG_ENOTFOUND;
+    Dwarf_Addr bias;
+    Dwarf_Die *cu = dwfl_module_addrdie(hg_module_dwfl(m), pc, &bias);
+    if (!cu)
+        return HG_ENOTFOUND;
+    Dwarf_Die *scopes = NULL;
+    int n = dwarf_getscopes(cu, pc - bias, &scopes);
+    if (n <= 0)
+        return HG_ENOTFOUND;
+    /* the frame base: the innermost real function's (an inlined one shares
+     * its caller's frame); only DW_OP_call_frame_cfa is understood */
+    int fn = -1;
+    for (int i = 0; i < n && fn < 0; i++)
+        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
+            fn = i;
+    Dwarf_Attribute a;
+    Dwarf_Op *ops;
+    int rc = 0;
+    if (fn < 0 || !dwarf_attr_integrate(&scopes[fn], DW_AT_frame_base, &a) ||
+        location_at(&a, pc - bias, &ops) != 1 || ops[0].atom != DW_OP_call_frame_cfa) {
+        free(scopes);
+        return HG_ENOTFOUND;
+    }
+    for (int i = 0; i <= fn && rc == 0; i++) {
+        Dwarf_Die v;
+        if (dwarf_child(&scopes[i], &v) != 0)
+            continue;
+        do {
+            int tag = dwarf_tag(&v);
+            if (tag != DW_TAG_variable && tag != DW_TAG_formal_parameter)
+                continue;
+            size_t nops;
+            Dwarf_Die type;
+            if (!dwarf_attr(&v, DW_AT_location, &a) ||
+                (nops = location_at(&a, pc - bias, &ops)) != 1 || ops[0].atom != DW_OP_fbreg ||
+                ref_die(&v, DW_AT_type, &type) != 0)
+                continue; /* in a register, optimized out, a static (a global's) */
+            long id = type_id(d, type);
+            if (id < 0) {
+                rc = hg_fail(HG_ENOMEM, "out of memory");
+                break;
+            }
+            if (id == HG_DTYPE_NONE)
+                continue;
+            const hg_dtype *ty = hg_dtypes_get(d, (uint32_t)id);
+            if (!ty) {
+                rc = HG_ENOMEM;
+                break;
+            }
+            if (ty->nslots)
+                rc = cb(ctx, cfa + (uint64_t)(int64_t)ops[0].number, (uint32_t)id);
+        } while (rc == 0 && dwarf_siblingof(&v, &v) == 0);
+    }
+    free(scopes);
+    return rc;
+}

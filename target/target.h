@@ -379,5 +379,13 @@ int hg_dtypes_globals(hg_dtypes *d, hg_module *m,
  * HG_ENOTFOUND (no DWARF), HG_ENOMEM. */
 int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size_t n,
                       uint32_t *ids);
+/* The variables of the frame at pc (a return address less one, or the
+ * innermost pc) whose canonical frame address is cfa, that live in its
+ * stack slots there (DW_OP_fbreg from a DW_OP_call_frame_cfa frame base)
+ * and whose types hold pointers: cb(ctx, address, type) for each, its own
+ * function's and those of the calls inlined into it at pc.  0, a non-zero
+ * cb's, HG_ENOTFOUND (no DWARF for pc), HG_ENOMEM. */
+int hg_dtypes_frame_vars(hg_dtypes *d, hg_target *t, uint64_t pc, uint64_t cfa,
+                         int (*cb)(void *ctx, uint64_t addr, uint32_t type), void *ctx);
 
 #endif

@@ -111,6 +111,7 @@ extern "C" {
 void types_target_c_make(long n, long m, long counts[3]);
 void *types_target_c_tls(void);
 long types_target_c_decoys(long counts[4]);
+void types_target_c_hold(long n, long counts[4], void (*then)(void));
 struct handler {
     void (*fn)(void);
     int x;
@@ -180,6 +181,71 @@ static void *thread_objects(void *)
     return nullptr;
 }
 
+// The ground truth, printed once everything is made; then wait for
+// standard input to close.  Called from the C part's frame that holds the
+// stack-held peers (types_target_c_hold), with the counts up to date.
+static long g_untyped, g_chars, g_chars_base;
+static const long *g_c_counts;
+static long g_stack_base[4];
+static void print_truth(void)
+{
+    long s = g_scale, untyped = g_untyped, chars = g_chars;
+    const long *c_counts = g_c_counts;
+    chars += c_counts[2] - g_chars_base;
+    std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
+    const char *sep = "";
+    for (const auto &kv : g_counts) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
+                "\"poly_float_size\": %zu",
+                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
+                sizeof(geo::Poly<float>));
+    // the names DWARF gives: every container's body is one chunk
+    for (const auto &kv : g_counts)
+        chars += kv.first.capacity() > 15;
+    std::map<std::string, long> dwarf;
+    dwarf["struct conn"] = c_counts[0];
+    dwarf["struct peer"] = c_counts[1];
+    dwarf["struct holder"] = c_counts[3];
+    dwarf["char[]"] = chars + 80 * s; // and each Gadget's note
+    dwarf["int[]"] = 80 * s;            // each Gadget's vector's body
+    dwarf["geo::Part"] = 80 * s;
+    dwarf["Foo[]"] = 1;
+    dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Named *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Diamond *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<Session>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<geo::Square>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(void *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::stringstream *).name()) + "[]"] += 1;
+    std::printf(", \"dwarf\": {");
+    sep = "";
+    for (const auto &kv : dwarf) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    // what only a frame's stack slot holds (a debugger's reader without
+    // the threads' registers cannot see it)
+    std::printf("}, \"map_nodes\": %zu, \"tls_head\": %d, "
+                "\"stack_held\": {\"struct peer\": %ld, \"char[]\": %ld}}\n",
+                g_counts.size() + g_map.size(), types_target_c_tls() != nullptr,
+                c_counts[1] - g_stack_base[1], c_counts[2] - g_stack_base[2]);
+    std::fflush(stdout);
+}
+
+// print_truth's locals (a std::map among them) are gone before the wait:
+// only the stack-held peers are held by a frame then
+static void print_and_wait(void)
+{
+    print_truth();
+    char c;
+    while (read(0, &c, 1) > 0) {
+    }
+    _exit(0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -247,9 +313,11 @@ int main(int argc, char **argv)
 
     // Typed by DWARF: C structs off a global and a thread-local variable,
     // a map with heap-bodied strings, a vector of structs.
-    long c_counts[4] = {0, 0, 0, 0};
+    static long c_counts[4] = {0, 0, 0, 0};
+    g_c_counts = c_counts;
     types_target_c_make(2000 * s, 40 * s, c_counts);
     long chars = c_counts[2];
+    g_chars_base = c_counts[2];
     for (long i = 0; i < 300 * s; i++) {
         // every other string longer than the 15 bytes kept in the object
         std::string v = i % 2 ? "short " + std::to_string(i)
@@ -305,45 +373,12 @@ int main(int argc, char **argv)
         g_plain.push_back(d);
     }
 
-    std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
-    const char *sep = "";
-    for (const auto &kv : g_counts) {
-        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
-        sep = ", ";
-    }
-    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
-                "\"poly_float_size\": %zu",
-                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
-                sizeof(geo::Poly<float>));
-    // the names DWARF gives: every container's body is one chunk
-    for (const auto &kv : g_counts)
-        chars += kv.first.capacity() > 15;
-    std::map<std::string, long> dwarf;
-    dwarf["struct conn"] = c_counts[0];
-    dwarf["struct peer"] = c_counts[1];
-    dwarf["struct holder"] = c_counts[3];
-    dwarf["char[]"] = chars + 80 * s; // and each Gadget's note
-    dwarf["int[]"] = 80 * s;            // each Gadget's vector's body
-    dwarf["geo::Part"] = 80 * s;
-    dwarf["Foo[]"] = 1;
-    dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(Named *).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(Diamond *).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(std::shared_ptr<Session>).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(std::shared_ptr<geo::Square>).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(void *).name()) + "[]"] += 1;
-    dwarf[demangled(typeid(std::stringstream *).name()) + "[]"] += 1;
-    std::printf(", \"dwarf\": {");
-    sep = "";
-    for (const auto &kv : dwarf) {
-        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
-        sep = ", ";
-    }
-    std::printf("}, \"map_nodes\": %zu, \"tls_head\": %d}\n", g_counts.size() + g_map.size(),
-                types_target_c_tls() != nullptr);
-    std::fflush(stdout);
-    char c;
-    while (read(0, &c, 1) > 0) {
-    }
-    _exit(0);
+    // the last peers are held by a variable in a frame's stack slot (the C
+    // part's), which calls print_and_wait and never returns
+    g_untyped = untyped;
+    g_chars = chars;
+    for (int k = 0; k < 4; k++)
+        g_stack_base[k] = c_counts[k];
+    types_target_c_hold(30 * s, c_counts, print_and_wait);
+    return 1;
 }

@@ -105,3 +105,24 @@ long types_target_c_decoys(long counts[4])
 
 /* The thread-local list's head, so that the compiler keeps it. */
 void *types_target_c_tls(void) { return t_peers; }
+
+/* A list of n peers held by a local variable in this function's stack
+ * frame only (its address is passed on, so it lives in memory: DWARF puts
+ * it at an offset from the frame's CFA), then `then`, which never returns:
+ * the variable is on the stack for as long as the process waits. */
+void types_target_c_hold(long n, long counts[4], void (*then)(void))
+{
+    struct peer *volatile local = NULL;
+    for (long i = 0; i < n; i++) {
+        struct peer *p = malloc(sizeof *p);
+        p->id = 1000000 + i;
+        p->addr = malloc(24);
+        snprintf(p->addr, 24, "stack peer %d", (int)(i % 100000));
+        p->next = local;
+        local = p;
+        counts[1]++;
+        counts[2]++;
+    }
+    then();
+    local = NULL; /* after then(), which does not return: keeps local live */
+}
