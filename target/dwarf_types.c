@@ -22,11 +22,15 @@
  * unordered containers link their nodes through a base class (the node
  * base: std::_Rb_tree_node_base, std::__detail::_List_node_base,
  * std::__detail::_Hash_node_base) whose pointers say "node base", while
- * every node is the derived node class (std::_Rb_tree_node<V>).  Two rules
+ * every node is the derived node class (std::_Rb_tree_node<V>).  Three rules
  * name the real node: within a class that has a typedef naming the node
  * class or a pointer to it (_Rb_tree's _Link_type, _List_base's _Node,
  * _Hashtable_alloc's __node_ptr) -- a class whose base at offset 0 is B --
- * pointers to B point at that class; and within the node class itself,
+ * pointers to B point at that class; the same within a class that has a
+ * base std::allocator<N> (the node allocator, which the implementation
+ * inherits to keep it empty: _Rb_tree_impl, _List_impl), for the node class
+ * N with base B at offset 0 (a unit that did not need the typedef has it
+ * not); and within the node class itself,
  * pointers to its base at offset 0 point at the node class (the next node
  * of a list is a node like this one).  A pointer so re-aimed at a chunk too
  * small for the node types nothing (the analysis checks every size).
@@ -324,8 +328,26 @@ static void gather_retargets(Dwarf_Die *cls, struct retargets *r, int depth)
                 !dwarf_hasattr(&to, DW_AT_declaration) && base_at_zero(&to, &base) == 0)
                 add_retarget(r, &base, &to);
         } else if (tag == DW_TAG_inheritance) {
-            if (ref_die(&c, DW_AT_type, &base) == 0 && strip(&base) == 0)
-                gather_retargets(&base, r, depth + 1);
+            if (ref_die(&c, DW_AT_type, &base) != 0 || strip(&base) != 0)
+                continue;
+            /* the node allocator, an (empty) base of the container's
+             * implementation, names the node: std::allocator<N> */
+            const char *bn = dwarf_diename(&base);
+            Dwarf_Die p, node, nb;
+            if (bn && strncmp(bn, "allocator<", 10) == 0 && dwarf_child(&base, &p) == 0) {
+                do {
+                    if (dwarf_tag(&p) != DW_TAG_template_type_parameter)
+                        continue;
+                    int nt;
+                    if (ref_die(&p, DW_AT_type, &node) == 0 && strip(&node) == 0 &&
+                        ((nt = dwarf_tag(&node)) == DW_TAG_structure_type ||
+                         nt == DW_TAG_class_type) &&
+                        !dwarf_hasattr(&node, DW_AT_declaration) && base_at_zero(&node, &nb) == 0)
+                        add_retarget(r, &nb, &node);
+                    break; /* its first parameter only */
+                } while (dwarf_siblingof(&p, &p) == 0);
+            }
+            gather_retargets(&base, r, depth + 1);
         }
     } while (dwarf_siblingof(&c, &c) == 0);
 }
@@ -778,23 +800,43 @@ int hg_dtypes_frame_vars(hg_dtypes *d, hg_target *t, uint64_t pc, uint64_t cfa,
     int n = dwarf_getscopes(cu, pc - bias, &scopes);
     if (n <= 0)
         return HG_ENOTFOUND;
-    /* the frame base: the innermost real function's (an inlined one shares
-     * its caller's frame); only DW_OP_call_frame_cfa is understood */
-    int fn = -1;
-    for (int i = 0; i < n && fn < 0; i++)
-        if (dwarf_tag(&scopes[i]) == DW_TAG_subprogram)
-            fn = i;
+    /* The frame's scopes, innermost first, to its real function.  Past an
+     * inlined call dwarf_getscopes goes on with the inlined function's
+     * abstract scopes (its class, its namespace); the frame goes on with
+     * the scopes the call was inlined into, whose variables live in this
+     * frame too: those are the inlined call's parents in the tree. */
+    enum { MAX_SCOPES = 64 };
+    Dwarf_Die chain[MAX_SCOPES];
+    int nc = 0, fn = -1;
+    for (int i = 0; i < n && fn < 0 && nc < MAX_SCOPES; i++) {
+        int tag = dwarf_tag(&scopes[i]);
+        chain[nc++] = scopes[i];
+        if (tag == DW_TAG_subprogram) {
+            fn = nc - 1;
+        } else if (tag == DW_TAG_inlined_subroutine) {
+            Dwarf_Die *up = NULL;
+            int nu = dwarf_getscopes_die(&scopes[i], &up);
+            for (int j = 1; j < nu && fn < 0 && nc < MAX_SCOPES; j++) {
+                chain[nc++] = up[j];
+                if (dwarf_tag(&up[j]) == DW_TAG_subprogram)
+                    fn = nc - 1;
+            }
+            free(up);
+            break;
+        }
+    }
+    free(scopes);
+    /* the frame base: the real function's; only DW_OP_call_frame_cfa is
+     * understood */
     Dwarf_Attribute a;
     Dwarf_Op *ops;
     int rc = 0;
-    if (fn < 0 || !dwarf_attr_integrate(&scopes[fn], DW_AT_frame_base, &a) ||
-        location_at(&a, pc - bias, &ops) != 1 || ops[0].atom != DW_OP_call_frame_cfa) {
-        free(scopes);
+    if (fn < 0 || !dwarf_attr_integrate(&chain[fn], DW_AT_frame_base, &a) ||
+        location_at(&a, pc - bias, &ops) != 1 || ops[0].atom != DW_OP_call_frame_cfa)
         return HG_ENOTFOUND;
-    }
     for (int i = 0; i <= fn && rc == 0; i++) {
         Dwarf_Die v;
-        if (dwarf_child(&scopes[i], &v) != 0)
+        if (dwarf_child(&chain[i], &v) != 0)
             continue;
         do {
             int tag = dwarf_tag(&v);
@@ -822,6 +864,5 @@ int hg_dtypes_frame_vars(hg_dtypes *d, hg_target *t, uint64_t pc, uint64_t cfa,
                 rc = cb(ctx, cfa + (uint64_t)(int64_t)ops[0].number, (uint32_t)id);
         } while (rc == 0 && dwarf_siblingof(&v, &v) == 0);
     }
-    free(scopes);
     return rc;
 }
