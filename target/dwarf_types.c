@@ -66,11 +66,27 @@ struct dtype {
     slot_array slots;
 };
 
+/* A module's class and struct definitions by qualified name, made the
+ * first time a declaration (an opaque `struct conn *`, a node class its
+ * unit only declares) needs its definition. */
+struct def {
+    char *name;
+    Dwarf_Die die;
+};
+struct defs {
+    Dwarf *dw;
+    hg_array(struct def) all;
+    hg_u64map by_name;      /* hash of a name -> index (the next key on a clash) */
+};
+
 struct hg_dtypes {
     hg_target *t;
     hg_array(struct dtype *) types;
     hg_u64map by_die;       /* DIE address -> id */
+    hg_array(struct defs *) defs;
 };
+
+static int definition(hg_dtypes *d, Dwarf_Die *die);
 
 hg_dtypes *hg_dtypes_new(hg_target *t)
 {
@@ -92,6 +108,15 @@ void hg_dtypes_free(hg_dtypes *d)
     }
     hg_array_clear(d->types);
     hg_u64map_free(&d->by_die);
+    for (size_t i = 0; i < d->defs.size; i++) {
+        struct defs *x = d->defs.ptr[i];
+        for (size_t k = 0; k < x->all.size; k++)
+            free(x->all.ptr[k].name);
+        hg_array_clear(x->all);
+        hg_u64map_free(&x->by_name);
+        free(x);
+    }
+    hg_array_clear(d->defs);
     free(d);
 }
 
@@ -129,6 +154,10 @@ static long type_id(hg_dtypes *d, Dwarf_Die die)
 {
     if (strip(&die) != 0)
         return HG_DTYPE_NONE;
+    int tag = dwarf_tag(&die);
+    if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type || tag == DW_TAG_union_type) &&
+        dwarf_hasattr(&die, DW_AT_declaration) && definition(d, &die) < 0)
+        return -1;
     uint64_t key = (uint64_t)(uintptr_t)die.addr;
     const uint64_t *v = hg_u64map_get(&d->by_die, key);
     if (v)
@@ -238,6 +267,142 @@ static void name_into(hg_dtypes *d, Dwarf_Die die, struct buf *b, int depth)
         put(b, nm ? nm : "(type)");
         break;
     }
+}
+
+/* ------------------------------------------------- definitions by name */
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return hg_hash64(h);
+}
+
+struct def_walk {
+    struct defs *x;
+    hg_u64map seen;
+    char path[NAME_MAX_LEN];
+    int rc;
+};
+
+static void def_scope(struct def_walk *q, Dwarf_Die *parent, size_t plen, int depth)
+{
+    Dwarf_Die c;
+    if (depth > 32 || dwarf_child(parent, &c) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&c);
+        if (tag == DW_TAG_imported_unit) {
+            Dwarf_Attribute a;
+            Dwarf_Die unit;
+            if (dwarf_attr(&c, DW_AT_import, &a) && dwarf_formref_die(&a, &unit) &&
+                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr)) {
+                if (hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
+                    q->rc = HG_ENOMEM;
+                else
+                    def_scope(q, &unit, plen, depth + 1);
+            }
+            continue;
+        }
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
+            tag != DW_TAG_union_type)
+            continue;
+        const char *name = dwarf_diename(&c);
+        if (!name && tag == DW_TAG_namespace)
+            name = "(anonymous namespace)";
+        size_t len = name ? strlen(name) : 0;
+        if (!name || plen + 2 + len >= sizeof q->path)
+            continue;
+        size_t at = plen;
+        if (plen) {
+            memcpy(q->path + at, "::", 2);
+            at += 2;
+        }
+        memcpy(q->path + at, name, len + 1);
+        if (tag != DW_TAG_namespace && !dwarf_hasattr(&c, DW_AT_declaration)) {
+            uint64_t key = hash_name(q->path);
+            int dup = 0;
+            for (const uint64_t *v; !dup && (v = hg_u64map_get(&q->x->by_name, key)) != NULL;
+                 key++)
+                dup = strcmp(q->x->all.ptr[*v].name, q->path) == 0;
+            if (!dup) {
+                struct def *e = hg_array_push(q->x->all);
+                char *nm = e ? strdup(q->path) : NULL;
+                if (!nm || hg_u64map_put(&q->x->by_name, key, q->x->all.size - 1) != 0) {
+                    if (e)
+                        q->x->all.size--;
+                    free(nm);
+                    q->rc = HG_ENOMEM;
+                    return;
+                }
+                e->name = nm;
+                e->die = c;
+            }
+        }
+        if (tag != DW_TAG_union_type)
+            def_scope(q, &c, at + len, depth + 1);
+        q->path[plen] = '\0';
+    } while (q->rc == 0 && dwarf_siblingof(&c, &c) == 0);
+}
+
+/* The index of dw's definitions, made on first use: NULL out of memory. */
+static struct defs *module_defs(hg_dtypes *d, Dwarf *dw)
+{
+    for (size_t i = 0; i < d->defs.size; i++)
+        if (d->defs.ptr[i]->dw == dw)
+            return d->defs.ptr[i];
+    struct defs *x = calloc(1, sizeof *x);
+    struct defs **slot = x ? hg_array_push(d->defs) : NULL;
+    if (!slot) {
+        free(x);
+        return NULL;
+    }
+    *slot = x;
+    x->dw = dw;
+    struct def_walk q;
+    memset(&q, 0, sizeof q);
+    q.x = x;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    Dwarf_Die cu;
+    while (q.rc == 0 && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, &cu)) {
+            q.path[0] = '\0';
+            def_scope(&q, &cu, 0, 0);
+        }
+        off = next;
+    }
+    hg_u64map_free(&q.seen);
+    return q.rc ? NULL : x;
+}
+
+/* A declaration's definition, by its qualified name, elsewhere in its
+ * module's DWARF: *die replaced when found.  0, or -1 out of memory. */
+static int definition(hg_dtypes *d, Dwarf_Die *die)
+{
+    Dwarf *dw = dwarf_cu_getdwarf(die->cu);
+    const char *nm = dwarf_diename(die);
+    if (!dw || !nm)
+        return 0;
+    struct buf b;
+    b.n = 0;
+    b.over = 0;
+    b.s[0] = '\0';
+    scope_prefix(&b, die);
+    put(&b, nm);
+    if (b.over)
+        return 0;
+    struct defs *x = module_defs(d, dw);
+    if (!x)
+        return hg_fail(HG_ENOMEM, "out of memory"), -1;
+    uint64_t key = hash_name(b.s);
+    for (const uint64_t *v; (v = hg_u64map_get(&x->by_name, key)) != NULL; key++)
+        if (strcmp(x->all.ptr[*v].name, b.s) == 0) {
+            *die = x->all.ptr[*v].die;
+            return 0;
+        }
+    return 0;
 }
 
 /* ------------------------------------------------------------ layouts */

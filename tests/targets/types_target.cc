@@ -111,6 +111,8 @@ extern "C" {
 void types_target_c_make(long n, long m, long counts[3]);
 void *types_target_c_tls(void);
 long types_target_c_decoys(long counts[4]);
+struct opaque; // defined in the C unit only
+struct opaque *types_target_c_opaque(void);
 void types_target_c_hold(long n, long counts[4], void (*then)(void));
 struct handler {
     void (*fn)(void);
@@ -130,6 +132,7 @@ struct Foo {
     char *label;
 };
 
+struct opaque *g_opaque; // DWARF here says only "struct opaque;"
 static std::vector<geo::Shape *> g_shapes;    // every polymorphic object
 static std::vector<Named *> g_named;
 static std::vector<Diamond *> g_diamonds;
@@ -209,6 +212,7 @@ static void print_truth(void)
     dwarf["struct conn"] = c_counts[0];
     dwarf["struct peer"] = c_counts[1];
     dwarf["struct holder"] = c_counts[3];
+    dwarf["struct opaque"] = 1;
     dwarf["char[]"] = chars + 80 * s; // and each Gadget's note
     dwarf["int[]"] = 80 * s;            // each Gadget's vector's body
     dwarf["geo::Part"] = 80 * s;
@@ -335,6 +339,8 @@ int main(int argc, char **argv)
 
     // Untyped: C structs and decoys.
     long untyped = types_target_c_decoys(c_counts);
+    g_opaque = types_target_c_opaque();
+    chars++;
     for (long i = 0; i < 100 * s; i++) {
         struct handler *h = static_cast<struct handler *>(std::malloc(sizeof *h));
         h->fn = handler_fn;

@@ -126,3 +126,19 @@ void types_target_c_hold(long n, long counts[4], void (*then)(void))
     then();
     local = NULL; /* after then(), which does not return: keeps local live */
 }
+
+/* A struct the C++ unit only declares: its pointer there (g_opaque) is to
+ * an incomplete type, whose definition is found here, by name. */
+struct opaque {
+    long a;
+    char *text;
+};
+
+struct opaque *types_target_c_opaque(void)
+{
+    struct opaque *o = malloc(sizeof *o);
+    o->a = 42;
+    o->text = malloc(56);
+    snprintf(o->text, 56, "held through an opaque pointer");
+    return o;
+}
