@@ -407,11 +407,25 @@ static int definition(hg_dtypes *d, Dwarf_Die *die)
 
 /* ------------------------------------------------------------ layouts */
 
+/* A node base B is known by its DIE, or by its name and size: the node
+ * class's definition may be another unit's, whose B is another DIE. */
 struct retargets {
     void *from[MAX_RETARGET];  /* a node base's DIE address */
+    const char *from_name[MAX_RETARGET];
+    Dwarf_Word from_size[MAX_RETARGET];
     Dwarf_Die to[MAX_RETARGET];
     int n;
 };
+
+static int is_from(const struct retargets *r, int i, Dwarf_Die *die)
+{
+    if (r->from[i] == die->addr)
+        return 1;
+    const char *nm = dwarf_diename(die);
+    Dwarf_Word size;
+    return nm && r->from_name[i] && strcmp(nm, r->from_name[i]) == 0 &&
+           dwarf_aggregate_size(die, &size) == 0 && size == r->from_size[i];
+}
 
 static int array_count(Dwarf_Die *arr, uint64_t *count)
 {
@@ -468,13 +482,16 @@ static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to)
         if (r->from[i] == from->addr)
             return;
     if (r->n < MAX_RETARGET) {
+        Dwarf_Word size;
         r->from[r->n] = from->addr;
+        r->from_name[r->n] = dwarf_diename(from);
+        r->from_size[r->n] = dwarf_aggregate_size(from, &size) == 0 ? size : 0;
         r->to[r->n++] = *to;
     }
 }
 
 /* The node classes cls's typedefs name (and its bases' typedefs). */
-static void gather_retargets(Dwarf_Die *cls, struct retargets *r, int depth)
+static void gather_retargets(hg_dtypes *d, Dwarf_Die *cls, struct retargets *r, int depth)
 {
     Dwarf_Die c;
     if (depth > 4 || dwarf_child(cls, &c) != 0)
@@ -489,6 +506,9 @@ static void gather_retargets(Dwarf_Die *cls, struct retargets *r, int depth)
                 (ref_die(&to, DW_AT_type, &to) != 0 || strip(&to) != 0))
                 continue;
             int tt = dwarf_tag(&to);
+            if ((tt == DW_TAG_structure_type || tt == DW_TAG_class_type) &&
+                dwarf_hasattr(&to, DW_AT_declaration))
+                definition(d, &to); /* out of memory: stays a declaration */
             if ((tt == DW_TAG_structure_type || tt == DW_TAG_class_type) &&
                 !dwarf_hasattr(&to, DW_AT_declaration) && base_at_zero(&to, &base) == 0)
                 add_retarget(r, &base, &to);
@@ -507,12 +527,13 @@ static void gather_retargets(Dwarf_Die *cls, struct retargets *r, int depth)
                     if (ref_die(&p, DW_AT_type, &node) == 0 && strip(&node) == 0 &&
                         ((nt = dwarf_tag(&node)) == DW_TAG_structure_type ||
                          nt == DW_TAG_class_type) &&
+                        (!dwarf_hasattr(&node, DW_AT_declaration) || definition(d, &node) == 0) &&
                         !dwarf_hasattr(&node, DW_AT_declaration) && base_at_zero(&node, &nb) == 0)
                         add_retarget(r, &nb, &node);
                     break; /* its first parameter only */
                 } while (dwarf_siblingof(&p, &p) == 0);
             }
-            gather_retargets(&base, r, depth + 1);
+            gather_retargets(d, &base, r, depth + 1);
         }
     } while (dwarf_siblingof(&c, &c) == 0);
 }
@@ -550,7 +571,7 @@ static void flatten(struct flat *f, Dwarf_Die die, uint64_t base, const struct r
         if (tt == DW_TAG_subroutine_type)
             return;
         for (int i = 0; outer && i < outer->n; i++)
-            if (outer->from[i] == to.addr) {
+            if (is_from(outer, i, &to)) {
                 to = outer->to[i];
                 break;
             }
@@ -621,7 +642,7 @@ static void flatten(struct flat *f, Dwarf_Die die, uint64_t base, const struct r
         r = *outer;
     else
         r.n = 0;
-    gather_retargets(&die, &r, 0);
+    gather_retargets(f->d, &die, &r, 0);
     Dwarf_Die c;
     if (dwarf_child(&die, &c) != 0)
         return;
