@@ -476,11 +476,16 @@ static int base_at_zero(Dwarf_Die *cls, Dwarf_Die *base)
     return -1;
 }
 
+/* The innermost container says what its node base means: a map's node
+ * holding another map re-aims the inner map's pointers at the inner
+ * map's nodes. */
 static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to)
 {
     for (int i = 0; i < r->n; i++)
-        if (r->from[i] == from->addr)
+        if (r->from[i] == from->addr || is_from(r, i, from)) {
+            r->to[i] = *to;
             return;
+        }
     if (r->n < MAX_RETARGET) {
         Dwarf_Word size;
         r->from[r->n] = from->addr;

@@ -142,6 +142,8 @@ static std::vector<void *> g_plain;
 static std::vector<std::stringstream *> g_streams;
 static std::map<std::string, long> g_counts;
 static std::map<int, std::string> g_map;
+// maps in a map's nodes: each inner map's nodes are its own kind
+static std::map<int, std::map<int, long>> g_nested;
 static std::vector<Foo> g_foos;
 
 static std::string demangled(const char *mangled)
@@ -187,6 +189,14 @@ static void *thread_objects(void *)
 // The ground truth, printed once everything is made; then wait for
 // standard input to close.  Called from the C part's frame that holds the
 // stack-held peers (types_target_c_hold), with the counts up to date.
+static size_t nested_nodes(void)
+{
+    size_t n = g_counts.size() + g_map.size() + g_nested.size();
+    for (const auto &kv : g_nested)
+        n += kv.second.size();
+    return n;
+}
+
 static long g_untyped, g_chars, g_chars_base;
 static const long *g_c_counts;
 static long g_stack_base[4];
@@ -234,7 +244,7 @@ static void print_truth(void)
     // the threads' registers cannot see it)
     std::printf("}, \"map_nodes\": %zu, \"tls_head\": %d, "
                 "\"stack_held\": {\"struct peer\": %ld, \"char[]\": %ld}}\n",
-                g_counts.size() + g_map.size(), types_target_c_tls() != nullptr,
+                nested_nodes(), types_target_c_tls() != nullptr,
                 c_counts[1] - g_stack_base[1], c_counts[2] - g_stack_base[2]);
     std::fflush(stdout);
 }
@@ -330,6 +340,9 @@ int main(int argc, char **argv)
     }
     for (const auto &kv : g_map)
         chars += kv.second.capacity() > 15;
+    for (long i = 0; i < 20 * s; i++)
+        for (long j = 0; j < 1 + i % 7; j++)
+            g_nested[static_cast<int>(i)][static_cast<int>(j)] = i * j;
     for (long i = 0; i < 500 * s; i++) {
         Foo f{static_cast<int>(i), 0.5 * i, static_cast<char *>(std::malloc(16 + i % 40))};
         std::memcpy(f.label, "foo", 4);
