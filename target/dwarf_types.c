@@ -2,7 +2,14 @@
  * dwarf_types.c -- the static types of a target's DWARF as the types
  * analysis propagates them (analysis/types.c): each type's name as the
  * debugger writes it, its size, and where its pointers lie (the "slots");
- * and every module's global variables with their types.
+ * every module's global and TLS variables with their types, the variables
+ * a stack frame keeps in its slots, classes by qualified name (for the
+ * objects typed by their vtables).
+ *
+ * A declaration (an opaque `struct conn *` in a unit that does not define
+ * the struct, a node class a unit only declares) stands for the module's
+ * definition of that qualified name, from an index of the module's
+ * definitions made the first time one is needed.
  *
  * A type is read from DWARF once, when it is first asked for, then kept:
  * the analysis asks per chunk, this answers from the table.  Types are
@@ -30,10 +37,12 @@
  * base std::allocator<N> (the node allocator, which the implementation
  * inherits to keep it empty: _Rb_tree_impl, _List_impl), for the node class
  * N with base B at offset 0 (a unit that did not need the typedef has it
- * not); and within the node class itself,
- * pointers to its base at offset 0 point at the node class (the next node
- * of a list is a node like this one).  A pointer so re-aimed at a chunk too
- * small for the node types nothing (the analysis checks every size).
+ * not); and within the node class itself, pointers to its base at offset 0
+ * point at the node class (the next node of a list is a node like this
+ * one).  The innermost container's rule wins (a map in a map's node), and
+ * B is matched by name and size as well as by DIE (the node's definition
+ * may be another unit's).  A pointer so re-aimed at a chunk too small for
+ * the node types nothing (the analysis checks every size).
  */
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -859,17 +868,9 @@ struct class_search {
     int rc;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return hg_hash64(h);
-}
-
 static void class_found(struct class_search *q, Dwarf_Die *die)
 {
-    uint64_t key = hash_str(q->path);
+    uint64_t key = hash_name(q->path);
     for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
         if (strcmp(q->names[*v], q->path) == 0) {
             if (q->ids[*v] != HG_DTYPE_NONE)
@@ -944,7 +945,7 @@ int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size
     q.ids = ids;
     q.left = n;
     for (size_t i = 0; i < n && q.rc == 0; i++) {
-        uint64_t key = hash_str(names[i]);
+        uint64_t key = hash_name(names[i]);
         while (hg_u64map_get(&q.by_hash, key))
             key++;
         if (hg_u64map_put(&q.by_hash, key, i) != 0)
