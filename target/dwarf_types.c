@@ -9,7 +9,11 @@
  * A declaration (an opaque `struct conn *` in a unit that does not define
  * the struct, a node class a unit only declares) stands for the module's
  * definition of that qualified name, from an index of the module's
- * definitions made the first time one is needed.
+ * definitions made the first time one is needed.  Where the module defines
+ * only one class of that unqualified name, that one is taken without
+ * working out the declaration's scopes (a declaration of a class the
+ * module never defines, named like one it does in another namespace,
+ * would be taken for it: the size check still applies).
  *
  * A type is read from DWARF once, when it is first asked for, then kept:
  * the analysis asks per chunk, this answers from the table.  Types are
@@ -86,6 +90,9 @@ struct defs {
     Dwarf *dw;
     hg_array(struct def) all;
     hg_u64map by_name;      /* hash of a name -> index (the next key on a clash) */
+    hg_u64map by_die;       /* a definition's DIE address -> index */
+    hg_u64map by_short;     /* hash of an unqualified name -> index + 1, or
+                               0 when several qualified names share it */
 };
 
 struct hg_dtypes {
@@ -96,6 +103,8 @@ struct hg_dtypes {
 };
 
 static int definition(hg_dtypes *d, Dwarf_Die *die);
+struct buf;
+static int qualified_name(hg_dtypes *d, Dwarf_Die *die, struct buf *b);
 
 hg_dtypes *hg_dtypes_new(hg_target *t)
 {
@@ -123,6 +132,8 @@ void hg_dtypes_free(hg_dtypes *d)
             free(x->all.ptr[k].name);
         hg_array_clear(x->all);
         hg_u64map_free(&x->by_name);
+        hg_u64map_free(&x->by_die);
+        hg_u64map_free(&x->by_short);
         free(x);
     }
     hg_array_clear(d->defs);
@@ -251,8 +262,10 @@ static void name_into(hg_dtypes *d, Dwarf_Die die, struct buf *b, int depth)
         if (cu_is_c(&die))
             put(b, tag == DW_TAG_union_type ? "union "
                    : tag == DW_TAG_enumeration_type ? "enum " : "struct ");
-        else
+        else if (!qualified_name(d, &die, b))
             scope_prefix(b, &die);
+        else
+            break; /* the index's qualified name, whole */
         put(b, nm ? nm : "(anonymous)");
         break;
     case DW_TAG_pointer_type:
@@ -331,14 +344,23 @@ static void def_scope(struct def_walk *q, Dwarf_Die *parent, size_t plen, int de
         memcpy(q->path + at, name, len + 1);
         if (tag != DW_TAG_namespace && !dwarf_hasattr(&c, DW_AT_declaration)) {
             uint64_t key = hash_name(q->path);
-            int dup = 0;
+            const uint64_t *dup = NULL;
             for (const uint64_t *v; !dup && (v = hg_u64map_get(&q->x->by_name, key)) != NULL;
                  key++)
-                dup = strcmp(q->x->all.ptr[*v].name, q->path) == 0;
+                if (strcmp(q->x->all.ptr[*v].name, q->path) == 0)
+                    dup = v;
+            /* another unit's copy: the first definition stands for the
+             * name, and this DIE has the name too */
+            if (dup && hg_u64map_put(&q->x->by_die, (uint64_t)(uintptr_t)c.addr, *dup) != 0) {
+                q->rc = HG_ENOMEM;
+                return;
+            }
             if (!dup) {
                 struct def *e = hg_array_push(q->x->all);
                 char *nm = e ? strdup(q->path) : NULL;
-                if (!nm || hg_u64map_put(&q->x->by_name, key, q->x->all.size - 1) != 0) {
+                if (!nm || hg_u64map_put(&q->x->by_name, key, q->x->all.size - 1) != 0 ||
+                    hg_u64map_put(&q->x->by_die, (uint64_t)(uintptr_t)c.addr,
+                                  q->x->all.size - 1) != 0) {
                     if (e)
                         q->x->all.size--;
                     free(nm);
@@ -347,6 +369,14 @@ static void def_scope(struct def_walk *q, Dwarf_Die *parent, size_t plen, int de
                 }
                 e->name = nm;
                 e->die = c;
+                /* the unqualified name: most name one class only, and a
+                 * declaration is then found without its scopes */
+                uint64_t sk = hash_name(name);
+                const uint64_t *sv = hg_u64map_get(&q->x->by_short, sk);
+                if (hg_u64map_put(&q->x->by_short, sk, sv ? 0 : q->x->all.size) != 0) {
+                    q->rc = HG_ENOMEM;
+                    return;
+                }
             }
         }
         if (tag != DW_TAG_union_type)
@@ -386,6 +416,21 @@ static struct defs *module_defs(hg_dtypes *d, Dwarf *dw)
     return q.rc ? NULL : x;
 }
 
+/* A definition's qualified name from its module's index (one walk of the
+ * module, where dwarf_getscopes_die walks the unit for each type) into b:
+ * 1, or 0 when the index does not have the DIE (a type local to a
+ * function, an enum) or cannot be made. */
+static int qualified_name(hg_dtypes *d, Dwarf_Die *die, struct buf *b)
+{
+    Dwarf *dw = dwarf_cu_getdwarf(die->cu);
+    struct defs *x = dw ? module_defs(d, dw) : NULL;
+    const uint64_t *v = x ? hg_u64map_get(&x->by_die, (uint64_t)(uintptr_t)die->addr) : NULL;
+    if (!v)
+        return 0;
+    put(b, x->all.ptr[*v].name);
+    return 1;
+}
+
 /* A declaration's definition, by its qualified name, elsewhere in its
  * module's DWARF: *die replaced when found.  0, or -1 out of memory. */
 static int definition(hg_dtypes *d, Dwarf_Die *die)
@@ -394,6 +439,21 @@ static int definition(hg_dtypes *d, Dwarf_Die *die)
     const char *nm = dwarf_diename(die);
     if (!dw || !nm)
         return 0;
+    struct defs *x = module_defs(d, dw);
+    if (!x)
+        return hg_fail(HG_ENOMEM, "out of memory"), -1;
+    /* one definition of that unqualified name in the module (hashes that
+     * clash count as several): no need to know the declaration's scopes */
+    const uint64_t *sv = hg_u64map_get(&x->by_short, hash_name(nm));
+    if (sv && *sv) {
+        const char *full = x->all.ptr[*sv - 1].name;
+        size_t fl = strlen(full), nl = strlen(nm);
+        if (fl >= nl && strcmp(full + fl - nl, nm) == 0 &&
+            (fl == nl || (fl > nl + 1 && full[fl - nl - 1] == ':'))) {
+            *die = x->all.ptr[*sv - 1].die;
+            return 0;
+        }
+    }
     struct buf b;
     b.n = 0;
     b.over = 0;
@@ -402,9 +462,6 @@ static int definition(hg_dtypes *d, Dwarf_Die *die)
     put(&b, nm);
     if (b.over)
         return 0;
-    struct defs *x = module_defs(d, dw);
-    if (!x)
-        return hg_fail(HG_ENOMEM, "out of memory"), -1;
     uint64_t key = hash_name(b.s);
     for (const uint64_t *v; (v = hg_u64map_get(&x->by_name, key)) != NULL; key++)
         if (strcmp(x->all.ptr[*v].name, b.s) == 0) {
@@ -808,7 +865,9 @@ static void walk_scope(struct walk *w, Dwarf_Die *parent, int depth)
         case DW_TAG_namespace:
         case DW_TAG_subprogram:
         case DW_TAG_lexical_block:
-        case DW_TAG_inlined_subroutine:
+            /* a function's statics are in its body or its blocks; an
+             * inlined copy of a function refers to its statics, whose
+             * location is the out-of-line function's */
             walk_scope(w, &c, depth + 1);
             break;
         case DW_TAG_imported_unit: {
