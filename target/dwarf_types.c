@@ -480,6 +480,8 @@ struct retargets {
     const char *from_name[MAX_RETARGET];
     Dwarf_Word from_size[MAX_RETARGET];
     Dwarf_Die to[MAX_RETARGET];
+    Dwarf_Die to_ptr[MAX_RETARGET]; /* a pointer type to `to`, if met */
+    int has_ptr[MAX_RETARGET];
     int n;
 };
 
@@ -545,11 +547,17 @@ static int base_at_zero(Dwarf_Die *cls, Dwarf_Die *base)
 /* The innermost container says what its node base means: a map's node
  * holding another map re-aims the inner map's pointers at the inner
  * map's nodes. */
-static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to)
+static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to, Dwarf_Die *ptr)
 {
     for (int i = 0; i < r->n; i++)
         if (r->from[i] == from->addr || is_from(r, i, from)) {
+            if (r->to[i].addr != to->addr)
+                r->has_ptr[i] = 0;
             r->to[i] = *to;
+            if (ptr) {
+                r->to_ptr[i] = *ptr;
+                r->has_ptr[i] = 1;
+            }
             return;
         }
     if (r->n < MAX_RETARGET) {
@@ -557,8 +565,25 @@ static void add_retarget(struct retargets *r, Dwarf_Die *from, Dwarf_Die *to)
         r->from[r->n] = from->addr;
         r->from_name[r->n] = dwarf_diename(from);
         r->from_size[r->n] = dwarf_aggregate_size(from, &size) == 0 ? size : 0;
+        r->has_ptr[r->n] = ptr != NULL;
+        if (ptr)
+            r->to_ptr[r->n] = *ptr;
         r->to[r->n++] = *to;
     }
+}
+
+/* libstdc++'s node bases: never a chunk of their own (every node is a
+ * derived node class); a pointer to one that no container's rule re-aimed
+ * says nothing. */
+static int node_base(Dwarf_Die *die)
+{
+    static const char *const bases[] = {"_Rb_tree_node_base", "_Hash_node_base",
+                                        "_List_node_base", "_Fwd_list_node_base"};
+    const char *nm = dwarf_diename(die);
+    for (size_t i = 0; nm && i < sizeof bases / sizeof *bases; i++)
+        if (strcmp(nm, bases[i]) == 0)
+            return 1;
+    return 0;
 }
 
 /* The node classes cls's typedefs name (and its bases' typedefs). */
@@ -573,8 +598,10 @@ static void gather_retargets(hg_dtypes *d, Dwarf_Die *cls, struct retargets *r, 
         if (tag == DW_TAG_typedef) {
             if (ref_die(&c, DW_AT_type, &to) != 0 || strip(&to) != 0)
                 continue;
-            if (dwarf_tag(&to) == DW_TAG_pointer_type &&
-                (ref_die(&to, DW_AT_type, &to) != 0 || strip(&to) != 0))
+            Dwarf_Die ptr;
+            int is_ptr = dwarf_tag(&to) == DW_TAG_pointer_type;
+            ptr = to;
+            if (is_ptr && (ref_die(&to, DW_AT_type, &to) != 0 || strip(&to) != 0))
                 continue;
             int tt = dwarf_tag(&to);
             if ((tt == DW_TAG_structure_type || tt == DW_TAG_class_type) &&
@@ -582,7 +609,7 @@ static void gather_retargets(hg_dtypes *d, Dwarf_Die *cls, struct retargets *r, 
                 definition(d, &to); /* out of memory: stays a declaration */
             if ((tt == DW_TAG_structure_type || tt == DW_TAG_class_type) &&
                 !dwarf_hasattr(&to, DW_AT_declaration) && base_at_zero(&to, &base) == 0)
-                add_retarget(r, &base, &to);
+                add_retarget(r, &base, &to, is_ptr ? &ptr : NULL);
         } else if (tag == DW_TAG_inheritance) {
             if (ref_die(&c, DW_AT_type, &base) != 0 || strip(&base) != 0)
                 continue;
@@ -600,7 +627,7 @@ static void gather_retargets(hg_dtypes *d, Dwarf_Die *cls, struct retargets *r, 
                          nt == DW_TAG_class_type) &&
                         (!dwarf_hasattr(&node, DW_AT_declaration) || definition(d, &node) == 0) &&
                         !dwarf_hasattr(&node, DW_AT_declaration) && base_at_zero(&node, &nb) == 0)
-                        add_retarget(r, &nb, &node);
+                        add_retarget(r, &nb, &node, NULL);
                     break; /* its first parameter only */
                 } while (dwarf_siblingof(&p, &p) == 0);
             }
@@ -641,11 +668,30 @@ static void flatten(struct flat *f, Dwarf_Die die, uint64_t base, const struct r
         int tt = dwarf_tag(&to);
         if (tt == DW_TAG_subroutine_type)
             return;
+        int again = 0;
         for (int i = 0; outer && i < outer->n; i++)
             if (is_from(outer, i, &to)) {
                 to = outer->to[i];
+                again = 1;
                 break;
             }
+        /* a pointer to pointers to the node base (a hash table's buckets)
+         * is one to pointers to the node, where the container says how */
+        Dwarf_Die p2;
+        if (!again && tt == DW_TAG_pointer_type && ref_die(&to, DW_AT_type, &p2) == 0 &&
+            strip(&p2) == 0) {
+            for (int i = 0; outer && i < outer->n; i++)
+                if (is_from(outer, i, &p2)) {
+                    if (outer->has_ptr[i])
+                        to = outer->to_ptr[i];
+                    again = 1;
+                    break;
+                }
+            if (!again && node_base(&p2))
+                return;
+        }
+        if (!again && node_base(&to))
+            return;
         long id = type_id(f->d, to);
         if (id < 0)
             f->nomem = 1;
@@ -757,7 +803,7 @@ static int layout(hg_dtypes *d, struct dtype *x)
     Dwarf_Die base;
     if ((tag == DW_TAG_structure_type || tag == DW_TAG_class_type) &&
         base_at_zero(&x->die, &base) == 0)
-        add_retarget(&r, &base, &x->die);
+        add_retarget(&r, &base, &x->die, NULL);
     struct flat f = {d, &x->slots, 0};
     /* slots live in x->slots; type_id may grow d->types, never x */
     flatten(&f, x->die, 0, &r, 0);

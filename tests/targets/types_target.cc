@@ -17,7 +17,8 @@
 // pointers, by the name its static type gives it (a vector's body
 // "T[]" with T demangled, "char[]" for a string's heap body or a char *
 // buffer), less std::map's nodes, whose DWARF names are the compiler's
-// business: "map_nodes" counts them.  What remains has no type: plain C
+// business: "map_nodes" counts them, "hash_nodes" std::unordered_map's
+// (and its bucket array is one chunk), "list_nodes" std::list's.  What remains has no type: plain C
 // structs held through void * (one with a function pointer first, one with
 // a string literal first), a chunk holding a base subobject's (secondary)
 // vtable pointer at its start, and one whose first word points into the
@@ -32,11 +33,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <typeinfo>
+#include <unordered_map>
 #include <vector>
 
 namespace geo {
@@ -144,6 +147,9 @@ static std::map<std::string, long> g_counts;
 static std::map<int, std::string> g_map;
 // maps in a map's nodes: each inner map's nodes are its own kind
 static std::map<int, std::map<int, long>> g_nested;
+// a hash table (its nodes, its bucket array) and a list, of heap strings
+static std::unordered_map<int, std::string> g_hash;
+static std::list<std::string> g_strings;
 static std::vector<Foo> g_foos;
 
 static std::string demangled(const char *mangled)
@@ -242,7 +248,8 @@ static void print_truth(void)
     }
     // what only a frame's stack slot holds (a debugger's reader without
     // the threads' registers cannot see it)
-    std::printf("}, \"map_nodes\": %zu, \"tls_head\": %d, "
+    std::printf("}, \"hash_nodes\": %zu, \"list_nodes\": %zu", g_hash.size(), g_strings.size());
+    std::printf(", \"map_nodes\": %zu, \"tls_head\": %d, "
                 "\"stack_held\": {\"struct peer\": %ld, \"char[]\": %ld}}\n",
                 nested_nodes(), types_target_c_tls() != nullptr,
                 c_counts[1] - g_stack_base[1], c_counts[2] - g_stack_base[2]);
@@ -340,6 +347,11 @@ int main(int argc, char **argv)
     }
     for (const auto &kv : g_map)
         chars += kv.second.capacity() > 15;
+    for (long i = 0; i < 150 * s; i++) {
+        g_hash[static_cast<int>(i)] = "a hashed value kept on the heap " + std::to_string(i);
+        g_strings.push_back("a listed value kept on the heap " + std::to_string(i));
+        chars += 2;
+    }
     for (long i = 0; i < 20 * s; i++)
         for (long j = 0; j < 1 + i % 7; j++)
             g_nested[static_cast<int>(i)][static_cast<int>(j)] = i * j;

@@ -104,16 +104,25 @@ def plain(name):
 
 
 MAP_NODE = "std::_Rb_tree_node<std::pair<"
+HASH_NODE = "std::__detail::_Hash_node<"
+HASH_BUCKETS = "(hash buckets)"
+LIST_NODE = "std::_List_node<"
 
 
 def dwarf_counts(got):
-    """{name: objects} of the DWARF-typed entries, std::map's nodes summed
-    under MAP_NODE (their names are the compiler's)."""
+    """{name: objects} of the DWARF-typed entries, the containers' nodes
+    summed under MAP_NODE, HASH_NODE, LIST_NODE and a hash table's bucket
+    array under HASH_BUCKETS (their names are the compiler's)."""
     out = {}
     for t in got["types"]:
         if t["how"] != "dwarf":
             continue
-        name = MAP_NODE if t["name"].startswith(MAP_NODE) else plain(t["name"])
+        name = plain(t["name"])
+        for prefix in (MAP_NODE, HASH_NODE, LIST_NODE):
+            if t["name"].startswith(prefix):
+                name = prefix
+        if name == HASH_NODE and t["name"].endswith("*[]"):
+            name = HASH_BUCKETS
         out[name] = out.get(name, 0) + t["objects"]
     return out
 
@@ -123,6 +132,9 @@ def check_dwarf(got, truth, what, strict, stacks):
     name exact (no library's debug info types anything); stacks: the
     threads' stacks were seen (not through GDB's reader)."""
     want = dict(truth["dwarf"])
+    want[HASH_NODE] = truth["hash_nodes"]
+    want[HASH_BUCKETS] = 1
+    want[LIST_NODE] = truth["list_nodes"]
     if not stacks:
         for name, n in truth["stack_held"].items():
             want[name] -= n
@@ -164,7 +176,7 @@ def check_types(got, truth, stats, what, dwarf=True, strict=False, stacks=True):
         # the libraries' DWARF may still type their own char[] (stdio's
         # buffers), never anything of the target's
         have = dwarf_counts(got)
-        mine = set(truth["dwarf"]) | {MAP_NODE}
+        mine = set(truth["dwarf"]) | {MAP_NODE, HASH_NODE, HASH_BUCKETS, LIST_NODE}
         check(not (set(have) & mine - {"char[]"}) and
               have.get("char[]", 0) < truth["dwarf"]["char[]"],
               f"{what}: DWARF types without the program's DWARF: {have}")
@@ -176,7 +188,8 @@ def check_types(got, truth, stats, what, dwarf=True, strict=False, stacks=True):
           f"{what}: one (untyped) entry expected: {untyped}")
     # what DWARF types is untyped without it
     at_least = truth["untyped_at_least"] + (sum(truth["size_decoys"].values()) if dwarf else
-                                            sum(truth["dwarf"].values()) + truth["map_nodes"])
+                                            sum(truth["dwarf"].values()) + truth["map_nodes"] +
+                                            truth["hash_nodes"] + 1 + truth["list_nodes"])
     check(untyped[0]["objects"] >= at_least,
           f"{what}: {untyped[0]['objects']} untyped objects, the target made at least "
           f"{at_least} that are no class's")
