@@ -30,6 +30,7 @@
 #include "analysis/holders_capture.h"
 #include "analysis/leaks.h"
 #include "analysis/objects.h"
+#include "analysis/types.h"
 #include "lib/clock.h"
 #include "lib/error.h"
 #include "lib/location.h"
@@ -978,14 +979,20 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     memset(&c, 0, sizeof c);
     step(NULL);
     /* loads the modules' unwind tables while the target runs */
-    c.unwinder = hg_unwinder_new(t, HG_STACK_COPY_DUMP);
+    c.unwinder = opt->holders || opt->types ? hg_unwinder_new(t, HG_STACK_COPY_DUMP) : NULL;
     step("unwinder");
     hc_capture_prepare(&c, t);
     step("prepare");
     int rc = hg_walk_hooked(t, loc, opt, hc_capture_stopped, &c, out);
     step("walk+copy");
-    if (rc == 0) {
-        /* the types analysis, after this, still needs the chunk list */
+    /* types read the copy first: the holders' roots cut TLS blocks and
+     * glibc's own data out of it */
+    if (rc == 0 && opt->types) {
+        hc_sort_spans(&c);
+        rc = hg_types_find(t, *out, &c);
+    }
+    if (rc == 0 && opt->holders) {
+        /* the pprof's holders view still needs the chunk list, typed */
         rc = build_holders(t, &c, *out, opt->keep_chunks || opt->types);
         if (rc == HG_EUSAGE) {
             /* a heap whose objects overlap, or a graph too large: the
@@ -993,10 +1000,10 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
             hg_snapshot_add_problem(*out, 32, -1, 0, "holders: %s", hg_error_message());
             rc = 0;
         }
-        if (rc) {
-            hg_snapshot_free(*out);
-            *out = NULL;
-        }
+    }
+    if (rc && *out) {
+        hg_snapshot_free(*out);
+        *out = NULL;
     }
     hc_capture_free(&c);
     return rc;

@@ -179,9 +179,13 @@ typedef struct hg_snapshot_options {
                               stop reads every in-use byte once more. */
     int types;             /* also say what each in-use chunk is (its C++
                               class, from the vtable its first word points
-                              at): hg_snapshot_type, hg_snapshot_chunk_type.
-                              Implies keep_chunks; costs 8 bytes more per
-                              chunk, and nothing more in the stop. */
+                              at, or the static types of DWARF propagated
+                              from typed variables through the pointers):
+                              hg_snapshot_type, hg_snapshot_chunk_type.
+                              Implies keep_chunks and the holders' copy of
+                              the in-use objects during the stop (DWARF's
+                              types are read from it), not the holders'
+                              analysis. */
 } hg_snapshot_options;
 
 /*
@@ -479,7 +483,14 @@ const hg_leak_group *hg_snapshot_leak_group(const hg_snapshot *s, size_t i);
  *           `_ZTV` symbol or, in a stripped module, through the typeinfo at
  *           vtable[-1] and its `_ZTS` name string; the class, demangled
  *           ("geo::Poly<float>").  Needs no debug information.
- *   dwarf   (reserved: types propagated from DWARF-typed roots)
+ *   dwarf   the static type of the pointers that point at its start,
+ *           propagated from variables whose DWARF type is known (globals,
+ *           function statics, static TLS) through typed pointer members:
+ *           "struct conn", "char[]" (a char * target), "Foo[]" (a pointer
+ *           to Foo at a chunk holding k >= 2 of them), node classes of
+ *           std::map and the like by their DWARF names.  A vtable wins; a
+ *           type that does not fit the chunk, or two names for one chunk,
+ *           type nothing.  Needs the program's debug information.
  *   size    untyped: nothing says what it is.  All untyped chunks are one
  *           entry, named "(untyped)".
  * Only a chunk's first word types it: a pointer into the middle of an
@@ -506,6 +517,9 @@ size_t hg_snapshot_type_count(const hg_snapshot *s);
 const hg_type *hg_snapshot_type(const hg_snapshot *s, size_t i);
 /* NULL when the snapshot was taken without types. */
 const hg_type_totals *hg_snapshot_type_totals(const hg_snapshot *s);
+/* What the types could not do, for the output to say (no DWARF for the
+ * program: "types from DWARF need the program's debug info ..."), or NULL. */
+const char *hg_snapshot_types_note(const hg_snapshot *s);
 /* The type of chunk i (hg_snapshot_chunk's numbering): an index for
  * hg_snapshot_type, or -1 for a chunk not in use (or without types). */
 long hg_snapshot_chunk_type(const hg_snapshot *s, size_t i);
