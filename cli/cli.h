@@ -114,7 +114,9 @@ int cli_open_target(const struct cli_args *a, hg_target **t);
 
 /* progress.c: the updating progress line on a terminal (see there). */
 void cli_progress_start(int quiet);
-void cli_progress_clear(void); /* before a message: the line goes */
+/* around a message: the line goes, and stays away while it is printed */
+void cli_progress_hold(void);
+void cli_progress_release(void);
 void cli_progress_stop(void);
 extern volatile sig_atomic_t cli_progress_drawn;
 

@@ -35,6 +35,7 @@ int cmd_allocs(const struct cli_args *a)
     status = output_write(&out, a->html ? allocs_html_writer : allocs_writer, al);
     if (status == EXIT_OK) {
         const hg_sampler_info *in = hg_allocs_info(al);
+        cli_progress_hold();
         fprintf(stderr,
                 "heapgrab: %llu objects, %llu bytes allocated; %llu objects, %llu bytes freed; "
                 "%llu samples (one per %llu bytes), %llu sampled objects live\n",
@@ -47,6 +48,7 @@ int cmd_allocs(const struct cli_args *a)
                     "%llu live objects not tracked\n",
                     (unsigned long long)in->dropped_samples,
                     (unsigned long long)in->dropped_live);
+        cli_progress_release();
     }
     hg_allocs_free(al);
     return status;

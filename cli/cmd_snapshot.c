@@ -99,8 +99,11 @@ int cmd_snapshot(const struct cli_args *a)
          * snapshots goes in the summary */
         hg_snapshot_read_sampler(s, t);
         status = output_write(&out, a->html ? html_writer : pprof_writer, s);
-        if (status == 0)
+        if (status == 0) {
+            cli_progress_hold();
             summary(s, stderr);
+            cli_progress_release();
+        }
         hg_snapshot_free(s);
         if (status)
             break;

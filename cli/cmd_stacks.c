@@ -18,6 +18,7 @@ static int stacks_writer(const void *p, FILE *f) { return hg_write_stacks_text(p
 static void report(const hg_profile *p, int profile)
 {
     const hg_profile_timing *tm = hg_profile_timing_of(p);
+    cli_progress_hold();
     if (profile) {
         fprintf(stderr,
                 "heapgrab: %llu samples in %.2f s%s; all threads stopped %.3f ms per sample on "
@@ -39,6 +40,7 @@ static void report(const hg_profile *p, int profile)
                 (unsigned long long)hg_profile_cut_stacks(p),
                 profile ? "thread samples" : "threads",
                 (profile ? HG_STACK_COPY_PROFILE : HG_STACK_COPY_DUMP) / 1024);
+    cli_progress_release();
 }
 
 static int run(const struct cli_args *a, int profile)

@@ -48,8 +48,9 @@ static void vsay(const char *suffix, const char *fmt, va_list ap)
     }
     if (line)
         *q = '\0';
-    cli_progress_clear();
+    cli_progress_hold();
     fprintf(stderr, "heapgrab: %s%s\n", line ? line : "out of memory", suffix);
+    cli_progress_release();
     free(line);
     free(msg);
 }

@@ -126,13 +126,21 @@ void cli_progress_start(int quiet)
     running = 1;
 }
 
-void cli_progress_clear(void)
+/* A message is printed between these two: the line is erased first, and
+ * the drawing thread, which draws only holding mu, cannot put it back in
+ * the middle of the message. */
+void cli_progress_hold(void)
 {
     if (!running)
         return;
     pthread_mutex_lock(&mu);
     clear_line();
-    pthread_mutex_unlock(&mu);
+}
+
+void cli_progress_release(void)
+{
+    if (running)
+        pthread_mutex_unlock(&mu);
 }
 
 void cli_progress_stop(void)
