@@ -40,6 +40,15 @@ HEAPGRAB = os.environ.get("HEAPGRAB", "")
 TARGET_DIR = os.environ.get("HG_TARGET_DIR", "")
 TARGET = os.path.join(TARGET_DIR, "gt_target")
 STATIC_TARGET = os.path.join(TARGET_DIR, "gt_static")
+if targets.in_root():
+    # HG_TARGET_ROOT: the targets built in that root, run chrooted on its
+    # glibc (gt_static is not there when the root has no static libc)
+    TARGET = targets.root_build("gt_target")
+    try:
+        STATIC_TARGET = targets.root_build("gt_static", flags=("-O1", "-static"))
+    except Mismatch as e:
+        print(f"  ({e})")
+        STATIC_TARGET = os.path.join(targets.TARGET_ROOT + targets.ROOT_DIR, "gt_static")
 
 MALLINFO = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
             "uordblks", "fordblks", "keepcost")
@@ -50,11 +59,23 @@ TOTALS = ("sys_bytes", "inuse_objects", "inuse_bytes", "free_objects", "free_byt
 
 # ------------------------------------------------------------------ target
 
+def root_argv(path, cwd=None):
+    """The command that runs a target: with HG_TARGET_ROOT chrooted, and
+    then a cwd (which must be in the root) entered inside by a shell that
+    execs the target (the same pid)."""
+    if not targets.in_root():
+        return [path]
+    argv = targets.root_argv(path)
+    if cwd:
+        argv = argv[:2] + ["sh", "-c", f"cd {cwd[len(targets.TARGET_ROOT):]} && exec {argv[2]}"]
+    return argv
+
+
 class GroundTruth(targets.Target):
     """A gt_target process; .state is its last answer."""
 
     def __init__(self, path=TARGET, cwd=None, cores=False):
-        super().__init__([path], cwd=cwd, cores=cores)
+        super().__init__(root_argv(path, cwd), cwd=cwd, cores=cores)
 
     def send(self, command):
         return self.cmd(command)
@@ -83,8 +104,9 @@ class GroundTruth(targets.Target):
         super().close(gently=True)
 
 
-def heapgrab_stats(pid):
-    r = subprocess.run([HEAPGRAB, "stats", "--json", str(pid)], capture_output=True, timeout=120)
+def heapgrab_stats(pid, *options):
+    r = subprocess.run([HEAPGRAB, "stats", "--json", *options, str(pid)], capture_output=True,
+                       timeout=120)
     if r.returncode != 0:
         raise Mismatch(f"heapgrab stats --json {pid}: exit {r.returncode}: "
                        f"{r.stderr.decode(errors='replace').strip()}")
@@ -531,7 +553,7 @@ def test_forked_child():
     core of it two or more PT_LOADs.  Live, through the heuristics, from a
     gcore core and from a kernel core: mallinfo2 equal to the child's own, no
     problems, every arena's system_mem accounted exactly."""
-    cwd = f"/tmp/heapgrab-fork-{os.getpid()}"
+    cwd = f"{targets.TARGET_ROOT or ''}/tmp/heapgrab-fork-{os.getpid()}"
     os.makedirs(cwd, exist_ok=True)
     t = GroundTruth(cwd=cwd, cores=True)
     try:
@@ -602,7 +624,9 @@ def test_forked_child():
         t.abort_and_wait(60)   # the parent ends with its child
         cores = [n for n in os.listdir(cwd) if n.startswith(pattern.split("%")[0] or "core")]
         expect_eq(len(cores), 1, f"one kernel core in {cwd}: {os.listdir(cwd)}")
-        core = heapgrab_stats(os.path.join(cwd, cores[0]))
+        # a chrooted target's kernel core names its files as it saw them
+        core = heapgrab_stats(os.path.join(cwd, cores[0]),
+                              *(("--sysroot", targets.TARGET_ROOT) if targets.in_root() else ()))
         expect_eq(core["problems"], [], "kernel core of the child: problems")
         same_snapshot(core, live, "kernel core of the child")
     finally:
@@ -818,7 +842,7 @@ def test_exit_codes():
     # a statically linked glibc program that never calls malloc itself
     # (glibc's start-up code does): its own figures, and left alone
     if os.access(STATIC_TARGET, os.X_OK):
-        p = targets.Target(STATIC_TARGET, ready="line")
+        p = targets.Target(root_argv(STATIC_TARGET), ready="line")
         try:
             words = p.state.split()
             expect(len(words) == 4 and words[0] == "ready", f"gt_static started: {words}")

@@ -37,9 +37,27 @@ def version_tuple(text):
     return tuple(int(x) for x in text.split(".")[:2])
 
 
-# The host's glibc, which every live target built here runs on: the tests
-# expect its version, and its tcache fill count, never 2.36's.
-HOST_GLIBC_TEXT = os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+# HG_TARGET_ROOT: a root directory (scripts/make-roots.sh) whose glibc the
+# live targets run on instead of the host's -- built there with its gcc
+# and chrooted into by targets.py -- so that the tests can be run against
+# another glibc release while heapgrab runs on the host.
+TARGET_ROOT = os.environ.get("HG_TARGET_ROOT") or None
+
+
+def _target_glibc_text():
+    if not TARGET_ROOT:
+        return os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+    r = subprocess.run(["chroot", TARGET_ROOT, "getconf", "GNU_LIBC_VERSION"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("glibc "):
+        sys.exit(f"HG_TARGET_ROOT={TARGET_ROOT}: cannot read its glibc version "
+                 f"(getconf: {r.stderr.strip() or r.stdout.strip()})")
+    return r.stdout.split()[1]
+
+
+# The glibc every live target runs on (the host's, or HG_TARGET_ROOT's):
+# the tests expect its version, and its tcache fill count, never 2.36's.
+HOST_GLIBC_TEXT = _target_glibc_text()
 HOST_GLIBC = version_tuple(HOST_GLIBC_TEXT)
 
 
@@ -49,8 +67,19 @@ def fill_count(version):
     return 16 if version >= (2, 43) else 7
 
 
-# chunks of one size a thread's tcache keeps on this host
+# chunks of one size a thread's tcache keeps on the targets' glibc
 FILL = fill_count(HOST_GLIBC)
+
+
+def has_fastbins(version):
+    """glibc 2.43 removed the fastbins: a freed small chunk the tcache does
+    not keep goes to the unsorted bin and coalesces with free neighbours
+    like any other (doc/glibc-layouts.md)."""
+    return version < (2, 43)
+
+
+# the targets' malloc has fastbins
+FASTBINS = has_fastbins(HOST_GLIBC)
 
 
 def chunk_for(req):
@@ -61,6 +90,13 @@ def chunk_for(req):
 def mmapped_chunk_for(req):
     """The chunk of a malloc(req) served by its own mmap."""
     return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
+
+
+def mmapped_tail(version):
+    """Bytes of an mmapped chunk's mapping past the chunk's size: from 2.43
+    the chunk ends 16 bytes before its mapping does (doc/glibc-layouts.md),
+    and hblkhd (mp_.mmapped_mem) counts the whole mapping."""
+    return 16 if version >= (2, 43) else 0
 
 
 def threshold_cases(version):
