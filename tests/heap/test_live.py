@@ -20,7 +20,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (FASTBINS, FILL, HOST_GLIBC, HOST_GLIBC_TEXT, Failure, Skip, check, equal,  # noqa: E402
-                     chunk_for as chunk_of, mmapped_tail, run as run_tests, threshold_cases)
+                     chunk_for as chunk_of, gcore_lost_threads, mmapped_tail,
+                     run as run_tests, threshold_cases, without_tcaches)
 import targets  # noqa: E402
 
 HEAPGRAB = os.environ.get("HEAPGRAB", "")
@@ -819,55 +820,16 @@ def core_scenario(t):
         t.cmd(step)
 
 
-def tcache_struct_chunk(version):
-    """The chunk of a thread's tcache_perthread_struct: a count and a list
-    head per bin, 64 bins; 76 from 2.42 (its large bins)."""
-    bins = 76 if version >= (2, 42) else 64
-    return chunk_of(bins * (2 + 8))
-
-
-def gcore_lost_threads(core, live):
-    """The threads whose tcache a gcore core cannot give: from glibc 2.42
-    thread stacks have guard pages, and gdb (13, Debian 12's) then leaves
-    the stacks, and the control blocks in them, out of the core.  heapgrab
-    must name each such thread; any other problem is a failure.  Returns
-    {tid: (tcache_objects, tcache_bytes) of the live process}."""
-    if HOST_GLIBC < (2, 42):
-        return {}
-    lost = {}
-    for p in core["problems"]:
-        m = re.match(r"thread (\d+): its thread control block .* its tcache is not counted",
-                     p["what"])
-        if not m:
-            return {}
-        lost[int(m.group(1))] = None
-    for x in live["threads"]:
-        if x["tid"] in lost:
-            lost[x["tid"]] = (x["tcache_objects"], x["tcache_bytes"])
-    check(None not in lost.values(), f"threads named by the core's problems: {list(lost)}")
-    return lost
-
-
-def same_as_live(core, live, what, lost=None):
-    """A core's figures are the live process's; lost (gcore_lost_threads):
-    threads whose tcache the core cannot give, not counted there."""
-    lost = lost or {}
+def same_as_live(core, live, what):
+    """A core's figures are the live process's (a gcore core's from 2.42
+    without the tcaches of threads it lost, harness.gcore_lost_threads)."""
+    live = without_tcaches(live, gcore_lost_threads(core, live, HOST_GLIBC), HOST_GLIBC)
     equal(core["mallinfo2"], live["mallinfo2"], f"{what}: mallinfo2 vs the live process")
-    # a core has no page residency: released_bytes is 0 there; a lost
-    # tcache's chunks are counted in use instead, and so is the chunk of
-    # its tcache_perthread_struct (overhead where its thread is known)
-    want = dict(live["totals"], released_bytes=0)
-    for n, size in lost.values():
-        want["tcache_objects"] -= n
-        want["tcache_bytes"] -= size
-        want["inuse_objects"] += n + 1
-        want["inuse_bytes"] += size - 8 * n + tcache_struct_chunk(HOST_GLIBC) - 8
-        want["overhead_bytes"] -= tcache_struct_chunk(HOST_GLIBC)
-    equal(dict(core["totals"], released_bytes=0), want, f"{what}: totals vs the live process")
+    # a core has no page residency: released_bytes is 0 there
+    equal(dict(core["totals"], released_bytes=0), dict(live["totals"], released_bytes=0),
+          f"{what}: totals vs the live process")
     equal(sorted((x["tid"], x["tcache_objects"], x["tcache_bytes"]) for x in core["threads"]),
-          sorted((x["tid"], *((0, 0) if x["tid"] in lost else
-                              (x["tcache_objects"], x["tcache_bytes"])))
-                 for x in live["threads"]),
+          sorted((x["tid"], x["tcache_objects"], x["tcache_bytes"]) for x in live["threads"]),
           f"{what}: threads' tcaches vs the live process")
 
 
@@ -883,16 +845,16 @@ def test_gcore():
         equal(r.returncode, 0, "gcore")
         core = f"{tmp}.{t.pid}"
         c = stats(core)
-        lost = gcore_lost_threads(c, live)
+        lost = gcore_lost_threads(c, live, HOST_GLIBC)
         same_mallinfo(t, dict(c, problems_total=c["problems_total"] - len(lost)))
-        same_as_live(c, live, "gcore core", lost)
+        same_as_live(c, live, "gcore core")
         # without debug information: the heuristics on the core
         r = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs none {DEBUG_DIR} && "
                             f"exec {HEAPGRAB} stats --json {core}"], capture_output=True)
         equal(r.returncode, 0, f"core without debug info ({r.stderr.decode().strip()})")
         h = json.loads(r.stdout)
         equal(h["locate"], "heuristic", "core without debug info: locate")
-        same_as_live(h, live, "core without debug info", gcore_lost_threads(h, live))
+        same_as_live(h, live, "core without debug info")
         # a pprof from the core
         r = run([core, "-o", tmp + ".pprof"])
         equal(r.returncode, 0, "pprof from a core")

@@ -3,6 +3,7 @@ and its chunk sizes and tcache fill count, asking the CLI, and running a
 list of tests.  Starting and talking to targets is targets.py's."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -97,6 +98,70 @@ def mmapped_tail(version):
     the chunk ends 16 bytes before its mapping does (doc/glibc-layouts.md),
     and hblkhd (mp_.mmapped_mem) counts the whole mapping."""
     return 16 if version >= (2, 43) else 0
+
+
+def mmapped_usable(mapping, version):
+    """The usable bytes of the mmapped chunk in a mapping of that size:
+    all but prev_size and size; from 2.43 the chunk is 16 bytes shorter
+    than its mapping and its usable bytes run into the next chunk's
+    prev_size, as any chunk's (size - 8)."""
+    if version >= (2, 43):
+        return mapping - mmapped_tail(version) - SIZE_SZ
+    return mapping - 2 * SIZE_SZ
+
+
+def tcache_struct_chunk(version):
+    """The chunk of a thread's tcache_perthread_struct: a 2-byte count and a
+    list head per bin, 64 bins; 76 from 2.42 (its large bins)."""
+    bins = 76 if version >= (2, 42) else 64
+    return chunk_for(bins * (2 + 8))
+
+
+def gcore_lost_threads(core, live, version):
+    """The threads whose tcache a gcore core cannot give: from glibc 2.42
+    thread stacks have guard pages, and gdb (13, Debian 12's) then leaves
+    the stacks, and the control blocks in them, out of the core; heapgrab
+    must name each such thread.  {} before 2.42 or when any other problem
+    is reported (the caller's checks then fail on it)."""
+    if version < (2, 42) or not core["problems"]:
+        return {}
+    lost = {}
+    for p in core["problems"]:
+        m = re.match(r"thread (\d+): its thread control block .* its tcache is not counted",
+                     p["what"])
+        if not m:
+            return {}
+        lost[int(m.group(1))] = None
+    for x in live["threads"]:
+        if x["tid"] in lost:
+            lost[x["tid"]] = x
+    check(None not in lost.values(), f"threads named by the core's problems: {list(lost)}")
+    return lost
+
+
+def without_tcaches(live, lost, version):
+    """What a core that lost these threads' control blocks must show, from
+    a live snapshot: their tcache chunks, and the chunk of each one's
+    tcache_perthread_struct (overhead where the thread is known), counted
+    in use in their arenas and totals, their tcaches empty and arenas
+    unknown, and the problems naming them."""
+    want = json.loads(json.dumps(live))
+    struct = tcache_struct_chunk(version)
+    for x in lost.values():
+        n, size = x["tcache_objects"], x["tcache_bytes"]
+        for fig in [want["totals"]] + [a for a in want["arenas"] if a["index"] == x["arena"]]:
+            fig["tcache_objects"] -= n
+            fig["tcache_bytes"] -= size
+            fig["inuse_objects"] += n + 1
+            fig["inuse_bytes"] += size - SIZE_SZ * n + struct - SIZE_SZ
+            fig["overhead_bytes"] -= struct
+    for t in want["threads"]:
+        if t["tid"] in lost:
+            # its arena pointer is in the lost block too
+            t["tcache_objects"] = t["tcache_bytes"] = 0
+            t["arena"] = None
+    want["problems_total"] = len(lost)
+    return want
 
 
 def threshold_cases(version):
