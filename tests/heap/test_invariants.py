@@ -48,8 +48,8 @@ if targets.in_root():
     TARGET = targets.root_build("gt_target")
     try:
         STATIC_TARGET = targets.root_build("gt_static", flags=("-O1", "-static"))
-    except Mismatch as e:
-        print(f"  ({e})")
+    except Mismatch as e:   # no static libc there, or before mallinfo2 (2.33)
+        print(f"  ({str(e).splitlines()[0]} ...)")
         STATIC_TARGET = os.path.join(targets.TARGET_ROOT + targets.ROOT_DIR, "gt_static")
 
 MALLINFO = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
