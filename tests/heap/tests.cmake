@@ -33,6 +33,19 @@ foreach(group invariants arenas pprof_labels exits fork)
     SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
 
+# The same live tests with their targets on glibc 2.43 (no fastbins, 16
+# chunks a tcache bin): built in the Debian sid root that
+# scripts/make-roots.sh makes, run chrooted, attached from the host
+# (HG_TARGET_ROOT; skipped, exit 77, without the root).
+set(HG_ROOTS "/var/tmp/heapgrab-roots" CACHE PATH "the glibc roots of scripts/make-roots.sh")
+add_test(NAME live_on_glibc_2_43
+  COMMAND ${HG_PYTHON3} ${HG_HEAP}/test_live.py figures threads mmapped)
+add_test(NAME invariants_on_glibc_2_43
+  COMMAND ${HG_PYTHON3} ${HG_HEAP}/test_invariants.py invariants)
+set_tests_properties(live_on_glibc_2_43 invariants_on_glibc_2_43 PROPERTIES
+  ENVIRONMENT "HEAPGRAB=$<TARGET_FILE:heapgrab_cli>;HG_TARGET_DIR=$<TARGET_FILE_DIR:gt_target>;HG_TARGET_ROOT=${HG_ROOTS}/sid"
+  SKIP_RETURN_CODE 77 TIMEOUT 300)
+
 # Corrupted live heaps: corrupt_target damages its own heap one way of
 # forty-odd; heapgrab must name the damage, exit as documented and leave
 # the target running (test_corrupt.py; in the ASan build too).

@@ -3,6 +3,7 @@ and its chunk sizes and tcache fill count, asking the CLI, and running a
 list of tests.  Starting and talking to targets is targets.py's."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,9 +38,32 @@ def version_tuple(text):
     return tuple(int(x) for x in text.split(".")[:2])
 
 
-# The host's glibc, which every live target built here runs on: the tests
-# expect its version, and its tcache fill count, never 2.36's.
-HOST_GLIBC_TEXT = os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+# HG_TARGET_ROOT: a root directory (scripts/make-roots.sh) whose glibc the
+# live targets run on instead of the host's -- built there with its gcc
+# and chrooted into by targets.py -- so that the tests can be run against
+# another glibc release while heapgrab runs on the host.
+TARGET_ROOT = os.environ.get("HG_TARGET_ROOT") or None
+
+
+def _target_glibc_text():
+    if not TARGET_ROOT:
+        return os.confstr("CS_GNU_LIBC_VERSION").split()[1]
+    if not os.path.isfile(os.path.join(TARGET_ROOT, "usr/bin/gcc")):
+        # a test that cannot run here: skipped (ctest's SKIP_RETURN_CODE)
+        print(f"HG_TARGET_ROOT={TARGET_ROOT}: no such root with a gcc "
+              "(scripts/make-roots.sh makes them): skipped")
+        sys.exit(77)
+    r = subprocess.run(["chroot", TARGET_ROOT, "getconf", "GNU_LIBC_VERSION"],
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.startswith("glibc "):
+        sys.exit(f"HG_TARGET_ROOT={TARGET_ROOT}: cannot read its glibc version "
+                 f"(getconf: {r.stderr.strip() or r.stdout.strip()})")
+    return r.stdout.split()[1]
+
+
+# The glibc every live target runs on (the host's, or HG_TARGET_ROOT's):
+# the tests expect its version, and its tcache fill count, never 2.36's.
+HOST_GLIBC_TEXT = _target_glibc_text()
 HOST_GLIBC = version_tuple(HOST_GLIBC_TEXT)
 
 
@@ -49,8 +73,19 @@ def fill_count(version):
     return 16 if version >= (2, 43) else 7
 
 
-# chunks of one size a thread's tcache keeps on this host
+# chunks of one size a thread's tcache keeps on the targets' glibc
 FILL = fill_count(HOST_GLIBC)
+
+
+def has_fastbins(version):
+    """glibc 2.43 removed the fastbins: a freed small chunk the tcache does
+    not keep goes to the unsorted bin and coalesces with free neighbours
+    like any other (doc/glibc-layouts.md)."""
+    return version < (2, 43)
+
+
+# the targets' malloc has fastbins
+FASTBINS = has_fastbins(HOST_GLIBC)
 
 
 def chunk_for(req):
@@ -61,6 +96,77 @@ def chunk_for(req):
 def mmapped_chunk_for(req):
     """The chunk of a malloc(req) served by its own mmap."""
     return (chunk_for(req) + SIZE_SZ + PAGE - 1) & ~(PAGE - 1)
+
+
+def mmapped_tail(version):
+    """Bytes of an mmapped chunk's mapping past the chunk's size: from 2.43
+    the chunk ends 16 bytes before its mapping does (doc/glibc-layouts.md),
+    and hblkhd (mp_.mmapped_mem) counts the whole mapping."""
+    return 16 if version >= (2, 43) else 0
+
+
+def mmapped_usable(mapping, version):
+    """The usable bytes of the mmapped chunk in a mapping of that size:
+    all but prev_size and size; from 2.43 the chunk is 16 bytes shorter
+    than its mapping and its usable bytes run into the next chunk's
+    prev_size, as any chunk's (size - 8)."""
+    if version >= (2, 43):
+        return mapping - mmapped_tail(version) - SIZE_SZ
+    return mapping - 2 * SIZE_SZ
+
+
+def tcache_struct_chunk(version):
+    """The chunk of a thread's tcache_perthread_struct: a 2-byte count and a
+    list head per bin, 64 bins; 76 from 2.42 (its large bins)."""
+    bins = 76 if version >= (2, 42) else 64
+    return chunk_for(bins * (2 + 8))
+
+
+def gcore_lost_threads(core, live, version):
+    """The threads whose tcache a gcore core cannot give: from glibc 2.42
+    thread stacks have guard pages, and gdb (13, Debian 12's) then leaves
+    the stacks, and the control blocks in them, out of the core; heapgrab
+    must name each such thread.  {} before 2.42 or when any other problem
+    is reported (the caller's checks then fail on it)."""
+    if version < (2, 42) or not core["problems"]:
+        return {}
+    lost = {}
+    for p in core["problems"]:
+        m = re.match(r"thread (\d+): its thread control block .* its tcache is not counted",
+                     p["what"])
+        if not m:
+            return {}
+        lost[int(m.group(1))] = None
+    for x in live["threads"]:
+        if x["tid"] in lost:
+            lost[x["tid"]] = x
+    check(None not in lost.values(), f"threads named by the core's problems: {list(lost)}")
+    return lost
+
+
+def without_tcaches(live, lost, version):
+    """What a core that lost these threads' control blocks must show, from
+    a live snapshot: their tcache chunks, and the chunk of each one's
+    tcache_perthread_struct (overhead where the thread is known), counted
+    in use in their arenas and totals, their tcaches empty and arenas
+    unknown, and the problems naming them."""
+    want = json.loads(json.dumps(live))
+    struct = tcache_struct_chunk(version)
+    for x in lost.values():
+        n, size = x["tcache_objects"], x["tcache_bytes"]
+        for fig in [want["totals"]] + [a for a in want["arenas"] if a["index"] == x["arena"]]:
+            fig["tcache_objects"] -= n
+            fig["tcache_bytes"] -= size
+            fig["inuse_objects"] += n + 1
+            fig["inuse_bytes"] += size - SIZE_SZ * n + struct - SIZE_SZ
+            fig["overhead_bytes"] -= struct
+    for t in want["threads"]:
+        if t["tid"] in lost:
+            # its arena pointer is in the lost block too
+            t["tcache_objects"] = t["tcache_bytes"] = 0
+            t["arena"] = None
+    want["problems_total"] = len(lost)
+    return want
 
 
 def threshold_cases(version):

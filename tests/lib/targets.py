@@ -12,13 +12,19 @@ Whatever happens, the process is killed and reaped: close() (or leaving a
 script exits, so no run leaves a stopped or traced process behind.
 """
 import atexit
+import fcntl
 import json
 import os
 import resource
 import signal
 import subprocess
 
-from harness import Failure
+from harness import TARGET_ROOT, Failure, Skip
+
+SOURCES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "targets")
+# where, inside HG_TARGET_ROOT, the targets are built (test_versions.py
+# uses /tmp/gt_target itself: both may run at once)
+ROOT_DIR = "/tmp/hg-live-targets"
 
 # Every target started and not yet reaped, for the exit handler.
 _LIVE = set()
@@ -26,6 +32,48 @@ _LIVE = set()
 
 def _unlimited_cores():
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def in_root():
+    """The live targets run inside HG_TARGET_ROOT (on its glibc)."""
+    return TARGET_ROOT is not None
+
+
+def not_in_root(what):
+    """Skip a test (or the caller's part) that cannot run with the targets
+    in HG_TARGET_ROOT."""
+    if TARGET_ROOT:
+        raise Skip(f"not with HG_TARGET_ROOT ({TARGET_ROOT}): {what}")
+
+
+def root_build(name, source=None, flags=("-O1", "-g", "-pthread")):
+    """With HG_TARGET_ROOT: tests/targets/NAME.c (or source) built inside the
+    root by its gcc, once per root and source (rebuilt when the source is
+    newer); the program's path as the host sees it.  Several test scripts
+    may build at once: a lock on the root's build directory orders them."""
+    source = source or os.path.join(SOURCES, name + ".c")
+    host_dir = TARGET_ROOT + ROOT_DIR
+    os.makedirs(host_dir, exist_ok=True)
+    exe = os.path.join(host_dir, name)
+    with open(os.path.join(host_dir, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(source):
+            src = os.path.join(host_dir, name + ".c")
+            with open(source, "rb") as f, open(src, "wb") as out:
+                out.write(f.read())
+            r = subprocess.run(["chroot", TARGET_ROOT, "gcc", *flags, "-o",
+                                f"{ROOT_DIR}/{name}.tmp", f"{ROOT_DIR}/{name}.c"],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise Failure(f"{name}: build in {TARGET_ROOT} failed: {r.stderr.strip()}")
+            os.replace(exe + ".tmp", exe)
+    return exe
+
+
+def root_argv(host_path):
+    """The command that runs a program built by root_build: chroot execs it,
+    so the pid it prints is the one we started."""
+    return ["chroot", TARGET_ROOT, host_path[len(TARGET_ROOT):]]
 
 
 class Target:
