@@ -145,6 +145,17 @@ void hg_target_fill_build_ids(hg_target *t)
         if (!last || strcmp(last, m->path) != 0) {
             char hex[HG_BUILD_ID_HEX];
             int fd = hg_target_open_file(t, m->path, NULL);
+            if (fd < 0 && t->proc_pid > 0) {
+                /* A chrooted process's maps name its files as this
+                 * process sees them (the host's path), not under its own
+                 * root: the kernel's link to the very file mapped there
+                 * finds it whatever the paths (root, or the ptrace
+                 * access heapgrab has anyway, is needed to open it). */
+                char link[96];
+                snprintf(link, sizeof link, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, t->proc_pid,
+                         m->start, m->end);
+                fd = hg_open_file(link, 1, NULL);
+            }
             last = m->path;
             last_id = NULL;
             if (fd >= 0 && hg_file_build_id(fd, hex))

@@ -457,9 +457,8 @@ def test_pprof():
               tot["fastbin_bytes"] + tot["overhead_bytes"], "sum free_space = idle + overhead")
         if targets.in_root():
             # /proc/PID/maps names a chrooted target's files by their host
-            # paths, which heapgrab looks for under /proc/PID/root
-            print("  (part skipped with HG_TARGET_ROOT: build-ids of a chrooted process's "
-                  "mappings, which heapgrab does not find)")
+            # paths: heapgrab must find them all the same
+            check_build_ids(path, "", "live, chrooted")
         else:
             check_build_ids(path, f"/proc/{t.pid}/root", "live")
         go = shutil.which("go")

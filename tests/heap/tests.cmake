@@ -39,7 +39,7 @@ endforeach()
 # (HG_TARGET_ROOT; skipped, exit 77, without the root).
 set(HG_ROOTS "/var/tmp/heapgrab-roots" CACHE PATH "the glibc roots of scripts/make-roots.sh")
 add_test(NAME live_on_glibc_2_43
-  COMMAND ${HG_PYTHON3} ${HG_HEAP}/test_live.py figures threads mmapped)
+  COMMAND ${HG_PYTHON3} ${HG_HEAP}/test_live.py figures threads mmapped pprof)
 add_test(NAME invariants_on_glibc_2_43
   COMMAND ${HG_PYTHON3} ${HG_HEAP}/test_invariants.py invariants)
 set_tests_properties(live_on_glibc_2_43 invariants_on_glibc_2_43 PROPERTIES
