@@ -403,8 +403,10 @@ int hc_capture_stopped(void *ctx, const hg_walk_found *f)
         rc = read_all(c, t, sp, c->regions.size, c->roots);
         free(sp);
     }
+    /* on a copy (the process runs again), the stacks as they were copied */
     if (rc == 0 && c->unwinder)
-        rc = hg_unwinder_capture(c->unwinder);
+        rc = hg_copy_base(t) ? hg_unwinder_capture_from(c->unwinder, t)
+                             : hg_unwinder_capture(c->unwinder);
     return rc;
 }
 

@@ -63,7 +63,8 @@ enum {
     OPT_CORE = 1u << 5,    /* --sysroot, --exe */
     OPT_BY_SIZE = 1u << 6, /* --by-size */
     OPT_HOLDERS = 1u << 7, /* --holders */
-    OPT_TYPES = 1u << 8    /* --types */
+    OPT_TYPES = 1u << 8,   /* --types */
+    OPT_PAUSE = 1u << 9    /* --memory-budget, --no-stop */
 };
 
 struct cli_args;

@@ -13,14 +13,15 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES, NULL,
+    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES | OPT_PAUSE,
+     NULL,
      "heap", cmd_snapshot},
-    {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS, NULL, NULL, cmd_stats},
+    {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS | OPT_PAUSE, NULL, NULL, cmd_stats},
     /* who holds the memory: roots by retained bytes; the leaks */
-    {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_holders},
-    {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_leaks},
+    {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_holders},
+    {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_leaks},
     /* what the memory is: in-use chunks by C++ class */
-    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_types},
+    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_types},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE,
