@@ -19,6 +19,8 @@
 /* spans per hg_read_spans call: the live backend packs 64 in one
  * process_vm_readv */
 #define BATCH 1024u
+/* --no-stop: bytes read again either side of a problem */
+#define REREAD (64u << 10)
 
 /* Copied bytes: [addr, addr + len) at room + off. */
 struct run {
@@ -492,5 +494,23 @@ int hg_copy_reread(hg_target *t, uint64_t addr)
     const struct region *r = find_region(c, addr);
     if (!r)
         return 1;
-    return read_runs(c, r->first, r->n);
+    /* Only the pages around addr: a tear is where the program changed a
+     * few chunks while the copy went by; a short read is over before the
+     * program can tear it again, a whole heap's would not be. */
+    uint64_t lo = addr > r->start + REREAD ? (addr - REREAD) & ~(uint64_t)(PAGE - 1) : r->start;
+    uint64_t hi = r->end - addr > REREAD ? (addr + REREAD) & ~(uint64_t)(PAGE - 1) : r->end;
+    hg_span batch[64];
+    size_t k = 0;
+    for (size_t i = r->first; i < r->first + r->n; i++) {
+        const struct run *u = &c->runs[i];
+        uint64_t a = u->addr > lo ? u->addr : lo, b = u->addr + u->len < hi ? u->addr + u->len : hi;
+        if (a >= b)
+            continue;
+        if (k == 64)
+            break;
+        batch[k++] = (hg_span){a, (size_t)(b - a), c->room + u->off + (a - u->addr), 0};
+    }
+    if (hg_read_spans(c->live, batch, k) < 0)
+        return hg_error_code() ? hg_error_code() : HG_ENOPROC;
+    return 0;
 }

@@ -389,8 +389,8 @@ const unsigned char *hg_copy_bytes(const hg_target *t, uint64_t addr, uint64_t l
 /* The room's start (hg_copy_bytes's pointers are within it), NULL when t is
  * not a copy. */
 unsigned char *hg_copy_base(const hg_target *t);
-/* --no-stop: read the copied mapping holding addr again, from the running
- * process (addr 0: every one).  0; 1 when addr is not in the copy;
+/* --no-stop: read the copied pages around addr again (64 KiB either side),
+ * from the running process (addr 0: every copied page).  0; 1 when addr is not in the copy;
  * HG_ENOPROC when the process is gone. */
 int hg_copy_reread(hg_target *t, uint64_t addr);
 /* The live target's room, unmapped (its close). */

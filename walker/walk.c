@@ -266,7 +266,7 @@ static int reread_problems(hg_target *copy, const hg_snapshot *s, uint64_t *rere
 }
 
 /* Walks of a copy taken while the process runs: at most this many. */
-#define NO_STOP_TRIES 4
+#define NO_STOP_TRIES 8
 
 /* --no-stop: copy without a stop, walk the copy, read again where the walk
  * found problems, walk again. */
@@ -294,9 +294,16 @@ static int walk_no_stop(hg_target *t, const hg_located *loc, const hg_snapshot_o
             if (rc)
                 break;
         }
-        rc = walk_once(copy, loc, opt, hook, ctx, &s, &resumed);
+        rc = walk_once(copy, loc, opt, NULL, NULL, &s, &resumed);
         if (rc || s->problems_total == 0)
             break;
+    }
+    /* the hook takes what it needs of the walk once, from the copy as it
+     * ended up */
+    if (rc == 0 && hook) {
+        hg_snapshot_free(s);
+        s = NULL;
+        rc = walk_once(copy, loc, opt, hook, ctx, &s, &resumed);
     }
     hg_target_close(copy);
     if (rc) {
@@ -311,9 +318,9 @@ static int walk_no_stop(hg_target *t, const hg_located *loc, const hg_snapshot_o
     s->resumed_ns = a0;
     s->inconsistent = s->problems_total != 0;
     if (s->inconsistent)
-        hg_snapshot_add_problem(s, 32, -1, 0,
-                                "--no-stop: problems remain after reading the mappings again "
-                                "%" PRIu64 " times: the program changed them while they were read "
+        hg_snapshot_add_problem(s, (unsigned)s->nproblems + 1, -1, 0,
+                                "--no-stop: problems remain after reading their places again "
+                                "(%" PRIu64 " re-reads): the program changed them while they were read "
                                 "(or the heap is corrupt; a stopped snapshot tells)", rereads);
     *out = s;
     return 0;
