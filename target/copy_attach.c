@@ -314,9 +314,9 @@ static const struct hg_target_ops copy_ops = {
     .rss = copy_rss,
     .thread_name = copy_thread_name,
     .close = copy_close,
-    /* reads touch nothing but the room, or the live target, which may be
-     * read from two threads */
-    .concurrent_reads = 1,
+    /* no read-ahead thread: the walker's window points into the room
+     * (hg_copy_span) instead of reading */
+    .concurrent_reads = 0,
 };
 
 /* Read runs [first, first + n) from the process into the room.  What cannot
@@ -476,6 +476,19 @@ const unsigned char *hg_copy_bytes(const hg_target *t, uint64_t addr, uint64_t l
     const struct run *u = r ? find_run(c, r, addr) : NULL;
     if (!u || u->addr > addr || len > u->addr + u->len - addr)
         return NULL;
+    return c->room + u->off + (addr - u->addr);
+}
+
+const unsigned char *hg_copy_span(const hg_target *t, uint64_t addr, uint64_t *len)
+{
+    if (!t || t->ops != &copy_ops)
+        return NULL;
+    const struct copy *c = t->backend;
+    const struct region *r = find_region(c, addr);
+    const struct run *u = r ? find_run(c, r, addr) : NULL;
+    if (!u || u->addr > addr)
+        return NULL;
+    *len = u->addr + u->len - addr;
     return c->room + u->off + (addr - u->addr);
 }
 

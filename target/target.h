@@ -386,6 +386,9 @@ int hg_copy_take(hg_target *live, unsigned flags, uint64_t budget, hg_target **o
 /* The copy's bytes at [addr, addr + len) as they are in the room, or NULL
  * when t is not a copy or they are not all copied in one piece. */
 const unsigned char *hg_copy_bytes(const hg_target *t, uint64_t addr, uint64_t len);
+/* The copied bytes from addr on, as far as they go in one piece (*len), or
+ * NULL when t is not a copy or addr was not copied. */
+const unsigned char *hg_copy_span(const hg_target *t, uint64_t addr, uint64_t *len);
 /* The room's start (hg_copy_bytes's pointers are within it), NULL when t is
  * not a copy. */
 unsigned char *hg_copy_base(const hg_target *t);
