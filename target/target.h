@@ -342,8 +342,9 @@ const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path
 
 /*
  * ---- a copy of a live process (copy_attach.c) ----
- * A live process's memory copied at a stop: a target over the copy, so that the walker and the holders' capture run
- * unchanged on it once the process runs on.  The stop lasts as long as the
+ * A live process's memory copied at a stop: a target over the copy, so
+ * that the walker and the holders' capture run unchanged on it once the
+ * process runs on.  The stop lasts as long as the
  * copy, not as long as the walk.
  *
  * What is copied: every private writable mapping (the heaps, the main
