@@ -53,7 +53,7 @@ static const char usage[] =
     "                      not made: the walk runs during the stop; 0: never copy\n"
     "  --no-stop           never stop the process: copy while it runs, read torn\n"
     "                      chunk chains again (a few times); 'consistent' says\n"
-    "                      whether that worked; tcaches are not read\n"
+    "                      whether that worked\n"
     "  --sysroot DIR       with a core: look for its mapped files under DIR\n"
     "  --exe PATH          with a core: the executable, if not where the core says\n"
     "  --quiet             no progress line (drawn on a terminal only, for work\n"

@@ -194,9 +194,10 @@ typedef struct hg_snapshot_options {
      * and read again each mapping where the walk found a problem (a chunk
      * chain torn by the program while it was read), a few times at most.
      * The snapshot says whether the last walk found none
-     * (hg_snapshot_consistent); threads' tcaches are not read (their
-     * thread pointers need a stop), their chunks count as in use, as
-     * mallinfo2 counts them.  Needs the copy within memory_budget. */
+     * (hg_snapshot_consistent).  The threads' tcaches are found through
+     * ld.so's lists of threads, as libthread_db finds them (not in a
+     * static program: there their chunks count as in use, as mallinfo2
+     * counts them).  Needs the copy within memory_budget. */
     int no_stop;
 } hg_snapshot_options;
 

@@ -339,7 +339,64 @@ static int read_runs(struct copy *c, size_t first, size_t n)
     return 0;
 }
 
-/* The threads of a process that runs: their ids, no registers. */
+/* glibc's description of a field for libthread_db (nptl_db): three 32-bit
+ * words, the offset the third. */
+static int thread_db_field(hg_module *m, hg_target *t, const char *name, uint64_t *off)
+{
+    uint64_t at;
+    uint32_t desc[3];
+    if (!m || hg_module_symbol(m, name, &at, NULL, NULL) != 0 ||
+        hg_read_exact(t, at, desc, sizeof desc) != 0)
+        return -1;
+    *off = desc[2];
+    return 0;
+}
+
+/* Most threads a list is followed for: a loop in a list must end. */
+#define MAX_LISTED_THREADS 100000
+
+/*
+ * Each thread's thread pointer without stopping it, the way libthread_db
+ * finds them: ld.so's lists of thread descriptors (_rtld_global's
+ * _dl_stack_used and _dl_stack_user, the main thread on the second), each
+ * descriptor's tid, and on x86_64 the thread pointer is the descriptor's
+ * address.  libc describes the offsets (_thread_db_*, glibc 2.34+).  A
+ * thread not found keeps none: its tcache is not read.
+ */
+static void running_thread_pointers(struct copy *c)
+{
+    hg_target *live = c->live;
+    hg_module *libc = hg_module_find(live, "libc.so."), *ld = hg_module_find(live, "ld-linux");
+    if (!ld)
+        ld = hg_module_find(live, "ld-");
+    uint64_t rtld, used, user, list, tid;
+    if (!libc || !ld || hg_module_symbol(ld, "_rtld_global", &rtld, NULL, NULL) != 0 ||
+        thread_db_field(libc, live, "_thread_db_rtld_global__dl_stack_used", &used) != 0 ||
+        thread_db_field(libc, live, "_thread_db_rtld_global__dl_stack_user", &user) != 0 ||
+        thread_db_field(libc, live, "_thread_db_pthread_list", &list) != 0 ||
+        thread_db_field(libc, live, "_thread_db_pthread_tid", &tid) != 0)
+        return;
+    const uint64_t heads[2] = {rtld + used, rtld + user};
+    for (int h = 0; h < 2; h++) {
+        uint64_t node;
+        if (hg_read_u64(live, heads[h], &node) != 0)
+            continue;
+        for (int k = 0; node && node != heads[h] && k < MAX_LISTED_THREADS; k++) {
+            uint64_t pd = node - list;
+            int32_t id;
+            if (hg_read_exact(live, pd + tid, &id, sizeof id) != 0)
+                break;
+            for (size_t i = 0; i < c->nthreads; i++)
+                if (c->threads[i].tid == id)
+                    c->threads[i].fs_base = pd;
+            if (hg_read_u64(live, node, &node) != 0)
+                break;
+        }
+    }
+}
+
+/* The threads of a process that runs: their ids and thread pointers, no
+ * registers. */
 static int running_threads(struct copy *c)
 {
     int *tids;
@@ -355,6 +412,7 @@ static int running_threads(struct copy *c)
         c->threads[i] = (hg_thread){.tid = tids[i]};
     c->nthreads = n;
     free(tids);
+    running_thread_pointers(c);
     return 0;
 }
 
