@@ -342,8 +342,8 @@ typedef struct hg_timing {
     uint64_t total_ns;     /* whole hg_snapshot_take() */
     int pause;             /* enum hg_pause */
     uint64_t copy_ns;      /* the copy (HG_PAUSE_COPY: within the stop;
-                              HG_PAUSE_NO_STOP: the first read), HG_UNKNOWN
-                              without one */
+                              HG_PAUSE_NO_STOP: making room for it and the
+                              first read), HG_UNKNOWN without one */
     uint64_t copied_bytes; /* the copy's size (0 without one) */
     uint64_t analysis_ns;  /* the walk and analyses once the target ran
                               again (or was never stopped) */

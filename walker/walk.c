@@ -276,7 +276,8 @@ static int walk_no_stop(hg_target *t, const hg_located *loc, const hg_snapshot_o
     hg_target *copy;
     uint64_t bytes, resumed, c0 = hg_now_ns(), rereads = 0;
     *out = NULL;
-    if (hg_copy_prepare(t, hg_copy_estimate(t)) != 0)
+    uint64_t need = hg_copy_estimate(t);
+    if (need <= budget && hg_copy_prepare(t, need) != 0)
         return hg_error_code();
     int rc = hg_copy_take(t, HG_COPY_RUNNING, budget, &copy, &bytes);
     if (rc == 1)
