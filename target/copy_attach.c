@@ -1,7 +1,8 @@
 /*
  * copy_attach.c -- a process's memory copied at a stop, as a target (see
- * copy.h).  The copy is made from the live backend's state: its mappings,
- * its pagemap, its threads; reads of the copy are memcpy from the room.
+ * target.h, "a copy of a live process").  The copy is made from the live
+ * backend's state: its mappings, its pagemap, its threads; reads of the
+ * copy are memcpy from the room, or pointers into it (hg_copy_span).
  */
 #include <errno.h>
 #include <inttypes.h>

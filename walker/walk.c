@@ -20,6 +20,14 @@
  * Every list walk is bounded, every size and pointer is checked against
  * the heaps, and the first bad chunk of each kind becomes a problem in the
  * snapshot; the walk goes on where it can.
+ *
+ * A live process is not walked while it is stopped, but copied
+ * (target/target.h, hg_copy_take): step 2 runs on the copy once the
+ * process runs again, the copy's "stop" only handing out the threads as
+ * they were.  So the stop lasts as long as the copy.  When the copy would
+ * be over the memory budget, step 2 runs during the stop as it always did;
+ * with no_stop the copy is made while the process runs and the places the
+ * walk finds torn are read again (walk_no_stop).
  */
 #include <inttypes.h>
 #include <stdint.h>
