@@ -130,7 +130,7 @@ static int room_grow(struct live *lv, uint64_t need, int populate)
     hg_copy_room_free(lv);
     /* room to grow: the heap grows between this and the stop, and from one
      * snapshot to the next */
-    uint64_t len = (need + need / 8 + (4u << 20) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+    uint64_t len = (need + need / 32 + (16u << 20) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
     if (p == MAP_FAILED)
