@@ -30,6 +30,7 @@
 #include "analysis/holders_capture.h"
 #include "analysis/leaks.h"
 #include "analysis/objects.h"
+#include "analysis/types.h"
 #include "lib/clock.h"
 #include "lib/error.h"
 #include "lib/location.h"
@@ -434,8 +435,12 @@ static int global_roots(struct build *b, const struct hc_region *reg)
         if (reg->module && (!m || strcmp(base_name(hg_module_path(m)), base_name(reg->module))))
             m = hg_module_find(b->t, base_name(reg->module));
         const char *name = NULL;
-        uint64_t start, size;
+        uint64_t start, size, var = 0;
         if (m && hg_module_data_symbol(m, a, &name, &start, &size) == 0) {
+            /* the variable's address, though only part of it is in this
+             * region (an array running from .data's last file page into
+             * the anonymous .bss mapping): its declaration is found by it */
+            var = start;
             if (start < lo)
                 start = lo;
             if (start + size > hi || start + size < start)
@@ -470,7 +475,7 @@ static int global_roots(struct build *b, const struct hc_region *reg)
         }
         cur->r.name = strdup(name);
         cur->r.module = dupstr(path);
-        cur->r.address = start;
+        cur->r.address = cur->symbol ? var : start;
         if (!cur->r.name || (path && !cur->r.module))
             return hg_fail(HG_ENOMEM, "out of memory");
     }
@@ -684,9 +689,12 @@ static void find_decls(struct build *b, struct hg_holders *h)
         hg_root *r = &h->roots[i];
         if (!b->roots.ptr[i].symbol || (r->kind != HG_ROOT_GLOBAL && r->kind != HG_ROOT_TLS))
             continue;
-        hg_module *m = r->kind == HG_ROOT_GLOBAL ? hg_module_at(b->t, r->address)
-                                                 : r->module ? hg_module_find(b->t, base_name(r->module))
-                                                             : NULL;
+        /* by address first; by name when libdwfl's range of the module
+         * stops short of its .bss (a large one is an anonymous mapping of
+         * its own after the file's last page) */
+        hg_module *m = r->kind == HG_ROOT_GLOBAL ? hg_module_at(b->t, r->address) : NULL;
+        if ((!m || (r->module && strcmp(hg_module_path(m), r->module) != 0)) && r->module)
+            m = hg_module_find(b->t, base_name(r->module));
         const char *file;
         int line;
         if (m && hg_module_var_decl(m, r->name, r->kind == HG_ROOT_GLOBAL ? r->address : 0, &file,
@@ -908,12 +916,19 @@ static int build_holders(hg_target *t, struct hc_capture *c, hg_snapshot *s, int
         rc = hg_fail(HG_ENOMEM, "out of memory");
     for (uint32_t k = 0; k < b.o.n && rc == 0; k++)
         b.arena[k] = INT16_MIN; /* no label, should a chunk not say */
+    /* The chunks come a heap at a time in address order: the next object
+     * is nearly always the one after the last, and a search is the
+     * exception (a new heap), not the rule. */
+    uint32_t k = HG_NO_OBJECT;
     for (size_t i = 0; i < s->nchunks && rc == 0; i++) {
         uint64_t start, size;
-        int ns, in;
+        int ns, in = 0;
         if (!hc_chunk_object(&s->chunks[i], &start, &size, &ns))
             continue;
-        uint32_t k = hg_objects_find(&b.o, start, &in);
+        if (k + 1 < b.o.n && hg_objects_start(&b.o, k + 1) == start)
+            k++;
+        else
+            k = hg_objects_find(&b.o, start, &in);
         if (k != HG_NO_OBJECT && !in)
             b.arena[k] = (int16_t)(s->chunks[i].arena < 0 ? -1
                                    : s->chunks[i].arena > INT16_MAX ? INT16_MAX
@@ -964,7 +979,7 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     memset(&c, 0, sizeof c);
     step(NULL);
     /* loads the modules' unwind tables while the target runs */
-    c.unwinder = hg_unwinder_new(t, HG_STACK_COPY_DUMP);
+    c.unwinder = opt->holders || opt->types ? hg_unwinder_new(t, HG_STACK_COPY_DUMP) : NULL;
     step("unwinder");
     /* a copy at the stop holds the objects already (the walk's, see
      * hg_snapshot_options.memory_budget): no room of our own then */
@@ -973,8 +988,14 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     step("prepare");
     int rc = hg_walk_hooked(t, loc, opt, hc_capture_stopped, &c, out);
     step("walk+copy");
-    if (rc == 0) {
-        /* the types analysis, after this, still needs the chunk list */
+    /* types read the copy first: the holders' roots cut TLS blocks and
+     * glibc's own data out of it */
+    if (rc == 0 && opt->types) {
+        hc_sort_spans(&c);
+        rc = hg_types_find(t, *out, &c);
+    }
+    if (rc == 0 && opt->holders) {
+        /* the pprof's holders view still needs the chunk list, typed */
         rc = build_holders(t, &c, *out, opt->keep_chunks || opt->types);
         if (rc == HG_EUSAGE) {
             /* a heap whose objects overlap, or a graph too large: the
@@ -982,10 +1003,10 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
             hg_snapshot_add_problem(*out, 32, -1, 0, "holders: %s", hg_error_message());
             rc = 0;
         }
-        if (rc) {
-            hg_snapshot_free(*out);
-            *out = NULL;
-        }
+    }
+    if (rc && *out) {
+        hg_snapshot_free(*out);
+        *out = NULL;
     }
     hc_capture_free(&c);
     return rc;

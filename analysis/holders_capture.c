@@ -37,7 +37,10 @@ static int span_cmp(const void *a, const void *b)
 
 void hc_sort_spans(struct hc_capture *c)
 {
+    if (c->spans_sorted)
+        return; /* the types analysis sorted them before the holders' */
     qsort(c->spans.ptr, c->spans.size, sizeof *c->spans.ptr, span_cmp);
+    c->spans_sorted = 1;
 }
 
 /* Read every span into buf (spans[i].off): batches of spans in one call

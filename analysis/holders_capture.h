@@ -55,6 +55,7 @@ struct hc_capture {
     /* the in-use objects' bytes: in the walk's order at the stop, sorted
      * by hc_sort_spans after it */
     hg_array(struct hc_span) spans;
+    int spans_sorted;
     unsigned char *heap;
     uint64_t heap_len;
     /* the copy's room, faulted in before the stop (hc_capture_prepare) */

@@ -22,17 +22,15 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
     int rc = hg_locate(t, opt ? opt->locate : HG_LOCATE_AUTO, &loc);
     if (rc && hg_target_check_alive(t) == HG_ENOPROC)
         rc = HG_ENOPROC; /* the target died meanwhile: that is the reason */
+    /* types take the holders' copy too: DWARF's types are propagated
+     * through it (holders.c runs the types analysis before freeing it) */
     if (rc == 0)
-        rc = opt && opt->holders ? hg_holders_take(t, &loc, opt, out) : hg_walk(t, &loc, opt, out);
+        rc = opt && (opt->holders || opt->types) ? hg_holders_take(t, &loc, opt, out)
+                                                 : hg_walk(t, &loc, opt, out);
     if (rc == 0 && opt && opt->types) {
-        rc = hg_types_find(t, *out);
         /* the first words served their purpose: 8 bytes a chunk back */
         free((*out)->chunk_words);
         (*out)->chunk_words = NULL;
-        if (rc) {
-            hg_snapshot_free(*out);
-            *out = NULL;
-        }
     }
     if (rc == 0) {
         uint64_t now = hg_now_ns();

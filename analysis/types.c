@@ -38,7 +38,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/holders_capture.h"
+#include "analysis/objects.h"
 #include "analysis/types.h"
+#include "stacks/unwind.h"
 #include "lib/array.h"
 #include "lib/error.h"
 #include "lib/hashmap.h"
@@ -60,7 +63,9 @@ struct ctx {
     hg_u64map abi_vt;      /* a typeinfo's vtable address point -> 1 ok, 2 not */
     hg_u64map by_name;     /* hash of a name -> its id (the next key on a clash) */
     hg_array(char *) names; /* type id -> name */
+    hg_array(int) how;      /* type id -> enum hg_type_how */
     hg_array(uint64_t) where; /* type id -> the first word that gave it (a vtable) */
+    char *note;             /* what the output should say about DWARF */
 };
 
 static int in_files(const struct ctx *c, uint64_t a)
@@ -170,22 +175,26 @@ static uint64_t name_hash(const char *s)
 /* The id of the type named name (which this takes), made once: a class
  * whose vtable is in several modules (a template, an inline key function)
  * is one type.  -1 out of memory. */
-static long intern(struct ctx *c, char *name)
+static long intern(struct ctx *c, char *name, int how)
 {
-    uint64_t key = name_hash(name);
+    uint64_t key = name_hash(name) ^ (uint64_t)how;
     for (const uint64_t *v; (v = hg_u64map_get(&c->by_name, key)) != NULL; key++)
-        if (strcmp(c->names.ptr[*v], name) == 0) {
+        if (c->how.ptr[*v] == how && strcmp(c->names.ptr[*v], name) == 0) {
             free(name);
             return (long)*v;
         }
     char **slot = hg_array_push(c->names);
-    if (!slot || hg_u64map_put(&c->by_name, key, c->names.size - 1) != 0) {
+    int *h = slot ? hg_array_push(c->how) : NULL;
+    if (!h || hg_u64map_put(&c->by_name, key, c->names.size - 1) != 0) {
         if (slot)
             c->names.size--;
+        if (h)
+            c->how.size--;
         free(name);
         return -1;
     }
     *slot = name;
+    *h = how;
     return (long)(c->names.size - 1);
 }
 
@@ -233,7 +242,7 @@ static long classify(struct ctx *c, uint64_t w)
     char *name = hg_demangle_type(mangled);
     if (!name)
         return -2; /* no type's mangling: not a typeinfo after all */
-    return intern(c, name);
+    return intern(c, name, HG_TYPE_VTABLE);
 }
 
 /* File-backed mappings, where vtables and typeinfo live, merged. */
@@ -343,6 +352,457 @@ out:
     return rc;
 }
 
+/* ------------------------------------------------------ DWARF propagation */
+
+/*
+ * From every variable whose DWARF type holds pointers (a module's globals
+ * and function statics, each thread's static TLS variables, the variables
+ * each thread's frames keep in their stack slots), the pointer
+ * words are read from the holders' copy (never from the target, which runs
+ * on) and each that points at the start of an in-use chunk types it: a
+ * pointer to T makes the chunk a T when its usable size holds one T, a
+ * "T[]" when it holds k >= 2 (k = usable / sizeof T, accepted when the
+ * rest, usable - k sizeof T, is under ARRAY_SLACK bytes: malloc's rounding
+ * of a request is under 16; an mmapped chunk's pages round it up to
+ * 4096); a pointer to a character type makes a "char[]" of any size.  The
+ * chunk's own pointers, by its type's layout (k times for an array), then
+ * type further chunks: a worklist, each chunk typed once, each DWARF type
+ * read once (target/dwarf_types.c).
+ *
+ * The objects typed by their vtables are roots too: where the vtable's
+ * module's DWARF defines the class (by its demangled name), their pointer
+ * members type what they point at.
+ *
+ * Conflicts: a vtable-typed chunk keeps its class (a `Shape *` pointing at
+ * a Circle); a pointer into a chunk's middle types nothing; a type bigger
+ * than the chunk types nothing; a chunk that two pointers give two
+ * different names is left untyped, and so is everything it alone typed
+ * (the chunks it reached first, whose evidence came through it).
+ */
+#define ARRAY_SLACK 16
+#define MMAP_SLACK 4112
+#define DW_CONFLICT UINT32_MAX
+#define DW_VTABLE (UINT32_MAX - 1) /* name[]: typed by its vtable, scanned as its class */
+#define DW_ROOT UINT32_MAX
+
+struct dw {
+    struct ctx *c;
+    hg_snapshot *s;
+    struct hg_types *ty;
+    const struct hc_capture *cap;
+    hg_dtypes *dt;
+    hg_objects o;
+    uint32_t *chunk_of;  /* object -> chunk index */
+    uint32_t *name;      /* object -> interned name id + 1; 0 none; DW_CONFLICT */
+    uint32_t *dtype;     /* object -> its DWARF type id */
+    uint32_t *parent;    /* object -> the object whose pointer typed it, DW_ROOT */
+    hg_array(uint32_t) work;
+    hg_u64map name_of;   /* (dwarf type id << 1 | array) -> interned id + 1 */
+    const struct hc_region **regions; /* the copy's root regions, by address */
+    size_t nregions;
+    int rc;
+};
+
+static int region_order(const void *a, const void *b)
+{
+    const struct hc_region *x = *(const struct hc_region *const *)a;
+    const struct hc_region *y = *(const struct hc_region *const *)b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* len copied bytes at addr: a root region's, else the heap copy's. */
+static const unsigned char *copy_at(const struct dw *w, uint64_t addr, uint64_t len)
+{
+    size_t lo = 0, hi = w->nregions;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->regions[mid]->addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo) {
+        const struct hc_region *r = w->regions[lo - 1];
+        if (addr - r->addr < r->len && len <= r->len - (addr - r->addr))
+            return w->cap->roots + r->off + (addr - r->addr);
+    }
+    return hc_heap_bytes(w->cap, addr, len);
+}
+
+/* The interned id of DWARF type id's chunks ("T" or "T[]"). */
+static long dw_name(struct dw *w, uint32_t id, int array)
+{
+    uint64_t key = ((uint64_t)id << 1) | (uint64_t)array;
+    const uint64_t *v = hg_u64map_get(&w->name_of, key);
+    if (v)
+        return (long)*v - 1;
+    const char *base = hg_dtypes_name(w->dt, id);
+    size_t len = base ? strlen(base) : 0;
+    char *nm = base ? malloc(len + 3) : NULL;
+    if (!nm)
+        return -1;
+    memcpy(nm, base, len);
+    strcpy(nm + len, array ? "[]" : "");
+    long k = intern(w->c, nm, HG_TYPE_DWARF);
+    if (k < 0 || hg_u64map_put(&w->name_of, key, (uint64_t)k + 1) != 0)
+        return -1;
+    return k;
+}
+
+/* The word at from's slot says: what it points at is a `target`. */
+static void dw_point(struct dw *w, uint32_t from, uint64_t word, uint32_t target)
+{
+    int interior = 0;
+    uint32_t obj = hg_objects_find(&w->o, word, &interior);
+    if (obj == HG_NO_OBJECT || interior || obj == from)
+        return;
+    uint32_t ch = w->chunk_of[obj];
+    if (w->ty->chunk_type[ch] >= 0 || w->name[obj] == DW_CONFLICT)
+        return; /* its vtable says what it is; or nothing will */
+    const hg_dtype *t = hg_dtypes_get(w->dt, target);
+    if (!t) {
+        w->rc = HG_ENOMEM;
+        return;
+    }
+    if (!t->size)
+        return;
+    uint64_t usable = hg_objects_size(&w->o, obj);
+    int array;
+    if (t->is_char) {
+        array = 1;
+    } else {
+        uint64_t k = usable / t->size;
+        uint64_t slack = w->s->chunks[ch].state == HG_STATE_MMAPPED ? MMAP_SLACK : ARRAY_SLACK;
+        if (k == 0 || usable - k * t->size >= slack)
+            return; /* the type does not fit the chunk */
+        array = k > 1;
+    }
+    long nm = dw_name(w, target, array);
+    if (nm < 0) {
+        w->rc = HG_ENOMEM;
+        return;
+    }
+    if (w->name[obj] == 0) {
+        w->name[obj] = (uint32_t)nm + 1;
+        w->dtype[obj] = target;
+        w->parent[obj] = from;
+        uint32_t *x = hg_array_push(w->work);
+        if (!x)
+            w->rc = HG_ENOMEM;
+        else
+            *x = obj;
+    } else if (w->name[obj] != (uint32_t)nm + 1) {
+        w->name[obj] = DW_CONFLICT;
+    }
+}
+
+/* The pointer words of k objects of type t at bytes (len of them). */
+static void dw_scan(struct dw *w, uint32_t from, const hg_dtype *t, uint64_t k,
+                    const unsigned char *bytes, uint64_t len)
+{
+    for (uint64_t e = 0; e < k && w->rc == 0; e++)
+        for (size_t i = 0; i < t->nslots && w->rc == 0; i++) {
+            const hg_dslot *sl = &t->slots[i];
+            for (uint32_t r = 0; r < sl->count; r++) {
+                uint64_t off = e * t->size + sl->offset + (uint64_t)r * sl->stride;
+                if (off + 8 > len)
+                    break;
+                uint64_t word;
+                memcpy(&word, bytes + off, 8);
+                if (word)
+                    dw_point(w, from, word, sl->target);
+            }
+        }
+}
+
+struct tls_var {
+    hg_module *m;
+    uint64_t off;
+    uint32_t type;
+};
+
+struct dw_globals {
+    struct dw *w;
+    hg_module *m;
+    hg_array(struct tls_var) tls;
+};
+
+static int dw_global(void *ctx, uint64_t addr, int tls, uint32_t type)
+{
+    struct dw_globals *g = ctx;
+    struct dw *w = g->w;
+    if (tls) {
+        struct tls_var *v = hg_array_push(g->tls);
+        if (!v)
+            return HG_ENOMEM;
+        *v = (struct tls_var){g->m, addr, type};
+        return 0;
+    }
+    const hg_dtype *t = hg_dtypes_get(w->dt, type);
+    if (!t)
+        return HG_ENOMEM;
+    const unsigned char *bytes = t->size ? copy_at(w, addr, t->size) : NULL;
+    if (bytes)
+        dw_scan(w, DW_ROOT, t, 1, bytes, t->size);
+    return w->rc;
+}
+
+/* Each thread's static TLS block of each module with typed TLS variables. */
+static void dw_tls(struct dw *w, const struct dw_globals *g)
+{
+    const struct hc_capture *cap = w->cap;
+    for (size_t i = 0; i < cap->tls.size && w->rc == 0; i++) {
+        const struct hc_tls_module *tm = &cap->tls.ptr[i];
+        hg_module *m = tm->offset ? hg_module_at(w->c->t, tm->module_addr) : NULL;
+        if (!m)
+            continue;
+        for (size_t th = 0; th < cap->nthreads && w->rc == 0; th++) {
+            uint64_t fs = cap->threads[th].fs_base;
+            if (!fs || tm->offset > fs)
+                continue;
+            for (size_t v = 0; v < g->tls.size && w->rc == 0; v++) {
+                const struct tls_var *tv = &g->tls.ptr[v];
+                const hg_dtype *t = tv->m == m ? hg_dtypes_get(w->dt, tv->type) : NULL;
+                if (tv->m != m)
+                    continue;
+                if (!t) {
+                    w->rc = HG_ENOMEM;
+                    break;
+                }
+                if (!t->size || tv->off + t->size > tm->size)
+                    continue;
+                const unsigned char *bytes = copy_at(w, fs - tm->offset + tv->off, t->size);
+                if (bytes)
+                    dw_scan(w, DW_ROOT, t, 1, bytes, t->size);
+            }
+        }
+    }
+}
+
+/* Each vtable-typed object whose class the vtable's module's DWARF
+ * defines: on the worklist, to be scanned as one object of its class. */
+static int vtable_roots(struct dw *w)
+{
+    struct ctx *c = w->c;
+    size_t n = c->where.size; /* the vtable types, ids 0..n-1 */
+    struct by_module *ids = calloc(n ? n : 1, sizeof *ids);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    uint32_t *got = calloc(n ? n : 1, sizeof *got);
+    uint32_t *cls = malloc((n ? n : 1) * sizeof *cls);
+    int rc = 0;
+    size_t k = 0;
+    if (!ids || !names || !got || !cls) {
+        rc = HG_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cls[i] = HG_DTYPE_NONE;
+        hg_module *m = hg_module_at(c->t, c->where.ptr[i]);
+        if (m)
+            ids[k++] = (struct by_module){m, i};
+    }
+    qsort(ids, k, sizeof *ids, module_order);
+    for (size_t i = 0, j; i < k; i = j) {
+        for (j = i; j < k && ids[j].m == ids[i].m; j++)
+            names[j - i] = c->names.ptr[ids[j].id];
+        int r = hg_dtypes_classes(w->dt, ids[i].m, names, j - i, got);
+        if (r == HG_ENOMEM) {
+            rc = r;
+            goto out;
+        }
+        for (size_t x = i; r == 0 && x < j; x++)
+            cls[ids[x].id] = got[x - i];
+    }
+    for (uint32_t obj = 0; obj < w->o.n; obj++) {
+        int32_t t = w->ty->chunk_type[w->chunk_of[obj]];
+        if (t < 0 || (size_t)t >= n || cls[t] == HG_DTYPE_NONE)
+            continue;
+        uint32_t *x = hg_array_push(w->work);
+        if (!x) {
+            rc = HG_ENOMEM;
+            goto out;
+        }
+        *x = obj;
+        w->name[obj] = DW_VTABLE;
+        w->dtype[obj] = cls[t];
+        w->parent[obj] = DW_ROOT;
+    }
+out:
+    free(ids);
+    free(names);
+    free(got);
+    free(cls);
+    return rc;
+}
+
+static int dw_frame_var(void *ctx, uint64_t addr, uint32_t type)
+{
+    struct dw *w = ctx;
+    const hg_dtype *t = hg_dtypes_get(w->dt, type);
+    if (!t)
+        return HG_ENOMEM;
+    const unsigned char *bytes = t->size ? copy_at(w, addr, t->size) : NULL;
+    if (bytes)
+        dw_scan(w, DW_ROOT, t, 1, bytes, t->size);
+    return w->rc;
+}
+
+/* Each thread's frames, as the stop's unwinder walks them: the variables
+ * their DWARF puts in their stack slots (read from the copy of the
+ * stack).  A frame's canonical frame address is the stack pointer of its
+ * caller's; the outermost frame has none and is skipped. */
+static int dw_stacks(struct dw *w)
+{
+    struct hg_unwinder *u = w->cap->unwinder;
+    enum { MAX_FRAMES = 512 };
+    uint64_t pcs[MAX_FRAMES], sps[MAX_FRAMES];
+    for (size_t i = 0, nt = u ? hg_unwinder_count(u) : 0; i < nt; i++) {
+        size_t n = 0;
+        const char *why = NULL;
+        if (hg_unwind_thread_sps(u, i, pcs, sps, MAX_FRAMES, &n, &why) != 0) {
+            hg_error_clear(); /* no stack: no roots */
+            continue;
+        }
+        for (size_t f = 0; f + 1 < n; f++) {
+            if (!sps[f + 1])
+                continue;
+            int rc = hg_dtypes_frame_vars(w->dt, w->c->t, pcs[f], sps[f + 1], dw_frame_var, w);
+            if (rc == HG_ENOMEM)
+                return rc;
+            if (w->rc)
+                return w->rc;
+        }
+    }
+    return 0;
+}
+
+static int dwarf_types(struct ctx *c, hg_snapshot *s, struct hg_types *ty,
+                       const struct hc_capture *cap)
+{
+    struct dw w;
+    memset(&w, 0, sizeof w);
+    w.c = c;
+    w.s = s;
+    w.ty = ty;
+    w.cap = cap;
+    struct dw_globals g;
+    memset(&g, 0, sizeof g);
+    g.w = &w;
+    hg_objects_init(&w.o);
+    int rc = HG_ENOMEM;
+    if (!(w.dt = hg_dtypes_new(c->t)) || hg_objects_reserve(&w.o, s->nchunks) != 0)
+        goto out;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        uint64_t start, size;
+        int ns;
+        if (hc_chunk_object(&s->chunks[i], &start, &size, &ns) &&
+            (rc = hg_objects_add(&w.o, start, size)) != 0)
+            goto out;
+    }
+    if ((rc = hg_objects_finish(&w.o)) != 0) {
+        if (rc == HG_EUSAGE) { /* overlapping chunks: the walk said so */
+            hg_error_clear();
+            rc = 0;
+        }
+        goto out;
+    }
+    rc = HG_ENOMEM;
+    size_t no = w.o.n ? w.o.n : 1;
+    if (!(w.chunk_of = malloc(no * sizeof *w.chunk_of)) ||
+        !(w.name = calloc(no, sizeof *w.name)) || !(w.dtype = malloc(no * sizeof *w.dtype)) ||
+        !(w.parent = malloc(no * sizeof *w.parent)) ||
+        !(w.regions = malloc((cap->regions.size ? cap->regions.size : 1) * sizeof *w.regions)))
+        goto out;
+    for (size_t i = 0; i < s->nchunks; i++) {
+        uint64_t start, size;
+        int ns, in;
+        if (!hc_chunk_object(&s->chunks[i], &start, &size, &ns))
+            continue;
+        uint32_t k = hg_objects_find(&w.o, start, &in);
+        if (k != HG_NO_OBJECT && !in)
+            w.chunk_of[k] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < cap->regions.size; i++)
+        w.regions[w.nregions++] = &cap->regions.ptr[i];
+    qsort(w.regions, w.nregions, sizeof *w.regions, region_order);
+
+    /* the roots: objects typed by their vtables, whose classes' DWARF is
+     * found by name; then every module's typed variables */
+    if ((rc = vtable_roots(&w)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
+    int any = 0;
+    for (size_t i = 0, nm = hg_module_count(c->t); i < nm; i++) {
+        g.m = hg_module_get(c->t, i);
+        int r = hg_dtypes_globals(w.dt, g.m, dw_global, &g);
+        if (r == HG_ENOTFOUND)
+            continue;
+        if (r != 0 || w.rc != 0) {
+            rc = r ? r : w.rc;
+            goto out;
+        }
+        any = 1;
+    }
+    dw_tls(&w, &g);
+    if (w.rc == 0 && (rc = dw_stacks(&w)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
+    /* then the heap, breadth first */
+    for (size_t i = 0; i < w.work.size && w.rc == 0; i++) {
+        uint32_t obj = w.work.ptr[i];
+        if (w.name[obj] == DW_CONFLICT)
+            continue;
+        int one = w.name[obj] == DW_VTABLE; /* one object of its class */
+        const hg_dtype *t = hg_dtypes_get(w.dt, w.dtype[obj]);
+        if (!t) {
+            w.rc = HG_ENOMEM;
+            break;
+        }
+        if (!t->nslots)
+            continue;
+        uint64_t usable = hg_objects_size(&w.o, obj);
+        const unsigned char *bytes = hc_heap_bytes(cap, hg_objects_start(&w.o, obj), usable);
+        if (bytes)
+            dw_scan(&w, obj, t, one ? 1 : usable / t->size, bytes, usable);
+    }
+    if ((rc = w.rc) != 0)
+        goto out;
+    /* what a conflicted chunk typed falls with it (the worklist is in the
+     * order chunks were typed: a parent before its children) */
+    for (size_t i = 0; i < w.work.size; i++) {
+        uint32_t obj = w.work.ptr[i], p = w.parent[obj];
+        if (p != DW_ROOT && w.name[p] == DW_CONFLICT)
+            w.name[obj] = DW_CONFLICT;
+        if (w.name[obj] != DW_CONFLICT && w.name[obj] != DW_VTABLE)
+            ty->chunk_type[w.chunk_of[obj]] = (int32_t)(w.name[obj] - 1);
+    }
+    hg_module *exe = hg_module_find(c->t, NULL);
+    if (!any || (exe && !hg_module_has_debuginfo(exe))) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 "no DWARF types for %s: types from DWARF need the program's debug info "
+                 "(built with -g, or its -dbgsym/-dbg package); vtables need none",
+                 exe ? hg_module_path(exe) : "the program");
+        if (!(c->note = strdup(buf)))
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc == HG_ENOMEM)
+        hg_fail(HG_ENOMEM, "out of memory (DWARF types)");
+    hg_array_clear(g.tls);
+    hg_array_clear(w.work);
+    hg_u64map_free(&w.name_of);
+    free(w.chunk_of);
+    free(w.name);
+    free(w.dtype);
+    free(w.parent);
+    free(w.regions);
+    hg_objects_free(&w.o);
+    hg_dtypes_free(w.dt);
+    return rc;
+}
+
 struct rank {
     uint64_t objects, bytes;
     long id;               /* -1: untyped */
@@ -429,6 +889,8 @@ static void ctx_free(struct ctx *c)
     for (size_t i = 0; i < c->names.size; i++)
         free(c->names.ptr[i]);
     hg_array_clear(c->names);
+    hg_array_clear(c->how);
+    free(c->note);
     hg_array_clear(c->where);
 }
 
@@ -437,7 +899,7 @@ static int is_live(int state)
     return state == HG_STATE_INUSE || state == HG_STATE_MMAPPED;
 }
 
-int hg_types_find(hg_target *t, hg_snapshot *s)
+int hg_types_find(hg_target *t, hg_snapshot *s, const struct hc_capture *cap)
 {
     struct ctx c;
     memset(&c, 0, sizeof c);
@@ -505,6 +967,12 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
     }
     free(sizes);
 
+    /* The static types, from the DWARF-typed roots through the copy. */
+    if (cap && (rc = dwarf_types(&c, s, ty, cap)) != 0)
+        goto out;
+    rc = HG_ENOMEM;
+    n = c.names.size;
+
     /* The histogram: ids 0..n-1, then the untyped at n. */
     ranks = calloc(n + 1, sizeof *ranks);
     order = malloc((n + 1) * sizeof *order);
@@ -539,7 +1007,7 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
         if (ranks[j].id >= 0) {
             out->name = c.names.ptr[ranks[j].id];
             c.names.ptr[ranks[j].id] = NULL;
-            out->how = HG_TYPE_VTABLE;
+            out->how = c.how.ptr[ranks[j].id];
         } else if (!(out->name = strdup("(untyped)"))) {
             goto out;
         }
@@ -557,6 +1025,8 @@ int hg_types_find(hg_target *t, hg_snapshot *s)
             untyped = (long)j;
     if ((rc = make_cells(ty, s, untyped)) != 0)
         goto out;
+    ty->note = c.note;
+    c.note = NULL;
     s->types = ty;
     ty = NULL;
     rc = 0;

@@ -59,7 +59,7 @@ int main(int argc, char **argv)
             return 1;
         }
         uint64_t w0 = hg_now_ns(), c0 = cpu_ns();
-        if (hg_types_find(t, typed) != 0) {
+        if (hg_types_find(t, typed, NULL) != 0) {
             fprintf(stderr, "bench_types: %s\n", hg_error_message());
             return 1;
         }

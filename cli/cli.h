@@ -11,7 +11,7 @@
  *   help.c          --help and --version
  *   progress.c      the progress line on a terminal
  *   cmd_snapshot.c, cmd_stats.c, cmd_stacks.c, cmd_holders.c, cmd_types.c,
- *   cmd_allocs.c    the subcommands
+ *   cmd_allocs.c, cmd_report.c    the subcommands
  *   cmd_run.c       heapgrab run: start a program with the allocation sampler
  */
 #ifndef HG_CLI_H
@@ -64,7 +64,9 @@ enum {
     OPT_BY_SIZE = 1u << 6, /* --by-size */
     OPT_HOLDERS = 1u << 7, /* --holders */
     OPT_TYPES = 1u << 8,   /* --types */
-    OPT_PAUSE = 1u << 9    /* --memory-budget, --no-stop */
+    OPT_FORMAT = 1u << 9,  /* --format html|pprof */
+    OPT_BASE = 1u << 10,   /* --base */
+    OPT_PAUSE = 1u << 11   /* --memory-budget, --no-stop */
 };
 
 struct cli_args;
@@ -91,6 +93,9 @@ struct cli_args {
     const char *output;    /* -o, or NULL */
     int json, count;
     int quiet;             /* --quiet: no progress line */
+    int html;              /* write the HTML report, not pprof (report; or
+                              --format html, or -o FILE.html) */
+    const char *base;      /* --base: a pprof profile to compare with */
     double interval, seconds;
     unsigned hz;
     hg_snapshot_options snap;
@@ -125,6 +130,7 @@ int cmd_allocs(const struct cli_args *a);
 /* heapgrab run [--rate N] -- PROGRAM ARGS: its own command line (what
  * follows is the program's); execs, or returns the exit status. */
 int cmd_run(int argc, char **argv);
+int cmd_report(const struct cli_args *a);
 
 /* help.c */
 void cli_help(FILE *f);
@@ -174,6 +180,10 @@ typedef int (*writer_fn)(const void *what, FILE *f);
 /* Write what with write into the output and close it; 0 or the exit
  * status of the error said (the file is then removed). */
 int output_write(struct output *o, writer_fn write, const void *what);
+/* A report written to standard output by a writer that returned rc: the
+ * exit status, its error said, stdout flushed (a full disk or a closed
+ * pipe shows only then). */
+int output_stdout_done(int rc);
 /* A binary profile is never written to a terminal: 0, or a usage error
  * said. */
 int output_refuse_terminal(const struct cli_args *a);

@@ -8,6 +8,10 @@
 #include "cli/cli.h"
 
 static int allocs_writer(const void *p, FILE *f) { return hg_write_allocs_pprof(p, f); }
+static int allocs_html_writer(const void *p, FILE *f)
+{
+    return hg_write_allocs_report_html(p, NULL, f);
+}
 
 int cmd_allocs(const struct cli_args *a)
 {
@@ -28,7 +32,7 @@ int cmd_allocs(const struct cli_args *a)
         output_discard(&out);
         return fail(rc);
     }
-    status = output_write(&out, allocs_writer, al);
+    status = output_write(&out, a->html ? allocs_html_writer : allocs_writer, al);
     if (status == EXIT_OK) {
         const hg_sampler_info *in = hg_allocs_info(al);
         fprintf(stderr,

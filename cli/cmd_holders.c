@@ -28,13 +28,7 @@ static int run(const struct cli_args *a, int (*text)(const hg_snapshot *, FILE *
         hg_snapshot_free(s);
         return EXIT_FAIL;
     }
-    rc = a->json ? json(s, stdout) : text(s, stdout);
-    if (rc) {
-        status = fail(rc);
-    } else if (fflush(stdout) != 0) {
-        say("writing standard output: %s", strerror(errno));
-        status = EXIT_FAIL;
-    }
+    status = output_stdout_done(a->json ? json(s, stdout) : text(s, stdout));
     hg_snapshot_free(s);
     return status;
 }

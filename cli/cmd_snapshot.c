@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 
 static int pprof_writer(const void *s, FILE *f) { return hg_write_pprof(s, f); }
+static int html_writer(const void *s, FILE *f) { return hg_write_report_html(s, NULL, f); }
 
 /* The allocation sampler's figures at the previous snapshot, for the rate
  * between two. */
@@ -100,7 +101,7 @@ int cmd_snapshot(const struct cli_args *a)
         /* with the allocation sampler loaded, the allocation rate between
          * snapshots goes in the summary */
         hg_snapshot_read_sampler(s, t);
-        status = output_write(&out, pprof_writer, s);
+        status = output_write(&out, a->html ? html_writer : pprof_writer, s);
         if (status == 0)
             summary(s, stderr);
         hg_snapshot_free(s);

@@ -7,6 +7,10 @@
 #include "cli/cli.h"
 
 static int profile_writer(const void *p, FILE *f) { return hg_write_profile_pprof(p, f); }
+static int profile_html_writer(const void *p, FILE *f)
+{
+    return hg_write_profile_report_html(p, NULL, f);
+}
 static int stacks_writer(const void *p, FILE *f) { return hg_write_stacks_text(p, f); }
 
 /* After a profile: its samples, its length and how long the target was
@@ -58,7 +62,8 @@ static int run(const struct cli_args *a, int profile)
         output_discard(&out);
         return fail(rc);
     }
-    status = output_write(&out, pprof ? profile_writer : stacks_writer, p);
+    status = output_write(&out, !pprof ? stacks_writer : a->html ? profile_html_writer
+                                                                  : profile_writer, p);
     if (status == EXIT_OK)
         report(p, profile);
     hg_profile_free(p);

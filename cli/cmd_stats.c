@@ -24,13 +24,7 @@ int cmd_stats(const struct cli_args *a)
     if (rc) {
         status = fail(rc);
     } else {
-        rc = a->json ? hg_write_json(s, stdout) : hg_write_text(s, stdout);
-        if (rc) {
-            status = fail(rc);
-        } else if (fflush(stdout) != 0) {
-            say("writing standard output: %s", strerror(errno));
-            status = EXIT_FAIL;
-        }
+        status = output_stdout_done(a->json ? hg_write_json(s, stdout) : hg_write_text(s, stdout));
         hg_snapshot_free(s);
     }
     hg_target_close(t);

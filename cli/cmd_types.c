@@ -20,13 +20,8 @@ int cmd_types(const struct cli_args *a)
     if (rc) {
         status = fail(rc);
     } else {
-        rc = a->json ? hg_write_types_json(s, stdout) : hg_write_types_text(s, stdout);
-        if (rc) {
-            status = fail(rc);
-        } else if (fflush(stdout) != 0) {
-            say("writing standard output: %s", strerror(errno));
-            status = EXIT_FAIL;
-        }
+        status = output_stdout_done(a->json ? hg_write_types_json(s, stdout)
+                                            : hg_write_types_text(s, stdout));
         hg_snapshot_free(s);
     }
     hg_target_close(t);

@@ -5,15 +5,16 @@
 
 static const char usage[] =
     "usage: heapgrab [snapshot] PID|CORE [-o FILE] [--by-size] [--types]\n"
-    "                [--interval SECONDS --count N]\n"
+    "                [--format html|pprof] [--interval SECONDS --count N]\n"
     "       heapgrab stats [--json] [--holders] PID|CORE\n"
     "       heapgrab holders [--json] PID|CORE\n"
     "       heapgrab leaks [--json] PID|CORE\n"
     "       heapgrab types [--json] PID|CORE\n"
     "       heapgrab stacks PID|CORE [-o FILE]\n"
-    "       heapgrab profile [--seconds N] [--hz H] PID [-o FILE]\n"
+    "       heapgrab profile [--seconds N] [--hz H] PID [-o FILE] [--format html|pprof]\n"
     "       heapgrab allocs PID|CORE [-o FILE]\n"
     "       heapgrab run [--rate N] -- PROGRAM [ARGS...]\n"
+    "       heapgrab report PID|CORE|PROFILE.pprof [-o FILE.html] [--base OLD.pprof]\n"
     "\n"
     "Stop a running process briefly (or open its core file), walk every glibc\n"
     "malloc arena and report.  A target that is a number is a process id, one\n"
@@ -24,7 +25,9 @@ static const char usage[] =
     "  holders PID         print the roots that hold the memory, most retained first\n"
     "  leaks PID           print the objects no root reaches (LeakSanitizer's words)\n"
     "  types PID           what the memory is: in-use chunks by C++ class (from\n"
-    "                      their vtables), most bytes first, and the share typed\n"
+    "                      their vtables) or by the static types of DWARF (from\n"
+    "                      typed variables through typed pointers), most bytes\n"
+    "                      first, and the share typed\n"
     "  stacks PID          print every thread's call stack (-o FILE: as pprof)\n"
     "  profile PID         sample all threads' stacks, write a pprof CPU profile\n"
     "  allocs PID          write the allocation sampler's pprof profile (Go's heap\n"
@@ -32,12 +35,18 @@ static const char usage[] =
     "  run -- PROGRAM      start PROGRAM with the allocation sampler loaded;\n"
     "                      --rate N: one sample per N bytes (default 524288,\n"
     "                      1: every allocation)\n"
+    "  report PID          write one HTML page, offline, no Go needed: the summary,\n"
+    "                      a flame graph, the top table (also of a .pprof file)\n"
     "  --seconds N         profile length, above 0 and at most 86400 (default 10;\n"
     "                      Ctrl-C ends it early and the profile is still written)\n"
     "  --hz H              samples per second, 1 to 10000 (default 100)\n"
     "  -o, --output FILE   write the profile to FILE; for snapshot, '%d' in FILE\n"
     "                      is replaced by the snapshot number (0, 1, ...) and\n"
     "                      '%%' by '%'; any other '%' is kept as it is\n"
+    "  --format FORMAT     snapshot, profile: html (the report's page) or pprof;\n"
+    "                      by default html when -o FILE ends in .html or .htm\n"
+    "  --base FILE         report: compare with this pprof profile (what grew,\n"
+    "                      what shrank)\n"
     "  --json              stats, holders, leaks or types as one JSON object\n"
     "  --by-size           snapshot: stacks by size class, not by holder (and\n"
     "                      holders are not searched: a shorter stop)\n"
@@ -73,7 +82,8 @@ static const char usage[] =
     "  heapgrab 4242 > heap.pprof && go tool pprof -top -cum heap.pprof\n"
     "  heapgrab holders 4242;  heapgrab leaks --json core.4242\n"
     "  heapgrab 4242 --interval 60 --count 5 -o heap.%d.pprof\n"
-    "  go tool pprof -base heap.0.pprof heap.4.pprof\n";
+    "  go tool pprof -base heap.0.pprof heap.4.pprof\n"
+    "  heapgrab report 4242 -o heap.html;  heapgrab profile 4242 -o cpu.html\n";
 
 void cli_help(FILE *f) { fputs(usage, f); }
 

@@ -13,8 +13,8 @@
 #include "cli/cli.h"
 
 const struct cli_command cli_commands[] = {
-    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES | OPT_PAUSE,
-     NULL,
+    {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES |
+     OPT_FORMAT | OPT_PAUSE, NULL,
      "heap", cmd_snapshot},
     {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS | OPT_PAUSE, NULL, NULL, cmd_stats},
     /* who holds the memory: roots by retained bytes; the leaks */
@@ -24,10 +24,13 @@ const struct cli_command cli_commands[] = {
     {"types", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_types},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
-    {"profile", OPT_OUTPUT | OPT_PROFILE,
+    {"profile", OPT_OUTPUT | OPT_PROFILE | OPT_FORMAT,
      "profile samples a live process; for a core use stacks", "cpu", cmd_profile},
     /* the allocation sampler's table (heapgrab run starts a program with it) */
     {"allocs", OPT_OUTPUT | OPT_CORE, NULL, "allocs", cmd_allocs},
+    /* one HTML page: summary, flame graph, top table; also of a .pprof
+     * (the size-class view: snapshot --by-size -o x.html) */
+    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BASE | OPT_PAUSE, NULL, NULL, cmd_report},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 

@@ -36,6 +36,8 @@ static const struct {
     {OPT_BY_SIZE, "--by-size", 0, NULL, ANY_TARGET},
     {OPT_HOLDERS, "--holders", 0, NULL, ANY_TARGET},
     {OPT_TYPES, "--types", 0, NULL, ANY_TARGET},
+    {OPT_FORMAT, "--format", 0, NULL, ANY_TARGET},
+    {OPT_BASE, "--base", 0, NULL, ANY_TARGET},
     {OPT_PAUSE, "--memory-budget and --no-stop", 1, NULL, LIVE_ONLY},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
@@ -101,7 +103,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
        LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET, LONG_TYPES,
-       LONG_MEMORY_BUDGET, LONG_NO_STOP };
+       LONG_FORMAT, LONG_BASE, LONG_MEMORY_BUDGET, LONG_NO_STOP };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -122,6 +124,8 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"holders", no_argument, NULL, LONG_HOLDERS},
         {"quiet", no_argument, NULL, LONG_QUIET},
         {"types", no_argument, NULL, LONG_TYPES},
+        {"format", required_argument, NULL, LONG_FORMAT},
+        {"base", required_argument, NULL, LONG_BASE},
         {"memory-budget", required_argument, NULL, LONG_MEMORY_BUDGET},
         {"no-stop", no_argument, NULL, LONG_NO_STOP},
         {0, 0, 0, 0}};
@@ -202,6 +206,18 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
             break;
         case LONG_HOLDERS:
             a->given |= OPT_HOLDERS;
+            break;
+        case LONG_FORMAT:
+            if (strcmp(optarg, "html") != 0 && strcmp(optarg, "pprof") != 0)
+                return usage_error("--format takes html or pprof, not '%s'", optarg);
+            a->html = !strcmp(optarg, "html");
+            a->given |= OPT_FORMAT;
+            break;
+        case LONG_BASE:
+            if (!*optarg)
+                return usage_error("--base takes a pprof file");
+            a->base = optarg;
+            a->given |= OPT_BASE;
             break;
         case LONG_SYSROOT:
         case LONG_EXE:
@@ -332,6 +348,13 @@ static int parse_target(const char *arg, struct cli_args *a)
     return CLI_RUN;
 }
 
+/* "x.html", "x.htm" (any case): the report is wanted. */
+static int has_html_extension(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot && (!strcasecmp(dot, ".html") || !strcasecmp(dot, ".htm"));
+}
+
 int cli_parse(int argc, char **argv, struct cli_args *a)
 {
     *a = (struct cli_args){.cmd = &cli_commands[0], .count = 1, .interval = 10, .seconds = 10,
@@ -365,6 +388,7 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
     /* Who holds the memory: the heap profile's stacks (unless --by-size),
      * holders and leaks, and stats --holders. */
     a->snap.holders = (a->cmd->run == cmd_snapshot && !(a->given & OPT_BY_SIZE)) ||
+                      a->cmd->run == cmd_report ||
                       a->cmd->run == cmd_holders || a->cmd->run == cmd_leaks ||
                       (a->given & OPT_HOLDERS) != 0;
     if ((status = parse_target(argv[pos], a)) != CLI_RUN)
@@ -375,6 +399,14 @@ int cli_parse(int argc, char **argv, struct cli_args *a)
         return status;
     if (a->count > 1 && (!a->output || !output_numbers_files(a->output)))
         return usage_error("--count above 1 needs -o with %%d in the file name");
+    /* HTML: always for report; for snapshot and profile --format, or else
+     * the -o file's extension (stacks and allocs -o x.html too) */
+    if (a->cmd->run == cmd_report)
+        a->html = 1;
+    else if (((a->cmd->options & OPT_FORMAT) || a->cmd->run == cmd_stacks ||
+              a->cmd->run == cmd_allocs) &&
+             !(a->given & OPT_FORMAT) && a->output)
+        a->html = has_html_extension(a->output);
     if ((status = output_refuse_terminal(a)) != 0)
         return status;
     return CLI_RUN;

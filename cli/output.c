@@ -92,16 +92,8 @@ void output_discard(struct output *o)
 
 int output_write(struct output *o, writer_fn write, const void *what)
 {
-    if (!o->path) {
-        int rc = write(what, stdout);
-        if (rc)
-            return fail(rc);
-        if (fflush(stdout) != 0) {
-            say("writing standard output: %s", strerror(errno));
-            return EXIT_FAIL;
-        }
-        return 0;
-    }
+    if (!o->path)
+        return output_stdout_done(write(what, stdout));
     /* A regular file holds no complete profile from here until it is
      * closed: if that does not happen, it is removed.  (Not a device or a
      * FIFO: nothing of theirs is lost, and they are not ours to remove.) */
@@ -136,9 +128,24 @@ int output_write(struct output *o, writer_fn write, const void *what)
 
 int output_refuse_terminal(const struct cli_args *a)
 {
-    if (a->cmd->pprof && !a->output && isatty(STDOUT_FILENO))
+    if (a->cmd->pprof && !a->html && !a->output && isatty(STDOUT_FILENO))
         return usage_error("refusing to write a binary profile to a terminal: "
                            "redirect it (> %s.pprof) or use -o FILE",
                            a->cmd->pprof);
+    /* a page of inline script is no use on a terminal either */
+    if (a->html && !a->output && isatty(STDOUT_FILENO))
+        return usage_error("refusing to write the HTML page to a terminal: "
+                           "use -o FILE.html (or redirect it)");
+    return 0;
+}
+
+int output_stdout_done(int rc)
+{
+    if (rc)
+        return fail(rc);
+    if (fflush(stdout) != 0) {
+        say("writing standard output: %s", strerror(errno));
+        return EXIT_FAIL;
+    }
     return 0;
 }

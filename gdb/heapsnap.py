@@ -174,7 +174,8 @@ per arena and per thread.
   --locate    how malloc's state is found: libc's debug symbols, or their
               structure (heuristic); auto uses symbols when present
   types       what the memory is: in-use chunks by C++ class (from their
-              vtables), most bytes first, as `heapgrab types` prints them
+              vtables) or DWARF's static types, most bytes first, as
+              `heapgrab types` prints them
               (--json: its JSON object)
   --allocs    with -o: the allocation sampler's profile instead (the program
               runs with libheapgrab_sampler.so: `heapgrab run -- PROGRAM`)

@@ -179,9 +179,13 @@ typedef struct hg_snapshot_options {
                               stop reads every in-use byte once more. */
     int types;             /* also say what each in-use chunk is (its C++
                               class, from the vtable its first word points
-                              at): hg_snapshot_type, hg_snapshot_chunk_type.
-                              Implies keep_chunks; costs 8 bytes more per
-                              chunk, and nothing more in the stop. */
+                              at, or the static types of DWARF propagated
+                              from typed variables through the pointers):
+                              hg_snapshot_type, hg_snapshot_chunk_type.
+                              Implies keep_chunks and the holders' copy of
+                              the in-use objects during the stop (DWARF's
+                              types are read from it), not the holders'
+                              analysis. */
     /* A live process heapgrab stops is held only while its memory is
      * copied into heapgrab's (every private writable mapping's resident
      * pages); the walk and the analyses run on the copy once it runs on.
@@ -522,7 +526,14 @@ const hg_leak_group *hg_snapshot_leak_group(const hg_snapshot *s, size_t i);
  *           `_ZTV` symbol or, in a stripped module, through the typeinfo at
  *           vtable[-1] and its `_ZTS` name string; the class, demangled
  *           ("geo::Poly<float>").  Needs no debug information.
- *   dwarf   (reserved: types propagated from DWARF-typed roots)
+ *   dwarf   the static type of the pointers that point at its start,
+ *           propagated from variables whose DWARF type is known (globals,
+ *           function statics, static TLS) through typed pointer members:
+ *           "struct conn", "char[]" (a char * target), "Foo[]" (a pointer
+ *           to Foo at a chunk holding k >= 2 of them), node classes of
+ *           std::map and the like by their DWARF names.  A vtable wins; a
+ *           type that does not fit the chunk, or two names for one chunk,
+ *           type nothing.  Needs the program's debug information.
  *   size    untyped: nothing says what it is.  All untyped chunks are one
  *           entry, named "(untyped)".
  * Only a chunk's first word types it: a pointer into the middle of an
@@ -549,6 +560,9 @@ size_t hg_snapshot_type_count(const hg_snapshot *s);
 const hg_type *hg_snapshot_type(const hg_snapshot *s, size_t i);
 /* NULL when the snapshot was taken without types. */
 const hg_type_totals *hg_snapshot_type_totals(const hg_snapshot *s);
+/* What the types could not do, for the output to say (no DWARF for the
+ * program: "types from DWARF need the program's debug info ..."), or NULL. */
+const char *hg_snapshot_types_note(const hg_snapshot *s);
 /* The type of chunk i (hg_snapshot_chunk's numbering): an index for
  * hg_snapshot_type, or -1 for a chunk not in use (or without types). */
 long hg_snapshot_chunk_type(const hg_snapshot *s, size_t i);
@@ -727,6 +741,33 @@ int hg_write_leaks_json(const hg_snapshot *s, FILE *out);
 int hg_write_holders_json_string(const hg_snapshot *s, char **out);
 int hg_write_leaks_json_string(const hg_snapshot *s, char **out);
 void hg_free(void *p);
+
+/*
+ * One self-contained HTML page (every script and style inline; the page
+ * makes no request): the stats summary as a table and a bar (a snapshot),
+ * an interactive flame graph of the profile's stacks (search, zoom, hover;
+ * a CPU profile's by thread, then function), and a sortable table of each
+ * function's flat and cum, the numbers `go tool pprof -top` gives for the
+ * same profile.  The heap's flame graph is hg_write_pprof()'s stacks.
+ * With a base (a pprof profile's bytes, gzipped or not) the page also shows
+ * what grew and what shrank since it, coloured.
+ */
+typedef struct hg_report_options {
+    const void *base;      /* a pprof profile to compare with, or NULL */
+    size_t base_len;
+    const char *title;     /* or NULL: one made from the data */
+} hg_report_options;
+int hg_write_report_html(const hg_snapshot *s, const hg_report_options *o, FILE *out);
+int hg_write_profile_report_html(const hg_profile *p, const hg_report_options *o, FILE *out);
+/* The allocation sampler's profile (hg_write_allocs_pprof's) as a page. */
+int hg_write_allocs_report_html(const hg_allocs *a, const hg_report_options *o, FILE *out);
+/* A pprof profile's bytes (gzipped or not): HG_EUSAGE if they are not one. */
+int hg_write_pprof_report_html(const void *pprof, size_t len, const hg_report_options *o,
+                               FILE *out);
+/* 0 if the bytes are a pprof profile the report can read, else HG_EUSAGE
+ * (the message says why) or HG_ENOMEM: a --base is checked before the
+ * process is stopped. */
+int hg_pprof_check(const void *pprof, size_t len);
 
 #ifdef __cplusplus
 }

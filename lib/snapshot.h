@@ -78,6 +78,7 @@ struct hg_types {
     hg_type_totals totals;
     struct hg_type_cell *cells;
     size_t ncells;
+    char *note;                    /* what the output says about DWARF, or NULL */
 };
 void hg_types_free(struct hg_types *t);
 

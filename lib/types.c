@@ -14,6 +14,7 @@ void hg_types_free(struct hg_types *t)
     free(t->types);
     free(t->chunk_type);
     free(t->cells);
+    free(t->note);
     free(t);
 }
 
@@ -33,6 +34,11 @@ const hg_type *hg_snapshot_type(const hg_snapshot *s, size_t i)
 const hg_type_totals *hg_snapshot_type_totals(const hg_snapshot *s)
 {
     return s->types ? &s->types->totals : NULL;
+}
+
+const char *hg_snapshot_types_note(const hg_snapshot *s)
+{
+    return s->types ? s->types->note : NULL;
 }
 
 long hg_snapshot_chunk_type(const hg_snapshot *s, size_t i)

@@ -8,6 +8,7 @@ pkgs=(build-essential cmake pkg-config
       libdw-dev libelf-dev libunwind-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev
       python3 golang-go gdb strace time util-linux libc6-dbg libjemalloc2 debootstrap gdbserver python3-pytest elfutils
       dpkg-dev bash-completion python3-jsonschema   # packaging tests, JSON schemas
+      chromium                        # the report pages drawn (tests/report)
       musl-tools busybox-static       # programs heapgrab must refuse (exits test)
       nginx-light memcached postgresql perl)  # real programs (test_realworld.py)
 missing=()

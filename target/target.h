@@ -400,4 +400,51 @@ int hg_copy_reread(hg_target *t, uint64_t addr);
 /* The live target's room, unmapped (its close). */
 void hg_copy_room_free(void *room);
 
+/* ---- static types from DWARF (dwarf_types.c), for the types analysis ---- */
+/* Every module's DWARF types met so far, each read once, numbered. */
+typedef struct hg_dtypes hg_dtypes;
+#define HG_DTYPE_NONE 0xffffffffu
+/* A pointer word of a type: at offset, then count - 1 more every stride
+ * bytes; it points at an object of type target. */
+typedef struct hg_dslot {
+    uint64_t offset;
+    uint32_t count, stride;
+    uint32_t target;
+} hg_dslot;
+typedef struct hg_dtype {
+    const char *name;      /* hg_dtypes_name's, once asked */
+    uint64_t size;         /* 0: incomplete, a function: types nothing */
+    int is_char;           /* a 1-byte character type: its chunks are "char[]" */
+    const hg_dslot *slots; /* its pointer words, in one object */
+    size_t nslots;
+} hg_dtype;
+hg_dtypes *hg_dtypes_new(hg_target *t);
+void hg_dtypes_free(hg_dtypes *d);
+size_t hg_dtypes_count(const hg_dtypes *d);
+/* Type id's size and slots, read from DWARF on the first call; NULL out
+ * of memory (or no such id). */
+const hg_dtype *hg_dtypes_get(hg_dtypes *d, uint32_t id);
+/* Its name as GDB writes it ("struct conn", "geo::Shape *", "char"). */
+const char *hg_dtypes_name(hg_dtypes *d, uint32_t id);
+/* Every variable of m's DWARF at a fixed address (tls 0: the address,
+ * bias applied) or in its TLS block (tls 1: the offset in the block),
+ * whose type holds pointers: cb for each (non-zero stops the walk, and is
+ * returned).  HG_ENOTFOUND when m has no DWARF. */
+int hg_dtypes_globals(hg_dtypes *d, hg_module *m,
+                      int (*cb)(void *ctx, uint64_t addr, int tls, uint32_t type), void *ctx);
+/* The DWARF definitions of classes by qualified name ("geo::Poly<float>",
+ * as the demangler writes them), one pass over m's DWARF: ids[i] is
+ * names[i]'s type id, HG_DTYPE_NONE where m does not define it.  0,
+ * HG_ENOTFOUND (no DWARF), HG_ENOMEM. */
+int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size_t n,
+                      uint32_t *ids);
+/* The variables of the frame at pc (a return address less one, or the
+ * innermost pc) whose canonical frame address is cfa, that live in its
+ * stack slots there (DW_OP_fbreg from a DW_OP_call_frame_cfa frame base)
+ * and whose types hold pointers: cb(ctx, address, type) for each, its own
+ * function's and those of the calls inlined into it at pc.  0, a non-zero
+ * cb's, HG_ENOTFOUND (no DWARF for pc), HG_ENOMEM. */
+int hg_dtypes_frame_vars(hg_dtypes *d, hg_target *t, uint64_t pc, uint64_t cfa,
+                         int (*cb)(void *ctx, uint64_t addr, uint32_t type), void *ctx);
+
 #endif

@@ -45,61 +45,14 @@ static void unsample(uint64_t count, uint64_t bytes, uint64_t rate, int64_t *c, 
     *b = vb >= 9.2e18 ? INT64_MAX : (int64_t)vb;
 }
 
-struct module {
-    uint64_t start, limit;
-    const hg_location *first;
-};
-
-/* One mapping per module the locations fall in, the executable made the
- * main one; map_of[i]: location i's mapping id, 0 if none. */
-static int add_mappings(struct hg_pprof *b, const hg_allocs *a, uint64_t *map_of)
-{
-    hg_array(struct module) mods = HG_ARRAY_INIT;
-    for (size_t i = 0; i < a->nlocs; i++) {
-        const hg_location *l = &a->locs[i];
-        map_of[i] = 0;
-        if (!l->module)
-            continue;
-        size_t m = 0;
-        while (m < mods.size && mods.ptr[m].start != l->module_start)
-            m++;
-        if (m == mods.size) {
-            struct module *mod = hg_array_push(mods);
-            if (!mod) {
-                hg_array_clear(mods);
-                return hg_fail(HG_ENOMEM, "out of memory");
-            }
-            *mod = (struct module){l->module_start, l->pc + 1, l};
-        } else if (l->pc + 1 > mods.ptr[m].limit) {
-            mods.ptr[m].limit = l->pc + 1;
-        }
-        map_of[i] = m + 1;
-    }
-    int have_main = 0;
-    for (size_t m = 0; m < mods.size; m++) {
-        const hg_location *l = mods.ptr[m].first;
-        struct hg_pprof_mapping pm = {mods.ptr[m].start, mods.ptr[m].limit, 0, l->module,
-                                      l->build_id, 1};
-        uint64_t id = hg_pprof_mapping(b, &pm);
-        if (!have_main && strcmp(l->module, a->exe) == 0) {
-            hg_pprof_main_mapping(b, id);
-            have_main = 1;
-        }
-    }
-    hg_array_clear(mods);
-    return 0;
-}
-
 int hg_write_allocs_pprof(const hg_allocs *a, FILE *out)
 {
     if (!a || !out)
         return hg_fail(HG_EUSAGE, "hg_write_allocs_pprof: no profile or stream");
     struct hg_pprof *b = hg_pprof_new();
-    uint64_t *map_of = calloc(a->nlocs ? a->nlocs : 1, sizeof *map_of);
-    hg_array(struct hg_pprof_line) lines = HG_ARRAY_INIT;
     hg_array(uint64_t) ids = HG_ARRAY_INIT;
     int rc = 0;
-    if (!b || !map_of) {
+    if (!b) {
         rc = hg_fail(HG_ENOMEM, "out of memory");
         goto done;
     }
@@ -108,24 +61,9 @@ int hg_write_allocs_pprof(const hg_allocs *a, FILE *out)
     hg_pprof_sample_type(b, "inuse_objects", "count");
     hg_pprof_sample_type(b, "inuse_space", "bytes");
     int64_t k_bytes = hg_pprof_string(b, "bytes");
-    if ((rc = add_mappings(b, a, map_of)) != 0)
+    /* Locations 1, 2, ... as a->locs */
+    if ((rc = hg_pprof_code_locations(b, a->locs, a->nlocs, a->exe)) != 0)
         goto done;
-    for (size_t i = 0; i < a->nlocs; i++) {
-        const hg_location *l = &a->locs[i];
-        lines.size = 0;
-        if (hg_array_reserve(lines, l->nlines) != 0) {
-            rc = hg_fail(HG_ENOMEM, "out of memory");
-            goto done;
-        }
-        for (size_t k = 0; k < l->nlines; k++) {
-            const hg_loc_line *ln = &l->lines[k];
-            lines.ptr[lines.size++] = (struct hg_pprof_line){
-                hg_pprof_function(b, ln->function ? ln->function : "??",
-                                  ln->file ? ln->file : "", ln->start_line),
-                ln->line};
-        }
-        hg_pprof_location(b, map_of[i], l->pc, lines.ptr, lines.size);
-    }
     for (size_t i = 0; i < a->nstacks; i++) {
         const struct hg_alloc_stack *s = &a->stacks[i];
         if (hg_array_reserve(ids, s->nlocs) != 0) {
@@ -158,8 +96,6 @@ int hg_write_allocs_pprof(const hg_allocs *a, FILE *out)
     rc = hg_pprof_write(b, out);
 done:
     hg_array_clear(ids);
-    hg_array_clear(lines);
-    free(map_of);
     hg_pprof_free(b);
     return rc;
 }

@@ -18,11 +18,15 @@
  *       -> "state inuse" -> "size 48" | "size 4-6 KiB"
  * The leaf is the chunk's size class (size_class below).  A snapshot taken
  * with types splits each live sample by type, in either view: labels type
- * (the class) and type_source (vtable, dwarf; "size" on the untyped).
+ * (the class) and type_source (vtable, dwarf; "size" on the untyped), and
+ * a typed sample's leaf frame is its type ("Circle", "struct conn",
+ * "char[]"), below its size class, so that `go tool pprof -top` ranks the
+ * types by flat bytes and the frames above still say size and holders;
+ * an untyped sample's leaf stays its size class.
  *
  * The holders view (a snapshot taken with holders): each in-use object's
  * stack is its path in the dominator tree, root to leaf
- *     "g_tracker" -> "size 4-6 KiB" -> "size 48 ×100000" -> "size 32"
+ *     "g_tracker" -> "size 4-6 KiB" -> "size 48 (chain)" -> "size 32"
  * the root frame outermost (so its cum is what the root retains), one
  * frame per holding object, the object's own size class as the leaf.
  * Outermost frames that are no root: "(several roots)" (objects no single
@@ -191,18 +195,19 @@ static void bucket_samples(struct hg_pprof *b, const hg_snapshot *s, const struc
         if (outer && is_live(bk->state))
             continue;
         char name[96];
-        uint64_t ids[FRAMES_PER_SAMPLE + 1];
+        uint64_t ids[FRAMES_PER_SAMPLE + 2]; /* [0] the type's, when typed */
         int64_t v[NVALUES] = {0};
 
-        /* Leaf first: size, state, arena. */
+        /* Leaf first: size, state, arena; ids[0] is for a type's frame */
+        uint64_t *sz = ids + 1;
         size_class(bk->chunk_size, name, sizeof name);
-        ids[0] = frame(b, name);
+        sz[0] = frame(b, name);
         snprintf(name, sizeof name, "state %s", hg_state_name(bk->state));
-        ids[1] = frame(b, name);
+        sz[1] = frame(b, name);
         arena_frame(s, bk->arena, name, sizeof name);
-        ids[2] = frame(b, name);
+        sz[2] = frame(b, name);
         if (outer)
-            ids[3] = frame(b, outer);
+            sz[3] = frame(b, outer);
 
         uint64_t object_bytes;
         if (is_live(bk->state)) {
@@ -223,7 +228,7 @@ static void bucket_samples(struct hg_pprof *b, const hg_snapshot *s, const struc
                                         .str = hg_pprof_string(b, hg_state_name(bk->state))};
         size_t nf = FRAMES_PER_SAMPLE + (outer != NULL);
         if (!s->types || !is_live(bk->state)) {
-            hg_pprof_sample(b, ids, nf, v, lb, 3);
+            hg_pprof_sample(b, sz, nf, v, lb, 3);
             continue;
         }
         /* With types, a live bucket is one sample per type found in it
@@ -242,7 +247,8 @@ static void bucket_samples(struct hg_pprof *b, const hg_snapshot *s, const struc
             lb[3] = (struct hg_pprof_label){.key = k->type, .str = hg_pprof_string(b, t->name)};
             lb[4] = (struct hg_pprof_label){
                 .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(t->how))};
-            hg_pprof_sample(b, ids, nf, tv, lb, 3 + TYPE_LABELS);
+            ids[0] = frame(b, t->name);
+            hg_pprof_sample(b, ids, nf + 1, tv, lb, 3 + TYPE_LABELS);
             count -= c->count < count ? c->count : count;
             usable -= c->usable_bytes < usable ? c->usable_bytes : usable;
         }
@@ -252,7 +258,7 @@ static void bucket_samples(struct hg_pprof *b, const hg_snapshot *s, const struc
             lb[0].num = hg_pprof_i64(usable / count);
             lb[3] = (struct hg_pprof_label){
                 .key = k->source, .str = hg_pprof_string(b, hg_type_how_name(HG_TYPE_SIZE))};
-            hg_pprof_sample(b, ids, nf, v, lb, 4);
+            hg_pprof_sample(b, sz, nf, v, lb, 4);
         }
     }
 }
@@ -419,7 +425,7 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
      * 1. Chains.  An object whose holder is an object of the same size
      * class continues its holder's run (a linked list, a tree of nodes of
      * one size); the run's first object is its head, and the run is one
-     * frame, named with its count.  head[] is resolved up the idom chain,
+     * frame, "size 48 (chain)".  head[] is resolved up the idom chain,
      * each object once; a cycle in idom (a corrupt model) ends the run.
      */
     for (size_t i = 0; i < n; i++) {
@@ -497,9 +503,12 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
                 base = unknown;
             char name[128];
             size_class(chunk_of(h->size[x]), name, sizeof name);
+            /* A run's frame does not carry its count (inuse_objects has
+             * it): a list that grows between two snapshots must stay one
+             * frame for -base to show it growing. */
             if (sid[x] > 1) {
                 size_t len = strlen(name);
-                snprintf(name + len, sizeof name - len, " \xc3\x97%u", sid[x]);
+                snprintf(name + len, sizeof name - len, " (chain)");
             }
             sid[x] = trie_push(&t, base, frame(b, name));
             head[x] = (head[x] & MASK) | DONE;
@@ -535,11 +544,14 @@ static int holders_view(struct hg_pprof *b, const hg_snapshot *s, const struct k
         aggs.ptr[a].bytes += h->size[i];
     }
 
-    uint64_t frames[HG_PPROF_MAX_FRAMES];
+    uint64_t frames[HG_PPROF_MAX_FRAMES + 1];
     for (size_t i = 0; i < aggs.size; i++) {
         const struct agg *g = &aggs.ptr[i];
         size_t nf = 0;
-        for (uint32_t x = g->sid; x && nf < HG_PPROF_MAX_FRAMES; x = t.parent.ptr[x])
+        /* a typed object's leaf is its type, below its own size class */
+        if (s->types && g->type >= 0)
+            frames[nf++] = frame(b, s->types->types[g->type].name);
+        for (uint32_t x = g->sid; x && nf < HG_PPROF_MAX_FRAMES + 1; x = t.parent.ptr[x])
             frames[nf++] = t.loc.ptr[x];
         int64_t v[NVALUES] = {hg_pprof_i64(g->objects), hg_pprof_i64(g->bytes), 0, 0};
         struct hg_pprof_label lb[LABELS_PER_SAMPLE + TYPE_LABELS];

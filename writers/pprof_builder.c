@@ -12,6 +12,7 @@
 #include "lib/array.h"
 #include "lib/error.h"
 #include "lib/hashmap.h"
+#include "lib/location.h"
 #include "lib/utf8.h"
 #include "profile.pb-c.h"
 #include "writers/pprof_builder.h"
@@ -548,5 +549,77 @@ done:
     free(sample_ptrs);
     free(locations);
     free(samples);
+    return rc;
+}
+
+/* A module the code locations fall in: from its start to past its last one. */
+struct code_module {
+    uint64_t start, limit;
+    const hg_location *first; /* its path and build id */
+};
+
+int hg_pprof_code_locations(struct hg_pprof *b, const hg_location *locs, size_t n, const char *exe)
+{
+    hg_array(struct code_module) mods = HG_ARRAY_INIT;
+    hg_array(struct hg_pprof_line) lines = HG_ARRAY_INIT;
+    uint64_t *map_of = calloc(n ? n : 1, sizeof *map_of);
+    int rc = 0;
+    if (!map_of) {
+        rc = hg_fail(HG_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* The mappings, in the order first seen, the executable made the main
+     * one (pprof takes it for the binary); map_of[i]: location i's. */
+    for (size_t i = 0; i < n; i++) {
+        const hg_location *l = &locs[i];
+        if (!l->module)
+            continue;
+        size_t m = 0;
+        while (m < mods.size && mods.ptr[m].start != l->module_start)
+            m++;
+        if (m == mods.size) {
+            struct code_module *mod = hg_array_push(mods);
+            if (!mod) {
+                rc = hg_fail(HG_ENOMEM, "out of memory");
+                goto done;
+            }
+            *mod = (struct code_module){l->module_start, l->pc + 1, l};
+        } else if (l->pc + 1 > mods.ptr[m].limit) {
+            mods.ptr[m].limit = l->pc + 1;
+        }
+        map_of[i] = m + 1;
+    }
+    int have_main = 0;
+    for (size_t m = 0; m < mods.size; m++) {
+        const hg_location *l = mods.ptr[m].first;
+        struct hg_pprof_mapping pm = {mods.ptr[m].start, mods.ptr[m].limit, 0, l->module,
+                                      l->build_id, 1};
+        uint64_t id = hg_pprof_mapping(b, &pm);
+        /* the path as the target has it, before any UTF-8 repair */
+        if (!have_main && exe && strcmp(l->module, exe) == 0) {
+            hg_pprof_main_mapping(b, id);
+            have_main = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hg_location *l = &locs[i];
+        lines.size = 0;
+        if (hg_array_reserve(lines, l->nlines) != 0) {
+            rc = hg_fail(HG_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < l->nlines; k++) {
+            const hg_loc_line *ln = &l->lines[k];
+            lines.ptr[lines.size++] = (struct hg_pprof_line){
+                hg_pprof_function(b, ln->function ? ln->function : "??", ln->file ? ln->file : "",
+                                  ln->start_line),
+                ln->line};
+        }
+        hg_pprof_location(b, map_of[i], l->pc, lines.ptr, lines.size);
+    }
+done:
+    hg_array_clear(mods);
+    hg_array_clear(lines);
+    free(map_of);
     return rc;
 }

@@ -96,6 +96,14 @@ uint64_t hg_pprof_function_location(struct hg_pprof *b, uint64_t function_id);
 struct hg_pprof_label {
     int64_t key, str, num;
 };
+/* Locations for code addresses symbolized by target/symbolize (lib/
+ * location.h): one mapping per module they fall in (the executable's made
+ * the main one), one location per address with a Line per inlined level.
+ * The locations get ids 1..n in locs' order. */
+struct hg_location;
+int hg_pprof_code_locations(struct hg_pprof *b, const struct hg_location *locs, size_t n,
+                            const char *exe);
+
 /* A sample: its locations (leaf first), one value per sample type, and its
  * labels. */
 void hg_pprof_sample(struct hg_pprof *b, const uint64_t *locations, size_t nlocations,

@@ -43,6 +43,8 @@ int hg_write_types_json(const hg_snapshot *s, FILE *out)
     jw_u64(&w, "typed_bytes", tt->typed_bytes);
     jw_u64(&w, "inuse_objects", tt->inuse_objects);
     jw_u64(&w, "inuse_bytes", tt->inuse_bytes);
+    if (hg_snapshot_types_note(s))
+        jw_str(&w, "note", hg_snapshot_types_note(s));
     jw_close(&w, '}');
     return jw_finish(&w, "the types");
 }

@@ -31,6 +31,12 @@ int hg_write_types_text(const hg_snapshot *s, FILE *out)
             tt->inuse_bytes, tt->inuse_objects, tt->typed_bytes,
             percent(tt->typed_bytes, tt->inuse_bytes), tt->typed_objects,
             percent(tt->typed_objects, tt->inuse_objects));
+    const char *note = hg_snapshot_types_note(s);
+    if (note) {
+        fputs("note: ", out);
+        hg_text_put(out, note);
+        fputc('\n', out);
+    }
     fprintf(out, "%12s %16s %10s %7s  %-7s %s\n", "objects", "bytes", "avg", "share", "how",
             "type");
     for (size_t i = 0, n = hg_snapshot_type_count(s); i < n; i++) {

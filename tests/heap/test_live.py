@@ -504,9 +504,24 @@ def test_documented_pprof_commands():
         equal(r.returncode, 0, f"heapgrab -o ({r.stderr.decode().strip()})")
         commands = documented_pprof_commands()
         check(len(commands) >= 5, f"documented pprof commands: {commands}")
+        top_holder = None
+        # -list first needs the holder to list: the top root of -top -cum
+        commands.sort(key=lambda c: "-list" in c.split())
         for cmd in commands:
             args = cmd.split()
             argv = [files.get(a, a) for a in args]
+            if "-list" in args:
+                # the README lists its own example's global; here the
+                # target's top holder is listed instead
+                check(top_holder, f"{cmd}: no holder found by -top -cum to list")
+                argv[args.index("-list") + 1] = "^" + re.escape(top_holder) + "$"
+                g = subprocess.run([go, "tool", "pprof", *argv], capture_output=True, env=env,
+                                   stdin=subprocess.DEVNULL, timeout=300)
+                out = g.stdout.decode(errors="replace")
+                equal(g.returncode, 0, f"go tool pprof {cmd}: {g.stderr.decode()[:300]}")
+                check(re.search(r"ROUTINE =+ " + re.escape(top_holder) + r" in \S*gt_target\.c", out),
+                      f"{cmd}: no source listing of {top_holder}: {out[:800]}")
+                continue
             if any(a.startswith("-http") for a in argv):
                 # a web server: the same view as text instead
                 argv = ["-top" if a.startswith("-http") else a for a in argv]
@@ -521,6 +536,18 @@ def test_documented_pprof_commands():
                 continue
             accounted(out, cmd)
             rows = flat_rows(out)
+            if "-cum" in args:
+                # ranked by what they hold: a holder first (a global of the
+                # target), holding nothing itself, a size class below it
+                check(rows and not rows[0][1].startswith("size ") and rows[0][0] in ("0", "0B"),
+                      f"{cmd}: the first row is not a holder: {out[:1500]}")
+                check(any(r[1].startswith("size ") for r in rows),
+                      f"{cmd}: no size class below the holders: {out[:1500]}")
+                if "-base" in args:
+                    check(any(r[1] == "size 2-3 KiB" for r in rows), f"{cmd}: what grew: {out[:1500]}")
+                else:
+                    top_holder = rows[0][1]
+                continue
             check(rows and rows[0][1].startswith("size "),
                   f"{cmd}: the first row is not a size class: {out[:1500]}")
             free = "-sample_index=free_space" in args

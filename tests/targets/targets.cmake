@@ -60,7 +60,7 @@ if(CMAKE_CXX_COMPILER)
   target_compile_options(cxx_target PRIVATE -O1 -g)
   # types_target: objects of known C++ classes, counted by the program
   # (tests/types); and the same with no symbol table or debug info at all
-  add_executable(types_target ${HG_TARGETS}/types_target.cc)
+  add_executable(types_target ${HG_TARGETS}/types_target.cc ${HG_TARGETS}/types_target_c.c)
   target_link_libraries(types_target PRIVATE Threads::Threads)
   target_compile_options(types_target PRIVATE -O1 -g)
   find_program(HG_STRIP strip REQUIRED)

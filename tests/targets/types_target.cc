@@ -6,18 +6,26 @@
 // It allocates, then prints one JSON line and waits for standard input to
 // close:
 //   {"pid": N, "classes": {"geo::Circle": 1250, ...}, "untyped_at_least": K,
-//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64}
+//    "size_decoys": {"geo::Poly<float>": 50}, "poly_float_size": 64,
+//    "dwarf": {"struct conn": 2000, "char[]": 3210, "Foo[]": 1, ...},
+//    "map_nodes": 311}
 // "classes" is every class that has objects on the heap, each object a
 // chunk of its own whose first word is the class's vtable pointer, with
-// the class named as the debugger names it (demangled typeid).  Everything
-// else the program allocates has no vtable pointer at its start: plain C
-// structs (a linked list off a global, each with a char * buffer, one with
-// a function pointer first, one with a string literal first), a chunk
-// holding a base subobject's (secondary) vtable pointer at its start, and
-// one whose first word points into the middle of a vtable -- typing any of
-// those would be wrong.  K counts them.  The size decoys are chunks too
-// small for the class whose vtable pointer they start with: untyped when
-// the class's size is known (DWARF), that class's otherwise.
+// the class named as the debugger names it (demangled typeid).  "dwarf" is
+// every other chunk reachable from the program's typed variables, and from
+// the members of its objects typed by their vtables, through typed
+// pointers, by the name its static type gives it (a vector's body
+// "T[]" with T demangled, "char[]" for a string's heap body or a char *
+// buffer), less std::map's nodes, whose DWARF names are the compiler's
+// business: "map_nodes" counts them, "hash_nodes" std::unordered_map's
+// (and its bucket array is one chunk), "list_nodes" std::list's.  What remains has no type: plain C
+// structs held through void * (one with a function pointer first, one with
+// a string literal first), a chunk holding a base subobject's (secondary)
+// vtable pointer at its start, and one whose first word points into the
+// middle of a vtable -- typing any of those would be wrong.  K counts them.
+// The size decoys are chunks too small for the class whose vtable pointer
+// they start with: untyped when the class's size is known (DWARF), that
+// class's otherwise.
 #include <cxxabi.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -25,11 +33,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <typeinfo>
+#include <unordered_map>
 #include <vector>
 
 namespace geo {
@@ -49,6 +59,19 @@ struct Square : Shape {
 template <typename T> struct Poly : Shape {
     T pts[12] = {};
     double area() const override { return static_cast<double>(pts[0]); }
+};
+// a class with a vtable and typed pointers into the heap: found by its
+// vtable, then its members, by its DWARF, type what they point at
+struct Part {
+    long id;
+    double weight;
+    long count;
+};
+struct Gadget : Shape {
+    char *note = nullptr;
+    std::vector<int> v;
+    Part *part = nullptr;
+    double area() const override { return static_cast<double>(v.size()); }
 };
 // big enough to be served by its own mmap
 struct Raster : Shape {
@@ -85,13 +108,15 @@ struct Session {
     std::string name = "s";
 };
 
-// plain C structs
+// plain C structs; a list of them off a typed global, in a C unit
+// (types_target_c.c)
 extern "C" {
-struct conn {
-    struct conn *next;
-    char *buf;
-    int fd;
-};
+void types_target_c_make(long n, long m, long counts[3]);
+void *types_target_c_tls(void);
+long types_target_c_decoys(long counts[4]);
+struct opaque; // defined in the C unit only
+struct opaque *types_target_c_opaque(void);
+void types_target_c_hold(long n, long counts[4], void (*then)(void));
 struct handler {
     void (*fn)(void);
     int x;
@@ -103,7 +128,14 @@ struct label {
 }
 static void handler_fn(void) {}
 
-struct conn *g_conns;                         // the list's head, a typed global
+// an element of a vector: its body is a Foo[]
+struct Foo {
+    int a;
+    double b;
+    char *label;
+};
+
+struct opaque *g_opaque; // DWARF here says only "struct opaque;"
 static std::vector<geo::Shape *> g_shapes;    // every polymorphic object
 static std::vector<Named *> g_named;
 static std::vector<Diamond *> g_diamonds;
@@ -112,6 +144,13 @@ static std::vector<std::shared_ptr<geo::Square>> g_squares;
 static std::vector<void *> g_plain;
 static std::vector<std::stringstream *> g_streams;
 static std::map<std::string, long> g_counts;
+static std::map<int, std::string> g_map;
+// maps in a map's nodes: each inner map's nodes are its own kind
+static std::map<int, std::map<int, long>> g_nested;
+// a hash table (its nodes, its bucket array) and a list, of heap strings
+static std::unordered_map<int, std::string> g_hash;
+static std::list<std::string> g_strings;
+static std::vector<Foo> g_foos;
 
 static std::string demangled(const char *mangled)
 {
@@ -153,6 +192,81 @@ static void *thread_objects(void *)
     return nullptr;
 }
 
+// The ground truth, printed once everything is made; then wait for
+// standard input to close.  Called from the C part's frame that holds the
+// stack-held peers (types_target_c_hold), with the counts up to date.
+static size_t nested_nodes(void)
+{
+    size_t n = g_counts.size() + g_map.size() + g_nested.size();
+    for (const auto &kv : g_nested)
+        n += kv.second.size();
+    return n;
+}
+
+static long g_untyped, g_chars, g_chars_base;
+static const long *g_c_counts;
+static long g_stack_base[4];
+static void print_truth(void)
+{
+    long s = g_scale, untyped = g_untyped, chars = g_chars;
+    const long *c_counts = g_c_counts;
+    chars += c_counts[2] - g_chars_base;
+    std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
+    const char *sep = "";
+    for (const auto &kv : g_counts) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
+                "\"poly_float_size\": %zu",
+                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
+                sizeof(geo::Poly<float>));
+    // the names DWARF gives: every container's body is one chunk
+    for (const auto &kv : g_counts)
+        chars += kv.first.capacity() > 15;
+    std::map<std::string, long> dwarf;
+    dwarf["struct conn"] = c_counts[0];
+    dwarf["struct peer"] = c_counts[1];
+    dwarf["struct holder"] = c_counts[3];
+    dwarf["struct opaque"] = 1;
+    dwarf["char[]"] = chars + 80 * s; // and each Gadget's note
+    dwarf["int[]"] = 80 * s;            // each Gadget's vector's body
+    dwarf["geo::Part"] = 80 * s;
+    dwarf["Foo[]"] = 1;
+    dwarf[demangled(typeid(geo::Shape *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Named *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(Diamond *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<Session>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::shared_ptr<geo::Square>).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(void *).name()) + "[]"] += 1;
+    dwarf[demangled(typeid(std::stringstream *).name()) + "[]"] += 1;
+    std::printf(", \"dwarf\": {");
+    sep = "";
+    for (const auto &kv : dwarf) {
+        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
+        sep = ", ";
+    }
+    // what only a frame's stack slot holds (a debugger's reader without
+    // the threads' registers cannot see it)
+    std::printf("}, \"hash_nodes\": %zu, \"list_nodes\": %zu", g_hash.size(), g_strings.size());
+    std::printf(", \"map_nodes\": %zu, \"tls_head\": %d, "
+                "\"stack_held\": {\"struct peer\": %ld, \"char[]\": %ld}}\n",
+                nested_nodes(), types_target_c_tls() != nullptr,
+                c_counts[1] - g_stack_base[1], c_counts[2] - g_stack_base[2]);
+    std::fflush(stdout);
+}
+
+// print_truth's locals (a std::map among them) are gone before the wait:
+// only the stack-held peers are held by a frame then
+static void print_and_wait(void)
+{
+    print_truth();
+    char c;
+    while (read(0, &c, 1) > 0) {
+    }
+    _exit(0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -176,6 +290,14 @@ int main(int argc, char **argv)
         Widget *w = new Widget;
         g_shapes.push_back(w);
         g_named.push_back(w);
+    }
+    for (long i = 0; i < 80 * s; i++) {
+        geo::Gadget *gd = new geo::Gadget;
+        gd->note = static_cast<char *>(std::malloc(40));
+        std::snprintf(gd->note, 40, "gadget %ld", i);
+        gd->v.assign(6, static_cast<int>(i)); // one int[6] body
+        gd->part = new geo::Part{i, 1.5, 2};
+        g_shapes.push_back(gd);
     }
     for (long i = 0; i < 60 * s; i++)
         g_named.push_back(new Named);
@@ -203,23 +325,47 @@ int main(int argc, char **argv)
     count<geo::Poly<double>>(40 * s);
     count<geo::Raster>(3);
     count<Widget>(200 * s);
+    count<geo::Gadget>(80 * s);
     count<Named>(60 * s);
     count<Diamond>(100 * s);
     count<std::stringstream>(30 * s);
     g_counts[control_block(g_sessions[0])] += 150 * s;
     g_counts[control_block(g_squares[0])] += 120 * s;
 
-    // Untyped: C structs and decoys.
-    long untyped = 0;
-    for (long i = 0; i < 2000 * s; i++) {
-        struct conn *c = static_cast<struct conn *>(std::malloc(sizeof *c));
-        c->buf = static_cast<char *>(std::malloc(64 + i % 200));
-        std::snprintf(c->buf, 64, "request %ld", i);
-        c->fd = static_cast<int>(i);
-        c->next = g_conns;
-        g_conns = c;
-        untyped += 2;
+    // Typed by DWARF: C structs off a global and a thread-local variable,
+    // a map with heap-bodied strings, a vector of structs.
+    static long c_counts[4] = {0, 0, 0, 0};
+    g_c_counts = c_counts;
+    types_target_c_make(2000 * s, 40 * s, c_counts);
+    long chars = c_counts[2];
+    g_chars_base = c_counts[2];
+    for (long i = 0; i < 300 * s; i++) {
+        // every other string longer than the 15 bytes kept in the object
+        std::string v = i % 2 ? "short " + std::to_string(i)
+                              : "a value too long to be kept inside, " + std::to_string(i);
+        g_map.emplace(static_cast<int>(i), v);
     }
+    for (const auto &kv : g_map)
+        chars += kv.second.capacity() > 15;
+    for (long i = 0; i < 150 * s; i++) {
+        g_hash[static_cast<int>(i)] = "a hashed value kept on the heap " + std::to_string(i);
+        g_strings.push_back("a listed value kept on the heap " + std::to_string(i));
+        chars += 2;
+    }
+    for (long i = 0; i < 20 * s; i++)
+        for (long j = 0; j < 1 + i % 7; j++)
+            g_nested[static_cast<int>(i)][static_cast<int>(j)] = i * j;
+    for (long i = 0; i < 500 * s; i++) {
+        Foo f{static_cast<int>(i), 0.5 * i, static_cast<char *>(std::malloc(16 + i % 40))};
+        std::memcpy(f.label, "foo", 4);
+        g_foos.push_back(f);
+        chars++;
+    }
+
+    // Untyped: C structs and decoys.
+    long untyped = types_target_c_decoys(c_counts);
+    g_opaque = types_target_c_opaque();
+    chars++;
     for (long i = 0; i < 100 * s; i++) {
         struct handler *h = static_cast<struct handler *>(std::malloc(sizeof *h));
         h->fn = handler_fn;
@@ -258,19 +404,12 @@ int main(int argc, char **argv)
         g_plain.push_back(d);
     }
 
-    std::printf("{\"pid\": %d, \"classes\": {", static_cast<int>(getpid()));
-    const char *sep = "";
-    for (const auto &kv : g_counts) {
-        std::printf("%s\"%s\": %ld", sep, kv.first.c_str(), kv.second);
-        sep = ", ";
-    }
-    std::printf("}, \"untyped_at_least\": %ld, \"size_decoys\": {\"%s\": %ld}, "
-                "\"poly_float_size\": %zu}\n",
-                untyped, demangled(typeid(geo::Poly<float>).name()).c_str(), 50 * s,
-                sizeof(geo::Poly<float>));
-    std::fflush(stdout);
-    char c;
-    while (read(0, &c, 1) > 0) {
-    }
-    _exit(0);
+    // the last peers are held by a variable in a frame's stack slot (the C
+    // part's), which calls print_and_wait and never returns
+    g_untyped = untyped;
+    g_chars = chars;
+    for (int k = 0; k < 4; k++)
+        g_stack_base[k] = c_counts[k];
+    types_target_c_hold(30 * s, c_counts, print_and_wait);
+    return 1;
 }

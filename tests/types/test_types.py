@@ -5,11 +5,19 @@ C++ class it holds (tests/targets/types_target.cc).
     test_types.py GROUP     live | nodebug | core | stripped | pprof | python | gdb
 
 Every group asserts the same ground truth: each class the target reports
-has exactly its count of objects, no other name is typed (so no chunk got a
-wrong type -- the target's decoys, chunks starting with a secondary vtable
-pointer or a pointer into a vtable's middle, a function pointer, a string
-literal, must stay untyped), and the entries add up to the in-use figures
-`heapgrab stats` gives.
+has exactly its count of objects (how: vtable), no other class is found by
+a vtable (so no chunk got a wrong type -- the target's decoys, chunks
+starting with a secondary vtable pointer or a pointer into a vtable's
+middle, a function pointer, a string literal, must stay untyped), and the
+entries add up to the in-use figures `heapgrab stats` gives.
+
+DWARF (how: dwarf): with the target's debug info, each name the target
+reports for what its typed variables reach (struct conn, struct peer,
+char[], Foo[], vector bodies, std::map nodes) has exactly its count --
+exact for every DWARF name where no library has debug info (group nodebug;
+elsewhere a library's DWARF may type more char[] and its own names);
+without it (group stripped), no chunk is typed by DWARF and the output says
+that DWARF types need the debug info.
 
 Environment (tests/types.cmake sets it): HEAPGRAB (the CLI),
 HEAPGRAB_LIBRARY, HG_TYPES_TARGET, HG_TYPES_TARGET_STRIPPED, HG_SANITIZE.
@@ -90,23 +98,98 @@ def expected(truth, dwarf):
     return classes
 
 
-def check_types(got, truth, stats, what, dwarf=True):
+def plain(name):
+    """A pointer type's name as the demangler writes it ("T*", GDB "T *")."""
+    return name.replace(" *", "*")
+
+
+MAP_NODE = "std::_Rb_tree_node<std::pair<"
+HASH_NODE = "std::__detail::_Hash_node<"
+HASH_BUCKETS = "(hash buckets)"
+LIST_NODE = "std::_List_node<"
+
+
+def dwarf_counts(got):
+    """{name: objects} of the DWARF-typed entries, the containers' nodes
+    summed under MAP_NODE, HASH_NODE, LIST_NODE and a hash table's bucket
+    array under HASH_BUCKETS (their names are the compiler's)."""
+    out = {}
+    for t in got["types"]:
+        if t["how"] != "dwarf":
+            continue
+        name = plain(t["name"])
+        for prefix in (MAP_NODE, HASH_NODE, LIST_NODE):
+            if t["name"].startswith(prefix):
+                name = prefix
+        if name == HASH_NODE and t["name"].endswith("*[]"):
+            name = HASH_BUCKETS
+        out[name] = out.get(name, 0) + t["objects"]
+    return out
+
+
+def check_dwarf(got, truth, what, strict, stacks):
+    """The DWARF-typed entries against the target's counts; strict: every
+    name exact (no library's debug info types anything); stacks: the
+    threads' stacks were seen (not through GDB's reader)."""
+    want = dict(truth["dwarf"])
+    want[HASH_NODE] = truth["hash_nodes"]
+    want[HASH_BUCKETS] = 1
+    want[LIST_NODE] = truth["list_nodes"]
+    if not stacks:
+        for name, n in truth["stack_held"].items():
+            want[name] -= n
+    want[MAP_NODE] = truth["map_nodes"]
+    have = dwarf_counts(got)
+    for name, n in sorted(want.items()):
+        check(name in have, f"{what}: DWARF type {name} ({n} objects) not found; "
+              f"DWARF typed: {sorted(have)}")
+        if name == "char[]" and not strict:
+            check(have[name] >= n, f"{what}: char[]: {have[name]} objects, the target "
+                  f"holds {n} itself")
+        else:
+            check(have[name] == n, f"{what}: {name}: {have[name]} objects by DWARF, "
+                  f"the target holds {n}")
+    if strict:
+        extra = sorted(set(have) - set(want))
+        check(not extra, f"{what}: DWARF types the target does not hold: {extra}")
+    check(all(t["how"] == "dwarf" for t in got["types"] if t["name"] in want),
+          f"{what}: a DWARF type's name found otherwise")
+
+
+def check_types(got, truth, stats, what, dwarf=True, strict=False, stacks=True):
     """got: `heapgrab types --json`; truth: the target's; stats: `heapgrab
-    stats --json` of the same memory; dwarf: the target has its DWARF."""
+    stats --json` of the same memory; dwarf: the target has its DWARF;
+    strict: no library has any (every DWARF name's count is exact)."""
     classes = expected(truth, dwarf)
-    typed = {t["name"]: t for t in got["types"] if t["how"] != "size"}
+    typed = {t["name"]: t for t in got["types"] if t["how"] == "vtable"}
     for name, n in sorted(classes.items()):
         check(name in typed, f"{what}: class {name} ({n} objects) not found; typed: "
               f"{sorted(typed)}")
         check(typed[name]["objects"] == n,
               f"{what}: {name}: {typed[name]['objects']} objects, the target holds {n}")
-        check(typed[name]["how"] == "vtable", f"{what}: {name} found by {typed[name]['how']}")
     wrong = sorted(set(typed) - set(classes))
     check(not wrong, f"{what}: chunks typed as classes the target does not hold: {wrong}")
+    if dwarf:
+        check_dwarf(got, truth, what, strict, stacks)
+        check("note" not in got, f"{what}: a note with the debug info there: {got.get('note')}")
+    else:
+        # the libraries' DWARF may still type their own char[] (stdio's
+        # buffers), never anything of the target's
+        have = dwarf_counts(got)
+        mine = set(truth["dwarf"]) | {MAP_NODE, HASH_NODE, HASH_BUCKETS, LIST_NODE}
+        check(not (set(have) & mine - {"char[]"}) and
+              have.get("char[]", 0) < truth["dwarf"]["char[]"],
+              f"{what}: DWARF types without the program's DWARF: {have}")
+        check(not strict or not have, f"{what}: DWARF types without any DWARF: {have}")
+        check("debug info" in got.get("note", ""),
+              f"{what}: no note that DWARF types need the debug info: {got.get('note')}")
     untyped = [t for t in got["types"] if t["how"] == "size"]
     check(len(untyped) == 1 and untyped[0]["name"] == "(untyped)",
           f"{what}: one (untyped) entry expected: {untyped}")
-    at_least = truth["untyped_at_least"] + (sum(truth["size_decoys"].values()) if dwarf else 0)
+    # what DWARF types is untyped without it
+    at_least = truth["untyped_at_least"] + (sum(truth["size_decoys"].values()) if dwarf else
+                                            sum(truth["dwarf"].values()) + truth["map_nodes"] +
+                                            truth["hash_nodes"] + 1 + truth["list_nodes"])
     check(untyped[0]["objects"] >= at_least,
           f"{what}: {untyped[0]['objects']} untyped objects, the target made at least "
           f"{at_least} that are no class's")
@@ -117,8 +200,9 @@ def check_types(got, truth, stats, what, dwarf=True):
           f"{got['inuse_objects']}, stats {tot['inuse_objects']}")
     check(sum(t["bytes"] for t in got["types"]) == got["inuse_bytes"] == tot["inuse_bytes"],
           f"{what}: bytes do not add up")
-    check(got["typed_bytes"] == sum(t["bytes"] for t in typed.values()) and
-          got["typed_objects"] == sum(classes.values()), f"{what}: typed totals")
+    check(got["typed_bytes"] == sum(t["bytes"] for t in got["types"] if t["how"] != "size") and
+          got["typed_objects"] == sum(t["objects"] for t in got["types"] if t["how"] != "size"),
+          f"{what}: typed totals")
     sizes = [t["bytes"] for t in got["types"]]
     check(sizes == sorted(sizes, reverse=True), f"{what}: not sorted by bytes")
 
@@ -164,8 +248,10 @@ def test_live():
         share = 100.0 * got["typed_bytes"] / got["inuse_bytes"]
         check(f"({share:.1f}%)" in lines[0], f"table's first line lacks the share typed: {lines[0]}")
         check(len(lines) == 2 + len(got["types"]), "a table row per type")
-        for name in t.truth["classes"]:
+        for name in list(t.truth["classes"]) + ["struct conn", "char[]", "Foo[]"]:
             check(any(line.endswith(" " + name) for line in lines), f"table lacks {name}")
+        check(any(" dwarf " in line and line.endswith(" struct peer") for line in lines),
+              "the table does not say struct peer was found by DWARF")
 
 
 # argv after this runs in a mount namespace whose /usr/lib/debug is an
@@ -184,7 +270,7 @@ def test_nodebug():
     # libstdc++'s debug files are gone; the target keeps its symbol table
     with Target([*NODEBUG, TARGET]) as t:
         got, stats = types_of(t.pid, prefix=NODEBUG)
-        check_types(got, t.truth, stats, "without debug info")
+        check_types(got, t.truth, stats, "without libraries' debug info", strict=True)
 
 
 def test_core():
@@ -216,6 +302,16 @@ def test_stripped():
     with Target([STRIPPED]) as t:
         got, stats = types_of(t.pid)
         check_types(got, t.truth, stats, "stripped", dwarf=False)
+        text = heapgrab("types", t.pid).decode()
+        check("need the program's debug info" in text, f"the table does not say DWARF types "
+              f"need the debug info: {text[:400]}")
+    # and with no library's debug info either: no DWARF type at all
+    if os.geteuid() == 0 and shutil.which("unshare") and \
+            subprocess.run([*NODEBUG, "true"], capture_output=True).returncode == 0:
+        with Target([*NODEBUG, STRIPPED]) as t:
+            got, stats = types_of(t.pid, prefix=NODEBUG)
+            check_types(got, t.truth, stats, "stripped, no debug info", dwarf=False,
+                        strict=True)
 
 
 # ---------------------------------------------------------------- pprof
@@ -250,11 +346,22 @@ def _fields(b):
         yield f, wt, v
 
 
-def read_samples(path):
-    """[(values by sample type, labels)] of a gzipped pprof profile."""
+def _packed(wt, v):
+    if wt == 0:
+        return [v]
+    out, j = [], 0
+    while j < len(v):
+        x, j = _varint(v, j)
+        out.append(x)
+    return out
+
+
+def read_samples(path, leaf=False):
+    """[(values by sample type, labels)] of a gzipped pprof profile; with
+    leaf, [(values, labels, the leaf frame's function name)]."""
     with open(path, "rb") as f:
         data = gzip.decompress(f.read())
-    strings, types, raw = [], [], []
+    strings, types, raw, locs, funcs = [], [], [], {}, {}
     for f, _, v in _fields(data):
         if f == 6:
             strings.append(v.decode())
@@ -262,12 +369,21 @@ def read_samples(path):
             types.append({g: x for g, _, x in _fields(v)})
         elif f == 2:
             raw.append(v)
+        elif f == 4:  # Location: id, line { function_id }
+            loc = {g: x for g, _, x in _fields(v)}
+            fn = {g: x for g, _, x in _fields(loc[4])} if 4 in loc else {}
+            locs[loc.get(1, 0)] = fn.get(1, 0)
+        elif f == 5:  # Function: id, name
+            fn = {g: x for g, _, x in _fields(v)}
+            funcs[fn.get(1, 0)] = fn.get(2, 0)
     names = [strings[t.get(1, 0)] for t in types]
     out = []
     for s in raw:
-        values, labels = [], {}
+        values, labels, frames = [], {}, []
         for g, wt, v in _fields(s):
-            if g == 2:
+            if g == 1:
+                frames.extend(_packed(wt, v))
+            elif g == 2:
                 if wt == 0:
                     values.append(v)
                 else:
@@ -278,7 +394,11 @@ def read_samples(path):
             elif g == 3:
                 lab = {h: x for h, _, x in _fields(v)}
                 labels[strings[lab.get(1, 0)]] = strings[lab[2]] if lab.get(2) else lab.get(3, 0)
-        out.append((dict(zip(names, values)), labels))
+        if leaf:
+            name = strings[funcs.get(locs.get(frames[0], 0), 0)] if frames else ""
+            out.append((dict(zip(names, values)), labels, name))
+        else:
+            out.append((dict(zip(names, values)), labels))
     return out
 
 
@@ -287,33 +407,54 @@ def test_pprof():
         path = os.path.join(tmp, "heap.pprof")
         heapgrab("snapshot", "--by-size", "--types", t.pid, "-o", path)
         got, stats = types_of(t.pid)
-        samples = read_samples(path)
+        samples = read_samples(path, leaf=True)
         by_type, untyped, live = {}, 0, 0
-        for values, labels in samples:
+        by_dwarf = {}
+        for values, labels, leaf in samples:
             if labels.get("state") not in ("inuse", "mmapped"):
                 check("type" not in labels and "type_source" not in labels,
                       f"an idle sample has a type: {labels}")
                 continue
             live += values["inuse_objects"]
-            check(labels.get("type_source") in ("vtable", "size"), f"type_source: {labels}")
+            check(labels.get("type_source") in ("vtable", "dwarf", "size"),
+                  f"type_source: {labels}")
             if labels["type_source"] == "size":
                 check("type" not in labels, f"an untyped sample has a type: {labels}")
+                check(leaf.startswith("size "), f"an untyped sample's leaf: {leaf}")
                 untyped += values["inuse_objects"]
-            else:
-                by_type[labels["type"]] = by_type.get(labels["type"], 0) + values["inuse_objects"]
+                continue
+            # the leaf frame is the type
+            check(leaf == labels["type"], f"leaf frame {leaf!r}, type {labels['type']!r}")
+            into = by_type if labels["type_source"] == "vtable" else by_dwarf
+            into[labels["type"]] = into.get(labels["type"], 0) + values["inuse_objects"]
         check(by_type == t.truth["classes"], f"pprof type labels: {by_type} != {t.truth['classes']}")
+        want_dwarf = {t["name"]: t["objects"] for t in got["types"] if t["how"] == "dwarf"}
+        check(by_dwarf == want_dwarf, f"pprof DWARF types differ from types --json's")
         check(live == stats["totals"]["inuse_objects"], "pprof in-use objects")
         check(untyped == got["inuse_objects"] - got["typed_objects"], "pprof untyped objects")
         # go tool pprof ranks the classes by their label, as the README says
         go = shutil.which("go")
         if go:
-            g = subprocess.run([go, "tool", "pprof", "-tagleaf=type", "-top", path],
+            g = subprocess.run([go, "tool", "pprof", "-top", path],
                                capture_output=True, timeout=300, stdin=subprocess.DEVNULL,
                                env=dict(os.environ, PPROF_TMPDIR=tmp))
             out = g.stdout.decode(errors="replace")
-            check(g.returncode == 0, f"go tool pprof -tagleaf=type: {g.stderr.decode()[:300]}")
+            check(g.returncode == 0, f"go tool pprof -top: {g.stderr.decode()[:300]}")
             biggest = max(got["types"], key=lambda x: x["bytes"] if x["how"] != "size" else -1)
-            check(biggest["name"] in out, f"-tagleaf=type -top lacks {biggest['name']}: {out[:800]}")
+            check(biggest["name"] in out, f"-top lacks {biggest['name']}: {out[:800]}")
+        # the holders view: the type is the leaf there too, below the
+        # object's size class and its holders
+        held = os.path.join(tmp, "held.pprof")
+        heapgrab("snapshot", "--types", t.pid, "-o", held)
+        seen = {}
+        for values, labels, leaf in read_samples(held, leaf=True):
+            if labels.get("type_source") in ("vtable", "dwarf"):
+                check(leaf == labels["type"], f"holders view: leaf {leaf!r}, type {labels}")
+                seen[labels["type"]] = seen.get(labels["type"], 0) + values["inuse_objects"]
+            elif values.get("inuse_objects"):
+                check(leaf.startswith("size "), f"holders view: an untyped leaf {leaf!r}")
+        check(seen == {x["name"]: x["objects"] for x in got["types"] if x["how"] != "size"},
+              "holders view: the typed objects differ from types --json's")
         # without --types: no type labels
         plain = os.path.join(tmp, "plain.pprof")
         heapgrab("snapshot", t.pid, "-o", plain)
@@ -335,16 +476,22 @@ def test_python():
             check_types(py, t.truth, stats, "python")
             # per chunk: the same counts, and each typed chunk's first word
             # is a vtable pointer of the class (read from /proc/PID/mem)
-            counts = {}
+            counts, dwarf = {}, {}
+            how = {x["name"]: x["how"] for x in py["types"]}
             with open(f"/proc/{t.pid}/mem", "rb") as mem:
                 firsts = {}
                 for chunk, name in snap.chunk_types():
                     if name is None:
                         continue
+                    if how[name] == "dwarf":
+                        dwarf[name] = dwarf.get(name, 0) + 1
+                        continue
                     counts[name] = counts.get(name, 0) + 1
                     mem.seek(chunk.address + 16)
                     firsts.setdefault(name, set()).add(mem.read(8))
             check(counts == t.truth["classes"], f"chunk_types counts: {counts}")
+            check(dwarf == {x["name"]: x["objects"] for x in py["types"] if x["how"] == "dwarf"},
+                  "chunk_types' DWARF counts differ from types()'")
             # one vtable per class (types_target's classes live in one module)
             check(all(len(v) == 1 for v in firsts.values()), "a class with several first words")
         with hg.snapshot(t.pid) as snap:
@@ -369,7 +516,7 @@ def test_gdb():
         check(start >= 0 and "Traceback" not in out, f"no JSON from heapsnap types: {out[-800:]}"
               f"{r.stderr.decode(errors='replace')[-800:]}")
         got = json.JSONDecoder().raw_decode(out[start:])[0]
-        check_types(got, t.truth, stats, "gdb heapsnap types")
+        check_types(got, t.truth, stats, "gdb heapsnap types", stacks=False)
         check(any(line.endswith(" geo::Poly<float>") for line in out.splitlines()),
               "heapsnap types printed no table")
 
