@@ -104,6 +104,13 @@ def test_holders():
             outs.append(json.loads(out))
         same_but_moment(outs[0], outs[1], "holders: copy vs stopped walk")
         check(outs[0]["roots"], "holders found roots")
+        # types read the holders' copy, itself read from the walk's
+        typed = []
+        for extra in ([], ["--memory-budget", "0"]):
+            rc, out, err = heapgrab("types", "--json", *extra, str(t.pid))
+            check(rc == 0, f"types {extra}: exit {rc}: {err.strip()}")
+            typed.append(json.loads(out))
+        same_but_moment(typed[0], typed[1], "types: copy vs stopped walk")
         t.left_alone()
     finally:
         t.close()
