@@ -981,7 +981,10 @@ int hg_holders_take(hg_target *t, const hg_located *loc, const hg_snapshot_optio
     /* loads the modules' unwind tables while the target runs */
     c.unwinder = opt->holders || opt->types ? hg_unwinder_new(t, HG_STACK_COPY_DUMP) : NULL;
     step("unwinder");
-    hc_capture_prepare(&c, t);
+    /* a copy at the stop holds the objects already (the walk's, see
+     * hg_snapshot_options.memory_budget): no room of our own then */
+    if (!hg_copy_applies(t) || (opt && opt->memory_budget < 0))
+        hc_capture_prepare(&c, t);
     step("prepare");
     int rc = hg_walk_hooked(t, loc, opt, hc_capture_stopped, &c, out);
     step("walk+copy");

@@ -99,6 +99,29 @@ static int collect_spans(struct hc_capture *c, const hg_walk_found *f)
         off += size;
     }
     c->heap_len = off;
+    /* On a copy of the process (target/copy_attach.c) the objects are in
+     * the copy already: point at them there, when every span is in one
+     * piece of it (a span over a page that was not resident is not). */
+    unsigned char *base = hg_copy_base(f->t);
+    size_t i = 0;
+    for (; base && i < c->spans.size; i++) {
+        const unsigned char *p = hg_copy_bytes(f->t, c->spans.ptr[i].addr, c->spans.ptr[i].len);
+        if (!p)
+            break;
+        c->spans.ptr[i].off = (uint64_t)(p - base);
+    }
+    if (base && i == c->spans.size) {
+        c->heap = base;
+        c->heap_borrowed = 1;
+        return 0;
+    }
+    if (base) { /* not all in the copy: our own buffer after all */
+        uint64_t o = 0;
+        for (size_t k = 0; k < c->spans.size; k++) {
+            c->spans.ptr[k].off = o;
+            o += c->spans.ptr[k].len;
+        }
+    }
     if (c->pre && off <= c->pre_len) {
         c->heap = c->pre;
         c->heap_mapped = c->pre_len;
@@ -389,7 +412,7 @@ int hc_capture_stopped(void *ctx, const hg_walk_found *f)
     if (rc == 0)
         collect_tls(c, f);
     uint64_t t2 = hg_now_ns();
-    if (rc == 0)
+    if (rc == 0 && !c->heap_borrowed)
         rc = read_all(c, t, c->spans.ptr, c->spans.size, c->heap);
     uint64_t t3 = hg_now_ns();
     if (getenv("HG_HOLDERS_TIMES")) /* bench/holders.sh: the stop's share */
@@ -406,8 +429,10 @@ int hc_capture_stopped(void *ctx, const hg_walk_found *f)
         rc = read_all(c, t, sp, c->regions.size, c->roots);
         free(sp);
     }
+    /* on a copy (the process runs again), the stacks as they were copied */
     if (rc == 0 && c->unwinder)
-        rc = hg_unwinder_capture(c->unwinder);
+        rc = hg_copy_base(t) ? hg_unwinder_capture_from(c->unwinder, t)
+                             : hg_unwinder_capture(c->unwinder);
     return rc;
 }
 
@@ -432,7 +457,9 @@ const unsigned char *hc_heap_bytes(const struct hc_capture *c, uint64_t addr, ui
 void hc_capture_free(struct hc_capture *c)
 {
     hg_array_clear(c->spans);
-    if (c->heap_mapped)
+    if (c->heap_borrowed)
+        ; /* the copy's room, the live target's */
+    else if (c->heap_mapped)
         munmap(c->heap, c->heap_mapped);
     else
         free(c->heap);

@@ -62,6 +62,9 @@ struct hc_capture {
     unsigned char *pre;         /* mapped: munmap */
     uint64_t pre_len;
     uint64_t heap_mapped;       /* heap is the prepared room, this long */
+    int heap_borrowed;          /* heap is the room of the copy the walk
+                                   ran on (target/target.h): the live
+                                   target's, valid until its next snapshot */
 
     hg_array(struct hc_region) regions;
     unsigned char *roots;

@@ -32,7 +32,10 @@ int hg_snapshot_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot *
         free((*out)->chunk_words);
         (*out)->chunk_words = NULL;
     }
-    if (rc == 0)
-        (*out)->timing.total_ns = hg_now_ns() - t0;
+    if (rc == 0) {
+        uint64_t now = hg_now_ns();
+        (*out)->timing.total_ns = now - t0;
+        (*out)->timing.analysis_ns = now - (*out)->resumed_ns;
+    }
     return rc;
 }

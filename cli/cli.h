@@ -65,7 +65,8 @@ enum {
     OPT_HOLDERS = 1u << 7, /* --holders */
     OPT_TYPES = 1u << 8,   /* --types */
     OPT_FORMAT = 1u << 9,  /* --format html|pprof */
-    OPT_BASE = 1u << 10    /* --base */
+    OPT_BASE = 1u << 10,   /* --base */
+    OPT_PAUSE = 1u << 11   /* --memory-budget, --no-stop */
 };
 
 struct cli_args;

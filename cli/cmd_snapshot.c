@@ -25,8 +25,11 @@ static void summary(const hg_snapshot *s, FILE *f)
     fprintf(f, "heapgrab: pid %d: %llu objects, %llu bytes in use; %llu bytes from the OS",
             hg_snapshot_pid(s), (unsigned long long)t->inuse_objects,
             (unsigned long long)t->inuse_bytes, (unsigned long long)t->sys_bytes);
-    if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
-        fprintf(f, "; target stopped %.1f ms", tm->stopped_ns / 1e6);
+    if (tm->pause == HG_PAUSE_NO_STOP)
+        fprintf(f, "; target never stopped%s", hg_snapshot_consistent(s) ? "" : " (not consistent)");
+    else if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
+        fprintf(f, "; target stopped %.1f ms%s", tm->stopped_ns / 1e6,
+                tm->pause == HG_PAUSE_COPY ? " to copy its memory" : "");
     const hg_leak_totals *lk = hg_snapshot_leaks(s);
     if (lk)
         fprintf(f, "; %llu bytes leaked in %llu objects",

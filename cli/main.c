@@ -14,14 +14,14 @@
 
 const struct cli_command cli_commands[] = {
     {"snapshot", OPT_OUTPUT | OPT_REPEAT | OPT_LOCATE | OPT_CORE | OPT_BY_SIZE | OPT_TYPES |
-     OPT_FORMAT, NULL,
+     OPT_FORMAT | OPT_PAUSE, NULL,
      "heap", cmd_snapshot},
-    {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS, NULL, NULL, cmd_stats},
+    {"stats", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_HOLDERS | OPT_PAUSE, NULL, NULL, cmd_stats},
     /* who holds the memory: roots by retained bytes; the leaks */
-    {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_holders},
-    {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_leaks},
+    {"holders", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_holders},
+    {"leaks", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_leaks},
     /* what the memory is: in-use chunks by C++ class */
-    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE, NULL, NULL, cmd_types},
+    {"types", OPT_JSON | OPT_LOCATE | OPT_CORE | OPT_PAUSE, NULL, NULL, cmd_types},
     /* text, or with -o the same stop as a pprof profile */
     {"stacks", OPT_OUTPUT | OPT_CORE, NULL, NULL, cmd_stacks},
     {"profile", OPT_OUTPUT | OPT_PROFILE | OPT_FORMAT,
@@ -30,7 +30,7 @@ const struct cli_command cli_commands[] = {
     {"allocs", OPT_OUTPUT | OPT_CORE, NULL, "allocs", cmd_allocs},
     /* one HTML page: summary, flame graph, top table; also of a .pprof
      * (the size-class view: snapshot --by-size -o x.html) */
-    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BASE, NULL, NULL, cmd_report},
+    {"report", OPT_OUTPUT | OPT_LOCATE | OPT_CORE | OPT_BASE | OPT_PAUSE, NULL, NULL, cmd_report},
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@ static const struct {
     {OPT_TYPES, "--types", 0, NULL, ANY_TARGET},
     {OPT_FORMAT, "--format", 0, NULL, ANY_TARGET},
     {OPT_BASE, "--base", 0, NULL, ANY_TARGET},
+    {OPT_PAUSE, "--memory-budget and --no-stop", 1, NULL, LIVE_ONLY},
 };
 #define NKINDS (sizeof kinds / sizeof *kinds)
 
@@ -70,6 +72,27 @@ static int parse_whole(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+/* A number of bytes, with an optional K, M or G (binary), up to 1 TiB. */
+static int parse_bytes(const char *s, int64_t *out)
+{
+    size_t digits = strspn(s, "0123456789");
+    if (!digits || digits > 13)
+        return -1;
+    uint64_t v = strtoull(s, NULL, 10);
+    const char *u = s + digits;
+    int shift = 0;
+    if (*u == 'K' || *u == 'k') shift = 10;
+    else if (*u == 'M' || *u == 'm') shift = 20;
+    else if (*u == 'G' || *u == 'g') shift = 30;
+    else if (*u) return -1;
+    if (shift && u[1])
+        return -1;
+    if (v > (1ull << (40 - shift)))
+        return -1;
+    *out = (int64_t)(v << shift);
+    return 0;
+}
+
 /* The text of an option as the user gave it, for a message: argv[i] up to
  * any '='. */
 static const char *option_text(char *const argv[], int i, char *buf, size_t len)
@@ -80,7 +103,7 @@ static const char *option_text(char *const argv[], int i, char *buf, size_t len)
 
 enum { LONG_JSON = 256, LONG_INTERVAL, LONG_COUNT, LONG_LOCATE, LONG_VERSION, LONG_SYSROOT,
        LONG_EXE, LONG_SECONDS, LONG_HZ, LONG_BY_SIZE, LONG_HOLDERS, LONG_QUIET, LONG_TYPES,
-       LONG_FORMAT, LONG_BASE };
+       LONG_FORMAT, LONG_BASE, LONG_MEMORY_BUDGET, LONG_NO_STOP };
 
 /* Options and their values into a; CLI_RUN, or the exit status. */
 static int parse_options(int argc, char **argv, struct cli_args *a)
@@ -103,6 +126,8 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         {"types", no_argument, NULL, LONG_TYPES},
         {"format", required_argument, NULL, LONG_FORMAT},
         {"base", required_argument, NULL, LONG_BASE},
+        {"memory-budget", required_argument, NULL, LONG_MEMORY_BUDGET},
+        {"no-stop", no_argument, NULL, LONG_NO_STOP},
         {0, 0, 0, 0}};
     /* getopt's own messages are off: each error is one line of ours */
     opterr = 0;
@@ -120,6 +145,20 @@ static int parse_options(int argc, char **argv, struct cli_args *a)
         case LONG_TYPES:
             a->snap.types = 1;
             a->given |= OPT_TYPES;
+            break;
+        case LONG_MEMORY_BUDGET: {
+            int64_t bytes;
+            if (parse_bytes(optarg, &bytes) != 0)
+                return usage_error("--memory-budget takes a number of bytes (with K, M or G) "
+                                   "up to 1T, not '%s'", optarg);
+            /* 0: never copy (the library's 0 is the default budget) */
+            a->snap.memory_budget = bytes ? bytes : -1;
+            a->given |= OPT_PAUSE;
+            break;
+        }
+        case LONG_NO_STOP:
+            a->snap.no_stop = 1;
+            a->given |= OPT_PAUSE;
             break;
         case LONG_QUIET:
             a->quiet = 1; /* every subcommand: only the progress line goes */

@@ -186,6 +186,23 @@ typedef struct hg_snapshot_options {
                               the in-use objects during the stop (DWARF's
                               types are read from it), not the holders'
                               analysis. */
+    /* A live process heapgrab stops is held only while its memory is
+     * copied into heapgrab's (every private writable mapping's resident
+     * pages); the walk and the analyses run on the copy once it runs on.
+     * memory_budget is the most that copy may take: 0, half of the memory
+     * available (MemAvailable); negative, never copy (walk while the
+     * target is stopped).  A copy over the budget is not made: the walk
+     * happens during the stop, and timing.fallback says why. */
+    int64_t memory_budget;
+    /* Never stop the target: copy its memory while it runs, walk the copy,
+     * and read again each mapping where the walk found a problem (a chunk
+     * chain torn by the program while it was read), a few times at most.
+     * The snapshot says whether the last walk found none
+     * (hg_snapshot_consistent).  The threads' tcaches are found through
+     * ld.so's lists of threads, as libthread_db finds them (not in a
+     * static program: there their chunks count as in use, as mallinfo2
+     * counts them).  Needs the copy within memory_budget. */
+    int no_stop;
 } hg_snapshot_options;
 
 /*
@@ -315,11 +332,32 @@ typedef struct hg_problem {
  * page residency and no stop; a debugger's reader has no stop either. */
 #define HG_UNKNOWN UINT64_MAX
 
+/* How a snapshot held its target (hg_timing.pause). */
+enum hg_pause {
+    HG_PAUSE_NONE = 0,  /* nothing to stop: a core, a debugger's target */
+    HG_PAUSE_WALK,      /* stopped for the whole walk */
+    HG_PAUSE_COPY,      /* stopped only to copy its memory */
+    HG_PAUSE_NO_STOP    /* never stopped (no_stop) */
+};
+
 typedef struct hg_timing {
     uint64_t stopped_ns;   /* how long the target was stopped (HG_UNKNOWN:
                               it was not, a core) */
     uint64_t total_ns;     /* whole hg_snapshot_take() */
+    int pause;             /* enum hg_pause */
+    uint64_t copy_ns;      /* the copy (HG_PAUSE_COPY: within the stop;
+                              HG_PAUSE_NO_STOP: making room for it and the
+                              first read), HG_UNKNOWN without one */
+    uint64_t copied_bytes; /* the copy's size (0 without one) */
+    uint64_t analysis_ns;  /* the walk and analyses once the target ran
+                              again (or was never stopped) */
+    uint64_t rereads;      /* no_stop: mappings read again */
+    const char *fallback;  /* why a copy was wanted but not made (the walk
+                              ran during the stop), NULL otherwise; the
+                              snapshot's string */
 } hg_timing;
+/* "none", "walk", "copy", "no-stop" (enum hg_pause), "?" otherwise. */
+const char *hg_pause_name(int pause);
 
 int hg_snapshot_pid(const hg_snapshot *s);
 const char *hg_snapshot_exe(const hg_snapshot *s);
@@ -331,6 +369,11 @@ const hg_totals *hg_snapshot_totals(const hg_snapshot *s);
 const hg_timing *hg_snapshot_timing(const hg_snapshot *s);
 uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s);  /* or HG_UNKNOWN */
 uint64_t hg_snapshot_heap_resident_bytes(const hg_snapshot *s); /* or HG_UNKNOWN */
+/* 1 unless the snapshot was taken without a stop (no_stop) and its last
+ * walk still found problems: a chunk chain that changed while it was read
+ * could not be read whole (or the heap is corrupt: without a stop the two
+ * look alike). */
+int hg_snapshot_consistent(const hg_snapshot *s);
 
 size_t hg_snapshot_arena_count(const hg_snapshot *s);
 const hg_arena_info *hg_snapshot_arena(const hg_snapshot *s, size_t i);

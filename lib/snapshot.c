@@ -37,6 +37,7 @@ hg_snapshot *hg_snapshot_new(void)
     si->pub.rss_bytes = HG_UNKNOWN;
     si->pub.heap_resident_bytes = HG_UNKNOWN;
     si->pub.timing.stopped_ns = HG_UNKNOWN;
+    si->pub.timing.copy_ns = HG_UNKNOWN;
     return &si->pub;
 }
 
@@ -176,6 +177,7 @@ void hg_snapshot_free(hg_snapshot *s)
     hg_holders_free(s->holders);
     free(s->chunk_words);
     hg_types_free(s->types);
+    free(s->fallback);
     free(si->idx.slots);
     free(si);
 }
@@ -208,6 +210,13 @@ uint64_t hg_snapshot_time_ns(const hg_snapshot *s) { return s->time_ns; }
 const hg_mallinfo2 *hg_snapshot_mallinfo2(const hg_snapshot *s) { return &s->mallinfo2; }
 const hg_totals *hg_snapshot_totals(const hg_snapshot *s) { return &s->totals; }
 const hg_timing *hg_snapshot_timing(const hg_snapshot *s) { return &s->timing; }
+int hg_snapshot_consistent(const hg_snapshot *s) { return !s->inconsistent; }
+
+const char *hg_pause_name(int pause)
+{
+    static const char *const names[] = {"none", "walk", "copy", "no-stop"};
+    return pause >= 0 && pause < 4 ? names[pause] : "?";
+}
 uint64_t hg_snapshot_rss_bytes(const hg_snapshot *s) { return s->rss_bytes; }
 const hg_sampler_info *hg_snapshot_sampler(const hg_snapshot *s)
 {

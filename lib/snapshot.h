@@ -51,6 +51,10 @@ struct hg_snapshot {
     /* The allocation sampler's figures (hg_snapshot_read_sampler). */
     int have_sampler;
     hg_sampler_info sampler;
+    /* hg_snapshot_consistent; and timing.fallback's text (owned) */
+    int inconsistent;
+    char *fallback;
+    uint64_t resumed_ns;           /* hg_now_ns() when the target ran again */
 };
 
 /*

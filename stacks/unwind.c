@@ -160,6 +160,12 @@ int hg_unwinder_capture(struct hg_unwinder *u)
     return hg_copy_stacks(&u->copies, u->t);
 }
 
+int hg_unwinder_capture_from(struct hg_unwinder *u, hg_target *copy)
+{
+    u->cur = NULL;
+    return hg_copy_stacks(&u->copies, copy);
+}
+
 struct collect {
     uint64_t *pcs;
     uint64_t *sps; /* or NULL */

@@ -18,6 +18,9 @@ void hg_unwinder_free(struct hg_unwinder *u);
  * stack (capture.c).  Everything below works on that copy, after the
  * target runs on. */
 int hg_unwinder_capture(struct hg_unwinder *u);
+/* The same from another target holding the same threads and memory: a copy
+ * of u's target made at its stop (target/copy.h). */
+int hg_unwinder_capture_from(struct hg_unwinder *u, hg_target *copy);
 size_t hg_unwinder_count(const struct hg_unwinder *u);
 int hg_unwinder_tid(const struct hg_unwinder *u, size_t i);
 /* The call stack of thread i of the last capture, innermost first, as

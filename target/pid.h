@@ -52,6 +52,10 @@ struct live {
     /* The stop just refused met another heapgrab: its tracing thread, and
      * the thread of ours it held (see seize_refused). */
     int busy_tracer, busy_tid, busy_process;
+    /* The room a copy at the stop goes into (copy_attach.c), kept from one
+     * snapshot to the next: memory written once is fast to copy into. */
+    unsigned char *room;
+    uint64_t room_len;
 };
 
 /* pid_stop.c: the ops stop and resume; and, for close, letting go of

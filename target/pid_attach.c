@@ -243,6 +243,7 @@ static void live_close(hg_target *t)
     if (!lv)
         return;
     hg_live_let_go(t);
+    hg_copy_room_free(lv);
     free(lv->held_threads);
     for (size_t i = 0; i < lv->nstatfd; i++)
         close_task_files(lv->statfd[i].fd);

@@ -340,6 +340,65 @@ int hg_module_var_decl(hg_module *m, const char *name, uint64_t addr, const char
 /* Build-id (hex) and path of the module mapped at addr, NULL if none. */
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path);
 
+/*
+ * ---- a copy of a live process (copy_attach.c) ----
+ * A live process's memory copied at a stop: a target over the copy, so
+ * that the walker and the holders' capture run unchanged on it once the
+ * process runs on.  The stop lasts as long as the
+ * copy, not as long as the walk.
+ *
+ * What is copied: every private writable mapping (the heaps, the main
+ * heap, mmapped chunks, libc's data with main_arena and mp_, thread stacks
+ * and TLS blocks), resident pages only -- the others read as zeros, as they
+ * would, and are not touched (reading them would map the zero page into
+ * the process).  Every other address (code, read-only data, shared
+ * mappings) is read from the process when asked: it does not change while
+ * the process runs, or is none of malloc's.
+ *
+ * The copy goes into a room owned by the live target, faulted in before the
+ * stop (MAP_POPULATE) and kept for the next snapshot (--interval): the
+ * kernel's first write to a page is what makes a copy into fresh memory
+ * slow.
+ */
+/* Whether t is a live process heapgrab stops itself (not one a debugger
+ * holds, not a core or a reader): the only kind a copy helps. */
+int hg_copy_applies(const hg_target *t);
+/* Half of the memory available now (MemAvailable), the default budget. */
+uint64_t hg_copy_default_budget(void);
+/* Before the stop: the bytes a copy would take now (resident pages of the
+ * private writable mappings). */
+uint64_t hg_copy_estimate(hg_target *live);
+/* Before the stop: make the live target's room at least need bytes,
+ * faulted in.  0, or HG_ENOMEM. */
+int hg_copy_prepare(hg_target *live, uint64_t need);
+
+/* hg_copy_take's flags. */
+#define HG_COPY_RUNNING 1u /* the process runs (--no-stop): read its mappings
+                              and threads from /proc first; no registers */
+
+/* Copy live's memory into its room: while it is stopped, or with
+ * HG_COPY_RUNNING while it runs.  *out: the copy, a target whose stop and
+ * resume do nothing but hand out the threads as they were.  Returns 0; 1
+ * when the copy would take more than budget bytes (nothing copied, *out
+ * NULL); or a negative HG_E* code (HG_ENOPROC: the process is gone).
+ * *bytes gets the bytes copied (or needed, when over budget). */
+int hg_copy_take(hg_target *live, unsigned flags, uint64_t budget, hg_target **out,
+                 uint64_t *bytes);
+/* The copy's bytes at [addr, addr + len) as they are in the room, or NULL
+ * when t is not a copy or they are not all copied in one piece. */
+const unsigned char *hg_copy_bytes(const hg_target *t, uint64_t addr, uint64_t len);
+/* The copied bytes from addr on, as far as they go in one piece (*len), or
+ * NULL when t is not a copy or addr was not copied. */
+const unsigned char *hg_copy_span(const hg_target *t, uint64_t addr, uint64_t *len);
+/* The room's start (hg_copy_bytes's pointers are within it), NULL when t is
+ * not a copy. */
+unsigned char *hg_copy_base(const hg_target *t);
+/* --no-stop: read the copied pages around addr again (64 KiB either side),
+ * from the running process (addr 0: every copied page).  0; 1 when addr is not in the copy;
+ * HG_ENOPROC when the process is gone. */
+int hg_copy_reread(hg_target *t, uint64_t addr);
+/* The live target's room, unmapped (its close). */
+void hg_copy_room_free(void *room);
 
 /* ---- static types from DWARF (dwarf_types.c), for the types analysis ---- */
 /* Every module's DWARF types met so far, each read once, numbered. */

@@ -20,8 +20,17 @@
  * Every list walk is bounded, every size and pointer is checked against
  * the heaps, and the first bad chunk of each kind becomes a problem in the
  * snapshot; the walk goes on where it can.
+ *
+ * A live process is not walked while it is stopped, but copied
+ * (target/target.h, hg_copy_take): step 2 runs on the copy once the
+ * process runs again, the copy's "stop" only handing out the threads as
+ * they were.  So the stop lasts as long as the copy.  When the copy would
+ * be over the memory budget, step 2 runs during the stop as it always did;
+ * with no_stop the copy is made while the process runs and the places the
+ * walk finds torn are read again (walk_no_stop).
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,10 +160,11 @@ int hg_walk(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
     return hg_walk_hooked(t, loc, opt, NULL, NULL, out);
 }
 
-int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
-                   hg_walk_hook hook, void *ctx, hg_snapshot **out)
+/* One walk of t: stop it (a copy's stop only hands out its threads), walk,
+ * call the hook, resume, finish.  *resumed_ns: when it ran again. */
+static int walk_once(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+                     hg_walk_hook hook, void *ctx, hg_snapshot **out, uint64_t *resumed_ns)
 {
-    uint64_t t0 = hg_now_ns();
     int rc;
     struct walk w;
     memset(&w, 0, sizeof w);
@@ -188,6 +198,7 @@ int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_option
         rc = call_hook(&w, hook, ctx);
     /* Whatever failed, a target that died under us is the reason. */
     int gone = t->ops->resume(t, &s->timing.stopped_ns);
+    *resumed_ns = hg_now_ns();
     if (gone)
         rc = gone;
     if (rc == 0)
@@ -223,7 +234,221 @@ out:
         hg_snapshot_free(w.s);
         return rc;
     }
-    w.s->timing.total_ns = hg_now_ns() - t0;
     *out = w.s;
     return 0;
+}
+
+/* The copy was wanted but not made: say why, on stderr and in timing. */
+static int fell_back(char **why, const char *fmt, uint64_t a, uint64_t b)
+{
+    char text[256];
+    snprintf(text, sizeof text, fmt, (double)a / (1 << 20), (double)b / (1 << 20));
+    free(*why);
+    *why = strdup(text);
+    fprintf(stderr, "heapgrab: %s\n", text);
+    return 0;
+}
+
+/* Problems a walk of a copy made while the process ran: read the mappings
+ * they point into again (all of them when one has no address).  The number
+ * read again, or a negative code. */
+static int reread_problems(hg_target *copy, const hg_snapshot *s, uint64_t *rereads)
+{
+    int all = s->problems_total > s->nproblems;
+    for (size_t i = 0; i < s->nproblems && !all; i++) {
+        int rc = s->problems[i].address ? hg_copy_reread(copy, s->problems[i].address) : 1;
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            all = 1;
+        else
+            (*rereads)++;
+    }
+    if (all) {
+        int rc = hg_copy_reread(copy, 0);
+        if (rc < 0)
+            return rc;
+        (*rereads)++;
+    }
+    return 0;
+}
+
+/* Walks of a copy taken while the process runs: at most this many. */
+#define NO_STOP_TRIES 8
+
+/* --no-stop: copy without a stop, walk the copy, read again where the walk
+ * found problems, walk again. */
+static int walk_no_stop(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+                        hg_walk_hook hook, void *ctx, uint64_t budget, hg_snapshot **out)
+{
+    hg_target *copy;
+    uint64_t bytes, resumed, c0 = hg_now_ns(), rereads = 0;
+    *out = NULL;
+    uint64_t need = hg_copy_estimate(t);
+    if (need <= budget && hg_copy_prepare(t, need) != 0)
+        return hg_error_code();
+    int rc = hg_copy_take(t, HG_COPY_RUNNING, budget, &copy, &bytes);
+    if (rc == 1)
+        return hg_fail(HG_EUSAGE, "--no-stop: a copy of %.0f MiB is over the memory budget "
+                       "(%.0f MiB)", (double)bytes / (1 << 20), (double)budget / (1 << 20));
+    if (rc)
+        return rc;
+    uint64_t copy_ns = hg_now_ns() - c0, a0 = hg_now_ns();
+    hg_snapshot *s = NULL;
+    for (int i = 0; i < NO_STOP_TRIES; i++) {
+        if (s) {
+            rc = reread_problems(copy, s, &rereads);
+            hg_snapshot_free(s);
+            s = NULL;
+            if (rc)
+                break;
+        }
+        rc = walk_once(copy, loc, opt, NULL, NULL, &s, &resumed);
+        if (rc || s->problems_total == 0)
+            break;
+    }
+    /* the hook takes what it needs of the walk once, from the copy as it
+     * ended up */
+    if (rc == 0 && hook) {
+        hg_snapshot_free(s);
+        s = NULL;
+        rc = walk_once(copy, loc, opt, hook, ctx, &s, &resumed);
+    }
+    hg_target_close(copy);
+    if (rc) {
+        hg_snapshot_free(s);
+        return rc;
+    }
+    s->timing.pause = HG_PAUSE_NO_STOP;
+    s->timing.stopped_ns = 0;
+    s->timing.copy_ns = copy_ns;
+    s->timing.copied_bytes = bytes;
+    s->timing.rereads = rereads;
+    s->resumed_ns = a0;
+    s->inconsistent = s->problems_total != 0;
+    if (s->inconsistent)
+        hg_snapshot_add_problem(s, (unsigned)s->nproblems + 1, -1, 0,
+                                "--no-stop: problems remain after reading their places again "
+                                "(%" PRIu64 " re-reads): the program changed them while they were read "
+                                "(or the heap is corrupt; a stopped snapshot tells)", rereads);
+    *out = s;
+    return 0;
+}
+
+/* The walk, the target held as opt says: stopped for a copy (else for the
+ * walk), or not at all. */
+static int walk_paused(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+                       hg_walk_hook hook, void *ctx, hg_snapshot **out, uint64_t t0)
+{
+    uint64_t resumed = 0;
+    int rc;
+    *out = NULL;
+    int64_t b = opt ? opt->memory_budget : 0;
+    int want_copy = hg_copy_applies(t) && b >= 0 && !getenv("HEAPGRAB_NO_COPY");
+    uint64_t budget = b > 0 ? (uint64_t)b : hg_copy_default_budget();
+    if (opt && opt->no_stop && hg_copy_applies(t)) {
+        rc = walk_no_stop(t, loc, opt, hook, ctx, b < 0 ? 0 : budget, out);
+        if (rc == 0)
+            (*out)->timing.total_ns = hg_now_ns() - t0;
+        return rc;
+    }
+    if (opt && opt->no_stop)
+        return hg_fail(HG_EUSAGE, "--no-stop: only for a live process heapgrab may stop");
+    char *why = NULL;
+    if (want_copy) {
+        /* before the stop: the room for the copy, faulted in now */
+        uint64_t need = hg_copy_estimate(t);
+        if (need > budget) {
+            want_copy = fell_back(&why, "walking while the target is stopped: a copy of its "
+                                  "memory (%.0f MiB) is over the memory budget (%.0f MiB)",
+                                  need, budget);
+        } else if (hg_copy_prepare(t, need) != 0) {
+            want_copy = fell_back(&why, "walking while the target is stopped: no room for a "
+                                  "copy of its memory (%.0f MiB; budget %.0f MiB)", need, budget);
+        }
+    }
+    if (!want_copy) {
+        rc = walk_once(t, loc, opt, hook, ctx, out, &resumed);
+        if (rc == 0) {
+            hg_snapshot *s = *out;
+            s->timing.pause = s->timing.stopped_ns == HG_UNKNOWN ? HG_PAUSE_NONE : HG_PAUSE_WALK;
+            s->fallback = why;
+            s->timing.fallback = why;
+            s->resumed_ns = resumed;
+            s->timing.total_ns = hg_now_ns() - t0;
+            why = NULL;
+        }
+        free(why);
+        return rc;
+    }
+
+    /* The stop: copy, resume. */
+    rc = t->ops->stop(t, 0);
+    if (rc)
+        return rc;
+    uint64_t when = hg_wall_ns(), c0 = hg_now_ns(), bytes = 0, stopped = 0;
+    hg_target *copy = NULL;
+    rc = hg_copy_take(t, 0, budget, &copy, &bytes);
+    uint64_t copy_ns = hg_now_ns() - c0;
+    if (rc == 1 || (rc < 0 && rc != HG_ENOPROC)) {
+        /* over the budget after all (the heap grew since), or no memory for
+         * it: walk now, as without a copy */
+        if (rc == 1)
+            fell_back(&why, "walking while the target is stopped: a copy of its memory "
+                      "(%.0f MiB) is over the memory budget (%.0f MiB)", bytes, budget);
+        else
+            fell_back(&why, "walking while the target is stopped: the copy failed "
+                      "(%.0f MiB; budget %.0f MiB)", bytes, budget);
+        int gone = t->ops->resume(t, NULL);
+        if (gone) {
+            free(why);
+            return gone;
+        }
+        rc = walk_once(t, loc, opt, hook, ctx, out, &resumed);
+        if (rc == 0) {
+            (*out)->timing.pause = HG_PAUSE_WALK;
+            (*out)->fallback = why;
+            (*out)->timing.fallback = why;
+            (*out)->resumed_ns = resumed;
+            (*out)->timing.total_ns = hg_now_ns() - t0;
+            why = NULL;
+        }
+        free(why);
+        return rc;
+    }
+    int gone = t->ops->resume(t, &stopped);
+    if (rc == 0 && gone)
+        rc = gone;
+    free(why);
+    if (rc) {
+        hg_target_close(copy);
+        return rc;
+    }
+    uint64_t a0 = hg_now_ns();
+    rc = walk_once(copy, loc, opt, hook, ctx, out, &resumed);
+    hg_target_close(copy);
+    if (rc)
+        return rc;
+    hg_snapshot *s = *out;
+    s->time_ns = when;
+    s->timing.pause = HG_PAUSE_COPY;
+    s->timing.stopped_ns = stopped;
+    s->timing.copy_ns = copy_ns;
+    s->timing.copied_bytes = bytes;
+    s->resumed_ns = a0;
+    s->timing.total_ns = hg_now_ns() - t0;
+    return 0;
+}
+
+int hg_walk_hooked(hg_target *t, const hg_located *loc, const hg_snapshot_options *opt,
+                   hg_walk_hook hook, void *ctx, hg_snapshot **out)
+{
+    uint64_t t0 = hg_now_ns();
+    int rc = walk_paused(t, loc, opt, hook, ctx, out, t0);
+    if (rc == 0) {
+        uint64_t now = hg_now_ns();
+        (*out)->timing.total_ns = now - t0;
+        (*out)->timing.analysis_ns = now - (*out)->resumed_ns;
+    }
+    return rc;
 }

@@ -123,6 +123,17 @@ const unsigned char *hg_window_get(hg_window *w, uint64_t addr, uint64_t need, u
     if (addr >= w->start && addr + need <= w->end && addr + need > addr)
         return w->data + (addr - w->start);
 
+    /* A copy of the process (target/copy_attach.c): the window is the
+     * copy itself, as far as it goes in one piece -- no read at all. */
+    uint64_t run;
+    const unsigned char *direct = hg_copy_span(w->t, addr, &run);
+    if (direct && run >= need) {
+        w->data = direct;
+        w->start = addr;
+        w->end = addr + run;
+        return w->data;
+    }
+
     if (w->threaded) {
         settle(w);
         /* The read-ahead continues the current window: use it, carrying

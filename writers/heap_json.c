@@ -100,6 +100,7 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
     }
     jw_close(&w, ']');
 
+    jw_bool(&w, "consistent", hg_snapshot_consistent(s));
     jw_u64(&w, "problems_total", hg_snapshot_problem_total(s));
     jw_open(&w, "problems", '[');
     for (size_t i = 0, n = hg_snapshot_problem_count(s); i < n; i++) {
@@ -147,6 +148,15 @@ int hg_write_json(const hg_snapshot *s, FILE *out)
     jw_open(&w, "timing", '{');
     jw_known(&w, "stopped_ns", tm->stopped_ns);
     jw_u64(&w, "total_ns", tm->total_ns);
+    jw_str(&w, "pause", hg_pause_name(tm->pause));
+    jw_known(&w, "copy_ns", tm->copy_ns);
+    jw_u64(&w, "copied_bytes", tm->copied_bytes);
+    jw_u64(&w, "analysis_ns", tm->analysis_ns);
+    jw_u64(&w, "rereads", tm->rereads);
+    if (tm->fallback)
+        jw_str(&w, "fallback", tm->fallback);
+    else
+        jw_null(&w, "fallback");
     jw_close(&w, '}');
 
     jw_close(&w, '}');

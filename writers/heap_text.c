@@ -192,8 +192,17 @@ int hg_write_text(const hg_snapshot *s, FILE *out)
     fputs(" (located by ", out);
     put_clean(out, hg_snapshot_locate(s) ? hg_snapshot_locate(s) : "?", 16);
     fputc(')', out);
-    if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
+    if (tm->pause == HG_PAUSE_NO_STOP)
+        fprintf(out, ", target never stopped (copied while it ran%s)",
+                hg_snapshot_consistent(s) ? "" : ": NOT CONSISTENT");
+    else if (tm->stopped_ns != HG_UNKNOWN) /* a core was never stopped */
         fprintf(out, ", target stopped %.2f ms", (double)tm->stopped_ns / 1e6);
+    if (tm->pause == HG_PAUSE_COPY)
+        fprintf(out, " to copy %.0f MiB (copy %.2f ms), walked after in %.2f ms",
+                (double)tm->copied_bytes / (1 << 20), (double)tm->copy_ns / 1e6,
+                (double)tm->analysis_ns / 1e6);
+    else if (tm->pause == HG_PAUSE_WALK && tm->fallback)
+        fputs(" for the walk (no copy: over the memory budget)", out);
     fputc('\n', out);
     fputs("exe: ", out);
     put_clean(out, hg_snapshot_exe(s)[0] ? hg_snapshot_exe(s) : "?", WIDTH - 5);

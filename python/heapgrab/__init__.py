@@ -92,7 +92,9 @@ class _SnapshotOptions(ctypes.Structure):
     _fields_ = [("locate", ctypes.c_int), ("max_problems", ctypes.c_uint),
                 ("keep_chunks", ctypes.c_int),
                 ("holders", ctypes.c_int),
-                ("types", ctypes.c_int)]
+                ("types", ctypes.c_int),
+                ("memory_budget", ctypes.c_int64),
+                ("no_stop", ctypes.c_int)]
 
 
 class _Chunk(ctypes.Structure):
@@ -577,7 +579,7 @@ def write_allocs(target, path, exe=None, sysroot=None):
 
 
 def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holders=False,
-             types=False):
+             types=False, memory_budget=None, no_stop=False):
     """Take a snapshot of target: a PID, a core file's path, a
     StoppedProcess, or a reader object.  locate: "auto", "symbols" or
     "heuristic".  chunks=True keeps every chunk for Snapshot.chunks().
@@ -585,14 +587,17 @@ def snapshot(target, locate="auto", chunks=False, exe=None, sysroot=None, holder
     .leaks(), .objects(); the stop reads every in-use byte once more).
     types=True says what each in-use chunk is (Snapshot.types(),
     .chunk_types(); implies chunks).
-    exe and sysroot are for cores (as the CLI's --exe and --sysroot)."""
+    exe and sysroot are for cores (as the CLI's --exe and --sysroot).
+    memory_budget (bytes; 0: never copy) and no_stop are the CLI's
+    --memory-budget and --no-stop, for a live process."""
     if locate not in LOCATE:
         raise ValueError(f"locate must be one of {', '.join(LOCATE)}")
     lib = _load()
     handle, keep = _open_target(target, exe, sysroot)
     try:
+        budget = 0 if memory_budget is None else (memory_budget or -1)
         opt = _SnapshotOptions(LOCATE[locate], 0, 1 if chunks else 0, 1 if holders else 0,
-                               1 if types else 0)
+                               1 if types else 0, budget, 1 if no_stop else 0)
         snap = ctypes.c_void_p()
         _check(lib.hg_snapshot_take(handle, ctypes.byref(opt), ctypes.byref(snap)))
         return Snapshot(snap)

@@ -89,6 +89,8 @@ int main(void)
     FIELD(hg_snapshot_options, keep_chunks);
     FIELD(hg_snapshot_options, holders);
     FIELD(hg_snapshot_options, types);
+    FIELD(hg_snapshot_options, memory_budget);
+    FIELD(hg_snapshot_options, no_stop);
     end();
     BEGIN(hg_type);
     FIELD(hg_type, name);
