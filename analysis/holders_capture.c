@@ -296,14 +296,12 @@ static int collect_regions(struct hc_capture *c, const hg_walk_found *f)
     return 0;
 }
 
-/* glibc's descriptor of a struct link_map field, for libthread_db: its
- * offset is the third word. */
+/* The offset (the third word) of glibc's libthread_db description of a
+ * struct link_map field. */
 static int thread_db_offset(hg_target *t, hg_module *m, const char *name, uint64_t *off)
 {
-    uint64_t addr;
     uint32_t desc[3];
-    if (!m || hg_module_symbol(m, name, &addr, NULL, NULL) != 0 ||
-        hg_read_exact(t, addr, desc, sizeof desc) != 0)
+    if (hg_thread_db_field(t, m, name, desc) != 0)
         return HG_ENOTFOUND;
     *off = desc[2];
     return 0;

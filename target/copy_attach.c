@@ -340,14 +340,12 @@ static int read_runs(struct copy *c, size_t first, size_t n)
     return 0;
 }
 
-/* glibc's description of a field for libthread_db (nptl_db): three 32-bit
- * words, the offset the third. */
+/* The offset (the third word) of glibc's libthread_db description of a
+ * field. */
 static int thread_db_field(hg_module *m, hg_target *t, const char *name, uint64_t *off)
 {
-    uint64_t at;
     uint32_t desc[3];
-    if (!m || hg_module_symbol(m, name, &at, NULL, NULL) != 0 ||
-        hg_read_exact(t, at, desc, sizeof desc) != 0)
+    if (hg_thread_db_field(t, m, name, desc) != 0)
         return -1;
     *off = desc[2];
     return 0;

@@ -766,3 +766,11 @@ uint64_t hg_module_image_end(hg_module *m)
     }
     return end ? bias + end : 0;
 }
+
+int hg_thread_db_field(hg_target *t, hg_module *m, const char *name, uint32_t desc[3])
+{
+    uint64_t addr;
+    if (!m || hg_module_symbol(m, name, &addr, NULL, NULL) != 0)
+        return HG_ENOTFOUND;
+    return hg_read_exact(t, addr, desc, 3 * sizeof(uint32_t));
+}

@@ -301,6 +301,12 @@ const char *hg_module_build_id(hg_module *m);
  * there, whatever the program changed since.  0, or HG_ENOTFOUND when the
  * file does not hold them. */
 int hg_module_file_read(hg_module *m, uint64_t addr, void *buf, size_t len);
+/* glibc's description of a field for libthread_db (nptl_db's
+ * _thread_db_* symbols, in libc from 2.34, libpthread before): three
+ * 32-bit words {size in bits, count, offset}, read from m's symbol in t's
+ * memory.  0, HG_ENOTFOUND (no such symbol, or m NULL), or the read's
+ * error. */
+int hg_thread_db_field(hg_target *t, hg_module *m, const char *name, uint32_t desc[3]);
 /* The modules of the target, in libdwfl's order: how many, and the i-th
  * (NULL past the end). */
 size_t hg_module_count(hg_target *t);

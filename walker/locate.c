@@ -90,15 +90,6 @@ static int read_version(hg_target *t, hg_located *r)
                    path);
 }
 
-/* libthread_db descriptor: {size in bits, count, offset}. */
-static int thread_db_field(hg_target *t, hg_module *m, const char *name, uint32_t desc[3])
-{
-    uint64_t addr;
-    if (hg_module_symbol(m, name, &addr, NULL, NULL) != 0)
-        return HG_ENOTFOUND;
-    return hg_read_exact(t, addr, desc, 3 * sizeof(uint32_t));
-}
-
 /* l_tls_offset of libc's link_map: walk _r_debug.r_map to the entry whose
  * l_addr is libc's load bias. */
 static int find_libc_tls_offset(hg_target *t, hg_located *r)
@@ -121,8 +112,8 @@ static int find_libc_tls_offset(hg_target *t, hg_located *r)
      * 2.34; before, local symbols of libpthread (visible with its debug
      * information).  Failing both, the version table knows the offset. */
     hg_module *pt = hg_module_find(t, "libpthread");
-    if (thread_db_field(t, r->libc, "_thread_db_link_map_l_tls_offset", off_desc) != 0 &&
-        (!pt || thread_db_field(t, pt, "_thread_db_link_map_l_tls_offset", off_desc) != 0)) {
+    if (hg_thread_db_field(t, r->libc, "_thread_db_link_map_l_tls_offset", off_desc) != 0 &&
+        (!pt || hg_thread_db_field(t, pt, "_thread_db_link_map_l_tls_offset", off_desc) != 0)) {
         if (r->L.lm_tls_offset < 0)
             return HG_ENOTFOUND;
         off_desc[2] = (uint32_t)r->L.lm_tls_offset;
