@@ -36,15 +36,16 @@ BUCKETS = [  # arena, state, chunk_size, count, usable bytes
 
 TOP_KEYS = ["heapgrab_version", "pid", "exe", "glibc", "locate", "time_nanos",
             "mallinfo2", "totals", "rss_bytes", "heap_resident_bytes",
-            "heap_share_of_rss", "arenas", "threads", "problems_total", "problems",
-            "timing"]
+            "heap_share_of_rss", "arenas", "threads", "consistent", "problems_total",
+            "problems", "timing"]
 MALLINFO2_KEYS = ["arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
                   "fsmblks", "uordblks", "fordblks", "keepcost"]
 TOTALS_KEYS = []  # from the library: see load_totals_keys()
 ARENA_HEAD_KEYS = ["index", "address", "main", "mutex_held", "heaps", "system_mem"]
 THREAD_KEYS = ["tid", "tcache", "arena", "tcache_objects", "tcache_bytes"]
 PROBLEM_KEYS = ["arena", "address", "what"]
-TIMING_KEYS = ["stopped_ns", "total_ns"]
+TIMING_KEYS = ["stopped_ns", "total_ns", "pause", "copy_ns", "copied_bytes", "analysis_ns",
+               "rereads", "fallback"]
 
 failures = 0
 
@@ -203,7 +204,12 @@ def check_heap(d):
                              "what": "mp_ counts 4 mmapped chunks, found 3"}, "problems[2]")
 
     expect(list(d["timing"]), TIMING_KEYS, "timing keys")
-    expect(d["timing"], {"stopped_ns": 1234567, "total_ns": 9876543}, "timing")
+    # a snapshot made by hand: no pause of any kind recorded, no copy (null,
+    # never 0), nothing re-read, no fallback; consistent
+    expect(d["timing"], {"stopped_ns": 1234567, "total_ns": 9876543, "pause": "none",
+                         "copy_ns": None, "copied_bytes": 0, "analysis_ns": 0, "rereads": 0,
+                         "fallback": None}, "timing")
+    expect(d["consistent"], True, "consistent")
 
 
 def check_empty(d):
