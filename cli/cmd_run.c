@@ -3,9 +3,12 @@
  * environment has) and HEAPGRAB_SAMPLE_RATE set, by exec: the program
  * takes heapgrab's place, its pid and its exit status.
  *
- * The sampler is looked for beside heapgrab's build (HG_SAMPLER_BUILD),
- * then where it is installed (HG_SAMPLER_INSTALLED); HEAPGRAB_SAMPLER
- * names another. */
+ * The sampler is looked for beside the heapgrab that runs (a build tree
+ * holds both), then where it is installed (HG_SAMPLER_INSTALLED);
+ * HEAPGRAB_SAMPLER names another.  Never at a path compiled in from where
+ * heapgrab was built: that directory (a /tmp one, for a package) may be
+ * anybody's on the machine where heapgrab runs, and what is found is
+ * preloaded into the program. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,21 +17,34 @@
 
 #include "cli/cli.h"
 
-#ifndef HG_SAMPLER_BUILD
-#define HG_SAMPLER_BUILD ""
-#endif
 #ifndef HG_SAMPLER_INSTALLED
 #define HG_SAMPLER_INSTALLED "/usr/local/lib/libheapgrab_sampler.so"
 #endif
 
-static const char *sampler_path(void)
+/* libheapgrab_sampler.so in the directory of the heapgrab running, into
+ * buf; NULL if there is none there. */
+static const char *beside_us(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    const char name[] = "libheapgrab_sampler.so";
+    if (!slash || (size_t)(slash + 1 - buf) + sizeof name > len)
+        return NULL;
+    memcpy(slash + 1, name, sizeof name);
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+static const char *sampler_path(char *buf, size_t len)
 {
     const char *env = getenv("HEAPGRAB_SAMPLER");
     if (env && *env)
         return access(env, R_OK) == 0 ? env : NULL;
-    /* the one built with this heapgrab, else the installed one */
-    if (HG_SAMPLER_BUILD[0] && access(HG_SAMPLER_BUILD, R_OK) == 0)
-        return HG_SAMPLER_BUILD;
+    const char *here = beside_us(buf, len);
+    if (here)
+        return here;
     if (access(HG_SAMPLER_INSTALLED, R_OK) == 0)
         return HG_SAMPLER_INSTALLED;
     return NULL;
@@ -62,11 +78,11 @@ int cmd_run(int argc, char **argv)
     }
     if (i >= argc)
         return usage_error("run needs a program: heapgrab run [--rate N] -- PROGRAM ARGS");
-    const char *lib = sampler_path();
+    char here[4096];
+    const char *lib = sampler_path(here, sizeof here);
     if (!lib) {
-        say("libheapgrab_sampler.so not found (looked at %s%s%s); set HEAPGRAB_SAMPLER to its "
-            "path", HG_SAMPLER_BUILD[0] ? HG_SAMPLER_BUILD : "", HG_SAMPLER_BUILD[0] ? " and " : "",
-            HG_SAMPLER_INSTALLED);
+        say("libheapgrab_sampler.so not found (looked beside heapgrab and at %s); set "
+            "HEAPGRAB_SAMPLER to its path", HG_SAMPLER_INSTALLED);
         return EXIT_FAIL;
     }
     const char *old = getenv("LD_PRELOAD");

@@ -389,6 +389,22 @@ def test_run_cli(tmp):
     r = subprocess.run([HEAPGRAB, "run", "--", "sh", "-c", 'echo "$LD_PRELOAD"'],
                        capture_output=True, text=True, env=env_pre, timeout=TIMEOUT)
     equal(r.stdout.strip(), f"{lib}:/nonexistent-before.so", "LD_PRELOAD kept, sampler first")
+    # without HEAPGRAB_SAMPLER: the sampler beside the heapgrab that runs
+    # (a build tree holds both), never a path compiled in
+    bare = {k: v for k, v in os.environ.items() if k != "HEAPGRAB_SAMPLER"}
+    r = subprocess.run([HEAPGRAB, "run", "--", "sh", "-c", 'echo "$LD_PRELOAD"'],
+                       capture_output=True, text=True, env=bare, timeout=TIMEOUT)
+    equal(r.stdout.strip(), os.path.join(os.path.dirname(os.path.realpath(HEAPGRAB)),
+                                         "libheapgrab_sampler.so"), "the sampler beside heapgrab")
+    alone = os.path.join(tmp, "alone")
+    os.makedirs(alone, exist_ok=True)
+    shutil.copy(HEAPGRAB, alone)
+    r = subprocess.run([os.path.join(alone, os.path.basename(HEAPGRAB)), "run", "--", "true"],
+                       capture_output=True, text=True, env=bare, timeout=TIMEOUT)
+    installed = [p for p in ("/usr/local/lib/libheapgrab_sampler.so",) if os.path.exists(p)]
+    if not installed:
+        check(r.returncode == 1 and "not found" in r.stderr and len(r.stderr.splitlines()) == 1,
+              f"a heapgrab with no sampler beside it: exit {r.returncode}, {r.stderr!r}")
     for argv, status in ((["run"], 2), (["run", "--rate", "0", "--", "true"], 2),
                          (["run", "--rate", "x", "--", "true"], 2),
                          (["run", "--bogus", "--", "true"], 2),
