@@ -7,6 +7,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/error.h"
@@ -84,15 +85,18 @@ int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
     return 0;
 }
 
-/* ------------------------------------------- sizes of classes by name */
+/* ------------------------------------------------- classes by their names */
 
-struct size_search {
+struct class_search {
     const char *const *names;
-    size_t n, left;
-    uint64_t *sizes;
+    uint8_t *done;
+    size_t left;
+    int (*found)(void *ctx, size_t i, Dwarf_Die *die);
+    void *ctx;
     hg_u64map by_hash;     /* hash of a name -> its index (the next key on a clash) */
     hg_u64map seen;        /* partial units already scanned (imported by many) */
     char path[4096];       /* the qualified name of the scope being scanned */
+    int rc;
 };
 
 static uint64_t hash_name(const char *s)
@@ -103,14 +107,18 @@ static uint64_t hash_name(const char *s)
     return hg_hash64(h);
 }
 
-static void found_type(struct size_search *q, Dwarf_Die *d)
+static void class_found(struct class_search *q, Dwarf_Die *d)
 {
     uint64_t key = hash_name(q->path);
     for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
         if (strcmp(q->names[*v], q->path) == 0) {
-            int bs = dwarf_bytesize(d);
-            if (!q->sizes[*v] && bs > 0) {
-                q->sizes[*v] = (uint64_t)bs;
+            if (q->done[*v])
+                return;
+            int r = q->found(q->ctx, *v, d);
+            if (r < 0)
+                q->rc = r;
+            else if (r > 0) {
+                q->done[*v] = 1;
                 q->left--;
             }
             return;
@@ -120,7 +128,7 @@ static void found_type(struct size_search *q, Dwarf_Die *d)
 /* The classes and structs under parent, and under its namespaces and
  * classes (nested ones), with their qualified names; plen is the length of
  * parent's own in q->path. */
-static void scan_scope(struct size_search *q, Dwarf_Die *parent, size_t plen, int depth)
+static void class_scope(struct class_search *q, Dwarf_Die *parent, size_t plen, int depth)
 {
     Dwarf_Die d;
     if (depth > 32 || dwarf_child(parent, &d) != 0)
@@ -132,9 +140,12 @@ static void scan_scope(struct size_search *q, Dwarf_Die *parent, size_t plen, in
             Dwarf_Attribute attr;
             Dwarf_Die unit;
             if (dwarf_attr(&d, DW_AT_import, &attr) && dwarf_formref_die(&attr, &unit) &&
-                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr) &&
-                hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) == 0)
-                scan_scope(q, &unit, plen, depth + 1);
+                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr)) {
+                if (hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
+                    q->rc = hg_fail(HG_ENOMEM, "out of memory");
+                else
+                    class_scope(q, &unit, plen, depth + 1);
+            }
             continue;
         }
         if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type)
@@ -152,45 +163,66 @@ static void scan_scope(struct size_search *q, Dwarf_Die *parent, size_t plen, in
         }
         memcpy(q->path + at, name, len + 1);
         if (tag != DW_TAG_namespace && !dwarf_hasattr(&d, DW_AT_declaration))
-            found_type(q, &d);
-        if (q->left)
-            scan_scope(q, &d, at + len, depth + 1);
+            class_found(q, &d);
+        if (q->left && q->rc == 0)
+            class_scope(q, &d, at + len, depth + 1);
         q->path[plen] = '\0';
-    } while (q->left && dwarf_siblingof(&d, &d) == 0);
+    } while (q->left && q->rc == 0 && dwarf_siblingof(&d, &d) == 0);
+}
+
+int hg_module_find_classes(hg_module *m, const char *const *names, size_t n,
+                           int (*found)(void *ctx, size_t i, Dwarf_Die *die), void *ctx)
+{
+    Dwarf_Addr bias;
+    Dwarf *dw = n ? dwfl_module_getdwarf(hg_module_dwfl(m), &bias) : NULL;
+    if (!dw)
+        return n ? HG_ENOTFOUND : 0;
+    struct class_search q;
+    memset(&q, 0, sizeof q);
+    q.names = names;
+    q.left = n;
+    q.found = found;
+    q.ctx = ctx;
+    if (!(q.done = calloc(n, 1)))
+        return hg_fail(HG_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n && q.rc == 0; i++) {
+        uint64_t key = hash_name(names[i]);
+        while (hg_u64map_get(&q.by_hash, key))
+            key++;
+        if (hg_u64map_put(&q.by_hash, key, i) != 0)
+            q.rc = hg_fail(HG_ENOMEM, "out of memory");
+    }
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    Dwarf_Die cu;
+    while (q.rc == 0 && q.left && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, &cu)) {
+            q.path[0] = '\0';
+            class_scope(&q, &cu, 0, 0);
+        }
+        off = next;
+    }
+    hg_u64map_free(&q.by_hash);
+    hg_u64map_free(&q.seen);
+    free(q.done);
+    return q.rc;
+}
+
+/* ------------------------------------------- sizes of classes by name */
+
+/* A definition with a size settles its name (a declaration's copy has none). */
+static int size_found(void *ctx, size_t i, Dwarf_Die *die)
+{
+    int bs = dwarf_bytesize(die);
+    if (bs <= 0)
+        return 0;
+    ((uint64_t *)ctx)[i] = (uint64_t)bs;
+    return 1;
 }
 
 int hg_module_type_sizes(hg_module *m, const char *const *names, size_t n, uint64_t *sizes)
 {
     for (size_t i = 0; i < n; i++)
         sizes[i] = 0;
-    Dwarf_Addr bias;
-    Dwarf *dw = n ? dwfl_module_getdwarf(hg_module_dwfl(m), &bias) : NULL;
-    if (!dw)
-        return n ? HG_ENOTFOUND : 0;
-    struct size_search q;
-    memset(&q, 0, sizeof q);
-    q.names = names;
-    q.n = q.left = n;
-    q.sizes = sizes;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        uint64_t key = hash_name(names[i]);
-        while (hg_u64map_get(&q.by_hash, key))
-            key++;
-        if (hg_u64map_put(&q.by_hash, key, i) != 0)
-            rc = hg_fail(HG_ENOMEM, "out of memory");
-    }
-    Dwarf_Off off = 0, next;
-    size_t hsize;
-    Dwarf_Die cudie;
-    while (rc == 0 && q.left && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        if (dwarf_offdie(dw, off + hsize, &cudie)) {
-            q.path[0] = '\0';
-            scan_scope(&q, &cudie, 0, 0);
-        }
-        off = next;
-    }
-    hg_u64map_free(&q.by_hash);
-    hg_u64map_free(&q.seen);
-    return rc;
+    return hg_module_find_classes(m, names, n, size_found, sizes);
 }

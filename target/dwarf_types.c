@@ -962,76 +962,19 @@ int hg_dtypes_globals(hg_dtypes *d, hg_module *m, int (*cb)(void *ctx, uint64_t 
 
 /* ------------------------------------------------- classes by their names */
 
-struct class_search {
+struct class_ids {
     hg_dtypes *d;
-    const char *const *names;
     uint32_t *ids;
-    size_t left;
-    hg_u64map by_hash;     /* hash of a name -> its index (the next key on a clash) */
-    hg_u64map seen;        /* partial units already scanned */
-    char path[NAME_MAX_LEN];
-    int rc;
 };
 
-static void class_found(struct class_search *q, Dwarf_Die *die)
+static int class_id_found(void *ctx, size_t i, Dwarf_Die *die)
 {
-    uint64_t key = hash_name(q->path);
-    for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
-        if (strcmp(q->names[*v], q->path) == 0) {
-            if (q->ids[*v] != HG_DTYPE_NONE)
-                return;
-            long id = type_id(q->d, *die);
-            if (id < 0) {
-                q->rc = hg_fail(HG_ENOMEM, "out of memory");
-                return;
-            }
-            q->ids[*v] = (uint32_t)id;
-            q->left--;
-            return;
-        }
-}
-
-/* The classes under parent (namespaces, nested classes), by qualified
- * name; plen is the length of parent's own in q->path. */
-static void class_scope(struct class_search *q, Dwarf_Die *parent, size_t plen, int depth)
-{
-    Dwarf_Die c;
-    if (depth > 32 || dwarf_child(parent, &c) != 0)
-        return;
-    do {
-        int tag = dwarf_tag(&c);
-        if (tag == DW_TAG_imported_unit) {
-            Dwarf_Attribute a;
-            Dwarf_Die unit;
-            if (dwarf_attr(&c, DW_AT_import, &a) && dwarf_formref_die(&a, &unit) &&
-                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr)) {
-                if (hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
-                    q->rc = hg_fail(HG_ENOMEM, "out of memory");
-                else
-                    class_scope(q, &unit, plen, depth + 1);
-            }
-            continue;
-        }
-        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type)
-            continue;
-        const char *name = dwarf_diename(&c);
-        if (!name && tag == DW_TAG_namespace)
-            name = "(anonymous namespace)";
-        size_t len = name ? strlen(name) : 0;
-        if (!name || plen + 2 + len >= sizeof q->path)
-            continue;
-        size_t at = plen;
-        if (plen) {
-            memcpy(q->path + at, "::", 2);
-            at += 2;
-        }
-        memcpy(q->path + at, name, len + 1);
-        if (tag != DW_TAG_namespace && !dwarf_hasattr(&c, DW_AT_declaration))
-            class_found(q, &c);
-        if (q->left && q->rc == 0)
-            class_scope(q, &c, at + len, depth + 1);
-        q->path[plen] = '\0';
-    } while (q->left && q->rc == 0 && dwarf_siblingof(&c, &c) == 0);
+    struct class_ids *c = ctx;
+    long id = type_id(c->d, *die);
+    if (id < 0)
+        return hg_fail(HG_ENOMEM, "out of memory");
+    c->ids[i] = (uint32_t)id;
+    return 1;
 }
 
 int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size_t n,
@@ -1039,36 +982,8 @@ int hg_dtypes_classes(hg_dtypes *d, hg_module *m, const char *const *names, size
 {
     for (size_t i = 0; i < n; i++)
         ids[i] = HG_DTYPE_NONE;
-    Dwarf_Addr bias;
-    Dwarf *dw = n ? dwfl_module_getdwarf(hg_module_dwfl(m), &bias) : NULL;
-    if (!dw)
-        return n ? HG_ENOTFOUND : 0;
-    struct class_search q;
-    memset(&q, 0, sizeof q);
-    q.d = d;
-    q.names = names;
-    q.ids = ids;
-    q.left = n;
-    for (size_t i = 0; i < n && q.rc == 0; i++) {
-        uint64_t key = hash_name(names[i]);
-        while (hg_u64map_get(&q.by_hash, key))
-            key++;
-        if (hg_u64map_put(&q.by_hash, key, i) != 0)
-            q.rc = hg_fail(HG_ENOMEM, "out of memory");
-    }
-    Dwarf_Off off = 0, next;
-    size_t hsize;
-    Dwarf_Die cu;
-    while (q.rc == 0 && q.left && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        if (dwarf_offdie(dw, off + hsize, &cu)) {
-            q.path[0] = '\0';
-            class_scope(&q, &cu, 0, 0);
-        }
-        off = next;
-    }
-    hg_u64map_free(&q.by_hash);
-    hg_u64map_free(&q.seen);
-    return q.rc;
+    struct class_ids c = {d, ids};
+    return hg_module_find_classes(m, names, n, class_id_found, &c);
 }
 
 /* ------------------------------------------------------ frames' variables */
