@@ -582,28 +582,10 @@ hg_module *hg_module_at(hg_target *t, uint64_t addr)
 
 const char *hg_module_build_id_at(hg_target *t, uint64_t addr, const char **path)
 {
-    struct hg_dwfl_state *st = state(t);
+    hg_module *m = hg_module_at(t, addr);
     if (path)
-        *path = NULL;
-    if (!st)
-        return NULL;
-    /* the last module starting at or below addr (modules do not overlap) */
-    size_t lo = 0, hi = st->nmods;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (st->mods[st->by_start[mid]].start <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return NULL;
-    hg_module *m = &st->mods[st->by_start[lo - 1]];
-    if (addr >= m->end)
-        return NULL;
-    if (path)
-        *path = m->path;
-    return hg_module_build_id(m);
+        *path = m ? m->path : NULL;
+    return m ? hg_module_build_id(m) : NULL;
 }
 
 size_t hg_module_count(hg_target *t)
