@@ -87,48 +87,17 @@ int hg_module_struct(hg_module *m, const char *struct_name, size_t *size,
 
 /* ------------------------------------------------- classes by their names */
 
-struct class_search {
-    const char *const *names;
-    uint8_t *done;
-    size_t left;
-    int (*found)(void *ctx, size_t i, Dwarf_Die *die);
+struct class_walk {
+    int (*visit)(void *ctx, const char *path, const char *name, Dwarf_Die *die);
     void *ctx;
-    hg_u64map by_hash;     /* hash of a name -> its index (the next key on a clash) */
-    hg_u64map seen;        /* partial units already scanned (imported by many) */
-    char path[4096];       /* the qualified name of the scope being scanned */
-    int rc;
+    hg_u64map seen;        /* partial units already walked (imported by many) */
+    char path[4096];       /* the qualified name of the scope being walked */
+    int rc;                /* <0 an error, 1 stopped */
 };
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return hg_hash64(h);
-}
-
-static void class_found(struct class_search *q, Dwarf_Die *d)
-{
-    uint64_t key = hash_name(q->path);
-    for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
-        if (strcmp(q->names[*v], q->path) == 0) {
-            if (q->done[*v])
-                return;
-            int r = q->found(q->ctx, *v, d);
-            if (r < 0)
-                q->rc = r;
-            else if (r > 0) {
-                q->done[*v] = 1;
-                q->left--;
-            }
-            return;
-        }
-}
-
-/* The classes and structs under parent, and under its namespaces and
- * classes (nested ones), with their qualified names; plen is the length of
- * parent's own in q->path. */
-static void class_scope(struct class_search *q, Dwarf_Die *parent, size_t plen, int depth)
+/* The classes under parent; plen is the length of parent's own name in
+ * w->path. */
+static void class_scope(struct class_walk *w, Dwarf_Die *parent, size_t plen, int depth)
 {
     Dwarf_Die d;
     if (depth > 32 || dwarf_child(parent, &d) != 0)
@@ -140,34 +109,97 @@ static void class_scope(struct class_search *q, Dwarf_Die *parent, size_t plen, 
             Dwarf_Attribute attr;
             Dwarf_Die unit;
             if (dwarf_attr(&d, DW_AT_import, &attr) && dwarf_formref_die(&attr, &unit) &&
-                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr)) {
-                if (hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
-                    q->rc = hg_fail(HG_ENOMEM, "out of memory");
+                !hg_u64map_get(&w->seen, (uint64_t)(uintptr_t)unit.addr)) {
+                if (hg_u64map_put(&w->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
+                    w->rc = hg_fail(HG_ENOMEM, "out of memory");
                 else
-                    class_scope(q, &unit, plen, depth + 1);
+                    class_scope(w, &unit, plen, depth + 1);
             }
             continue;
         }
-        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type)
+        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
+            tag != DW_TAG_union_type)
             continue;
         const char *name = dwarf_diename(&d);
         if (!name && tag == DW_TAG_namespace)
             name = "(anonymous namespace)";
         size_t len = name ? strlen(name) : 0;
-        if (!name || plen + 2 + len >= sizeof q->path)
+        if (!name || plen + 2 + len >= sizeof w->path)
             continue;
         size_t at = plen;
         if (plen) {
-            memcpy(q->path + at, "::", 2);
+            memcpy(w->path + at, "::", 2);
             at += 2;
         }
-        memcpy(q->path + at, name, len + 1);
+        memcpy(w->path + at, name, len + 1);
         if (tag != DW_TAG_namespace && !dwarf_hasattr(&d, DW_AT_declaration))
-            class_found(q, &d);
-        if (q->left && q->rc == 0)
-            class_scope(q, &d, at + len, depth + 1);
-        q->path[plen] = '\0';
-    } while (q->left && q->rc == 0 && dwarf_siblingof(&d, &d) == 0);
+            w->rc = w->visit(w->ctx, w->path, name, &d);
+        if (w->rc == 0 && tag != DW_TAG_union_type)
+            class_scope(w, &d, at + len, depth + 1);
+        w->path[plen] = '\0';
+    } while (w->rc == 0 && dwarf_siblingof(&d, &d) == 0);
+}
+
+int hg_dwarf_each_class(Dwarf *dw,
+                        int (*visit)(void *ctx, const char *path, const char *name, Dwarf_Die *die),
+                        void *ctx)
+{
+    struct class_walk w;
+    memset(&w, 0, sizeof w);
+    w.visit = visit;
+    w.ctx = ctx;
+    Dwarf_Off off = 0, next;
+    size_t hsize;
+    Dwarf_Die cu;
+    while (w.rc == 0 && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+        if (dwarf_offdie(dw, off + hsize, &cu)) {
+            w.path[0] = '\0';
+            class_scope(&w, &cu, 0, 0);
+        }
+        off = next;
+    }
+    hg_u64map_free(&w.seen);
+    return w.rc < 0 ? w.rc : 0;
+}
+
+struct class_search {
+    const char *const *names;
+    uint8_t *done;
+    size_t left;
+    int (*found)(void *ctx, size_t i, Dwarf_Die *die);
+    void *ctx;
+    hg_u64map by_hash;     /* hash of a name -> its index (the next key on a clash) */
+};
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return hg_hash64(h);
+}
+
+static int class_found(void *ctx, const char *path, const char *name, Dwarf_Die *d)
+{
+    struct class_search *q = ctx;
+    (void)name;
+    if (dwarf_tag(d) == DW_TAG_union_type)
+        return 0;
+    uint64_t key = hash_name(path);
+    for (const uint64_t *v; (v = hg_u64map_get(&q->by_hash, key)) != NULL; key++)
+        if (strcmp(q->names[*v], path) == 0) {
+            if (q->done[*v])
+                return 0;
+            int r = q->found(q->ctx, *v, d);
+            if (r < 0)
+                return r;
+            if (r > 0) {
+                q->done[*v] = 1;
+                q->left--;
+            }
+            return q->left ? 0 : 1;
+        }
+    return 0;
 }
 
 int hg_module_find_classes(hg_module *m, const char *const *names, size_t n,
@@ -185,27 +217,19 @@ int hg_module_find_classes(hg_module *m, const char *const *names, size_t n,
     q.ctx = ctx;
     if (!(q.done = calloc(n, 1)))
         return hg_fail(HG_ENOMEM, "out of memory");
-    for (size_t i = 0; i < n && q.rc == 0; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         uint64_t key = hash_name(names[i]);
         while (hg_u64map_get(&q.by_hash, key))
             key++;
         if (hg_u64map_put(&q.by_hash, key, i) != 0)
-            q.rc = hg_fail(HG_ENOMEM, "out of memory");
+            rc = hg_fail(HG_ENOMEM, "out of memory");
     }
-    Dwarf_Off off = 0, next;
-    size_t hsize;
-    Dwarf_Die cu;
-    while (q.rc == 0 && q.left && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        if (dwarf_offdie(dw, off + hsize, &cu)) {
-            q.path[0] = '\0';
-            class_scope(&q, &cu, 0, 0);
-        }
-        off = next;
-    }
+    if (rc == 0)
+        rc = hg_dwarf_each_class(dw, class_found, &q);
     hg_u64map_free(&q.by_hash);
-    hg_u64map_free(&q.seen);
     free(q.done);
-    return q.rc;
+    return rc;
 }
 
 /* ------------------------------------------- sizes of classes by name */

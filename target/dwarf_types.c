@@ -301,88 +301,34 @@ static uint64_t hash_name(const char *s)
     return hg_hash64(h);
 }
 
-struct def_walk {
-    struct defs *x;
-    hg_u64map seen;
-    char path[NAME_MAX_LEN];
-    int rc;
-};
-
-static void def_scope(struct def_walk *q, Dwarf_Die *parent, size_t plen, int depth)
+/* One definition into the index: the first of a name stands for it, and
+ * another unit's copy's DIE points at it too. */
+static int def_add(void *ctx, const char *path, const char *name, Dwarf_Die *c)
 {
-    Dwarf_Die c;
-    if (depth > 32 || dwarf_child(parent, &c) != 0)
-        return;
-    do {
-        int tag = dwarf_tag(&c);
-        if (tag == DW_TAG_imported_unit) {
-            Dwarf_Attribute a;
-            Dwarf_Die unit;
-            if (dwarf_attr(&c, DW_AT_import, &a) && dwarf_formref_die(&a, &unit) &&
-                !hg_u64map_get(&q->seen, (uint64_t)(uintptr_t)unit.addr)) {
-                if (hg_u64map_put(&q->seen, (uint64_t)(uintptr_t)unit.addr, 1) != 0)
-                    q->rc = HG_ENOMEM;
-                else
-                    def_scope(q, &unit, plen, depth + 1);
-            }
-            continue;
-        }
-        if (tag != DW_TAG_namespace && tag != DW_TAG_class_type && tag != DW_TAG_structure_type &&
-            tag != DW_TAG_union_type)
-            continue;
-        const char *name = dwarf_diename(&c);
-        if (!name && tag == DW_TAG_namespace)
-            name = "(anonymous namespace)";
-        size_t len = name ? strlen(name) : 0;
-        if (!name || plen + 2 + len >= sizeof q->path)
-            continue;
-        size_t at = plen;
-        if (plen) {
-            memcpy(q->path + at, "::", 2);
-            at += 2;
-        }
-        memcpy(q->path + at, name, len + 1);
-        if (tag != DW_TAG_namespace && !dwarf_hasattr(&c, DW_AT_declaration)) {
-            uint64_t key = hash_name(q->path);
-            const uint64_t *dup = NULL;
-            for (const uint64_t *v; !dup && (v = hg_u64map_get(&q->x->by_name, key)) != NULL;
-                 key++)
-                if (strcmp(q->x->all.ptr[*v].name, q->path) == 0)
-                    dup = v;
-            /* another unit's copy: the first definition stands for the
-             * name, and this DIE has the name too */
-            if (dup && hg_u64map_put(&q->x->by_die, (uint64_t)(uintptr_t)c.addr, *dup) != 0) {
-                q->rc = HG_ENOMEM;
-                return;
-            }
-            if (!dup) {
-                struct def *e = hg_array_push(q->x->all);
-                char *nm = e ? strdup(q->path) : NULL;
-                if (!nm || hg_u64map_put(&q->x->by_name, key, q->x->all.size - 1) != 0 ||
-                    hg_u64map_put(&q->x->by_die, (uint64_t)(uintptr_t)c.addr,
-                                  q->x->all.size - 1) != 0) {
-                    if (e)
-                        q->x->all.size--;
-                    free(nm);
-                    q->rc = HG_ENOMEM;
-                    return;
-                }
-                e->name = nm;
-                e->die = c;
-                /* the unqualified name: most name one class only, and a
-                 * declaration is then found without its scopes */
-                uint64_t sk = hash_name(name);
-                const uint64_t *sv = hg_u64map_get(&q->x->by_short, sk);
-                if (hg_u64map_put(&q->x->by_short, sk, sv ? 0 : q->x->all.size) != 0) {
-                    q->rc = HG_ENOMEM;
-                    return;
-                }
-            }
-        }
-        if (tag != DW_TAG_union_type)
-            def_scope(q, &c, at + len, depth + 1);
-        q->path[plen] = '\0';
-    } while (q->rc == 0 && dwarf_siblingof(&c, &c) == 0);
+    struct defs *x = ctx;
+    uint64_t key = hash_name(path);
+    const uint64_t *dup = NULL;
+    for (const uint64_t *v; !dup && (v = hg_u64map_get(&x->by_name, key)) != NULL; key++)
+        if (strcmp(x->all.ptr[*v].name, path) == 0)
+            dup = v;
+    if (dup)
+        return hg_u64map_put(&x->by_die, (uint64_t)(uintptr_t)c->addr, *dup) != 0 ? HG_ENOMEM : 0;
+    struct def *e = hg_array_push(x->all);
+    char *nm = e ? strdup(path) : NULL;
+    if (!nm || hg_u64map_put(&x->by_name, key, x->all.size - 1) != 0 ||
+        hg_u64map_put(&x->by_die, (uint64_t)(uintptr_t)c->addr, x->all.size - 1) != 0) {
+        if (e)
+            x->all.size--;
+        free(nm);
+        return HG_ENOMEM;
+    }
+    e->name = nm;
+    e->die = *c;
+    /* the unqualified name: most name one class only, and a declaration is
+     * then found without its scopes */
+    uint64_t sk = hash_name(name);
+    const uint64_t *sv = hg_u64map_get(&x->by_short, sk);
+    return hg_u64map_put(&x->by_short, sk, sv ? 0 : x->all.size) != 0 ? HG_ENOMEM : 0;
 }
 
 /* The index of dw's definitions, made on first use: NULL out of memory. */
@@ -399,21 +345,7 @@ static struct defs *module_defs(hg_dtypes *d, Dwarf *dw)
     }
     *slot = x;
     x->dw = dw;
-    struct def_walk q;
-    memset(&q, 0, sizeof q);
-    q.x = x;
-    Dwarf_Off off = 0, next;
-    size_t hsize;
-    Dwarf_Die cu;
-    while (q.rc == 0 && dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
-        if (dwarf_offdie(dw, off + hsize, &cu)) {
-            q.path[0] = '\0';
-            def_scope(&q, &cu, 0, 0);
-        }
-        off = next;
-    }
-    hg_u64map_free(&q.seen);
-    return q.rc ? NULL : x;
+    return hg_dwarf_each_class(dw, def_add, x) == 0 ? x : NULL;
 }
 
 /* A definition's qualified name from its module's index (one walk of the
