@@ -112,6 +112,9 @@ int cli_parse(int argc, char **argv, struct cli_args *a);
 /* main.c: open the target the arguments name (a process or a core); 0, or
  * the exit status of the error said. */
 int cli_open_target(const struct cli_args *a, hg_target **t);
+/* main.c: hg_snapshot_take, and, when a copy was wanted but not made (the
+ * walk then ran during the stop), one line saying why. */
+int cli_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **s);
 
 /* progress.c: the updating progress line on a terminal (see there). */
 void cli_progress_start(int quiet);

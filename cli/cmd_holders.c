@@ -17,7 +17,7 @@ static int run(const struct cli_args *a, int (*text)(const hg_snapshot *, FILE *
     if (status)
         return status;
     hg_snapshot *s;
-    int rc = hg_snapshot_take(t, &a->snap, &s);
+    int rc = cli_take(t, &a->snap, &s);
     hg_target_close(t);
     if (rc)
         return fail(rc);

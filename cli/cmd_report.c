@@ -138,7 +138,7 @@ int cmd_report(const struct cli_args *a)
         return status;
     }
     hg_snapshot *s;
-    rc = hg_snapshot_take(t, &a->snap, &s);
+    rc = cli_take(t, &a->snap, &s);
     hg_target_close(t);
     if (rc) {
         output_discard(&out);

@@ -92,7 +92,7 @@ int cmd_snapshot(const struct cli_args *a)
                 break;
         }
         hg_snapshot *s;
-        int rc = hg_snapshot_take(t, &a->snap, &s);
+        int rc = cli_take(t, &a->snap, &s);
         if (rc) {
             output_discard(&out);
             status = fail(rc);

@@ -14,7 +14,7 @@ int cmd_stats(const struct cli_args *a)
     if (status)
         return status;
     hg_snapshot *s;
-    int rc = hg_snapshot_take(t, &a->snap, &s);
+    int rc = cli_take(t, &a->snap, &s);
     /* the allocation sampler's figures too, when it is loaded */
     if (rc == 0 && a->json) {
         int src = hg_snapshot_read_sampler(s, t);

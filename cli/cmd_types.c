@@ -16,7 +16,7 @@ int cmd_types(const struct cli_args *a)
     hg_snapshot_options opt = a->snap;
     opt.types = 1;
     hg_snapshot *s;
-    int rc = hg_snapshot_take(t, &opt, &s);
+    int rc = cli_take(t, &opt, &s);
     if (rc) {
         status = fail(rc);
     } else {

@@ -34,6 +34,14 @@ const struct cli_command cli_commands[] = {
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof *cli_commands;
 
+int cli_take(hg_target *t, const hg_snapshot_options *opt, hg_snapshot **s)
+{
+    int rc = hg_snapshot_take(t, opt, s);
+    if (rc == 0 && hg_snapshot_timing(*s)->fallback)
+        say("%s", hg_snapshot_timing(*s)->fallback);
+    return rc;
+}
+
 int cli_open_target(const struct cli_args *a, hg_target **t)
 {
     int rc = a->core_path ? hg_target_open_core(a->core_path, &a->core, t)

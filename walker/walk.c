@@ -238,14 +238,14 @@ out:
     return 0;
 }
 
-/* The copy was wanted but not made: say why, on stderr and in timing. */
+/* The copy was wanted but not made: why, for timing.fallback (a frontend
+ * says it; the library prints nothing). */
 static int fell_back(char **why, const char *fmt, uint64_t a, uint64_t b)
 {
     char text[256];
     snprintf(text, sizeof text, fmt, (double)a / (1 << 20), (double)b / (1 << 20));
     free(*why);
     *why = strdup(text);
-    fprintf(stderr, "heapgrab: %s\n", text);
     return 0;
 }
 
