@@ -15,6 +15,7 @@
 #include "target/pid.h"
 #include "target/procfs.h"
 #include "lib/error.h"
+#include "lib/progress.h"
 
 #define PAGE 4096u
 /* spans per hg_read_spans call: the live backend packs 64 in one
@@ -332,6 +333,10 @@ static int read_runs(struct copy *c, size_t first, size_t n)
                                  c->room + c->runs[i].off, 0};
         if (hg_read_spans(c->live, batch, k) < 0)
             return hg_error_code() ? hg_error_code() : HG_ENOPROC;
+        uint64_t got = 0;
+        for (size_t j = 0; j < k; j++)
+            got += batch[j].len;
+        hg_progress_add(got);
         for (size_t j = 0; j < k; j++)
             if (batch[j].got < batch[j].len)
                 memset((unsigned char *)batch[j].buf + batch[j].got, 0,
@@ -488,7 +493,9 @@ int hg_copy_take(hg_target *live, unsigned flags, uint64_t budget, hg_target **o
         rc = room_grow(lv, total, 0); /* faulted in before, unless it grew */
     if (rc == 0) {
         c->room = lv->room;
+        hg_progress_begin("copying the process", "bytes", total);
         rc = read_runs(c, 0, c->nruns);
+        hg_progress_end();
     }
     if (rc == 0) {
         if (flags & HG_COPY_RUNNING) {

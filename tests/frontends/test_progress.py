@@ -89,7 +89,10 @@ def progress_lines(term, what):
 def main():
     with targets.Target(TARGET) as t:
         t.cmd("alloc 600000 1000")   # 600 MB of small chunks: a walk of a while
-        rc, out, term = on_terminal([HEAPGRAB, "stats", str(t.pid)])
+        # walked during the stop (--memory-budget 0): a walk of 600 MB through
+        # the live process lasts several of the line's 100 ms ticks, where
+        # the copy and the walk of it may each fit inside one
+        rc, out, term = on_terminal([HEAPGRAB, "stats", "--memory-budget", "0", str(t.pid)])
         lines = progress_lines(term, "walking the heap")
         report(rc == 0 and "from the OS" in out, f"stats on a terminal: exit {rc}, the table on stdout")
         report(len(lines) >= 1 and all(re.search(r"of [0-9.]+ [KMG]i?B \(\d+%\)", s) for s in lines),
@@ -99,7 +102,8 @@ def main():
         rc, out, err = on_pipe([HEAPGRAB, "stats", str(t.pid)])
         report(rc == 0 and err == "", f"stats with stderr a pipe: nothing on stderr ({err[:200]!r})")
         rc, out, term = on_terminal([HEAPGRAB, "stats", "--quiet", str(t.pid)])
-        report(rc == 0 and not progress_lines(term, "walking the heap") and "\x1b" not in term,
+        report(rc == 0 and not progress_lines(term, "walking the heap") and
+               not progress_lines(term, "copying the process") and "\x1b" not in term,
                f"stats --quiet on a terminal: no progress line ({term[:200]!r})")
 
         outfile = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"hg-progress-{os.getpid()}.pprof")
