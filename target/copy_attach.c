@@ -122,22 +122,51 @@ void hg_copy_room_free(void *backend)
     lv->room_len = 0;
 }
 
+/* Fault every page of [p, p + len) in for writing, now.  MAP_POPULATE
+ * alone is not enough: measured on a PVM guest (this project's CI), a
+ * page it mapped still cost a trap to the host at the first write, 1.6 s
+ * for 1.5 GiB, and that write is the copy, in the stop.  Huge pages
+ * (where the kernel offers them to madvise) are 512 times fewer faults,
+ * and MADV_POPULATE_WRITE (Linux 5.14) takes the write faults here; an
+ * older kernel gets a write to each page instead. */
+static void populate(unsigned char *p, uint64_t len)
+{
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, len, MADV_HUGEPAGE);
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return;
+    for (uint64_t off = 0; off < len; off += PAGE)
+        p[off] = 0;
+}
+
 /* A room of at least need bytes; populate: faulted in now (before a stop),
  * else left to the copy's first write (the stop pays). */
-static int room_grow(struct live *lv, uint64_t need, int populate)
+static int room_grow(struct live *lv, uint64_t need, int populate_now)
 {
     if (lv->room && lv->room_len >= need)
         return 0;
     hg_copy_room_free(lv);
     /* room to grow: the heap grows between this and the stop, and from one
-     * snapshot to the next */
-    uint64_t len = (need + need / 32 + (16u << 20) + PAGE - 1) & ~(uint64_t)(PAGE - 1);
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+     * snapshot to the next; whole huge pages */
+    const uint64_t huge = 2u << 20;
+    uint64_t len = (need + need / 32 + (16u << 20) + huge - 1) & ~(huge - 1);
+    /* one huge page more, to start the room on a huge page boundary */
+    void *p = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return hg_fail(HG_ENOMEM, "out of memory (a copy of %" PRIu64 " bytes)", need);
-    lv->room = p;
+    uint64_t a = (uint64_t)(uintptr_t)p, aligned = (a + huge - 1) & ~(huge - 1);
+    if (aligned > a)
+        munmap(p, aligned - a);
+    if (aligned + len < a + len + huge)
+        munmap((void *)(uintptr_t)(aligned + len), a + len + huge - aligned - len);
+    lv->room = (unsigned char *)(uintptr_t)aligned;
     lv->room_len = len;
+    if (populate_now)
+        populate(lv->room, len);
     return 0;
 }
 
