@@ -26,13 +26,24 @@
  * so the free of an unsampled object costs a load or two and a branch.
  * (A count rather than a bit: two sampled objects may share a granule.)
  *
+ * Locks, few and short, because a lock a sampled allocation takes is a
+ * lock every thread of a busy program meets: with 8 threads on 2 CPUs and
+ * one lock over the whole table, a sample waited 27 us on average for a
+ * holder the scheduler had preempted (measured with bench/malloc_bench).
+ *  - the live set is split in LIVE_STRIPES blocks by address, each with
+ *    its own lock; only growing it takes them all;
+ *  - a bucket, once published, changes only by atomic adds: finding the
+ *    bucket of a stack takes no lock, adding one takes bucket_lock;
+ *  - the module table is scanned under modules_lock only when the loader
+ *    says something was loaded or unloaded since the last look.
+ *
  * Safety:
  *  - recursion: the unwinder, or the loader it asks, may allocate; a
  *    per-thread flag makes any allocation made while sampling a plain one;
- *  - the table's lock is never held while unwinding or while asking the
+ *  - no lock of the table is held while unwinding or while asking the
  *    loader (dl_iterate_phdr), so a thread inside dlopen() that allocates
  *    never waits for a thread that waits for the loader's lock;
- *  - fork: atfork handlers take both locks before the fork and release
+ *  - fork: atfork handlers take every lock before the fork and release
  *    them after, in parent and child; the child keeps the figures so far;
  *  - thread exit: a pthread key's destructor folds the thread's counters
  *    into `retired` and frees its slot; allocations after that (other
@@ -50,7 +61,6 @@
 #include <errno.h>
 #include <link.h>
 #include <malloc.h>
-#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -94,9 +104,17 @@ static struct hgs_counters slot_array[NSLOTS] __attribute__((aligned(64)));
 
 static uint8_t **pagemap;      /* top level: 2^TOP_BITS leaves */
 static uint32_t *bucket_index; /* hash -> bucket + 1, 0: empty */
-static size_t nlive;           /* a power of two */
+static size_t nlive;           /* a power of two, LIVE_STRIPES blocks */
 static int init_state;         /* 0 none, 1 under way, 2 done, 3 failed */
-static int table_lock, modules_lock;
+static int bucket_lock, modules_lock;
+/* The live set's blocks: block k is live[k * (nlive / LIVE_STRIPES), ...),
+ * an address's block is chosen by its hash, and probes wrap inside it. */
+#define LIVE_STRIPES 64
+static struct stripe {
+    int lock;
+    uint32_t count;             /* entries in the block */
+    char pad[56];
+} stripes[LIVE_STRIPES] __attribute__((aligned(64)));
 static pthread_key_t exit_key;
 static int have_exit_key;
 static uint64_t self_start, self_end; /* this library's text, skipped */
@@ -165,6 +183,24 @@ static uint64_t next_random(void)
     return x * 0x2545f4914f6cdd1dull;
 }
 
+/* -ln(u) for u in (0, 1], without libm (which would cost the process
+ * half a MiB of resident text for this one call): u = m * 2^e with m in
+ * [1, 2), ln m = 2 atanh(s), s = (m - 1) / (m + 1) <= 1/3, by its series
+ * to s^13 (error below 1e-7, far inside what a sampling interval needs). */
+static double neg_log(double u)
+{
+    uint64_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & ((1ull << 52) - 1)) | (1023ull << 52);
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    double t = (m - 1) / (m + 1), t2 = t * t;
+    double series = t * (1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 +
+                    t2 * (1.0 / 11 + t2 * (1.0 / 13)))))));
+    return -((double)e * 0.69314718055994530942 + 2 * series);
+}
+
 /* Bytes to the next sample: exponential with mean rate (0 at rate 1:
  * every allocation). */
 static int64_t next_interval(void)
@@ -174,7 +210,7 @@ static int64_t next_interval(void)
         return 0;
     /* a uniform in (0, 1], never 0 so the log is finite */
     double u = ((next_random() >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double v = -log(u) * (double)rate;
+    double v = neg_log(u) * (double)rate;
     return v > 4e18 ? (int64_t)4e18 : (int64_t)v;
 }
 
@@ -203,16 +239,10 @@ static int self_range(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* Room in the live set for the sampled objects of a 16 GiB live heap (at
- * least 4096, at most 4 Mi): at the default rate 32768 entries, 512 KiB;
- * the pages are touched only as entries are used. */
-static size_t live_capacity(uint64_t rate)
-{
-    size_t n = 4096;
-    while (n < (1u << 22) && (uint64_t)n * rate < (16ull << 30))
-        n *= 2;
-    return n;
-}
+/* The live set's first size: 4096 entries (64 KiB, 64 a stripe), room at
+ * the default rate for the sampled objects of a 1.5 GiB live heap; it
+ * doubles when a stripe is three quarters full. */
+#define LIVE_INITIAL 4096
 
 /* Set the table up: mmap only, so it can run at any time, even inside
  * the loader's first allocation.  0, or -1 if there is no table. */
@@ -233,7 +263,7 @@ static int ensure_init(void)
     struct hgs_header *h = &heapgrab_sampler_table;
     if (!h->rate)
         h->rate = parse_rate();
-    nlive = live_capacity(h->rate);
+    nlive = LIVE_INITIAL;
     void *buckets = map(sizeof(struct hgs_bucket) * NBUCKETS);
     void *live = map(sizeof(struct hgs_live) * nlive);
     void *modules = map(sizeof(struct hgs_module) * NMODULES);
@@ -328,10 +358,6 @@ static void count_slow(size_t bytes, int is_free)
 
 /* -------------------------------------------------------- modules */
 
-struct scan {
-    int changed;
-};
-
 static void add_module(struct dl_phdr_info *info)
 {
     struct hgs_header *h = &heapgrab_sampler_table;
@@ -385,30 +411,41 @@ static void add_module(struct dl_phdr_info *info)
     __atomic_store_n(&h->nmodules, h->nmodules + 1, __ATOMIC_RELEASE);
 }
 
+/* The loader's count of modules added and removed, from its first
+ * entry: 1 when it differs from what the table last saw. */
+static int loader_changed(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)data;
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        return 1;
+    return info->dlpi_adds != __atomic_load_n(&modules_adds, __ATOMIC_RELAXED) ||
+           info->dlpi_subs != __atomic_load_n(&modules_subs, __ATOMIC_RELAXED);
+}
+
 static int module_scan(struct dl_phdr_info *info, size_t size, void *data)
 {
-    struct scan *sc = data;
-    if (!sc->changed) {
-        /* the loader counts what it added and removed: unchanged since
-         * the last look, nothing to do */
-        if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs &&
-            info->dlpi_adds == modules_adds && info->dlpi_subs == modules_subs)
-            return 1;
-        sc->changed = 1;
+    int *first = data;
+    if (*first) {
+        *first = 0;
         if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
-            modules_adds = info->dlpi_adds;
-            modules_subs = info->dlpi_subs;
+            __atomic_store_n(&modules_adds, info->dlpi_adds, __ATOMIC_RELAXED);
+            __atomic_store_n(&modules_subs, info->dlpi_subs, __ATOMIC_RELAXED);
         }
     }
     add_module(info);
     return 0;
 }
 
+/* Bring the module table up to date with the loader: a look at the
+ * loader's counts, without a lock of ours, and a scan under modules_lock
+ * only when they moved. */
 static void modules_refresh(void)
 {
-    struct scan sc = {0};
+    if (!dl_iterate_phdr(loader_changed, NULL))
+        return;
+    int first = 1;
     lock(&modules_lock);
-    dl_iterate_phdr(module_scan, &sc);
+    dl_iterate_phdr(module_scan, &first);
     unlock(&modules_lock);
 }
 
@@ -440,87 +477,183 @@ static uint8_t *page_counter(uint64_t a, int make)
     return leaf ? &leaf[(a >> GRAIN_SHIFT) & ((1u << LEAF_SHIFT) - 1)] : NULL;
 }
 
-static size_t live_index(uint64_t a) { return (size_t)((a * 0x9e3779b97f4a7c15ull) >> 40) & (nlive - 1); }
+/* A granule's count of live sampled objects, changed by several stripes'
+ * holders at once: atomically, and never past 255 (a saturated count
+ * stays, and its granule just stays slow). */
+static void page_count_add(uint8_t *pc, int delta)
+{
+    uint8_t v = __atomic_load_n(pc, __ATOMIC_RELAXED);
+    do {
+        if (v == 255 || (delta < 0 && v == 0))
+            return;
+    } while (!__atomic_compare_exchange_n(pc, &v, (uint8_t)(v + delta), 1, __ATOMIC_RELEASE,
+                                          __ATOMIC_RELAXED));
+}
 
-static size_t live_tombstones;
+static uint64_t live_hash(uint64_t a) { return a * 0x9e3779b97f4a7c15ull; }
+static size_t stripe_of(uint64_t a) { return (size_t)(live_hash(a) >> 58); }
+
+static void lock_all_stripes(void)
+{
+    for (size_t k = 0; k < LIVE_STRIPES; k++)
+        lock(&stripes[k].lock);
+}
+
+static void unlock_all_stripes(void)
+{
+    for (size_t k = LIVE_STRIPES; k-- > 0;)
+        unlock(&stripes[k].lock);
+}
+
+/* Under stripe k's lock (or all of them): a's slot in the live set of n
+ * entries at live -- its entry, or the empty one where it would go. */
+static size_t live_slot(const struct hgs_live *live, size_t n, uint64_t a)
+{
+    size_t block = n / LIVE_STRIPES, base = stripe_of(a) * block;
+    size_t i = (size_t)(live_hash(a) >> 20) & (block - 1);
+    while (live[base + i].address && live[base + i].address != a)
+        i = (i + 1) & (block - 1);
+    return base + i;
+}
 
 /*
- * Under table_lock: the live set again, in a new mapping of want entries,
- * without its tombstones.  Open addressing with deletions wears the empty
- * entries away (an insert takes the first tombstone or empty one on its
- * way), and a search for an address that is not there runs until an empty
- * entry: without this, the searches for the objects beside sampled ones
- * would end up going through the whole set.
+ * With every stripe locked: the live set again, twice as large.  There
+ * are no tombstones to drop: a deletion moves the entries after it back
+ * (live_take), so a probe ends at the first empty entry as if the deleted
+ * one had never been.
  */
-static int live_rebuild(size_t want)
+static int live_grow(void)
 {
     struct hgs_header *h = &heapgrab_sampler_table;
-    struct hgs_live *fresh = map(sizeof(struct hgs_live) * want);
+    size_t want = nlive * 2;
+    struct hgs_live *fresh = want <= (1u << 26) ? map(sizeof(struct hgs_live) * want) : NULL;
     if (!fresh)
         return -1;
     struct hgs_live *old = (struct hgs_live *)(uintptr_t)h->live;
+    for (size_t k = 0; k < LIVE_STRIPES; k++)
+        stripes[k].count = 0;
+    for (size_t i = 0; i < nlive; i++)
+        if (old[i].address) {
+            fresh[live_slot(fresh, want, old[i].address)] = old[i];
+            stripes[stripe_of(old[i].address)].count++;
+        }
     size_t nold = nlive;
     nlive = want;
-    for (size_t i = 0; i < nold; i++) {
-        if (old[i].address <= 1)
-            continue;
-        size_t j = live_index(old[i].address);
-        while (fresh[j].address)
-            j = (j + 1) & (nlive - 1);
-        fresh[j] = old[i];
-    }
+    /* a reader sees the new array with its size, then the old goes */
     h->live = (uint64_t)(uintptr_t)fresh;
     h->nlive = nlive;
-    live_tombstones = 0;
     munmap(old, sizeof(struct hgs_live) * nold);
     return 0;
 }
 
-/* Under table_lock: add a live entry. */
+/* Add a live entry: 0, or -1 when there is no room (its free will not be
+ * seen, and is counted in dropped_live). */
 static int live_put(uint64_t a, uint64_t bucket)
 {
     struct hgs_header *h = &heapgrab_sampler_table;
-    struct hgs_live *live = (struct hgs_live *)(uintptr_t)h->live;
-    if (h->live_count >= nlive - nlive / 8) /* keep probes short */
-        return -1;
     uint8_t *pc = page_counter(a, 1);
     if (!pc)
         return -1;
-    size_t i = live_index(a);
-    while (live[i].address > 1)
-        i = (i + 1) & (nlive - 1);
-    if (live[i].address == 1)
-        live_tombstones--;
-    live[i].bucket = bucket;
-    live[i].address = a;
-    h->live_count++;
-    if (*pc < 255)
-        __atomic_store_n(pc, (uint8_t)(*pc + 1), __ATOMIC_RELEASE);
+    size_t k = stripe_of(a);
+    lock(&stripes[k].lock);
+    while (stripes[k].count >= (nlive / LIVE_STRIPES) * 3 / 4) {
+        /* full: grow, which takes every stripe's lock, in order */
+        unlock(&stripes[k].lock);
+        lock_all_stripes();
+        int rc = stripes[k].count >= (nlive / LIVE_STRIPES) * 3 / 4 ? live_grow() : 0;
+        unlock_all_stripes();
+        if (rc != 0)
+            return -1;
+        lock(&stripes[k].lock);
+    }
+    struct hgs_live *live = (struct hgs_live *)(uintptr_t)h->live;
+    size_t i = live_slot(live, nlive, a);
+    if (!live[i].address) {
+        live[i].bucket = bucket;
+        __atomic_store_n(&live[i].address, a, __ATOMIC_RELEASE);
+        stripes[k].count++;
+        __atomic_fetch_add(&h->live_count, 1, __ATOMIC_RELAXED);
+        page_count_add(pc, 1);
+    }
+    unlock(&stripes[k].lock);
     return 0;
 }
 
-/* Under table_lock: take a's entry out; its bucket, or -1 if a is not a
- * live sampled object. */
+/* Take a's entry out of the live set: its bucket, or -1 if a is not a live
+ * sampled object. */
 static int64_t live_take(uint64_t a)
 {
     struct hgs_header *h = &heapgrab_sampler_table;
+    size_t k = stripe_of(a);
+    lock(&stripes[k].lock);
     struct hgs_live *live = (struct hgs_live *)(uintptr_t)h->live;
-    size_t i = live_index(a);
-    for (size_t n = 0; n < nlive && live[i].address != 0; n++, i = (i + 1) & (nlive - 1)) {
-        if (live[i].address == a) {
-            live[i].address = 1;
-            h->live_count--;
-            int64_t bucket = (int64_t)live[i].bucket;
-            uint8_t *pc = page_counter(a, 0);
-            /* a saturated count stays: its page just stays slow */
-            if (pc && *pc > 0 && *pc < 255)
-                __atomic_store_n(pc, (uint8_t)(*pc - 1), __ATOMIC_RELEASE);
-            if (++live_tombstones > nlive / 4)
-                live_rebuild(nlive);
-            return bucket;
-        }
+    size_t block = nlive / LIVE_STRIPES, base = k * block;
+    size_t i = live_slot(live, nlive, a);
+    if (!live[i].address) {
+        unlock(&stripes[k].lock);
+        return -1;
     }
-    return -1;
+    int64_t bucket = (int64_t)live[i].bucket;
+    /* Backward shift: move back every later entry of the run that would
+     * be found from i or before, so that no probe meets a hole. */
+    size_t hole = i - base, j = hole;
+    for (;;) {
+        j = (j + 1) & (block - 1);
+        uint64_t b = live[base + j].address;
+        if (!b)
+            break;
+        size_t home = (size_t)(live_hash(b) >> 20) & (block - 1);
+        /* b stays if its home lies cyclically in (hole, j] */
+        if (hole <= j ? (home > hole && home <= j) : (home > hole || home <= j))
+            continue;
+        live[base + hole] = live[base + j];
+        hole = j;
+    }
+    live[base + hole].address = 0;
+    live[base + hole].bucket = 0;
+    stripes[k].count--;
+    __atomic_fetch_sub(&h->live_count, 1, __ATOMIC_RELAXED);
+    unlock(&stripes[k].lock);
+    uint8_t *pc = page_counter(a, 0);
+    if (pc)
+        page_count_add(pc, -1);
+    return bucket;
+}
+
+/*
+ * The bucket of a stack and size: its index, or -1.  Without add it takes
+ * no lock: an index entry, once set, never changes, and is set only after
+ * its bucket is filled.  With add (under bucket_lock) a bucket is made
+ * when there is none, in the next free place: the buckets are filled in
+ * order, so heapgrab reads only the used ones and only they take memory.
+ */
+static int64_t find_bucket(uint64_t hash, uint64_t size, void *const *pcs, int depth, int add)
+{
+    struct hgs_header *h = &heapgrab_sampler_table;
+    struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)h->buckets;
+    size_t j = hash & (NINDEX - 1);
+    for (size_t probes = 0; probes < NINDEX; probes++, j = (j + 1) & (NINDEX - 1)) {
+        uint32_t k = __atomic_load_n(&bucket_index[j], __ATOMIC_ACQUIRE);
+        if (k == 0)
+            break;
+        const struct hgs_bucket *c = &b[k - 1];
+        if (c->hash == hash && c->size == size && c->depth == (uint64_t)depth &&
+            memcmp(c->pcs, pcs, (size_t)depth * sizeof(void *)) == 0)
+            return k - 1;
+    }
+    if (!add || __atomic_load_n(&bucket_index[j], __ATOMIC_RELAXED) != 0 ||
+        h->buckets_used >= NBUCKETS)
+        return -1;
+    uint64_t i = h->buckets_used;
+    b[i].size = size;
+    b[i].depth = (uint64_t)depth;
+    b[i].modules_seen = __atomic_load_n(&h->nmodules, __ATOMIC_ACQUIRE);
+    memcpy(b[i].pcs, pcs, (size_t)depth * sizeof(void *));
+    b[i].hash = hash;
+    /* published once filled: to the lookups, then to heapgrab */
+    __atomic_store_n(&bucket_index[j], (uint32_t)i + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->buckets_used, i + 1, __ATOMIC_RELEASE);
+    return (int64_t)i;
 }
 
 static void record(void *p, size_t size)
@@ -543,45 +676,23 @@ static void record(void *p, size_t size)
     modules_refresh();
     uint64_t hash = hash_stack(pcs + first, depth, size);
     struct hgs_header *h = &heapgrab_sampler_table;
-    struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)h->buckets;
-    lock(&table_lock);
-    /* the index holds bucket + 1; the buckets are filled in order, so
-     * heapgrab reads only the used ones and only they take memory */
-    size_t j = hash & (NINDEX - 1), probes = 0;
-    int64_t i = -1;
-    for (; probes < NINDEX; probes++, j = (j + 1) & (NINDEX - 1)) {
-        uint32_t k = bucket_index[j];
-        if (k == 0)
-            break;
-        struct hgs_bucket *c = &b[k - 1];
-        if (c->hash == hash && c->size == size && c->depth == (uint64_t)depth &&
-            memcmp(c->pcs, pcs + first, depth * sizeof(void *)) == 0) {
-            i = k - 1;
-            break;
-        }
-    }
-    if (i < 0 && probes < NINDEX && h->buckets_used < NBUCKETS) {
-        i = (int64_t)h->buckets_used;
-        b[i].size = size;
-        b[i].depth = (uint64_t)depth;
-        b[i].modules_seen = __atomic_load_n(&h->nmodules, __ATOMIC_ACQUIRE);
-        memcpy(b[i].pcs, pcs + first, depth * sizeof(void *));
-        b[i].hash = hash;
-        bucket_index[j] = (uint32_t)i + 1;
-        /* published once filled */
-        __atomic_store_n(&h->buckets_used, h->buckets_used + 1, __ATOMIC_RELEASE);
+    int64_t i = find_bucket(hash, size, pcs + first, depth, 0);
+    if (i < 0) {
+        lock(&bucket_lock);
+        i = find_bucket(hash, size, pcs + first, depth, 1);
+        unlock(&bucket_lock);
     }
     if (i < 0) {
-        h->dropped_samples++;
-        h->dropped_bytes += size;
+        __atomic_fetch_add(&h->dropped_samples, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->dropped_bytes, size, __ATOMIC_RELAXED);
     } else {
-        b[i].alloc_objects++;
-        b[i].alloc_bytes += size;
-        h->samples++;
+        struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)h->buckets + i;
+        __atomic_fetch_add(&b->alloc_objects, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&b->alloc_bytes, size, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&h->samples, 1, __ATOMIC_RELAXED);
         if (live_put((uint64_t)(uintptr_t)p, (uint64_t)i) != 0)
-            h->dropped_live++;
+            __atomic_fetch_add(&h->dropped_live, 1, __ATOMIC_RELAXED);
     }
-    unlock(&table_lock);
     tls.busy--;
 }
 
@@ -618,25 +729,26 @@ static inline int64_t sampled_take(void *p, int count_free)
     return sampled_take_slow(a, count_free);
 }
 
+/* A sampled object's free, counted in its bucket. */
+static void count_sampled_free(int64_t bi)
+{
+    struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets + bi;
+    __atomic_fetch_add(&b->free_objects, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&b->free_bytes, b->size, __ATOMIC_RELAXED);
+}
+
 static int64_t sampled_take_slow(uint64_t a, int count_free)
 {
-    lock(&table_lock);
     int64_t bi = live_take(a);
-    if (bi >= 0 && count_free) {
-        struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets;
-        b[bi].free_objects++;
-        b[bi].free_bytes += b[bi].size;
-    }
-    unlock(&table_lock);
+    if (bi >= 0 && count_free)
+        count_sampled_free(bi);
     return bi;
 }
 
 static void sampled_put_back(void *p, int64_t bi)
 {
-    lock(&table_lock);
     if (live_put((uint64_t)(uintptr_t)p, (uint64_t)bi) != 0)
-        heapgrab_sampler_table.dropped_live++;
-    unlock(&table_lock);
+        __atomic_fetch_add(&heapgrab_sampler_table.dropped_live, 1, __ATOMIC_RELAXED);
 }
 
 /* --------------------------------------------------- the fast paths */
@@ -728,13 +840,8 @@ EXPORT void *realloc(void *old, size_t n)
     /* a free of the old object and an allocation of the new, as the
      * figures of a heap profile count them */
     on_free(u0);
-    if (UNLIKELY(bi >= 0)) {
-        struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)heapgrab_sampler_table.buckets;
-        lock(&table_lock);
-        b[bi].free_objects++;
-        b[bi].free_bytes += b[bi].size;
-        unlock(&table_lock);
-    }
+    if (UNLIKELY(bi >= 0))
+        count_sampled_free(bi);
     on_alloc(p);
     return p;
 }
@@ -799,12 +906,14 @@ EXPORT void *pvalloc(size_t n)
 static void before_fork(void)
 {
     lock(&modules_lock);
-    lock(&table_lock);
+    lock(&bucket_lock);
+    lock_all_stripes();
 }
 
 static void after_fork(void)
 {
-    unlock(&table_lock);
+    unlock_all_stripes();
+    unlock(&bucket_lock);
     unlock(&modules_lock);
 }
 
@@ -814,25 +923,11 @@ static void after_fork_child(void)
     after_fork();
 }
 
-/* The rate is set from the environment again here, after the table was
- * made (the loader allocates before libc sets environ up, and the table
- * may have been made then, for the default rate): a live set too small
- * for the rate is moved into a larger one. */
-static void resize_live(void)
-{
-    size_t want = live_capacity(heapgrab_sampler_table.rate);
-    lock(&table_lock);
-    if (want > nlive)
-        live_rebuild(want);
-    unlock(&table_lock);
-}
-
 __attribute__((constructor)) static void sampler_start(void)
 {
     tls.busy++;
     heapgrab_sampler_table.rate = parse_rate();
-    if (ensure_init() == 0)
-        resize_live();
+    (void)ensure_init();
     if (pthread_key_create(&exit_key, thread_exit) == 0)
         have_exit_key = 1;
     /* the main thread's slot, if it took one before the key existed */
