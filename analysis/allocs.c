@@ -33,6 +33,7 @@
 #define MAX_SLOTS (1u << 16)
 #define MAX_BUCKETS (1u << 16)
 #define MAX_MODULES (1u << 12)
+#define MAX_FRAMES ((uint64_t)MAX_BUCKETS * HGS_MAX_DEPTH)
 #define READ_PIECE (1u << 20)
 
 static const char *const allocator_functions[] = {
@@ -105,10 +106,13 @@ static int read_header(hg_target *t, uint64_t addr, struct hgs_header *h)
         return bad_table("modules", h->nmodules);
     if (h->live_count > h->nlive)
         return bad_table("live sampled objects", h->live_count);
+    if (h->nframes > MAX_FRAMES || h->frames_used > h->nframes)
+        return bad_table("stack frames", h->frames_used);
     /* regions that wrap around the address space */
     if (h->slots + h->nslots * sizeof(struct hgs_counters) < h->slots ||
         h->buckets + h->nbuckets * sizeof(struct hgs_bucket) < h->buckets ||
-        h->modules + h->nmodules_max * sizeof(struct hgs_module) < h->modules)
+        h->modules + h->nmodules_max * sizeof(struct hgs_module) < h->modules ||
+        h->frames + h->nframes * sizeof(uint64_t) < h->frames)
         return bad_table("a region wraps around", 0);
     return 0;
 }
@@ -176,6 +180,8 @@ struct reading {
     size_t caplocs, capstacks;
     struct hgs_module *modules;  /* the module table, or NULL */
     size_t nmodules;
+    uint64_t *frames;            /* the buckets' return addresses */
+    size_t nframes;
 };
 
 /* A location for pc in a module no longer mapped (dlclose()d): the
@@ -334,7 +340,12 @@ static int add_bucket(struct reading *r, const struct hgs_bucket *b)
      * never more frees than allocations */
     s->free_objects = b->free_objects < b->alloc_objects ? b->free_objects : b->alloc_objects;
     s->free_bytes = b->free_bytes < b->alloc_bytes ? b->free_bytes : b->alloc_bytes;
+    /* a stack that runs past the frames read is cut there */
     size_t depth = b->depth < HGS_MAX_DEPTH ? (size_t)b->depth : HGS_MAX_DEPTH;
+    if (b->frame >= r->nframes)
+        depth = 0;
+    else if (depth > r->nframes - b->frame)
+        depth = r->nframes - (size_t)b->frame;
     s->locs = malloc((depth ? depth : 1) * sizeof *s->locs);
     if (!s->locs)
         return hg_fail(HG_ENOMEM, "out of memory");
@@ -342,7 +353,7 @@ static int add_bucket(struct reading *r, const struct hgs_bucket *b)
     int leading = 1;
     for (size_t k = 0; k < depth; k++) {
         size_t li = 0;
-        int rc = location_of(r, b->pcs[k], b->modules_seen, &li);
+        int rc = location_of(r, r->frames[b->frame + k], b->modules_seen, &li);
         if (rc)
             return rc;
         if (leading && allocator_frame(&a->locs[li]))
@@ -411,6 +422,15 @@ static int read_table(hg_target *t, uint64_t addr, struct reading *r,
         }
     }
     free(piece);
+    if (rc == 0 && h.frames_used) {
+        r->frames = malloc((size_t)h.frames_used * sizeof *r->frames);
+        if (!r->frames)
+            rc = hg_fail(HG_ENOMEM, "out of memory");
+        else
+            rc = hg_read_exact(t, h.frames, r->frames, (size_t)h.frames_used * sizeof *r->frames);
+        if (rc == 0)
+            r->nframes = (size_t)h.frames_used;
+    }
     if (rc) {
         hg_array_clear(keep);
         return rc;
@@ -456,6 +476,7 @@ int hg_allocs_take(hg_target *t, hg_allocs **out)
         rc = add_bucket(&r, &used[i]);
     free(used);
     free(r.modules);
+    free(r.frames);
     hg_u64map_free(&r.loc_of_pc);
     if (rc) {
         hg_allocs_free(a);

@@ -92,6 +92,9 @@ extern char **__environ;
 #define NBUCKETS (1u << 15)   /* storage, filled in order */
 #define NINDEX (1u << 16)     /* the buckets' hash index: twice as many */
 #define NMODULES 512
+/* Room for the stacks: as many as buckets, of 12 return addresses on
+ * average (a bucket takes the depth of its own stack only). */
+#define NFRAMES (NBUCKETS * 12u)
 /* The page map counts live sampled objects per 256-byte granule, so that
  * the free of an object beside a sampled one seldom takes the lock. */
 #define GRAIN_SHIFT 8
@@ -267,9 +270,10 @@ static int ensure_init(void)
     void *buckets = map(sizeof(struct hgs_bucket) * NBUCKETS);
     void *live = map(sizeof(struct hgs_live) * nlive);
     void *modules = map(sizeof(struct hgs_module) * NMODULES);
+    void *frames = map(sizeof(uint64_t) * NFRAMES);
     bucket_index = map(sizeof(uint32_t) * NINDEX);
     pagemap = map(sizeof(uint8_t *) << TOP_BITS);
-    if (!buckets || !live || !modules || !pagemap || !bucket_index) {
+    if (!buckets || !live || !modules || !frames || !pagemap || !bucket_index) {
         __atomic_store_n(&init_state, 3, __ATOMIC_RELEASE);
         return -1;
     }
@@ -289,6 +293,8 @@ static int ensure_init(void)
     h->nlive = nlive;
     h->modules = (uint64_t)(uintptr_t)modules;
     h->nmodules_max = NMODULES;
+    h->frames = (uint64_t)(uintptr_t)frames;
+    h->nframes = NFRAMES;
     dl_iterate_phdr(self_range, (void *)(uintptr_t)&ensure_init);
     /* the magic last: a reader that sees it sees the rest */
     __atomic_store_n(&h->magic, HGS_MAGIC, __ATOMIC_RELEASE);
@@ -631,6 +637,7 @@ static int64_t find_bucket(uint64_t hash, uint64_t size, void *const *pcs, int d
 {
     struct hgs_header *h = &heapgrab_sampler_table;
     struct hgs_bucket *b = (struct hgs_bucket *)(uintptr_t)h->buckets;
+    uint64_t *frames = (uint64_t *)(uintptr_t)h->frames;
     size_t j = hash & (NINDEX - 1);
     for (size_t probes = 0; probes < NINDEX; probes++, j = (j + 1) & (NINDEX - 1)) {
         uint32_t k = __atomic_load_n(&bucket_index[j], __ATOMIC_ACQUIRE);
@@ -638,17 +645,19 @@ static int64_t find_bucket(uint64_t hash, uint64_t size, void *const *pcs, int d
             break;
         const struct hgs_bucket *c = &b[k - 1];
         if (c->hash == hash && c->size == size && c->depth == (uint64_t)depth &&
-            memcmp(c->pcs, pcs, (size_t)depth * sizeof(void *)) == 0)
+            memcmp(frames + c->frame, pcs, (size_t)depth * sizeof(void *)) == 0)
             return k - 1;
     }
     if (!add || __atomic_load_n(&bucket_index[j], __ATOMIC_RELAXED) != 0 ||
-        h->buckets_used >= NBUCKETS)
+        h->buckets_used >= NBUCKETS || h->frames_used + (uint64_t)depth > NFRAMES)
         return -1;
-    uint64_t i = h->buckets_used;
+    uint64_t i = h->buckets_used, f = h->frames_used;
+    memcpy(frames + f, pcs, (size_t)depth * sizeof(void *));
+    __atomic_store_n(&h->frames_used, f + (uint64_t)depth, __ATOMIC_RELEASE);
     b[i].size = size;
     b[i].depth = (uint64_t)depth;
     b[i].modules_seen = __atomic_load_n(&h->nmodules, __ATOMIC_ACQUIRE);
-    memcpy(b[i].pcs, pcs, (size_t)depth * sizeof(void *));
+    b[i].frame = f;
     b[i].hash = hash;
     /* published once filled: to the lookups, then to heapgrab */
     __atomic_store_n(&bucket_index[j], (uint32_t)i + 1, __ATOMIC_RELEASE);

@@ -31,7 +31,9 @@
 
 /* "HGSAMPLE" as a little-endian 64-bit number. */
 #define HGS_MAGIC 0x454c504d41534748ull
-#define HGS_VERSION 1u
+/* 2: a bucket's stack is a run of the frames array (1 held 48 return
+ * addresses in every bucket, 448 bytes for a stack of 5). */
+#define HGS_VERSION 2u
 
 /* Return addresses kept per sampled stack (innermost first). */
 #define HGS_MAX_DEPTH 48
@@ -49,21 +51,22 @@ struct hgs_counters {
 
 /* One stack and one usable size (as in Go's heap profile, a bucket is a
  * stack and a size): sampled allocations from it and sampled frees of
- * those. */
+ * those.  Its stack is frames[frame, frame + depth) of the header's
+ * frames array: return addresses, innermost first. */
 struct hgs_bucket {
     uint64_t hash;          /* of the stack and size, never 0 */
     uint64_t size;          /* usable bytes of each object */
     uint64_t alloc_objects, alloc_bytes;
     uint64_t free_objects, free_bytes;
-    uint64_t depth;         /* frames in pcs, at most HGS_MAX_DEPTH */
+    uint64_t depth;         /* return addresses, at most HGS_MAX_DEPTH */
     uint64_t modules_seen;  /* the module table's count when the stack was
                                taken: its pcs belong to entries below it */
-    uint64_t pcs[HGS_MAX_DEPTH]; /* return addresses, innermost first */
+    uint64_t frame;         /* its first return address in frames */
 };
 
 /* A sampled object still live: its address and its bucket. */
 struct hgs_live {
-    uint64_t address;       /* 0: empty, 1: deleted (a tombstone) */
+    uint64_t address;       /* 0: empty */
     uint64_t bucket;        /* index into the buckets */
 };
 
@@ -110,7 +113,7 @@ struct hgs_header {
     uint64_t nbuckets;
     uint64_t buckets_used;
 
-    /* Open addressing on the address, linear probing. */
+    /* Open addressing on the address (the sampler's business how). */
     uint64_t live;          /* address of struct hgs_live[nlive] */
     uint64_t nlive;         /* a power of two */
     uint64_t live_count;    /* entries in use (not tombstones) */
@@ -124,6 +127,12 @@ struct hgs_header {
     uint64_t dropped_live;  /* no room in the live set: their frees are
                                not seen, so inuse is overstated by them */
     uint64_t samples;       /* sampled allocations recorded */
+
+    /* The buckets' stacks, filled in order like the buckets: the first
+     * frames_used are in use. */
+    uint64_t frames;        /* address of uint64_t[nframes] */
+    uint64_t nframes;
+    uint64_t frames_used;
 };
 
 #endif

@@ -52,9 +52,12 @@ static void valid(struct hgs_header *h)
     h->nmodules_max = 8;
     h->nmodules = 8;
     h->modules = (uint64_t)(uintptr_t)garbage(8 * sizeof(struct hgs_module), 4);
+    h->nframes = 4096;
+    h->frames_used = 4096;
+    h->frames = (uint64_t)(uintptr_t)garbage(4096 * sizeof(uint64_t), 5);
 }
 
-#define NCASES 12
+#define NCASES 15
 
 int main(int argc, char **argv)
 {
@@ -81,6 +84,9 @@ int main(int argc, char **argv)
     case 10: what = "more modules than room"; h->nmodules = 9; break;
     case 11: what = "modules unreadable, garbage buckets"; h->modules = 0x20; status = "[0]";
         break;
+    case 12: what = "more frames used than there are"; h->frames_used = 4097; break;
+    case 13: what = "frames unmapped"; h->frames = 0x30; break;
+    case 14: what = "2^40 frames"; h->nframes = h->frames_used = 1ull << 40; break;
     }
     printf("{\"pid\": %d, \"what\": \"%s\", \"status\": %s}\n", (int)getpid(), what, status);
     fflush(stdout);
