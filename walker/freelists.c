@@ -209,8 +209,10 @@ void walk_bins(struct walk *w, int ai)
         /* the head's bk is the last chunk (the head itself when empty) */
         w->fd_sum += pair_hash(head, prev);
         w->bk_sum += pair_hash(head, rd64(a->raw, off + 8));
-        if (!whole)
+        if (!whole) {
             w->bk_unsure = 1;
+            a->bins_cut = 1;
+        }
         /* the nextsize list is checked against a whole, sound fd list */
         if (keep && whole && large.size)
             check_large_bin(w, ai, i, large.ptr, large.size);

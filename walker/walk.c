@@ -175,6 +175,7 @@ static int walk_once(hg_target *t, const hg_located *loc, const hg_snapshot_opti
      * hook takes every chunk */
     w.keep_words = opt && opt->types;
     w.keep_chunks = (opt && opt->keep_chunks) || w.keep_words || hook;
+    w.no_stop = opt && opt->no_stop;
     w.loc = *loc;
     w.L = &w.loc.L;
     cm_init(&w.cm);

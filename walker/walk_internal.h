@@ -75,6 +75,7 @@ struct arena {
     hg_totals tot;
     uint64_t inuse_chunk_bytes;
     uint64_t list_fast_n, list_fast_bytes, list_bin_n, list_bin_bytes;
+    int bins_cut;             /* a bin's list broke off before its head */
     uint64_t (*hist)[HIST_SLOTS]; /* [state][size/16] counts */
 };
 
@@ -130,6 +131,10 @@ struct walk {
      * broken or a free chunk is on no bin (those are reported anyway). */
     uint64_t bk_sum, fd_sum;
     int bk_unsure;
+    /* The copy was made while the process ran (no_stop): a list the copy
+     * tore is cut short, and mallinfo2 counts an arena's free chunks from
+     * the heap walk instead of its bins (finish). */
+    int no_stop;
 };
 
 /* A thread's tcache_perthread_struct, copied at the stop. */

@@ -154,25 +154,34 @@ def test_no_stop_busy():
     stopped snapshot taken right after, the target untouched."""
     t = busy()
     try:
-        t0 = time.time()
-        rc, out, err = heapgrab("stats", "--json", "--no-stop", str(t.pid), timeout=240)
-        check(rc == 0, f"--no-stop: exit {rc}: {err.strip()}")
-        n = json.loads(out)
-        s = stats(t.pid)
-        print(f"  --no-stop {time.time() - t0:.1f}s with the stopped one; consistent "
-              f"{n['consistent']}, rereads {n['timing']['rereads']}, in use "
-              f"{n['mallinfo2']['uordblks']} vs stopped {s['mallinfo2']['uordblks']}")
-        equal(n["timing"]["stopped_ns"], 0, "never stopped")
-        check(n["timing"]["rereads"] <= 64, "bounded re-reads")
-        if n["consistent"]:
-            equal(n["problems_total"], 0, "consistent: no problems")
-        else:
-            check(any("--no-stop" in p["what"] for p in n["problems"]),
-                  "inconsistent: a problem says so")
-        # the live set is 200,000 blocks whatever the churn: the two agree
-        # far closer than this, unless one of them misread the heap
-        a, b = n["mallinfo2"]["uordblks"], s["mallinfo2"]["uordblks"]
-        check(abs(a - b) <= 0.05 * b, f"in use {a} vs stopped {b}: within 5%")
+        diffs = []
+        for _ in range(3):
+            t0 = time.time()
+            rc, out, err = heapgrab("stats", "--json", "--no-stop", str(t.pid), timeout=240)
+            check(rc == 0, f"--no-stop: exit {rc}: {err.strip()}")
+            n = json.loads(out)
+            s = stats(t.pid)
+            print(f"  --no-stop {time.time() - t0:.1f}s with the stopped one; consistent "
+                  f"{n['consistent']}, rereads {n['timing']['rereads']}, in use "
+                  f"{n['mallinfo2']['uordblks']} vs stopped {s['mallinfo2']['uordblks']}")
+            equal(n["timing"]["stopped_ns"], 0, "never stopped")
+            check(n["timing"]["rereads"] <= 64, "bounded re-reads")
+            if n["consistent"]:
+                equal(n["problems_total"], 0, "consistent: no problems")
+            else:
+                check(any("--no-stop" in p["what"] for p in n["problems"]),
+                      "inconsistent: a problem says so")
+            a, b = n["mallinfo2"]["uordblks"], s["mallinfo2"]["uordblks"]
+            check(abs(a - b) <= 0.01 * b, f"in use {a} vs stopped {b}: within 1%")
+            diffs.append((a - b) / b)
+        # The live set is 200,000 blocks of 16-2048 bytes whatever the
+        # churn: between two moments its size moves by about 0.18% (one
+        # standard deviation), and on average by nothing.  A copy that tears
+        # a bin list must not count the chunks after the tear in use: that
+        # made --no-stop read 0.65-0.8% high whenever a list tore.
+        mean = sum(diffs) / len(diffs)
+        check(abs(mean) <= 0.004, f"in use against stopped, mean of 3: {100 * mean:+.3f}% "
+              "(within 0.4%)")
         check(t.alive(), "busy target alive")
         t.left_alone()
     finally:
