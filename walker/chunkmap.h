@@ -48,10 +48,13 @@ typedef struct chunkmap {
     hg_array(cm_entry) e;  /* every region's, one region after the other */
     hg_array(cm_region) r;
     int open;            /* a region is being filled */
+    size_t mapped;       /* e.ptr is a reservation of this many bytes */
 } chunkmap;
 
 void cm_init(chunkmap *cm);
 void cm_free(chunkmap *cm);
+/* Reserve room for the heaps' entries up front (optional). */
+void cm_reserve(chunkmap *cm, uint64_t heap_bytes);
 int cm_region_begin(chunkmap *cm, uint64_t start, uint64_t end, int arena);
 int cm_add(chunkmap *cm, uint64_t addr, int state, uint64_t val);
 int cm_region_end(chunkmap *cm);

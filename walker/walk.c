@@ -121,8 +121,13 @@ static int walk_stopped(struct walk *w)
         for (size_t i = 0; i < w->arenas.size; i++)
             for (size_t h = 0; h < w->arenas.ptr[i].heaps.size; h++) {
                 const struct heap *hp = &w->arenas.ptr[i].heaps.ptr[h];
-                heap_bytes += hp->end > hp->begin ? hp->end - hp->begin : 0;
+                /* as walk_heap will: never past the mappings it starts in */
+                uint64_t end = hp->end, mapped = hg_mapping_run_end(t, hp->begin);
+                if (t->nmaps && mapped < end)
+                    end = mapped;
+                heap_bytes += end > hp->begin ? end - hp->begin : 0;
             }
+        cm_reserve(&w->cm, heap_bytes);
         hg_progress_begin("walking the heap", "bytes", heap_bytes);
         for (size_t i = 0; i < w->arenas.size && rc == 0; i++)
             for (size_t h = 0; h < w->arenas.ptr[i].heaps.size && rc == 0; h++)
