@@ -29,6 +29,12 @@ int hg_array_reserve_(void **ptr, size_t *alloc, size_t item, size_t want);
 /* A new last element, or NULL when out of memory. */
 #define hg_array_push(a) \
     (hg_array_reserve((a), (a).size + 1) == 0 ? &(a).ptr[(a).size++] : NULL)
+/* Advise the kernel to back the whole 2 MiB pages of [p, p + len) with
+ * huge pages where it can.  For an array of hundreds of MiB filled once:
+ * 512 times fewer page faults (on a PVM guest each one traps to the host)
+ * and fewer TLB misses when it is searched. */
+void hg_advise_huge(void *p, size_t len);
+
 #define hg_array_clear(a) \
     do {                  \
         free((a).ptr);    \

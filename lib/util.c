@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "lib/array.h"
 #include "lib/hashmap.h"
@@ -24,6 +25,20 @@ int hg_array_reserve_(void **ptr, size_t *alloc, size_t item, size_t want)
     *ptr = p;
     *alloc = cap;
     return 0;
+}
+
+void hg_advise_huge(void *p, size_t len)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t e = ((uintptr_t)p + len) & ~(huge - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
 }
 
 static size_t slot_of(const hg_u64map *m, uint64_t key)

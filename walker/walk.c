@@ -128,6 +128,17 @@ static int walk_stopped(struct walk *w)
                 heap_bytes += end > hp->begin ? end - hp->begin : 0;
             }
         cm_reserve(&w->cm, heap_bytes);
+        /* Every chunk kept: room for as many as the heaps can hold (a
+         * 32-byte chunk at most each), asked for at once.  glibc maps an
+         * allocation this large on its own, so only the pages filled cost
+         * memory; growing by doubling faulted them in one at a time.  When
+         * the room is refused the array grows as before. */
+        if (w->keep_chunks && heap_bytes >= (1u << 20) && heap_bytes / 32 < (1ull << 40) &&
+            hg_array_reserve(w->chunks, (size_t)(heap_bytes / 32)) == 0) {
+            hg_advise_huge(w->chunks.ptr, w->chunks.alloc * sizeof *w->chunks.ptr);
+            if (w->keep_words && hg_array_reserve(w->words, (size_t)(heap_bytes / 32)) == 0)
+                hg_advise_huge(w->words.ptr, w->words.alloc * sizeof *w->words.ptr);
+        }
         hg_progress_begin("walking the heap", "bytes", heap_bytes);
         for (size_t i = 0; i < w->arenas.size && rc == 0; i++)
             for (size_t h = 0; h < w->arenas.ptr[i].heaps.size && rc == 0; h++)
