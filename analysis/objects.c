@@ -15,6 +15,7 @@
 
 #include "analysis/objects.h"
 #include "heapgrab.h"
+#include "lib/array.h"
 #include "lib/error.h"
 
 #define PAGE_SHIFT 12
@@ -56,6 +57,9 @@ int hg_objects_reserve(hg_objects *o, uint64_t n)
         return hg_fail(HG_ENOMEM, "out of memory for %" PRIu64 " objects", n);
     o->size = z;
     o->alloc = n;
+    /* filled once, then searched at random: see hg_advise_huge */
+    hg_advise_huge(o->start, (size_t)n * sizeof *s);
+    hg_advise_huge(o->size, (size_t)n * sizeof *z);
     return 0;
 }
 
