@@ -91,37 +91,73 @@ int hg_objects_add(hg_objects *o, uint64_t start, uint64_t size)
     return 0;
 }
 
-struct pair {
-    uint64_t start;
-    uint32_t size;
-};
-
-static int by_start(const void *a, const void *b)
-{
-    uint64_t x = ((const struct pair *)a)->start, y = ((const struct pair *)b)->start;
-    return x < y ? -1 : x > y;
-}
-
 /* start[] and size[] in address order.  The walker hands objects over
- * arena by arena, each already in order, so the usual case is a check. */
+ * heap by heap, each heap's in order: the index is a few sorted runs, and
+ * merging the runs pairwise (log2 of their number passes over the
+ * objects) replaces a sort of them all, which took 1.3 s for
+ * bench/bigheap's 8.3 million objects in 14 runs. */
 static int sort_objects(hg_objects *o)
 {
-    uint32_t i;
-    for (i = 1; i < o->n && o->start[i - 1] <= o->start[i]; i++)
+    uint32_t n = o->n, i;
+    for (i = 1; i < n && o->start[i - 1] <= o->start[i]; i++)
         ;
-    if (i >= o->n)
+    if (i >= n)
         return 0;
-    struct pair *p = malloc((size_t)o->n * sizeof *p);
-    if (!p)
-        return hg_fail(HG_ENOMEM, "out of memory sorting %" PRIu32 " objects", o->n);
-    for (i = 0; i < o->n; i++)
-        p[i] = (struct pair){o->start[i], o->size[i]};
-    qsort(p, o->n, sizeof *p, by_start);
-    for (i = 0; i < o->n; i++) {
-        o->start[i] = p[i].start;
-        o->size[i] = p[i].size;
+    uint64_t *ts = malloc((size_t)n * sizeof *ts);
+    uint32_t *tz = malloc((size_t)n * sizeof *tz);
+    if (!ts || !tz) {
+        free(ts);
+        free(tz);
+        return hg_fail(HG_ENOMEM, "out of memory sorting %" PRIu32 " objects", n);
     }
-    free(p);
+    uint64_t *s = o->start, *ds = ts;
+    uint32_t *z = o->size, *dz = tz;
+    for (;;) {
+        /* one pass: merge each two neighbouring runs of s into ds */
+        uint32_t runs = 0, a = 0;
+        while (a < n) {
+            uint32_t m = a + 1;
+            while (m < n && s[m - 1] <= s[m])
+                m++;
+            uint32_t e = m;
+            if (m < n)
+                for (e = m + 1; e < n && s[e - 1] <= s[e]; e++)
+                    ;
+            uint32_t x = a, y = m, k = a;
+            while (x < m && y < e) {
+                if (s[y] < s[x]) {
+                    ds[k] = s[y];
+                    dz[k++] = z[y++];
+                } else {
+                    ds[k] = s[x];
+                    dz[k++] = z[x++];
+                }
+            }
+            for (; x < m; x++, k++) {
+                ds[k] = s[x];
+                dz[k] = z[x];
+            }
+            for (; y < e; y++, k++) {
+                ds[k] = s[y];
+                dz[k] = z[y];
+            }
+            runs++;
+            a = e;
+        }
+        uint64_t *t64 = s;
+        s = ds;
+        ds = t64;
+        uint32_t *t32 = z;
+        z = dz;
+        dz = t32;
+        if (runs <= 1)
+            break;
+    }
+    /* s and z hold the result: keep those, free the others */
+    o->start = s;
+    o->size = z;
+    free(ds);
+    free(dz);
     return 0;
 }
 
