@@ -25,9 +25,18 @@ void hg_domtree_free(hg_domtree *d)
     memset(d, 0, sizeof *d);
 }
 
+/* The arrays here are one or two entries a node, millions of them, read
+ * and written at random: on huge pages (hg_advise_huge). */
+static void *big(void *p, size_t len)
+{
+    if (p)
+        hg_advise_huge(p, len);
+    return p;
+}
+
 static uint32_t *alloc_u32(size_t n)
 {
-    return malloc((n ? n : 1) * sizeof(uint32_t));
+    return big(malloc((n ? n : 1) * sizeof(uint32_t)), n * sizeof(uint32_t));
 }
 
 /* Shrink an array to n entries (keeping it if realloc cannot). */
@@ -79,7 +88,8 @@ int hg_dominators(const hg_graph *g, hg_domtree *d)
     const uint32_t *off = g->off, *dst = g->dst;
     uint32_t *pre = alloc_u32(N), *vertex = alloc_u32(N), *parent = alloc_u32(N),
              *cursor = alloc_u32(N);
-    uint32_t *rev_off = calloc((size_t)N + 1, sizeof *rev_off), *rev = NULL, *jump = NULL,
+    uint32_t *rev_off = big(calloc((size_t)N + 1, sizeof *rev_off), ((size_t)N + 1) * 4),
+             *rev = NULL, *jump = NULL,
              *idom = NULL;
     int rc = 0;
     if (!pre || !vertex || !parent || !cursor || !rev_off)
@@ -241,8 +251,8 @@ int hg_retained_sizes(const hg_graph *g, const hg_domtree *d, hg_retained *r)
     if (d->nnodes != g->nnodes || !d->idom)
         return hg_fail(HG_EUSAGE, "retained sizes with a dominator tree of another graph");
     size_t n = g->nnodes ? g->nnodes : 1;
-    r->objects = calloc(n, sizeof *r->objects);
-    r->bytes = calloc(n, sizeof *r->bytes);
+    r->objects = big(calloc(n, sizeof *r->objects), n * sizeof *r->objects);
+    r->bytes = big(calloc(n, sizeof *r->bytes), n * sizeof *r->bytes);
     if (!r->objects || !r->bytes) {
         hg_retained_free(r);
         return hg_fail(HG_ENOMEM, "out of memory for the retained sizes of %" PRIu32 " nodes",

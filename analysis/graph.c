@@ -27,6 +27,8 @@ int hg_graph_init(hg_graph *g, const hg_objects *objects, uint32_t nroots)
     g->nroots = nroots;
     g->nnodes = (uint32_t)nnodes;
     g->off = calloc(nnodes + 1, sizeof *g->off);
+    if (g->off)
+        hg_advise_huge(g->off, (nnodes + 1) * sizeof *g->off);
     if (!g->off)
         return hg_fail(HG_ENOMEM, "out of memory for a graph of %" PRIu64 " nodes", nnodes);
     return 0;
