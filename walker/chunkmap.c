@@ -26,11 +26,12 @@ void cm_free(chunkmap *cm)
  * the pages filled cost memory, on huge pages where the kernel offers
  * them: growing by realloc faulted in one 4 KiB page at a time, 16,000
  * faults for bench/bigheap's 4.1 million entries, each a trap to the host
- * on a PVM guest.  Without the reservation (out of address space) the
- * array grows as before. */
+ * on a PVM guest.  Without the reservation (out of address space, or a
+ * heap below 64 MiB, where a huge page zeroed for a few entries would cost
+ * more than it saves) the array grows as before. */
 void cm_reserve(chunkmap *cm, uint64_t heap_bytes)
 {
-    if (cm->e.ptr || heap_bytes < (1u << 20) || heap_bytes > (1ull << 46))
+    if (cm->e.ptr || heap_bytes < (64u << 20) || heap_bytes > (1ull << 46))
         return;
     size_t len = (size_t)(heap_bytes / 32 * sizeof(cm_entry));
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,

@@ -132,8 +132,10 @@ static int walk_stopped(struct walk *w)
          * 32-byte chunk at most each), asked for at once.  glibc maps an
          * allocation this large on its own, so only the pages filled cost
          * memory; growing by doubling faulted them in one at a time.  When
-         * the room is refused the array grows as before. */
-        if (w->keep_chunks && heap_bytes >= (1u << 20) && heap_bytes / 32 < (1ull << 40) &&
+         * the room is refused the array grows as before; below 64 MiB of
+         * heap it always does (a huge page zeroed for a few chunks would
+         * cost more than it saves). */
+        if (w->keep_chunks && heap_bytes >= (64u << 20) && heap_bytes / 32 < (1ull << 40) &&
             hg_array_reserve(w->chunks, (size_t)(heap_bytes / 32)) == 0) {
             hg_advise_huge(w->chunks.ptr, w->chunks.alloc * sizeof *w->chunks.ptr);
             if (w->keep_words && hg_array_reserve(w->words, (size_t)(heap_bytes / 32)) == 0)

@@ -56,19 +56,47 @@ int hg_window_init(hg_window *w, hg_target *t)
 {
     memset(w, 0, sizeof *w);
     w->t = t;
-    for (int i = 0; i < 2; i++)
-        if (!(w->buf[i] = malloc(HG_WINDOW_TAIL + HG_WINDOW)))
-            return -1;
-    if (t->ops->concurrent_reads) {
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cv, NULL);
-        w->threaded = pthread_create(&w->th, NULL, reader, w) == 0;
-        if (!w->threaded) {
-            pthread_mutex_destroy(&w->mu);
-            pthread_cond_destroy(&w->cv);
-        }
-    }
     return 0;
+}
+
+/* Room for len bytes after the tail in buffer i, which holds nothing
+ * wanted (neither the window nor a read-ahead under way).  The buffers grow
+ * to what the heaps ask, up to HG_WINDOW: a small heap never costs two
+ * 8 MiB buffers (each walk of a test's 100 KiB heap faulted 16 MiB in). */
+static int room(hg_window *w, int i, size_t len)
+{
+    if (len <= w->cap[i])
+        return 0;
+    size_t cap = w->cap[i] ? w->cap[i] * 2 : 64u << 10;
+    if (cap < len)
+        cap = len;
+    if (cap > HG_WINDOW)
+        cap = HG_WINDOW;
+    if (cap < len)
+        return -1;
+    unsigned char *b = realloc(w->buf[i], HG_WINDOW_TAIL + cap);
+    if (!b)
+        return -1;
+    w->buf[i] = b;
+    w->cap[i] = cap;
+    return 0;
+}
+
+/* The read-ahead thread, started at the first read-ahead (a walk of a
+ * target that reads in one go never has one). */
+static int start_reader(hg_window *w)
+{
+    if (w->threaded || w->no_thread || !w->t->ops->concurrent_reads)
+        return w->threaded;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->threaded = pthread_create(&w->th, NULL, reader, w) == 0;
+    if (!w->threaded) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        w->no_thread = 1;
+    }
+    return w->threaded;
 }
 
 /* Wait until no read-ahead is running; returns with the lock held. */
@@ -107,12 +135,16 @@ void hg_window_reset(hg_window *w)
 
 static void read_ahead(hg_window *w, uint64_t limit)
 {
-    if (!w->threaded || w->end >= limit)
+    if (w->end >= limit || !start_reader(w))
         return;
     uint64_t len = limit - w->end;
+    size_t want = len > HG_WINDOW ? HG_WINDOW : (size_t)len;
+    /* the reader is idle and buf[!cur] is not the window */
+    if (room(w, !w->cur, want) != 0)
+        return;
     pthread_mutex_lock(&w->mu);
     w->ra_addr = w->end;
-    w->ra_len = len > HG_WINDOW ? HG_WINDOW : (size_t)len;
+    w->ra_len = want;
     w->ra_state = 1;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
@@ -169,6 +201,11 @@ const unsigned char *hg_window_get(hg_window *w, uint64_t addr, uint64_t need, u
     if (len < need)
         len = need;
     if (len > HG_WINDOW) {
+        w->start = w->end = 0;
+        return NULL;
+    }
+    /* the window moves: buf[cur] holds nothing wanted any more */
+    if (room(w, w->cur, (size_t)len) != 0) {
         w->start = w->end = 0;
         return NULL;
     }

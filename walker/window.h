@@ -27,7 +27,9 @@ typedef struct hg_window {
     hg_target *t;
     hg_hole_run holes;        /* optional */
     void *holes_ctx;
-    unsigned char *buf[2];    /* each HG_WINDOW_TAIL + HG_WINDOW bytes */
+    unsigned char *buf[2];    /* each HG_WINDOW_TAIL + cap[i] bytes, or NULL */
+    size_t cap[2];            /* grown as reads ask, at most HG_WINDOW */
+    int no_thread;            /* the read-ahead thread could not start */
     int cur;                  /* buffer holding the window */
     const unsigned char *data;
     uint64_t start, end;      /* the window: [start, end) at data */
