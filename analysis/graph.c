@@ -77,8 +77,6 @@ static int push_edge(hg_graph *g, uint32_t e)
         } else if (hg_array_reserve_((void **)&g->dst, &g->dst_alloc, sizeof *g->dst, g->nedges + 1) != 0)
             return hg_fail(HG_ENOMEM, "out of memory for %" PRIu64 " pointers between objects",
                            g->nedges + 1);
-        /* the part still to fill, on huge pages (hg_advise_huge) */
-        hg_advise_huge(g->dst + g->nedges, (g->dst_alloc - g->nedges) * sizeof *g->dst);
     }
     g->dst[g->nedges++] = e;
     return 0;
