@@ -158,6 +158,22 @@ static size_t bin_place_of(const struct bin_place *sorted, size_t n, uint64_t ad
     return n;
 }
 
+/* The nextsize links the heap walk kept for the free chunk at addr. */
+static const struct nextsize *nextsize_of(const struct walk *w, uint64_t addr)
+{
+    size_t lo = 0, hi = w->nextsize.size;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->nextsize.ptr[mid].addr == addr)
+            return &w->nextsize.ptr[mid];
+        if (w->nextsize.ptr[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 /*
  * A large bin keeps its chunks sorted by size, largest first along fd, and
  * a second list for finding a size quickly: the first chunk of each size
@@ -178,8 +194,21 @@ static void check_large_bin(struct walk *w, int ai, unsigned bin, const struct b
         goto out; /* the check is skipped, the figures do not need it */
     for (size_t k = 0; k < n; k++)
         spans[k] = (hg_span){b[k].addr + 4 * SIZE_SZ, sizeof links[k], links[k], 0};
-    if (hg_read_spans(w->t, spans, n) != 0)
+    if (w->deferred) {
+        /* after the stop: the links the heap walk kept */
+        for (size_t k = 0; k < n; k++) {
+            const struct nextsize *ns = nextsize_of(w, b[k].addr);
+            if (!ns) {
+                w->redo = 1;
+                goto out;
+            }
+            links[k][0] = ns->fd;
+            links[k][1] = ns->bk;
+            spans[k].got = sizeof links[k];
+        }
+    } else if (hg_read_spans(w->t, spans, n) != 0) {
         goto out;
+    }
     for (size_t k = 0; k < n; k++)
         sorted[k] = (struct bin_place){b[k].addr, k};
     qsort(sorted, n, sizeof *sorted, by_address);
@@ -249,7 +278,7 @@ void walk_bins(struct walk *w, int ai)
                 /* a link too wide for the map was kept as 1: say what it was */
                 uint64_t bad = p;
                 if (p == 1 && prev != head)
-                    hg_read_u64(w->t, prev + 2 * SIZE_SZ, &bad);
+                    list_read_u64(w, prev + 2 * SIZE_SZ, &bad);
                 problem(w, ai, bad, "bin %u of arena %d: entry %" PRIu64 " at 0x%" PRIx64 " %s", i, ai,
                         n, bad,
                         !e ? "is not a free chunk of this heap"
@@ -261,7 +290,7 @@ void walk_bins(struct walk *w, int ai)
             CM_SET_STATE(e, CM_BIN_SEEN);
             uint64_t sz = CM_SIZE(e);
             if (!sz) /* too large to keep in the entry: ask the target */
-                if (hg_read_u64(w->t, p + SIZE_SZ, &sz) == 0)
+                if (list_read_u64(w, p + SIZE_SZ, &sz) == 0)
                     sz &= ~(uint64_t)SIZE_BITS;
             a->list_bin_n++;
             a->list_bin_bytes += sz;
@@ -305,7 +334,7 @@ void find_bad_bk(struct walk *w)
             uint64_t p = rd64(a->raw, off), prev = head, bk;
             for (uint64_t n = 0; p != head && n <= cm_bound(w); n++) {
                 cm_entry *e = cm_find(&w->cm, p, NULL);
-                if (!e || hg_read_u64(w->t, p + 3 * SIZE_SZ, &bk) != 0)
+                if (!e || list_read_u64(w, p + 3 * SIZE_SZ, &bk) != 0)
                     break;
                 if (bk != prev) {
                     problem(w, (int)ai, p, "bin %u of arena %zu: chunk at 0x%" PRIx64 " has bk 0x%"
@@ -336,7 +365,7 @@ void settle(struct walk *w)
             cm_entry *e = &w->cm.e.ptr[reg->first + k];
             if (CM_STATE(e) == CM_CAND) {
                 uint64_t sz = CM_SIZE(e);
-                if (!sz && hg_read_u64(w->t, CM_ADDR(e) + SIZE_SZ, &sz) == 0)
+                if (!sz && list_read_u64(w, CM_ADDR(e) + SIZE_SZ, &sz) == 0)
                     sz &= ~(uint64_t)SIZE_BITS; /* too large for the entry (2.42+ tcache_max) */
                 if (sz)
                     count_inuse(w, reg->arena, sz);

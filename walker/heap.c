@@ -201,6 +201,18 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
                 problem(w, ai, p, "free chunk at 0x%" PRIx64 ": size 0x%" PRIx64 " but the next "
                         "chunk's prev_size says 0x%" PRIx64, p, sz, next_prev_size);
             w->bk_sum += pair_hash(p, bk);
+            if (sz >= (1u << 20))
+                w->big_sizes = 1;
+            if (w->may_defer && sz >= MIN_LARGE_SIZE) {
+                /* the large bins' nextsize links, for lists walked after
+                 * the stop */
+                const unsigned char *l = window(w, p, 6 * SIZE_SZ, end);
+                struct nextsize *ns = l ? hg_array_push(w->nextsize) : NULL;
+                if (ns)
+                    *ns = (struct nextsize){p, rd64(l, 4 * SIZE_SZ), rd64(l, 5 * SIZE_SZ)};
+                else
+                    w->may_defer = 0;
+            }
             /* A link beyond the 48 bits the map keeps is no address: it is
              * kept as 1, which no chunk has, and read again if followed. */
             if (cm_add(&w->cm, p, CM_BIN, CM_VAL(fd >> 48 ? 1 : fd, sz)) < 0)
@@ -209,6 +221,8 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
         } else {
             uint64_t link = reveal(w, p + CHUNK_HDR, fd);
             if (sz <= w->list_max && plausible_link(w, link)) {
+                if (sz >= (1u << 20))
+                    w->big_sizes = 1;
                 if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
                     return hg_fail(HG_ENOMEM, "out of memory");
                 kept = keep_chunk(w, p, sz, 0, ai, CHUNK_MAYBE, fd);

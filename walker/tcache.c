@@ -197,7 +197,7 @@ void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc)
             }
             uint64_t sz = CM_SIZE(e);
             if (!sz) /* too large to keep in the entry: ask the target */
-                if (hg_read_u64(w->t, chunk + SIZE_SZ, &sz) == 0)
+                if (list_read_u64(w, chunk + SIZE_SZ, &sz) == 0)
                     sz &= ~(uint64_t)SIZE_BITS;
             if (tc_bin_of(w, sz) != i)
                 problem(w, pa, chunk, "thread %d tcache bin %u holds a chunk of size 0x%" PRIx64,

@@ -135,6 +135,22 @@ struct walk {
      * tore is cut short, and mallinfo2 counts an arena's free chunks from
      * the heap walk instead of its bins (finish). */
     int no_stop;
+
+    /* The threads' tcache_perthread_structs, copied at the stop. */
+    struct tcache_copy *tc;
+    size_t ntc_threads;       /* tc's length: the threads at the stop */
+
+    /* The list walks after the stop (walk.c, walk_lists).  They follow the
+     * lists in heapgrab's memory, through the chunk map; what they would
+     * read of the target is kept by the heap walk instead: the nextsize
+     * links of free chunks that may be in a large bin.  may_defer: a live
+     * process, no hook, so the lists may wait; deferred: they do;
+     * big_sizes: a chunk map entry's size was too large to keep (the lists
+     * would read it), so they do not; redo: a deferred list walk needed
+     * the target after all, or found something wrong, and the walk starts
+     * again with the lists in the stop, to report it as it always has. */
+    int may_defer, deferred, big_sizes, redo;
+    hg_array(struct nextsize) nextsize; /* in address order once sorted */
 };
 
 /* A thread's tcache_perthread_struct, copied at the stop. */
@@ -143,11 +159,30 @@ struct tcache_copy {
     unsigned char *raw;
 };
 
+/* A free chunk of a large bin's size: its fd_nextsize and bk_nextsize. */
+struct nextsize {
+    uint64_t addr, fd, bk;
+};
+
+#define MIN_LARGE_SIZE (NSMALLBINS * 16u)
+
 #define problem(w, arena, addr, ...) \
     hg_snapshot_add_problem((w)->s, (w)->keep, (arena), (addr), __VA_ARGS__)
 
 /* A kept chunk whose state the list walks settle (results.c). */
 #define CHUNK_MAYBE (-1)
+
+/* A word of the target that a list walk needs (a link or size the chunk
+ * map could not keep): refused once the target runs again. */
+static inline int list_read_u64(struct walk *w, uint64_t addr, uint64_t *v)
+{
+    if (w->deferred) {
+        w->redo = 1;
+        *v = 0;
+        return -1;
+    }
+    return hg_read_u64(w->t, addr, v);
+}
 
 /* ------------------------------------------------ helpers of the hot loops */
 
@@ -251,6 +286,7 @@ int find_arenas(struct walk *w);
 
 /* tcache.c */
 int read_threads(struct walk *w, struct tcache_copy **out);
+int walk_lists(struct walk *w);
 void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc);
 uint64_t tc_entries(const struct walk *w, const unsigned char *raw, unsigned i);
 int tcache_absent(struct walk *w, uint64_t v);

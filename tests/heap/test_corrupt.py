@@ -9,7 +9,10 @@ then, with symbols and with the heuristics:
   - never crash (the ASan build runs this too), never print more than one
     line on stderr;
   - leave the target running and untraced.
-The undamaged control must give no problem at all.
+The undamaged control must give no problem at all.  Walking during the
+stop (--memory-budget 0), where the free lists are followed after the
+target runs again unless they show damage, must report the same problems
+and figures as walking the copy.
 
 Usage: test_corrupt.py [KIND...]   (default: every kind the target lists)
 Environment: HEAPGRAB, HG_TARGET_DIR (where corrupt_target is).
@@ -50,8 +53,11 @@ def one_kind(kind):
             raise Skip("this glibc's heap is not laid out as corrupt_target expects")
         check(line, f"corrupt_target {kind} said nothing (exit {p.p.poll()})")
         d = json.loads(line)
-        for how in ("symbols", "heuristic"):
+        copied = None
+        for how in ("symbols", "heuristic", "walk"):
             argv = [HEAPGRAB, "stats", "--json", "--locate", how, str(d["pid"])]
+            if how == "walk":
+                argv = [HEAPGRAB, "stats", "--json", "--memory-budget", "0", str(d["pid"])]
             try:
                 r = subprocess.run(argv, capture_output=True, timeout=120)
             except subprocess.TimeoutExpired:
@@ -64,7 +70,14 @@ def one_kind(kind):
                 check(err.startswith("heapgrab: "), f"{kind} ({how}): message {err!r}")
             else:
                 s = json.loads(r.stdout)
-                if kind == "none":
+                if how == "symbols":
+                    copied = s
+                if how == "walk":
+                    equal(s["timing"]["pause"], "walk", f"{kind} (walk): how it paused")
+                    check(copied is not None, f"{kind}: the copy's walk gave no figures")
+                    equal(s["problems"], copied["problems"], f"{kind}: problems walking in the stop")
+                    equal(s["mallinfo2"], copied["mallinfo2"], f"{kind}: figures walking in the stop")
+                elif kind == "none":
                     equal(s["problems_total"], 0, f"undamaged heap ({how}): problems {s['problems']}")
                 elif kind == "tcache_tls_garbage" and how == "heuristic":
                     # Without symbols nothing says which word of libc's TLS
