@@ -118,6 +118,8 @@ static struct stripe {
     uint32_t count;             /* entries in the block */
     char pad[56];
 } stripes[LIVE_STRIPES] __attribute__((aligned(64)));
+static int forking;           /* before_fork to after_fork */
+static int in_loader;         /* threads of ours in the unwinder or loader */
 static pthread_key_t exit_key;
 static int have_exit_key;
 static uint64_t self_start, self_end; /* this library's text, skipped */
@@ -475,10 +477,23 @@ static uint8_t *page_counter(uint64_t a, int make)
     uint8_t **slot = &pagemap[a >> (GRAIN_SHIFT + LEAF_SHIFT)];
     uint8_t *leaf = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (!leaf && make) {
-        leaf = map((size_t)1 << LEAF_SHIFT);
-        if (!leaf)
+        /* Two threads may make the same leaf (their samples lie in the
+         * same 16 MiB, in two stripes): one wins, the other's goes.  When
+         * both stored theirs, the count added to the leaf that was
+         * replaced was lost, and that object's free was not seen: one
+         * sampler_stress run in eight or so had live sampled objects the
+         * counters said were freed. */
+        uint8_t *fresh = map((size_t)1 << LEAF_SHIFT);
+        if (!fresh)
             return NULL;
-        __atomic_store_n(slot, leaf, __ATOMIC_RELEASE);
+        uint8_t *none = NULL;
+        if (__atomic_compare_exchange_n(slot, &none, fresh, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            leaf = fresh;
+        } else {
+            munmap(fresh, (size_t)1 << LEAF_SHIFT);
+            leaf = none;
+        }
     }
     return leaf ? &leaf[(a >> GRAIN_SHIFT) & ((1u << LEAF_SHIFT) - 1)] : NULL;
 }
@@ -692,11 +707,30 @@ static int64_t find_bucket(uint64_t hash, uint64_t size, void *const *pcs, int d
     return (int64_t)i;
 }
 
+/* Into the loader (the unwinder, dl_iterate_phdr), once no fork is under
+ * way (before_fork); loader_leave when out.  A sample waits for the fork
+ * rather than lose its stack (it holds no lock the fork needs). */
+static void loader_enter(void)
+{
+    for (;;) {
+        __atomic_fetch_add(&in_loader, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
+            return;
+        __atomic_fetch_sub(&in_loader, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&forking, __ATOMIC_SEQ_CST))
+            sched_yield();
+    }
+}
+
+static void loader_leave(void) { __atomic_fetch_sub(&in_loader, 1, __ATOMIC_SEQ_CST); }
+
 static void record(void *p, size_t size)
 {
     if (tls.busy || ensure_init() != 0)
         return;
     tls.busy++;
+    struct hgs_header *h = &heapgrab_sampler_table;
+    loader_enter();
     void *pcs[HGS_MAX_DEPTH + 8];
     int n = unw_backtrace(pcs, HGS_MAX_DEPTH + 8);
     int first = 0;
@@ -710,8 +744,8 @@ static void record(void *p, size_t size)
     if (depth < 0)
         depth = 0;
     modules_refresh();
+    loader_leave();
     uint64_t hash = hash_stack(pcs + first, depth, size);
-    struct hgs_header *h = &heapgrab_sampler_table;
     int64_t i = find_bucket(hash, size, pcs + first, depth, 0);
     if (i < 0) {
         lock(&bucket_lock);
@@ -944,6 +978,16 @@ EXPORT void *pvalloc(size_t n)
 
 static void before_fork(void)
 {
+    /* No thread of ours may be inside the loader at the fork: glibc's
+     * child gets dl_iterate_phdr's lock as it was (it resets only
+     * dl_load_lock), and a child whose parent had a sample's unwind under
+     * way hung at its own first sample (sampler_stress, under ASan).  New
+     * unwinds wait until the fork is done; those under way end.
+     * (A thread of the program inside dlopen or dl_iterate_phdr at the
+     * fork leaves the same lock held, with or without the sampler.) */
+    __atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&in_loader, __ATOMIC_SEQ_CST))
+        sched_yield();
     lock(&modules_lock);
     lock(&bucket_lock);
     lock_all_stripes();
@@ -954,11 +998,62 @@ static void after_fork(void)
     unlock_all_stripes();
     unlock(&bucket_lock);
     unlock(&modules_lock);
+    __atomic_store_n(&forking, 0, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The lock dl_iterate_phdr holds (the loader's dl_load_write_lock), found
+ * once: glibc's fork resets the loader's dl_load_lock in the child but not
+ * this one, so a child forked while another thread of the parent was in
+ * dl_iterate_phdr or dlopen finds it held by a thread it does not have,
+ * and its first sample's unwind waits for ever.  Under ASan, whose every
+ * new thread asks dl_iterate_phdr for its TLS, sampler_stress's children
+ * hung in 5 of 20 runs.  The child resets it as glibc resets the other.
+ * It is found as the one recursive mutex inside _rtld_global (ld.so's,
+ * exported) that this thread holds while a dl_iterate_phdr callback runs;
+ * if there is not exactly one, nothing is reset.
+ */
+static pthread_mutex_t *loader_write_lock;
+
+static int find_write_lock(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)info;
+    (void)size;
+    const Elf64_Sym *sym = arg;
+    unsigned char *g = (unsigned char *)(uintptr_t)sym->st_value;
+    int tid = (int)syscall(SYS_gettid), found = 0;
+    pthread_mutex_t *hit = NULL;
+    for (size_t off = 0; off + sizeof(pthread_mutex_t) <= sym->st_size; off += 8) {
+        pthread_mutex_t *m = (pthread_mutex_t *)(void *)(g + off);
+        if (m->__data.__owner == tid && m->__data.__lock != 0 && m->__data.__count >= 1 &&
+            (m->__data.__kind & 3) == PTHREAD_MUTEX_RECURSIVE_NP) {
+            hit = m;
+            found++;
+        }
+    }
+    if (found == 1)
+        loader_write_lock = hit;
+    return 1; /* once is enough */
+}
+
+static void find_loader_write_lock(void)
+{
+    void *g = dlsym(RTLD_DEFAULT, "_rtld_global");
+    Dl_info di;
+    const Elf64_Sym *sym = NULL;
+    if (!g || !dladdr1(g, &di, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+        sym->st_size < sizeof(pthread_mutex_t))
+        return;
+    Elf64_Sym copy = *sym;
+    copy.st_value = (Elf64_Addr)(uintptr_t)g; /* where it is, not where it was linked */
+    dl_iterate_phdr(find_write_lock, &copy);
 }
 
 static void after_fork_child(void)
 {
     heapgrab_sampler_table.pid = (uint64_t)getpid();
+    if (loader_write_lock)
+        *loader_write_lock = (pthread_mutex_t)PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
     after_fork();
 }
 
@@ -979,6 +1074,7 @@ __attribute__((constructor)) static void sampler_start(void)
      * to the counters of the moment */
     void *warm[4];
     (void)unw_backtrace(warm, 4);
+    find_loader_write_lock();
     /* allocations before now were sampled at the default rate */
     tls.armed = 1;
     tls.countdown = next_interval();
