@@ -21,9 +21,10 @@
  * A sampled allocation records its call stack (libunwind's local
  * unwinder, unw_backtrace) into a bucket keyed by stack and size, and its
  * address into a live set.  free() must find sampled objects cheaply: a
- * sparse page map (one byte per 256-byte granule, leaves of 16 MiB made
- * on demand) counts the live sampled objects that start in each granule,
- * so the free of an unsampled object costs a load or two and a branch.
+ * table of live sampled objects by size (size_live), then a sparse page
+ * map (one byte per 256-byte granule, leaves of 16 MiB made on demand)
+ * counting the live sampled objects that start in each granule, so the
+ * free of an unsampled object mostly costs one cached load and a branch.
  * (A count rather than a bit: two sampled objects may share a granule.)
  *
  * Locks, few and short, because a lock a sampled allocation takes is a
@@ -44,7 +45,10 @@
  *    loader (dl_iterate_phdr), so a thread inside dlopen() that allocates
  *    never waits for a thread that waits for the loader's lock;
  *  - fork: atfork handlers take every lock before the fork and release
- *    them after, in parent and child; the child keeps the figures so far;
+ *    them after, in parent and child; samples wait for the fork rather
+ *    than enter the unwinder during it, and the child resets the loader's
+ *    dl_iterate_phdr lock (after_fork_child); the child keeps the figures
+ *    so far;
  *  - thread exit: a pthread key's destructor folds the thread's counters
  *    into `retired` and frees its slot; allocations after that (other
  *    destructors) are counted in `shared`;
