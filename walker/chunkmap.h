@@ -35,7 +35,9 @@ typedef struct cm_entry {
 #define CM_SET_STATE(e, s) ((e)->key = CM_ADDR(e) | (uint64_t)(s))
 #define CM_LINK(e) ((e)->val & ((1ull << 48) - 1))
 #define CM_SIZE(e) (((e)->val >> 48) << 4)   /* 0: too large to keep */
-#define CM_VAL(link, size) ((link) | ((size) < (1u << 20) ? (uint64_t)(size) >> 4 << 48 : 0))
+/* Sizes from CM_SIZE_MAX on do not fit in an entry: CM_SIZE says 0. */
+#define CM_SIZE_MAX (1u << 20)
+#define CM_VAL(link, size) ((link) | ((size) < CM_SIZE_MAX ? (uint64_t)(size) >> 4 << 48 : 0))
 
 typedef struct cm_region {
     uint64_t start, end;

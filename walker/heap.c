@@ -201,7 +201,7 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
                 problem(w, ai, p, "free chunk at 0x%" PRIx64 ": size 0x%" PRIx64 " but the next "
                         "chunk's prev_size says 0x%" PRIx64, p, sz, next_prev_size);
             w->bk_sum += pair_hash(p, bk);
-            if (sz >= (1u << 20))
+            if (sz >= CM_SIZE_MAX)
                 w->big_sizes = 1;
             if (w->may_defer && sz >= MIN_LARGE_SIZE) {
                 /* the large bins' nextsize links, for lists walked after
@@ -221,7 +221,7 @@ int walk_heap(struct walk *w, int ai, const struct heap *h)
         } else {
             uint64_t link = reveal(w, p + CHUNK_HDR, fd);
             if (sz <= w->list_max && plausible_link(w, link)) {
-                if (sz >= (1u << 20))
+                if (sz >= CM_SIZE_MAX)
                     w->big_sizes = 1;
                 if (cm_add(&w->cm, p, CM_CAND, CM_VAL(link, sz)) < 0)
                     return hg_fail(HG_ENOMEM, "out of memory");

@@ -284,9 +284,11 @@ int heap_resident(struct walk *w);
 /* arenas.c: the arena ring from main_arena, and every arena's heaps */
 int find_arenas(struct walk *w);
 
+/* walk.c: the fastbin, bin and tcache lists and what they settle */
+int walk_lists(struct walk *w);
+
 /* tcache.c */
 int read_threads(struct walk *w, struct tcache_copy **out);
-int walk_lists(struct walk *w);
 void walk_tcache(struct walk *w, size_t ti, const struct tcache_copy *tc);
 uint64_t tc_entries(const struct walk *w, const unsigned char *raw, unsigned i);
 int tcache_absent(struct walk *w, uint64_t v);
