@@ -70,6 +70,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -988,10 +989,21 @@ static void before_fork(void)
      * way hung at its own first sample (sampler_stress, under ASan).  New
      * unwinds wait until the fork is done; those under way end.
      * (A thread of the program inside dlopen or dl_iterate_phdr at the
-     * fork leaves the same lock held, with or without the sampler.) */
+     * fork leaves the same lock held, with or without the sampler:
+     * after_fork_child resets it.)
+     * The wait is bounded: dlopen allocates while it holds the loader's
+     * write lock (_dl_find_object_update), so a sample of its waits for
+     * this fork while an unwind of ours waits for that lock; after 20 ms
+     * the fork goes ahead, and the child's reset covers the lock. */
     __atomic_store_n(&forking, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&in_loader, __ATOMIC_SEQ_CST))
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (__atomic_load_n(&in_loader, __ATOMIC_SEQ_CST)) {
         sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > 20000000L)
+            break;
+    }
     lock(&modules_lock);
     lock(&bucket_lock);
     lock_all_stripes();
